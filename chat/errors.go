@@ -1,0 +1,25 @@
+package chat
+
+import "errors"
+
+// Errors returned by Service. rpc maps them to JSON-RPC error codes.
+var (
+	// ErrUnknownRoom is returned when a room ID or name matches no room we know.
+	ErrUnknownRoom = errors.New("unknown room")
+	// ErrNotMember is returned when sending to a room that is not joined.
+	ErrNotMember = errors.New("not a member of the room")
+	// ErrInvalidName is returned for a room name that breaks the naming rules.
+	ErrInvalidName = errors.New("invalid room name")
+	// ErrTooLarge is returned when a message exceeds MaxTextBytes.
+	ErrTooLarge = errors.New("message too large")
+	// ErrEmptyMessage is returned when a message has no text.
+	ErrEmptyMessage = errors.New("message is empty")
+	// ErrBadCursor is returned when a cursor or message ID cannot be parsed
+	// or found.
+	ErrBadCursor = errors.New("invalid cursor")
+	// ErrSlowSubscriber ends a subscription whose reader fell too far
+	// behind; resume with the last cursor received.
+	ErrSlowSubscriber = errors.New("subscriber too slow, resume from the last cursor")
+	// ErrClosed is returned after the service is closed.
+	ErrClosed = errors.New("chat service closed")
+)

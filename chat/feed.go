@@ -1,0 +1,282 @@
+package chat
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/parley-chat/parley/ledger"
+)
+
+// Filter selects what a subscription receives.
+type Filter struct {
+	// Room limits the feed to one room (ID or public name); "" means all.
+	Room string
+	// Since, if set, replays what arrived after this cursor (a Message's
+	// Cursor, or a message ID) before going live.
+	Since string
+}
+
+// maxQueued bounds the messages waiting for one subscriber. A reader that
+// falls further behind is cut off with ErrSlowSubscriber rather than
+// slowing the node or growing memory.
+const maxQueued = 1024
+
+// replayPage is how many events one replay read takes.
+const replayPage = 256
+
+// feed fans committed messages out to subscriptions.
+type feed struct {
+	mu     sync.Mutex
+	subs   map[*Subscription]struct{}
+	closed bool
+}
+
+func newFeed() *feed { return &feed{subs: make(map[*Subscription]struct{})} }
+
+func (f *feed) add(s *Subscription) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	f.subs[s] = struct{}{}
+	return true
+}
+
+func (f *feed) remove(s *Subscription) {
+	f.mu.Lock()
+	delete(f.subs, s)
+	f.mu.Unlock()
+}
+
+func (f *feed) publish(msgs []queued) {
+	f.mu.Lock()
+	subs := make([]*Subscription, 0, len(f.subs))
+	for s := range f.subs {
+		subs = append(subs, s)
+	}
+	f.mu.Unlock()
+	for _, s := range subs {
+		s.push(msgs)
+	}
+}
+
+func (f *feed) close() {
+	f.mu.Lock()
+	subs := f.subs
+	f.subs = map[*Subscription]struct{}{}
+	f.closed = true
+	f.mu.Unlock()
+	for s := range subs {
+		s.Close()
+	}
+}
+
+// queued is a message with its arrival sequence number.
+type queued struct {
+	Message
+	seq uint64
+}
+
+// onCommit runs on the ledger's commit goroutine with newly stored events,
+// in arrival order. It must not block.
+func (s *Service) onCommit(evs []*ledger.Event) {
+	msgs := make([]queued, 0, len(evs))
+	for _, ev := range evs {
+		s.learnName(ev)
+		if m, ok := toMessage(ev, s.name(ev.Author)); ok {
+			msgs = append(msgs, queued{m, ev.Seq})
+		}
+	}
+	if len(msgs) > 0 {
+		s.feed.publish(msgs)
+	}
+}
+
+// Subscription is a live feed of new messages. Messages arrive on C in
+// this node's arrival order, each exactly once. C is closed when the
+// subscription ends; Err then says why (nil after Close).
+type Subscription struct {
+	room string
+	out  chan Message
+
+	mu    sync.Mutex
+	queue []queued
+	err   error
+	ended bool
+	wake  chan struct{}
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	feed   *feed
+}
+
+// Subscribe starts a subscription. With f.Since set it first replays the
+// messages that arrived after that cursor, then continues live with no gap
+// and no duplicate.
+func (s *Service) Subscribe(ctx context.Context, f Filter) (*Subscription, error) {
+	room := ""
+	if f.Room != "" {
+		r, err := s.resolve(f.Room)
+		if err != nil {
+			return nil, err
+		}
+		room = r.ID
+	}
+	var since uint64
+	replay := f.Since != ""
+	if replay {
+		var err error
+		if since, err = s.cursor(ctx, room, f.Since); err != nil {
+			return nil, err
+		}
+	}
+	sctx, cancel := context.WithCancel(s.ctx)
+	sub := &Subscription{room: room, out: make(chan Message, 64), wake: make(chan struct{}, 1),
+		cancel: cancel, done: make(chan struct{}), feed: s.feed}
+	if !replay {
+		since = s.led.LastSeq()
+	}
+	// Register before replaying: whatever commits from now on is queued,
+	// whatever committed before is found by the replay.
+	if !s.feed.add(sub) {
+		cancel()
+		return nil, ErrClosed
+	}
+	go s.runSubscription(sctx, sub, since, replay)
+	return sub, nil
+}
+
+// cursor parses a subscription cursor: a decimal arrival number or a
+// message ID (whose arrival number is looked up).
+func (s *Service) cursor(ctx context.Context, room, c string) (uint64, error) {
+	if n, err := strconv.ParseUint(c, 10, 64); err == nil {
+		return n, nil
+	}
+	id, err := ledger.ParseID(c)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %q is neither a cursor nor a message ID", ErrBadCursor, c)
+	}
+	rooms := []string{room}
+	if room == "" {
+		rs, _ := s.Rooms(ctx)
+		rooms = rooms[:0]
+		for _, r := range rs {
+			rooms = append(rooms, r.ID)
+		}
+	}
+	for _, r := range rooms {
+		ev, err := s.led.Get(ctx, r, id)
+		if err == nil {
+			return ev.Seq, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: no message %s", ErrBadCursor, c)
+}
+
+func (s *Service) runSubscription(ctx context.Context, sub *Subscription, last uint64, replay bool) {
+	defer close(sub.done)
+	defer close(sub.out)
+	defer sub.feed.remove(sub)
+	send := func(m Message) bool {
+		select {
+		case sub.out <- m:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for replay {
+		evs, err := s.led.Since(ctx, last, sub.room, replayPage)
+		if err != nil {
+			sub.end(fmt.Errorf("replay: %w", err))
+			return
+		}
+		for _, ev := range evs {
+			last = ev.Seq
+			if m, ok := toMessage(ev, s.name(ev.Author)); ok && !send(m) {
+				return
+			}
+		}
+		replay = len(evs) == replayPage
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sub.wake:
+		}
+		sub.mu.Lock()
+		q := sub.queue
+		sub.queue = nil
+		ended := sub.ended
+		sub.mu.Unlock()
+		for _, m := range q {
+			if m.seq <= last {
+				continue
+			}
+			last = m.seq
+			if !send(m.Message) {
+				return
+			}
+		}
+		if ended {
+			return
+		}
+	}
+}
+
+func (sub *Subscription) push(msgs []queued) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if sub.ended {
+		return
+	}
+	for _, m := range msgs {
+		if sub.room != "" && m.Room != sub.room {
+			continue
+		}
+		if len(sub.queue) >= maxQueued {
+			sub.err, sub.ended = ErrSlowSubscriber, true
+			sub.queue = nil
+			sub.cancel()
+			return
+		}
+		sub.queue = append(sub.queue, m)
+	}
+	select {
+	case sub.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (sub *Subscription) end(err error) {
+	sub.mu.Lock()
+	if !sub.ended {
+		sub.err, sub.ended = err, true
+	}
+	sub.mu.Unlock()
+}
+
+// C returns the channel messages arrive on.
+func (sub *Subscription) C() <-chan Message { return sub.out }
+
+// Err returns why the subscription ended: ErrSlowSubscriber, another error,
+// or nil while running or after Close.
+func (sub *Subscription) Err() error {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return sub.err
+}
+
+// Close ends the subscription and waits for its goroutine. Idempotent.
+func (sub *Subscription) Close() error {
+	sub.mu.Lock()
+	sub.ended = true
+	sub.mu.Unlock()
+	sub.cancel()
+	<-sub.done
+	return nil
+}

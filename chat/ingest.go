@@ -1,0 +1,198 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-chat/parley/ledger"
+)
+
+// inbound is a verified event from a peer, waiting to be stored.
+type inbound struct {
+	ev   *ledger.Event
+	from peer.ID
+}
+
+// ingestQueue bounds the events waiting to be stored per room. When it is
+// full, gossip delivery waits, which backs pressure up into pubsub's own
+// bounded queues rather than growing memory.
+const ingestQueue = 4096
+
+// ingestBatch bounds how many queued events one ledger write takes.
+const ingestBatch = 512
+
+// subscribe joins the room's topic and starts its ingest worker.
+func (s *Service) subscribe(r Room) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if _, ok := s.rooms[r.ID]; ok {
+		s.mu.Unlock()
+		return nil
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	j := &joined{Room: r, in: make(chan inbound, ingestQueue), cancel: cancel, done: make(chan struct{}), orph: newOrphans(maxOrphans)}
+	s.rooms[r.ID] = j
+	s.mu.Unlock()
+
+	topic, err := s.net.JoinTopic(TopicName(r.ID), s.validator(r.ID), func(from peer.ID, _ []byte, v any) {
+		ev, ok := v.(*ledger.Event)
+		if !ok || ev == nil {
+			return // our own message, stored before it was published
+		}
+		select {
+		case j.in <- inbound{ev, from}:
+		case <-ctx.Done():
+		}
+	})
+	if err != nil {
+		cancel()
+		s.mu.Lock()
+		delete(s.rooms, r.ID)
+		s.mu.Unlock()
+		return fmt.Errorf("join topic of %s: %w", r.ID, err)
+	}
+	j.topic = topic
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(j.done)
+		s.ingest(ctx, j)
+	}()
+	return nil
+}
+
+// stop closes the room's topic and waits for its worker.
+func (s *Service) stop(j *joined) error {
+	err := j.topic.Close()
+	j.cancel()
+	<-j.done
+	return err
+}
+
+// validator checks gossip for room (P2): well-formed, correctly signed,
+// within limits and for this room. Whether the parents fit is checked when
+// storing, since they may not have arrived yet. Our own messages were
+// checked when we made them.
+func (s *Service) validator(room string) ValidateFunc {
+	return func(_ context.Context, from peer.ID, data []byte) (any, error) {
+		if from == s.self {
+			return nil, nil
+		}
+		ev, err := ledger.Decode(data)
+		if err != nil {
+			return nil, err
+		}
+		if ev.Room != room {
+			return nil, fmt.Errorf("%w: %s on the topic of %s", ledger.ErrWrongRoom, ev.Room, room)
+		}
+		return ev, nil
+	}
+}
+
+// ingest stores verified events for one room in batches, holding back those
+// whose parents are missing until the parents arrive.
+func (s *Service) ingest(ctx context.Context, j *joined) {
+	batch := make([]inbound, 0, ingestBatch)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case in := <-j.in:
+			batch = append(batch[:0], in)
+		}
+	fill:
+		for len(batch) < ingestBatch {
+			select {
+			case in := <-j.in:
+				batch = append(batch, in)
+			default:
+				break fill
+			}
+		}
+		s.storeBatch(ctx, j, batch)
+	}
+}
+
+// storeBatch adds a batch to the ledger, parks orphans and releases the orphans
+// that the new events complete.
+func (s *Service) storeBatch(ctx context.Context, j *joined, batch []inbound) {
+	evs := make([]*ledger.Event, len(batch))
+	from := make(map[ledger.ID]peer.ID, len(batch))
+	for i, in := range batch {
+		evs[i] = in.ev
+		from[in.ev.ID()] = in.from
+	}
+	for len(evs) > 0 {
+		added, rejected, err := s.led.Add(ctx, j.ID, evs...)
+		if err != nil {
+			if !errors.Is(err, context.Canceled) {
+				s.log.Error("store events", "room", j.ID, "events", len(evs), "err", err)
+			}
+			return
+		}
+		missing := false
+		for _, r := range rejected {
+			var mp *ledger.MissingParentsError
+			if errors.As(r.Err, &mp) {
+				j.orph.add(r.Event, mp.Missing, from[r.Event.ID()])
+				missing = true
+				continue
+			}
+			s.log.Debug("event rejected", "room", j.ID, "event", r.Event.ID(), "peer", from[r.Event.ID()], "err", r.Err)
+		}
+		if missing && s.cfg.OnMissing != nil {
+			for _, r := range rejected {
+				if errors.Is(r.Err, ledger.ErrMissingParents) {
+					s.cfg.OnMissing(j.ID, from[r.Event.ID()])
+					break
+				}
+			}
+		}
+		// Children waiting for what we just stored can go in now.
+		evs = evs[:0]
+		for _, ev := range added {
+			for _, child := range j.orph.release(ev.ID()) {
+				evs = append(evs, child)
+			}
+		}
+	}
+}
+
+// Ingest stores events of room obtained outside gossip (by sync), in the
+// order given (parents first), exactly as gossip would: verified with
+// ledger.Decode by the caller, new ones shown to subscribers once. It
+// returns the events that were new and the rejections.
+func (s *Service) Ingest(ctx context.Context, room string, evs []*ledger.Event) ([]*ledger.Event, []ledger.Rejection, error) {
+	added, rejected, err := s.led.Add(ctx, room, evs...)
+	if err != nil {
+		return added, rejected, err
+	}
+	s.mu.Lock()
+	j := s.rooms[room]
+	s.mu.Unlock()
+	if j == nil {
+		return added, rejected, nil
+	}
+	var released []*ledger.Event
+	for _, ev := range added {
+		released = append(released, j.orph.release(ev.ID())...)
+	}
+	for len(released) > 0 {
+		more, _, err := s.led.Add(ctx, room, released...)
+		if err != nil {
+			return added, rejected, err
+		}
+		added = append(added, more...)
+		released = released[:0]
+		for _, ev := range more {
+			released = append(released, j.orph.release(ev.ID())...)
+		}
+	}
+	return added, rejected, nil
+}

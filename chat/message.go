@@ -1,0 +1,80 @@
+package chat
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/parley-chat/parley/ledger"
+)
+
+// MaxTextBytes bounds a message's text (UTF-8 bytes).
+const MaxTextBytes = 16 << 10
+
+// Message is a chat message as apps see it. Fields may be added; none is
+// ever removed or changes meaning.
+type Message struct {
+	ID         string   `json:"id"`
+	Room       string   `json:"room"`
+	Author     string   `json:"author"`
+	AuthorName string   `json:"authorName,omitempty"`
+	Text       string   `json:"text"`
+	Time       string   `json:"time"` // RFC 3339, the author's claimed time
+	Lamport    uint64   `json:"lamport"`
+	Parents    []string `json:"parents"`
+	// Cursor is this node's arrival position of the message; pass it as
+	// `since` to resume a subscription right after it.
+	Cursor string `json:"cursor"`
+}
+
+// msgBody is the body of a msg event.
+type msgBody struct {
+	Text string `json:"text"`
+}
+
+// memberBody is the body of join, leave and profile events.
+type memberBody struct {
+	Name string `json:"name,omitempty"`
+}
+
+func encodeText(text string) ([]byte, error) {
+	if text == "" {
+		return nil, ErrEmptyMessage
+	}
+	if len(text) > MaxTextBytes {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(text), MaxTextBytes)
+	}
+	if !utf8.ValidString(text) {
+		return nil, fmt.Errorf("%w: text is not valid UTF-8", ErrEmptyMessage)
+	}
+	return json.Marshal(msgBody{Text: text})
+}
+
+// toMessage turns a msg event into a Message; ok is false for other kinds
+// or an unreadable body (which is shown to nobody).
+func toMessage(ev *ledger.Event, name string) (Message, bool) {
+	if ev.Kind != ledger.KindMsg {
+		return Message{}, false
+	}
+	var b msgBody
+	if err := json.Unmarshal(ev.Body, &b); err != nil || b.Text == "" {
+		return Message{}, false
+	}
+	parents := make([]string, len(ev.Parents))
+	for i, p := range ev.Parents {
+		parents[i] = p.String()
+	}
+	return Message{
+		ID:         ev.ID().String(),
+		Room:       ev.Room,
+		Author:     ev.Author.String(),
+		AuthorName: name,
+		Text:       b.Text,
+		Time:       ev.Timestamp().Format(time.RFC3339Nano),
+		Lamport:    ev.Lamport,
+		Parents:    parents,
+		Cursor:     strconv.FormatUint(ev.Seq, 10),
+	}, true
+}

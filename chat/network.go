@@ -1,0 +1,40 @@
+package chat
+
+import (
+	"context"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Network is the transport chat needs: one publish/subscribe topic per room.
+// It is declared here, where it is used; the p2p package satisfies it and
+// node passes one to New. Implementations must be safe for concurrent use.
+type Network interface {
+	// Self is the local peer ID.
+	Self() peer.ID
+	// JoinTopic subscribes to topic. validate runs for every message,
+	// including locally published ones, before it is forwarded or delivered;
+	// a non-nil error rejects the message (it is not forwarded and the
+	// sender's score drops). The value validate returns is handed to deliver
+	// with the message, so decoding and signature checks happen once.
+	// deliver is called from one goroutine per topic, in arrival order, for
+	// every accepted message including our own.
+	JoinTopic(topic string, validate ValidateFunc, deliver DeliverFunc) (Topic, error)
+}
+
+// ValidateFunc checks one message from peer from (the forwarding peer, not
+// necessarily the author). It must not block for long.
+type ValidateFunc func(ctx context.Context, from peer.ID, data []byte) (any, error)
+
+// DeliverFunc receives an accepted message with the value its validator returned.
+type DeliverFunc func(from peer.ID, data []byte, validated any)
+
+// Topic is a joined topic.
+type Topic interface {
+	// Publish sends data to the topic's mesh.
+	Publish(ctx context.Context, data []byte) error
+	// Peers lists the peers we know to be subscribed to the topic.
+	Peers() []peer.ID
+	// Close unsubscribes, stops delivery and waits for the delivery goroutine.
+	Close() error
+}

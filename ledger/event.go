@@ -1,0 +1,146 @@
+package ledger
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	pb "github.com/libp2p/go-libp2p/core/crypto/pb"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/record"
+)
+
+// Kinds of events Parley writes today. The set is open: the ledger stores
+// any well-formed kind, and chat decides what each means.
+const (
+	KindMsg     = "msg"
+	KindJoin    = "join"
+	KindLeave   = "leave"
+	KindProfile = "profile"
+)
+
+// Domain is the signature domain of Parley events: a signature made for
+// anything else never verifies as an event.
+const Domain = "parley-event"
+
+// payloadType is the envelope payload type (the record's codec).
+var payloadType = []byte("/parley/event/1")
+
+// Event is one signed entry of a room's ledger. The exported fields are the
+// signed content; ID and Raw are derived from the signed bytes, which are
+// kept as received and never re-encoded. An Event returned by this package
+// is immutable and safe to share between goroutines.
+type Event struct {
+	Room    string  // room ID
+	Author  peer.ID // signer, from the envelope's public key
+	Kind    string  // msg, join, leave, profile, …
+	Body    []byte  // kind-specific content
+	Time    int64   // author's claimed time, Unix milliseconds
+	Lamport uint64  // 1 + the largest Lamport clock of its parents (1 for none)
+	Parents []ID    // the room heads the author had seen, sorted
+
+	// Seq is the local arrival sequence number, set when the event is read
+	// from a ledger (0 otherwise). It is not signed and differs per node;
+	// subscriptions use it as a resumable cursor.
+	Seq uint64
+
+	id  ID
+	raw []byte
+}
+
+// ID returns the event's ID: the sha2-256 multihash of Raw.
+func (e *Event) ID() ID { return e.id }
+
+// Raw returns the signed bytes (a marshalled record.Envelope). Callers must
+// not modify them.
+func (e *Event) Raw() []byte { return e.raw }
+
+// Timestamp returns the claimed time as a time.Time.
+func (e *Event) Timestamp() time.Time { return time.UnixMilli(e.Time).UTC() }
+
+// Draft holds what an author chooses for a new event; Sign completes it.
+type Draft struct {
+	Room    string
+	Kind    string
+	Body    []byte
+	Time    time.Time
+	Lamport uint64
+	Parents []ID
+}
+
+// Sign seals d with key into an event. key must be Ed25519.
+func Sign(key crypto.PrivKey, d Draft) (*Event, error) {
+	if key.Type() != pb.KeyType_Ed25519 {
+		return nil, fmt.Errorf("%w: author key must be Ed25519", ErrInvalidEvent)
+	}
+	parents := slices.Clone(d.Parents)
+	slices.Sort(parents)
+	e := &Event{Room: d.Room, Kind: d.Kind, Body: d.Body, Time: d.Time.UnixMilli(), Lamport: d.Lamport, Parents: parents}
+	if err := e.checkFields(); err != nil {
+		return nil, err
+	}
+	env, err := record.Seal((*payload)(e), key)
+	if err != nil {
+		return nil, fmt.Errorf("sign event: %w", err)
+	}
+	raw, err := env.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("marshal event: %w", err)
+	}
+	if len(raw) > MaxEventSize {
+		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrInvalidEvent, len(raw), MaxEventSize)
+	}
+	if e.Author, err = peer.IDFromPrivateKey(key); err != nil {
+		return nil, fmt.Errorf("author id: %w", err)
+	}
+	e.raw, e.id = raw, ComputeID(raw)
+	return e, nil
+}
+
+// Decode parses and verifies signed event bytes: size, envelope, Parley
+// domain and payload type, Ed25519 signature, canonical encoding and field
+// limits. The returned event keeps raw as its bytes. Decode does not check
+// the event against a room's ledger (parents); Ledger.Add does.
+func Decode(raw []byte) (*Event, error) {
+	if len(raw) > MaxEventSize {
+		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrInvalidEvent, len(raw), MaxEventSize)
+	}
+	e := new(Event)
+	env, err := record.ConsumeTypedEnvelope(raw, (*payload)(e))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidEvent, err)
+	}
+	if !bytes.Equal(env.PayloadType, payloadType) {
+		return nil, fmt.Errorf("%w: payload type %q", ErrInvalidEvent, env.PayloadType)
+	}
+	if env.PublicKey.Type() != pb.KeyType_Ed25519 {
+		return nil, fmt.Errorf("%w: author key must be Ed25519", ErrInvalidEvent)
+	}
+	// The signature covers the payload, not the envelope's framing; insist
+	// on the canonical framing too so one event has exactly one ID.
+	again, err := env.Marshal()
+	if err != nil || !bytes.Equal(again, raw) {
+		return nil, fmt.Errorf("%w: non-canonical envelope", ErrInvalidEvent)
+	}
+	if e.Author, err = peer.IDFromPublicKey(env.PublicKey); err != nil {
+		return nil, fmt.Errorf("%w: author: %v", ErrInvalidEvent, err)
+	}
+	// Keep our own copy: callers often reuse network buffers.
+	e.raw = bytes.Clone(raw)
+	e.id = ComputeID(e.raw)
+	return e, nil
+}
+
+// payload adapts Event to record.Record for sealing and opening envelopes.
+type payload Event
+
+func (p *payload) Domain() string { return Domain }
+func (p *payload) Codec() []byte  { return payloadType }
+func (p *payload) MarshalRecord() ([]byte, error) {
+	return encodePayload((*Event)(p)), nil
+}
+func (p *payload) UnmarshalRecord(b []byte) error {
+	return decodePayload(b, (*Event)(p))
+}

@@ -1,0 +1,110 @@
+package ledger
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Datastore layout (all under whatever namespace the caller wraps us in):
+//
+//	/r/<room>/o/<hi>/<lo>/<id>  seq(8) | signed bytes   order index: (Lamport, ID)
+//	/r/<room>/e/<id>            lamport(8)              lookup by ID
+//	/r/<room>/h/<id>            (empty)                 current heads
+//	/r/<room>/m                 meta                    count, max Lamport, ID accumulator
+//	/s/<hi>/<lo>                <room>/<hi>/<lo>/<id>   local arrival order (cursor)
+//	/rm/<room>                  (empty)                 rooms with events
+//
+// Numbers are split into <hi> = v>>8 (14 hex digits) and <lo> = v&0xff (2
+// hex digits). go-datastore queries have no seek, only prefixes, so a page
+// "before X" or "after cursor" starts with the bucket that holds X and walks
+// whole buckets from there: at most 256 keys are skipped, whatever the
+// ledger's size.
+
+func splitNum(v uint64) string { return fmt.Sprintf("%014x/%02x", v>>8, v&0xff) }
+
+func bucketKey(v uint64) string { return fmt.Sprintf("%014x", v>>8) }
+
+func roomPrefix(room string) string { return "/r/" + room }
+
+func orderPrefix(room string) string { return roomPrefix(room) + "/o" }
+
+// orderSuffix is "<room>/o/<hi>/<lo>/<id>", the part after "/r/".
+func orderSuffix(room string, lamport uint64, id ID) string {
+	return room + "/o/" + splitNum(lamport) + "/" + id.String()
+}
+
+func orderKey(room string, lamport uint64, id ID) string {
+	return "/r/" + orderSuffix(room, lamport, id)
+}
+
+func idKey(room string, id ID) string   { return roomPrefix(room) + "/e/" + id.String() }
+func headKey(room string, id ID) string { return roomPrefix(room) + "/h/" + id.String() }
+func metaKey(room string) string        { return roomPrefix(room) + "/m" }
+func seqKey(seq uint64) string          { return "/s/" + splitNum(seq) }
+func roomListKey(room string) string    { return "/rm/" + room }
+
+// parseOrderKey extracts lamport and ID from an order-index key.
+func parseOrderKey(key string) (lamport uint64, id ID, err error) {
+	// .../o/<hi>/<lo>/<id>
+	parts := strings.Split(key, "/")
+	if len(parts) < 4 {
+		return 0, "", fmt.Errorf("malformed order key %q", key)
+	}
+	n := len(parts)
+	hi, err1 := strconv.ParseUint(parts[n-3], 16, 64)
+	lo, err2 := strconv.ParseUint(parts[n-2], 16, 64)
+	if err1 != nil || err2 != nil || lo > 0xff || len(parts[n-3]) != 14 || len(parts[n-2]) != 2 {
+		return 0, "", fmt.Errorf("malformed order key %q", key)
+	}
+	id, err = ParseID(parts[n-1])
+	if err != nil {
+		return 0, "", fmt.Errorf("order key %q: %w", key, err)
+	}
+	return hi<<8 | lo, id, nil
+}
+
+// parseSeqKey extracts the sequence number from a /s key.
+func parseSeqKey(key string) (uint64, error) {
+	parts := strings.Split(key, "/")
+	n := len(parts)
+	if n < 3 {
+		return 0, fmt.Errorf("malformed seq key %q", key)
+	}
+	hi, err1 := strconv.ParseUint(parts[n-2], 16, 64)
+	lo, err2 := strconv.ParseUint(parts[n-1], 16, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("malformed seq key %q", key)
+	}
+	return hi<<8 | lo, nil
+}
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+// meta is a room's summary, rewritten with every batch. The accumulator is
+// the XOR of sha256(ID) over all events: removing any event changes it, so
+// Verify notices a removal even when nothing references the removed event.
+type meta struct {
+	count      uint64
+	maxLamport uint64
+	acc        [32]byte
+}
+
+func (m meta) marshal() []byte {
+	b := make([]byte, 0, 48)
+	b = binary.BigEndian.AppendUint64(b, m.count)
+	b = binary.BigEndian.AppendUint64(b, m.maxLamport)
+	return append(b, m.acc[:]...)
+}
+
+func unmarshalMeta(b []byte) (meta, error) {
+	var m meta
+	if len(b) != 48 {
+		return m, fmt.Errorf("room meta: %d bytes, want 48", len(b))
+	}
+	m.count = binary.BigEndian.Uint64(b)
+	m.maxLamport = binary.BigEndian.Uint64(b[8:])
+	copy(m.acc[:], b[16:])
+	return m, nil
+}

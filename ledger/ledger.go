@@ -1,0 +1,552 @@
+package ledger
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+	"github.com/libp2p/go-libp2p/core/crypto"
+)
+
+// Options configure a Ledger. The zero value is usable.
+type Options struct {
+	// Logger receives the ledger's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// OnCommit, if set, is called from the ledger's commit goroutine with
+	// every batch of newly stored events, in arrival (Seq) order, after the
+	// batch is durable. It must not block and must not call back into the
+	// ledger's write methods.
+	OnCommit func([]*Event)
+}
+
+// Ledger stores the hash-linked event DAGs of all rooms in one datastore.
+//
+// Writes from all goroutines go through one commit goroutine that groups
+// whatever is queued into a single datastore batch: concurrent writers share
+// one fsync (group commit), and batches land in the order events were
+// accepted, so a parent is never on disk after its child. A write method
+// returns only once its batch is committed; with a datastore that syncs its
+// writes (Pebble with Sync, the node's default) that means durable (P5).
+//
+// All methods are safe for concurrent use.
+type Ledger struct {
+	ds       ds.Batching
+	log      *slog.Logger
+	onCommit func([]*Event)
+
+	mu      sync.Mutex
+	rooms   map[string]*roomState
+	pending map[ID]*pendingEvent
+	queue   []*writeReq
+	seq     uint64
+	closed  bool
+
+	kick   chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// roomState is the in-memory view of a room's heads and summary, loaded
+// lazily from the datastore and then kept in step with accepted writes.
+type roomState struct {
+	heads map[ID]uint64 // head ID → Lamport
+	meta  meta
+}
+
+type pendingEvent struct {
+	room    string
+	lamport uint64
+	req     *writeReq
+}
+
+type writeReq struct {
+	batch  []op
+	events []*Event
+	done   chan error // buffered, receives exactly once
+}
+
+type op struct {
+	key   ds.Key
+	value []byte // nil means delete
+}
+
+// Open returns a ledger on store. It reads only the last sequence number,
+// never the whole log, so opening is fast whatever the ledger's size.
+func Open(ctx context.Context, store ds.Batching, opts Options) (*Ledger, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default().With("subsystem", "ledger")
+	}
+	l := &Ledger{
+		ds:       store,
+		log:      log,
+		onCommit: opts.OnCommit,
+		rooms:    make(map[string]*roomState),
+		pending:  make(map[ID]*pendingEvent),
+		kick:     make(chan struct{}, 1),
+	}
+	seq, err := l.lastSeq(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l.seq = seq
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.wg.Add(1)
+	go l.commitLoop()
+	return l, nil
+}
+
+// Close flushes queued writes, stops the commit goroutine and waits for it.
+// It does not close the datastore, which the caller owns. Close is
+// idempotent.
+func (l *Ledger) Close() error {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	l.cancel()
+	l.wg.Wait()
+	return nil
+}
+
+func (l *Ledger) lastSeq(ctx context.Context) (uint64, error) {
+	res, err := l.ds.Query(ctx, query.Query{Prefix: "/s", KeysOnly: true, Limit: 1,
+		Orders: []query.Order{query.OrderByKeyDescending{}}})
+	if err != nil {
+		return 0, fmt.Errorf("read last sequence: %w", err)
+	}
+	defer res.Close()
+	r, ok := res.NextSync()
+	if !ok {
+		return 0, nil
+	}
+	if r.Error != nil {
+		return 0, fmt.Errorf("read last sequence: %w", r.Error)
+	}
+	return parseSeqKey(r.Key)
+}
+
+// room returns the state of room, loading it if needed. l.mu must be held.
+func (l *Ledger) room(ctx context.Context, room string) (*roomState, error) {
+	if st := l.rooms[room]; st != nil {
+		return st, nil
+	}
+	st := &roomState{heads: make(map[ID]uint64)}
+	b, err := l.ds.Get(ctx, ds.NewKey(metaKey(room)))
+	switch {
+	case errors.Is(err, ds.ErrNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("load room %s: %w", room, err)
+	default:
+		if st.meta, err = unmarshalMeta(b); err != nil {
+			return nil, fmt.Errorf("load room %s: %w", room, err)
+		}
+	}
+	heads, err := l.readHeads(ctx, room)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range heads {
+		lam, err := l.storedLamport(ctx, room, h)
+		if err != nil {
+			return nil, fmt.Errorf("load room %s: head %s: %w", room, h, err)
+		}
+		st.heads[h] = lam
+	}
+	l.rooms[room] = st
+	return st, nil
+}
+
+func (l *Ledger) readHeads(ctx context.Context, room string) ([]ID, error) {
+	res, err := l.ds.Query(ctx, query.Query{Prefix: roomPrefix(room) + "/h", KeysOnly: true,
+		Orders: []query.Order{query.OrderByKey{}}})
+	if err != nil {
+		return nil, fmt.Errorf("read heads of %s: %w", room, err)
+	}
+	entries, err := res.Rest()
+	if err != nil {
+		return nil, fmt.Errorf("read heads of %s: %w", room, err)
+	}
+	heads := make([]ID, 0, len(entries))
+	for _, e := range entries {
+		id, err := ParseID(ds.RawKey(e.Key).BaseNamespace())
+		if err != nil {
+			return nil, fmt.Errorf("read heads of %s: %w", room, err)
+		}
+		heads = append(heads, id)
+	}
+	return heads, nil
+}
+
+// storedLamport returns the Lamport clock of a committed event.
+func (l *Ledger) storedLamport(ctx context.Context, room string, id ID) (uint64, error) {
+	b, err := l.ds.Get(ctx, ds.NewKey(idKey(room, id)))
+	if errors.Is(err, ds.ErrNotFound) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(b) != 8 {
+		return 0, fmt.Errorf("index entry of %s: %d bytes, want 8", id, len(b))
+	}
+	return binary.BigEndian.Uint64(b), nil
+}
+
+// lamportOf finds id among pending and committed events. l.mu must be held.
+func (l *Ledger) lamportOf(ctx context.Context, room string, st *roomState, id ID) (uint64, bool, error) {
+	if lam, ok := st.heads[id]; ok {
+		return lam, true, nil
+	}
+	if p := l.pending[id]; p != nil && p.room == room {
+		return p.lamport, true, nil
+	}
+	lam, err := l.storedLamport(ctx, room, id)
+	if errors.Is(err, ErrNotFound) {
+		return 0, false, nil
+	}
+	return lam, err == nil, err
+}
+
+// Append creates, signs and stores a new event by key in room, with the
+// room's current heads as parents. It returns once the event is committed.
+func (l *Ledger) Append(ctx context.Context, key crypto.PrivKey, room, kind string, body []byte, now time.Time) (*Event, error) {
+	if err := ValidRoomID(room); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidEvent, err)
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil, ErrClosed
+	}
+	st, err := l.room(ctx, room)
+	if err != nil {
+		l.mu.Unlock()
+		return nil, err
+	}
+	parents, lamport := chooseParents(st.heads)
+	ev, err := Sign(key, Draft{Room: room, Kind: kind, Body: body, Time: now, Lamport: lamport, Parents: parents})
+	if err != nil {
+		l.mu.Unlock()
+		return nil, err
+	}
+	req := &writeReq{done: make(chan error, 1)}
+	l.stage(req, st, ev)
+	l.enqueue(req)
+	l.mu.Unlock()
+	if err := l.wait(ctx, req); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// chooseParents picks the parents of a new event: every head when they fit
+// in MaxParents, else the newest head (to keep the clock moving) and the
+// oldest others (so stragglers get merged first).
+func chooseParents(heads map[ID]uint64) ([]ID, uint64) {
+	type h struct {
+		id  ID
+		lam uint64
+	}
+	all := make([]h, 0, len(heads))
+	for id, lam := range heads {
+		all = append(all, h{id, lam})
+	}
+	slices.SortFunc(all, func(a, b h) int {
+		if a.lam != b.lam {
+			return cmpU64(a.lam, b.lam)
+		}
+		return cmpID(a.id, b.id)
+	})
+	if len(all) > MaxParents {
+		all = append(all[:MaxParents-1], all[len(all)-1])
+	}
+	var maxLam uint64
+	parents := make([]ID, len(all))
+	for i, x := range all {
+		parents[i] = x.id
+		maxLam = max(maxLam, x.lam)
+	}
+	return parents, maxLam + 1
+}
+
+// Rejection says why Add did not store one event.
+type Rejection struct {
+	Event *Event
+	Err   error // ErrWrongRoom, a *MissingParentsError (errors.Is ErrMissingParents) or ErrBadParents
+}
+
+// Add stores events received from others (already decoded and verified by
+// Decode) in room. Within one call parents may come before their children.
+// It returns the events that were new, in the order stored, and for each
+// event that could not be stored, why; events already stored are skipped
+// silently. err is non-nil only when the store itself failed, and then
+// nothing of this call is stored.
+func (l *Ledger) Add(ctx context.Context, room string, evs ...*Event) (added []*Event, rejected []Rejection, err error) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil, nil, ErrClosed
+	}
+	st, err := l.room(ctx, room)
+	if err != nil {
+		l.mu.Unlock()
+		return nil, nil, err
+	}
+	req := &writeReq{done: make(chan error, 1)}
+	var waitFor []*writeReq
+	var fatal error
+	for _, ev := range evs {
+		if ev.Room != room {
+			rejected = append(rejected, Rejection{ev, fmt.Errorf("event %s for room %s offered to %s: %w", ev.ID(), ev.Room, room, ErrWrongRoom)})
+			continue
+		}
+		if p := l.pending[ev.ID()]; p != nil {
+			if p.req != req {
+				waitFor = append(waitFor, p.req)
+			}
+			continue
+		}
+		_, ok, err := l.lamportOf(ctx, room, st, ev.ID())
+		if err != nil {
+			fatal = fmt.Errorf("add to %s: %w", room, err)
+			break
+		}
+		if ok {
+			continue
+		}
+		if err := l.checkParents(ctx, room, st, ev); err != nil {
+			if !errors.Is(err, ErrMissingParents) && !errors.Is(err, ErrBadParents) {
+				fatal = fmt.Errorf("add to %s: %w", room, err)
+				break
+			}
+			rejected = append(rejected, Rejection{ev, err})
+			continue
+		}
+		l.stage(req, st, ev)
+	}
+	if len(req.events) > 0 {
+		l.enqueue(req)
+	}
+	l.mu.Unlock()
+	if len(req.events) > 0 {
+		if err := l.wait(ctx, req); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, w := range waitFor {
+		if err := l.wait(ctx, w); err != nil {
+			return req.events, rejected, err
+		}
+	}
+	return req.events, rejected, fatal
+}
+
+// checkParents enforces that ev's parents are stored (or queued) in the
+// same room and that its Lamport clock is exactly one more than theirs.
+func (l *Ledger) checkParents(ctx context.Context, room string, st *roomState, ev *Event) error {
+	var maxLam uint64
+	var missing []ID
+	for _, p := range ev.Parents {
+		lam, ok, err := l.lamportOf(ctx, room, st, p)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			missing = append(missing, p)
+			continue
+		}
+		maxLam = max(maxLam, lam)
+	}
+	if len(missing) > 0 {
+		return &MissingParentsError{Event: ev.ID(), Missing: missing}
+	}
+	if ev.Lamport != maxLam+1 {
+		return fmt.Errorf("event %s: lamport %d, parents say %d: %w", ev.ID(), ev.Lamport, maxLam+1, ErrBadParents)
+	}
+	return nil
+}
+
+// stage adds ev's writes to req and applies them to the in-memory state.
+// l.mu must be held.
+func (l *Ledger) stage(req *writeReq, st *roomState, ev *Event) {
+	room, id := ev.Room, ev.ID()
+	l.seq++
+	ev.Seq = l.seq
+	val := make([]byte, 8, 8+len(ev.raw))
+	binary.BigEndian.PutUint64(val, ev.Seq)
+	val = append(val, ev.raw...)
+	req.batch = append(req.batch,
+		op{ds.RawKey(orderKey(room, ev.Lamport, id)), val},
+		op{ds.RawKey(idKey(room, id)), u64(ev.Lamport)},
+		op{ds.RawKey(seqKey(ev.Seq)), []byte(orderSuffix(room, ev.Lamport, id))},
+	)
+	if st.meta.count == 0 {
+		req.batch = append(req.batch, op{ds.RawKey(roomListKey(room)), []byte{}})
+	}
+	for _, p := range ev.Parents {
+		if _, ok := st.heads[p]; ok {
+			delete(st.heads, p)
+			req.batch = append(req.batch, op{ds.RawKey(headKey(room, p)), nil})
+		}
+	}
+	st.heads[id] = ev.Lamport
+	req.batch = append(req.batch, op{ds.RawKey(headKey(room, id)), []byte{}})
+	st.meta.count++
+	st.meta.maxLamport = max(st.meta.maxLamport, ev.Lamport)
+	accumulate(&st.meta.acc, id)
+	req.batch = append(req.batch, op{ds.RawKey(metaKey(room)), st.meta.marshal()})
+	req.events = append(req.events, ev)
+	l.pending[id] = &pendingEvent{room: room, lamport: ev.Lamport, req: req}
+}
+
+func accumulate(acc *[32]byte, id ID) {
+	h := sha256.Sum256([]byte(id))
+	for i := range acc {
+		acc[i] ^= h[i]
+	}
+}
+
+// enqueue hands req to the commit goroutine. l.mu must be held.
+func (l *Ledger) enqueue(req *writeReq) {
+	l.queue = append(l.queue, req)
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// wait blocks until req is committed. If ctx ends first the write may still
+// land; the caller only learns it is not confirmed.
+func (l *Ledger) wait(ctx context.Context, req *writeReq) error {
+	select {
+	case err := <-req.done:
+		req.done <- err // let other waiters (duplicate Adds) see it too
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for commit: %w", ctx.Err())
+	}
+}
+
+func (l *Ledger) commitLoop() {
+	defer l.wg.Done()
+	for {
+		select {
+		case <-l.kick:
+		case <-l.ctx.Done():
+			// Flush what was accepted before Close, then stop.
+			l.commitQueued()
+			return
+		}
+		l.commitQueued()
+	}
+}
+
+// commitQueued writes everything queued as one batch.
+func (l *Ledger) commitQueued() {
+	l.mu.Lock()
+	reqs := l.queue
+	l.queue = nil
+	l.mu.Unlock()
+	if len(reqs) == 0 {
+		return
+	}
+	err := l.commit(reqs)
+
+	l.mu.Lock()
+	for _, r := range reqs {
+		for _, ev := range r.events {
+			delete(l.pending, ev.ID())
+		}
+	}
+	if err != nil {
+		// Everything queued since was staged on top of the failed writes:
+		// fail it too and reload room state from the datastore, which
+		// stays the source of truth.
+		l.log.Error("ledger commit failed", "events", countEvents(reqs), "err", err)
+		reqs = append(reqs, l.queue...)
+		l.queue = nil
+		for _, r := range reqs {
+			for _, ev := range r.events {
+				delete(l.pending, ev.ID())
+			}
+		}
+		l.rooms = make(map[string]*roomState)
+		if seq, serr := l.lastSeq(context.Background()); serr == nil {
+			l.seq = seq
+		}
+	}
+	l.mu.Unlock()
+
+	if err == nil && l.onCommit != nil {
+		var evs []*Event
+		for _, r := range reqs {
+			evs = append(evs, r.events...)
+		}
+		l.onCommit(evs)
+	}
+	for _, r := range reqs {
+		if err != nil {
+			r.done <- fmt.Errorf("store events: %w", err)
+		} else {
+			r.done <- nil
+		}
+	}
+}
+
+func countEvents(reqs []*writeReq) int {
+	n := 0
+	for _, r := range reqs {
+		n += len(r.events)
+	}
+	return n
+}
+
+func (l *Ledger) commit(reqs []*writeReq) error {
+	ctx := context.Background()
+	b, err := l.ds.Batch(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range reqs {
+		for _, o := range r.batch {
+			if o.value == nil {
+				err = b.Delete(ctx, o.key)
+			} else {
+				err = b.Put(ctx, o.key, o.value)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return b.Commit(ctx)
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func cmpID(a, b ID) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

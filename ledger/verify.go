@@ -1,0 +1,218 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+
+	ds "github.com/ipfs/go-datastore"
+)
+
+// Report is the result of Verify.
+type Report struct {
+	OK       bool      `json:"ok"`
+	Events   int       `json:"events"`
+	Problems []Problem `json:"problems"`
+}
+
+// Problem names one bad event (or key, when no event ID can be read) and why.
+type Problem struct {
+	Event  string `json:"event"`
+	Reason string `json:"reason"`
+}
+
+// maxProblems bounds a report; the first problem is the one that matters.
+const maxProblems = 100
+
+// Verify checks every stored event of room (all rooms if room is "") from
+// the bytes on disk: signature, ID, room, size, order-index position,
+// parents present and earlier, Lamport clock, the ID index, the heads and
+// the room summary (which catches removed events nothing refers to). It
+// reports problems in (Lamport, ID) order, so the first one is the first bad
+// event. An error is returned only when the datastore cannot be read.
+func (l *Ledger) Verify(ctx context.Context, room string) (Report, error) {
+	rooms := []string{room}
+	if room == "" {
+		var err error
+		if rooms, err = l.Rooms(ctx); err != nil {
+			return Report{}, err
+		}
+	}
+	rep := Report{OK: true, Problems: []Problem{}}
+	for _, r := range rooms {
+		if err := l.verifyRoom(ctx, r, &rep); err != nil {
+			return rep, err
+		}
+	}
+	rep.OK = len(rep.Problems) == 0
+	return rep, nil
+}
+
+type storedEntry struct {
+	key     string
+	lamport uint64
+	id      ID
+	value   []byte
+	ev      *Event
+	err     error
+}
+
+func (l *Ledger) verifyRoom(ctx context.Context, room string, rep *Report) error {
+	add := func(event, format string, args ...any) {
+		if len(rep.Problems) < maxProblems {
+			rep.Problems = append(rep.Problems, Problem{Event: event, Reason: fmt.Sprintf(format, args...)})
+		}
+	}
+	seen := make(map[ID]uint64) // verified events → Lamport
+	referenced := make(map[ID]bool)
+	var acc [32]byte
+	var count, maxLam uint64
+
+	check := func(e *storedEntry) error {
+		rep.Events++
+		name := e.id.String()
+		if e.err != nil {
+			add(name, "%v", e.err)
+			return nil
+		}
+		ev := e.ev
+		switch {
+		case ev.Room != room:
+			add(name, "belongs to room %s, stored in %s", ev.Room, room)
+			return nil
+		case ev.Lamport != e.lamport:
+			add(name, "stored at lamport %d but signed with %d (reordered)", e.lamport, ev.Lamport)
+			return nil
+		}
+		var parentMax uint64
+		for _, p := range ev.Parents {
+			lam, ok := seen[p]
+			if !ok {
+				add(name, "parent %s is missing or invalid", p)
+				return nil
+			}
+			parentMax = max(parentMax, lam)
+			referenced[p] = true
+		}
+		if ev.Lamport != parentMax+1 {
+			add(name, "lamport %d does not follow its parents (%d)", ev.Lamport, parentMax+1)
+			return nil
+		}
+		b, err := l.ds.Get(ctx, ds.RawKey(idKey(room, e.id)))
+		switch {
+		case errors.Is(err, ds.ErrNotFound):
+			add(name, "missing from the ID index")
+		case err != nil:
+			return err
+		case len(b) != 8 || binary.BigEndian.Uint64(b) != e.lamport:
+			add(name, "ID index entry is wrong")
+		}
+		seen[e.id] = e.lamport
+		accumulate(&acc, e.id)
+		count++
+		maxLam = max(maxLam, e.lamport)
+		return nil
+	}
+
+	batch := make([]*storedEntry, 0, verifyBatch)
+	flush := func() error {
+		verifyParallel(batch)
+		for _, e := range batch {
+			if err := check(e); err != nil {
+				return err
+			}
+		}
+		batch = batch[:0]
+		return nil
+	}
+	err := scan(ctx, l.ds, orderPrefix(room), false, 0, "", func(key string, value []byte) (bool, error) {
+		lam, id, err := parseOrderKey(key)
+		if err != nil {
+			add(key, "unreadable order key: %v", err)
+			return true, nil
+		}
+		batch = append(batch, &storedEntry{key: key, lamport: lam, id: id, value: bytes.Clone(value)})
+		if len(batch) == verifyBatch {
+			return true, flush()
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", room, err)
+	}
+	if err := flush(); err != nil {
+		return fmt.Errorf("verify %s: %w", room, err)
+	}
+
+	// Heads: the stored set must be exactly the events nothing refers to.
+	stored, err := l.readHeads(ctx, room)
+	if err != nil {
+		return err
+	}
+	for _, h := range stored {
+		if _, ok := seen[h]; !ok {
+			add(h.String(), "head event is missing (removed from the ledger)")
+		} else if referenced[h] {
+			add(h.String(), "listed as a head but has children")
+		}
+	}
+	var want []ID
+	for id := range seen {
+		if !referenced[id] && !slices.Contains(stored, id) {
+			want = append(want, id)
+		}
+	}
+	slices.Sort(want)
+	for _, id := range want {
+		add(id.String(), "not referenced by any event and not a head (events after it were removed)")
+	}
+
+	b, err := l.ds.Get(ctx, ds.RawKey(metaKey(room)))
+	switch {
+	case errors.Is(err, ds.ErrNotFound):
+		if count > 0 {
+			add(room, "room summary missing")
+		}
+	case err != nil:
+		return err
+	default:
+		m, err := unmarshalMeta(b)
+		switch {
+		case err != nil:
+			add(room, "%v", err)
+		case m.count != count:
+			add(room, "room summary counts %d events, %d verify (events were removed)", m.count, count)
+		case m.acc != acc:
+			add(room, "room summary does not match the stored events (events were replaced)")
+		}
+	}
+	return nil
+}
+
+const verifyBatch = 4096
+
+// verifyParallel decodes (and so signature-checks) a batch on all cores.
+func verifyParallel(batch []*storedEntry) {
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	next := make(chan *storedEntry)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for e := range next {
+				e.ev, e.err = decodeStored(e.value, e.id)
+			}
+		}()
+	}
+	for _, e := range batch {
+		next <- e
+	}
+	close(next)
+	wg.Wait()
+}
