@@ -24,13 +24,14 @@ type Network interface {
 
 // ValidateFunc checks one message from peer from (the forwarding peer, not
 // necessarily the author). It must not block for long.
-type ValidateFunc func(ctx context.Context, from peer.ID, data []byte) (any, error)
+type ValidateFunc = func(ctx context.Context, from peer.ID, data []byte) (any, error)
 
 // DeliverFunc receives an accepted message with the value its validator returned.
-type DeliverFunc func(from peer.ID, data []byte, validated any)
+type DeliverFunc = func(from peer.ID, data []byte, validated any)
 
-// Topic is a joined topic.
-type Topic interface {
+// Topic is a joined topic. It is an alias of an interface literal so that
+// p2p can declare the identical type and satisfy Network structurally.
+type Topic = interface {
 	// Publish sends data to the topic's mesh.
 	Publish(ctx context.Context, data []byte) error
 	// Peers lists the peers we know to be subscribed to the topic.

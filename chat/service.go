@@ -250,7 +250,9 @@ func (s *Service) Rooms(ctx context.Context) ([]Room, error) {
 		out = append(out, j.Room)
 	}
 	s.mu.Unlock()
-	sort.Slice(out, func(i, k int) bool { return out[i].Name < out[k].Name || out[i].Name == out[k].Name && out[i].ID < out[k].ID })
+	sort.Slice(out, func(i, k int) bool {
+		return out[i].Name < out[k].Name || out[i].Name == out[k].Name && out[i].ID < out[k].ID
+	})
 	return out, nil
 }
 

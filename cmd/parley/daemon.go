@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/parley-chat/parley/node"
+)
+
+func initCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "init",
+		Usage: "create the data directory, identity and config file",
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			dir, err := node.ResolveDataDir(cmd.String("data"))
+			if err != nil {
+				return err
+			}
+			created, err := node.Init(dir)
+			if err != nil {
+				return err
+			}
+			key, _, err := node.LoadOrCreateKey(filepath.Join(dir, node.KeyFile))
+			if err != nil {
+				return err
+			}
+			id, err := peerIDOf(key)
+			if err != nil {
+				return err
+			}
+			w := cmd.Root().Writer
+			if created {
+				fmt.Fprintf(w, "initialized %s\npeer ID %s\n", dir, id)
+			} else {
+				fmt.Fprintf(w, "%s already initialized\npeer ID %s\n", dir, id)
+			}
+			return nil
+		},
+	}
+}
+
+func daemonCommand(bootstrap bool) *cli.Command {
+	name, usage := "daemon", "run a node"
+	if bootstrap {
+		name, usage = "bootstrap", "run a community bootstrap node (DHT server, no chat)"
+	}
+	return &cli.Command{
+		Name:  name,
+		Usage: usage,
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "listen", Usage: "libp2p listen multiaddr (repeatable)"},
+			&cli.StringSliceFlag{Name: "peer", Usage: "bootstrap peer multiaddr ending in /p2p/<id> (repeatable)"},
+			&cli.StringFlag{Name: "rpc", Usage: "JSON-RPC listen address host:port (default " + node.DefaultRPCAddr + ")"},
+			&cli.BoolFlag{Name: "rpc-allow-remote", Usage: "allow a non-loopback --rpc address"},
+			&cli.BoolFlag{Name: "no-mdns", Usage: "disable LAN discovery"},
+			&cli.BoolFlag{Name: "no-nat-portmap", Usage: "do not ask the router for a port mapping"},
+			&cli.StringFlag{Name: "name", Usage: "display name announced in rooms"},
+			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.Args().Len() > 0 {
+				return usagef("%s takes no arguments, got %q", name, cmd.Args().Slice())
+			}
+			return runDaemon(ctx, cmd, bootstrap)
+		},
+	}
+}
+
+func runDaemon(ctx context.Context, cmd *cli.Command, bootstrap bool) error {
+	dir, err := node.ResolveDataDir(cmd.String("data"))
+	if err != nil {
+		return err
+	}
+	if _, err := node.Init(dir); err != nil {
+		return err
+	}
+	cfg, err := node.LoadConfig(filepath.Join(dir, node.ConfigFile))
+	if err != nil {
+		return err
+	}
+	if v := cmd.StringSlice("listen"); len(v) > 0 {
+		cfg.Listen = v
+	}
+	cfg.Peers = append(cfg.Peers, cmd.StringSlice("peer")...)
+	if v := cmd.String("rpc"); v != "" {
+		cfg.RPC = v
+	}
+	if cmd.Bool("rpc-allow-remote") {
+		cfg.RPCAllowRemote = true
+	}
+	off := false
+	if cmd.Bool("no-mdns") {
+		cfg.MDNS = &off
+	}
+	if cmd.Bool("no-nat-portmap") {
+		cfg.NATPortMap = &off
+	}
+	if v := cmd.String("name"); v != "" {
+		cfg.Name = v
+	}
+	if v := cmd.String("log-level"); v != "" {
+		cfg.LogLevel = v
+	}
+	var level slog.Level
+	if cfg.LogLevel != "" {
+		if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+			return usagef("log level %q: use debug, info, warn or error", cfg.LogLevel)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+
+	n, err := node.New(ctx, node.Options{DataDir: dir, Config: cfg, Bootstrap: bootstrap, Logger: log})
+	if err != nil {
+		return err
+	}
+	info, _ := n.Info(ctx)
+	w := cmd.Root().Writer
+	fmt.Fprintf(w, "parley %s %s\npeer ID %s\n", map[bool]string{false: "daemon", true: "bootstrap node"}[bootstrap], node.Version, info.PeerID)
+	for _, a := range info.Addrs {
+		fmt.Fprintf(w, "listening on %s\n", a)
+	}
+	fmt.Fprintf(w, "rpc %s\n", n.RPCURL())
+	<-ctx.Done()
+	fmt.Fprintln(w, "shutting down")
+	if err := n.Close(); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// joinArgs joins the remaining arguments into one text.
+func joinArgs(args []string) string { return strings.Join(args, " ") }

@@ -1,0 +1,232 @@
+package ledger
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"slices"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+)
+
+// This file is the data side of ledger sync (range-based set
+// reconciliation over the (Lamport, ID) order): room summaries, key
+// snapshots, range fingerprints and raw reads that skip signature checks.
+// The wire protocol lives in p2p/ledgersync.
+
+// Key is an event's position in a room's (Lamport, ID) order.
+type Key struct {
+	Lamport uint64
+	ID      ID
+}
+
+// Compare orders keys by Lamport clock, then ID: the history order (P3).
+func (k Key) Compare(o Key) int {
+	if c := cmpU64(k.Lamport, o.Lamport); c != 0 {
+		return c
+	}
+	return cmpID(k.ID, o.ID)
+}
+
+// Fingerprint summarises a set of events: how many, and the XOR of
+// sha256(ID) over them. It is the same accumulator the room summary keeps,
+// so a whole room's fingerprint costs nothing to read. Two sets with equal
+// fingerprints are taken to be equal.
+type Fingerprint struct {
+	Count uint64
+	Acc   [32]byte
+}
+
+// Add includes id in f.
+func (f *Fingerprint) Add(id ID) {
+	f.Count++
+	accumulate(&f.Acc, id)
+}
+
+// IDHash is the value an event contributes to a fingerprint's accumulator.
+func IDHash(id ID) [32]byte { return sha256.Sum256([]byte(id)) }
+
+// Summary is a room's whole-room state, read from memory.
+type Summary struct {
+	Fingerprint
+	MaxLamport uint64
+	Heads      []ID // sorted
+}
+
+// Summary returns room's fingerprint, largest Lamport clock and heads. It
+// includes writes that are accepted but not yet committed, so it can briefly
+// differ from a Keys snapshot taken at the same time.
+func (l *Ledger) Summary(ctx context.Context, room string) (Summary, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st, err := l.room(ctx, room)
+	if err != nil {
+		return Summary{}, err
+	}
+	s := Summary{Fingerprint: Fingerprint{Count: st.meta.count, Acc: st.meta.acc}, MaxLamport: st.meta.maxLamport}
+	s.Heads = make([]ID, 0, len(st.heads))
+	for id := range st.heads {
+		s.Heads = append(s.Heads, id)
+	}
+	slices.Sort(s.Heads)
+	return s, nil
+}
+
+// keysBucketLimit is the number of 256-clock buckets up to which Keys reads
+// bucket by bucket; wider spans read the room's whole order index once
+// (datastore queries have prefixes, not seeks).
+const keysBucketLimit = 8
+
+// Keys returns the keys of room's committed events with from <= Lamport <=
+// to, in (Lamport, ID) order, from a keys-only scan of the order index.
+// Pass 0 and ^uint64(0) for the whole room.
+func (l *Ledger) Keys(ctx context.Context, room string, from, to uint64) ([]Key, error) {
+	if from > to {
+		return nil, nil
+	}
+	var out []Key
+	visit := func(key string) (bool, error) {
+		lam, id, err := parseOrderKey(key)
+		if err != nil {
+			return false, err
+		}
+		if lam > to {
+			return false, nil
+		}
+		if lam >= from {
+			out = append(out, Key{lam, id})
+		}
+		return true, nil
+	}
+	if to>>8-from>>8 < keysBucketLimit {
+		for b := from >> 8; b <= to>>8; b++ {
+			if err := scanKeys(ctx, l.ds, orderPrefix(room)+"/"+bucketKey(b<<8), visit); err != nil {
+				return nil, fmt.Errorf("keys of %s: %w", room, err)
+			}
+		}
+		return out, nil
+	}
+	if err := scanKeys(ctx, l.ds, orderPrefix(room), visit); err != nil {
+		return nil, fmt.Errorf("keys of %s: %w", room, err)
+	}
+	return out, nil
+}
+
+// scanKeys is scan without values.
+func scanKeys(ctx context.Context, store ds.Datastore, prefix string, fn func(key string) (bool, error)) error {
+	res, err := store.Query(ctx, query.Query{Prefix: prefix, KeysOnly: true, Orders: []query.Order{query.OrderByKey{}}})
+	if err != nil {
+		return err
+	}
+	defer res.Close()
+	for {
+		r, ok := res.NextSync()
+		if !ok {
+			return nil
+		}
+		if r.Error != nil {
+			return r.Error
+		}
+		more, err := fn(r.Key)
+		if err != nil || !more {
+			return err
+		}
+	}
+}
+
+// RawAt returns the signed bytes of the event at k in room without
+// re-verifying its signature (they were verified when stored); it does check
+// that they hash to k.ID. Whoever receives them must Decode them. It returns
+// ErrNotFound if there is no such event.
+func (l *Ledger) RawAt(ctx context.Context, room string, k Key) ([]byte, error) {
+	b, err := l.ds.Get(ctx, ds.RawKey(orderKey(room, k.Lamport, k.ID)))
+	if errors.Is(err, ds.ErrNotFound) {
+		return nil, fmt.Errorf("raw %s: %w", k.ID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("raw %s: %w", k.ID, err)
+	}
+	if len(b) < 8 || ComputeID(b[8:]) != k.ID {
+		return nil, fmt.Errorf("event %s: stored bytes do not match the ID", k.ID)
+	}
+	return b[8:], nil
+}
+
+// KeyOf returns the key of stored event id in room, or ErrNotFound.
+func (l *Ledger) KeyOf(ctx context.Context, room string, id ID) (Key, error) {
+	lam, err := l.storedLamport(ctx, room, id)
+	if err != nil {
+		return Key{}, fmt.Errorf("key of %s: %w", id, err)
+	}
+	return Key{lam, id}, nil
+}
+
+// IDFromDigest returns the ID whose sha2-256 digest is d.
+func IDFromDigest(d [32]byte) ID {
+	var b [idLen]byte
+	b[0], b[1] = 0x12, sha256.Size
+	copy(b[2:], d[:])
+	return ID(b[:])
+}
+
+// Digest returns the 32-byte sha2-256 digest inside id.
+func (id ID) Digest() (d [32]byte) {
+	if len(id) == idLen {
+		copy(d[:], id[2:])
+	}
+	return d
+}
+
+// KeySet is an immutable snapshot of a room's keys with prefix
+// accumulators, so the fingerprint of any range costs two binary searches.
+type KeySet struct {
+	keys []Key
+	acc  [][32]byte // acc[i] = XOR of IDHash(keys[:i])
+}
+
+// NewKeySet indexes keys, which must be sorted and unique.
+func NewKeySet(keys []Key) *KeySet {
+	s := &KeySet{keys: keys, acc: make([][32]byte, len(keys)+1)}
+	for i, k := range keys {
+		h := IDHash(k.ID)
+		for j := range h {
+			s.acc[i+1][j] = s.acc[i][j] ^ h[j]
+		}
+	}
+	return s
+}
+
+// Len returns the number of keys.
+func (s *KeySet) Len() int { return len(s.keys) }
+
+// At returns the i-th key.
+func (s *KeySet) At(i int) Key { return s.keys[i] }
+
+// Search returns the index of the first key for which ge reports true; ge
+// must be monotone over the order.
+func (s *KeySet) Search(ge func(Key) bool) int {
+	lo, hi := 0, len(s.keys)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if !ge(s.keys[m]) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// Fingerprint returns the fingerprint of keys[i:j].
+func (s *KeySet) Fingerprint(i, j int) Fingerprint {
+	f := Fingerprint{Count: uint64(j - i)}
+	for b := range f.Acc {
+		f.Acc[b] = s.acc[j][b] ^ s.acc[i][b]
+	}
+	return f
+}
+
+// Slice returns keys[i:j]; callers must not modify it.
+func (s *KeySet) Slice(i, j int) []Key { return s.keys[i:j] }

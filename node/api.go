@@ -1,0 +1,57 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/p2p"
+
+	"github.com/parley-chat/parley/rpc"
+)
+
+var _ rpc.NodeAPI = (*Node)(nil)
+
+// Info implements rpc.NodeAPI (node_info).
+func (n *Node) Info(ctx context.Context) (rpc.NodeInfo, error) {
+	info := rpc.NodeInfo{
+		PeerID:  n.p2p.Self().String(),
+		Addrs:   n.p2p.Addrs(),
+		Version: Version,
+		Peers:   len(n.p2p.Peers()),
+	}
+	if info.Addrs == nil {
+		info.Addrs = []string{}
+	}
+	if n.chat != nil {
+		rooms, err := n.chat.Rooms(ctx)
+		if err != nil {
+			return info, err
+		}
+		info.Rooms = len(rooms)
+	}
+	return info, nil
+}
+
+// Peers implements rpc.NodeAPI (node_peers).
+func (n *Node) Peers(ctx context.Context) ([]rpc.PeerInfo, error) {
+	ps := n.p2p.Peers()
+	out := make([]rpc.PeerInfo, 0, len(ps))
+	for _, p := range ps {
+		addrs := p.Addrs
+		if addrs == nil {
+			addrs = []string{}
+		}
+		out = append(out, rpc.PeerInfo{PeerID: p.ID.String(), Addrs: addrs})
+	}
+	return out, nil
+}
+
+// Connect implements rpc.NodeAPI (node_connect).
+func (n *Node) Connect(ctx context.Context, addr string) error {
+	if err := n.p2p.Connect(ctx, addr); err != nil {
+		return fmt.Errorf("connect %s: %w", addr, err)
+	}
+	return nil
+}
+
+var _ chat.Network = (*p2p.Node)(nil)

@@ -1,0 +1,157 @@
+package node
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// Files and folders inside a data directory.
+const (
+	KeyFile       = "identity.key" // Ed25519 private key, libp2p protobuf, mode 0600
+	ConfigFile    = "config.toml"
+	DatastoreDir  = "datastore" // Pebble
+	RPCAddrFile   = "rpc.addr"  // URL of the running daemon's RPC endpoint
+	RPCTokenFile  = "rpc.token" // bearer token, mode 0600
+	LockFile      = "lock"
+	EnvDataDir    = "PARLEY_DATA"
+	defaultSubdir = ".parley"
+)
+
+// ResolveDataDir returns flag if set, else $PARLEY_DATA, else ~/.parley.
+func ResolveDataDir(flag string) (string, error) {
+	if flag != "" {
+		return filepath.Abs(flag)
+	}
+	if env := os.Getenv(EnvDataDir); env != "" {
+		return filepath.Abs(env)
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no --data given, $%s unset and no home directory: %w", EnvDataDir, err)
+	}
+	return filepath.Join(home, defaultSubdir), nil
+}
+
+// Init creates dir (mode 0700), an identity and a commented default config
+// if they do not exist yet. It never overwrites an existing identity or
+// config, and is safe to run again.
+func Init(dir string) (created bool, err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return false, fmt.Errorf("create data dir %s: %w", dir, err)
+	}
+	_, created, err = LoadOrCreateKey(filepath.Join(dir, KeyFile))
+	if err != nil {
+		return false, err
+	}
+	cfg := filepath.Join(dir, ConfigFile)
+	if _, err := os.Stat(cfg); errors.Is(err, os.ErrNotExist) {
+		if err := writeFileAtomic(cfg, []byte(defaultConfigFile), 0o644); err != nil {
+			return false, fmt.Errorf("write %s: %w", cfg, err)
+		}
+	}
+	return created, nil
+}
+
+// ErrLocked is returned when another process holds the data dir.
+var ErrLocked = errors.New("data directory is in use by another parley process")
+
+// dirLock is an exclusive advisory lock on <data>/lock, held for the
+// process's life so two daemons never share a data dir. The kernel drops it
+// if the process dies, so a crash never leaves a stale lock.
+type dirLock struct{ f *os.File }
+
+func lockDataDir(dir string) (*dirLock, error) {
+	path := filepath.Join(dir, LockFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		b, _ := os.ReadFile(path)
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			pid := strings.TrimSpace(string(b))
+			return nil, fmt.Errorf("%w (%s, pid %s)", ErrLocked, dir, pid)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	f.Truncate(0)
+	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return &dirLock{f}, nil
+}
+
+func (l *dirLock) release() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	err := l.f.Close()
+	l.f = nil
+	return err
+}
+
+// loadOrCreateToken returns the RPC token in path, creating a random one
+// (32 bytes, hex) with mode 0600 if the file is missing. Keeping the token
+// across restarts lets apps keep working without re-reading it.
+func loadOrCreateToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		tok := strings.TrimSpace(string(b))
+		if len(tok) < 32 {
+			return "", fmt.Errorf("rpc token %s is too short or empty: delete it to get a new one", path)
+		}
+		return tok, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read rpc token %s: %w", path, err)
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	tok := hex.EncodeToString(raw[:])
+	if err := writeFileAtomic(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write rpc token %s: %w", path, err)
+	}
+	return tok, nil
+}
+
+// writeFileAtomic writes via a synced temp file and rename, so a crash
+// leaves either the old file or the new one, never half of one.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

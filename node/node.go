@@ -1,0 +1,226 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	ds "github.com/ipfs/go-datastore"
+	pebbleds "github.com/ipfs/go-ds-pebble"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/p2p"
+	"github.com/parley-chat/parley/rpc"
+)
+
+// Version is the node's version, reported by node_info.
+var Version = "0.1.0-dev"
+
+// Options configure a Node beyond its Config.
+type Options struct {
+	// DataDir holds the identity, config, datastore and RPC files. Required.
+	DataDir string
+	// Config is the effective configuration (file merged with flags).
+	Config Config
+	// Bootstrap runs a community bootstrap node: DHT server, no chat.
+	Bootstrap bool
+	// Host, if set, is used instead of building a libp2p host (tests use
+	// mocknet). The node takes ownership and closes it.
+	Host host.Host
+	// Datastore, if set, is used instead of Pebble under DataDir (tests use
+	// an in-memory one). The node does not close it.
+	Datastore ds.Batching
+	// NoRPC skips the JSON-RPC server (in-process tests that call chat directly).
+	NoRPC bool
+	// P2P adjusts the p2p configuration after it is derived from Config
+	// (tests shorten timers).
+	P2P func(*p2p.Config)
+	// Logger is the parent logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Node is a running Parley node: identity, datastore, libp2p, chat and the
+// RPC server, started in that order and closed in reverse.
+type Node struct {
+	opts  Options
+	log   *slog.Logger
+	key   crypto.PrivKey
+	lock  *dirLock
+	store ds.Batching
+	own   bool // we opened store and must close it
+	p2p   *p2p.Node
+	chat  *chat.Service
+	rpc   *rpc.Server
+
+	closeOnce bool
+}
+
+// ShutdownTimeout bounds Close.
+const ShutdownTimeout = 10 * time.Second
+
+// New starts a node. On error everything it started is stopped again.
+func New(ctx context.Context, opts Options) (_ *Node, err error) {
+	if opts.DataDir == "" {
+		return nil, errors.New("node: no data directory")
+	}
+	cfg := opts.Config.withDefaults()
+	opts.Config = cfg
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	n := &Node{opts: opts, log: log.With("subsystem", "node")}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+
+	if _, err := Init(opts.DataDir); err != nil {
+		return nil, err
+	}
+	if n.lock, err = lockDataDir(opts.DataDir); err != nil {
+		return nil, err
+	}
+	if n.key, _, err = LoadOrCreateKey(filepath.Join(opts.DataDir, KeyFile)); err != nil {
+		return nil, err
+	}
+
+	if opts.Datastore != nil {
+		n.store = opts.Datastore
+	} else {
+		path := filepath.Join(opts.DataDir, DatastoreDir)
+		// Sync writes: a write that returned is on disk (P5). The ledger
+		// groups concurrent writes so they share fsyncs.
+		pds, err := pebbleds.NewDatastore(path, pebbleds.WithPebbleWriteOptions(pebble.Sync))
+		if err != nil {
+			return nil, fmt.Errorf("open datastore %s: %w (if it is damaged, move it away and the node starts empty; peers can sync rooms back)", path, err)
+		}
+		n.store, n.own = pds, true
+	}
+
+	pcfg := p2p.DefaultConfig()
+	pcfg.ListenAddrs = cfg.Listen
+	pcfg.BootstrapPeers = cfg.Peers
+	pcfg.Logger = log
+	if cfg.MDNS != nil {
+		pcfg.MDNS = *cfg.MDNS
+	}
+	if cfg.NATPortMap != nil {
+		pcfg.NATPortMap = *cfg.NATPortMap
+	}
+	if opts.Bootstrap {
+		pcfg.DHTMode = p2p.DHTModeServer
+	}
+	if opts.P2P != nil {
+		opts.P2P(&pcfg)
+	}
+	if opts.Host != nil {
+		n.p2p, err = p2p.NewWithHost(ctx, opts.Host, pcfg)
+	} else {
+		n.p2p, err = p2p.New(ctx, n.key, pcfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start p2p: %w", err)
+	}
+
+	if !opts.Bootstrap {
+		n.chat, err = chat.New(n.p2p, n.store, n.key, chat.Config{Name: cfg.Name, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	if !opts.NoRPC {
+		if err := n.startRPC(); err != nil {
+			return nil, err
+		}
+	}
+	n.log.Info("node started", "peer", n.p2p.Self(), "bootstrap", opts.Bootstrap)
+	return n, nil
+}
+
+func (n *Node) startRPC() error {
+	tok, err := loadOrCreateToken(filepath.Join(n.opts.DataDir, RPCTokenFile))
+	if err != nil {
+		return err
+	}
+	rcfg := rpc.DefaultConfig()
+	rcfg.Addr = n.opts.Config.RPC
+	rcfg.AllowRemote = n.opts.Config.RPCAllowRemote
+	rcfg.Token = tok
+	rcfg.Logger = n.opts.Logger
+	var chatAPI rpc.ChatAPI
+	if n.chat != nil {
+		chatAPI = n.chat
+	}
+	if n.rpc, err = rpc.New(rcfg, n, chatAPI); err != nil {
+		return err
+	}
+	if err := n.rpc.Start(); err != nil {
+		return fmt.Errorf("start rpc on %s: %w", rcfg.Addr, err)
+	}
+	// Written last, once we answer: clients take its presence to mean the
+	// daemon is up.
+	if err := writeFileAtomic(filepath.Join(n.opts.DataDir, RPCAddrFile), []byte(n.rpc.URL()+"\n"), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", RPCAddrFile, err)
+	}
+	n.log.Info("rpc listening", "url", n.rpc.URL())
+	return nil
+}
+
+// Chat returns the chat service (nil on a bootstrap node).
+func (n *Node) Chat() *chat.Service { return n.chat }
+
+// P2P returns the libp2p side of the node.
+func (n *Node) P2P() *p2p.Node { return n.p2p }
+
+// RPCURL returns the RPC endpoint URL ("" without RPC).
+func (n *Node) RPCURL() string {
+	if n.rpc == nil {
+		return ""
+	}
+	return n.rpc.URL()
+}
+
+// Close stops the node in reverse order of start: RPC, chat (and its
+// ledger), p2p, datastore, lock. It waits at most ShutdownTimeout for the
+// parts that could hang. Idempotent.
+func (n *Node) Close() error {
+	if n.closeOnce {
+		return nil
+	}
+	n.closeOnce = true
+	done := make(chan error, 1)
+	go func() {
+		var errs []error
+		if n.rpc != nil {
+			os.Remove(filepath.Join(n.opts.DataDir, RPCAddrFile))
+			errs = append(errs, n.rpc.Close())
+		}
+		if n.chat != nil {
+			errs = append(errs, n.chat.Close())
+		}
+		if n.p2p != nil {
+			errs = append(errs, n.p2p.Close())
+		}
+		if n.own && n.store != nil {
+			errs = append(errs, n.store.Close())
+		}
+		errs = append(errs, n.lock.release())
+		done <- errors.Join(errs...)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(ShutdownTimeout):
+		return fmt.Errorf("node: shutdown timed out after %s", ShutdownTimeout)
+	}
+}

@@ -1,0 +1,77 @@
+// Package p2p is Parley's network layer: one libp2p host with its
+// Kademlia DHT and gossipsub router.
+//
+// # Starting a node
+//
+// Start from DefaultConfig, which listens on port 4747 (TCP and QUIC v1,
+// IPv4 and IPv6) and runs the DHT in auto mode, add bootstrap peers, and
+// call New with the node's Ed25519 identity:
+//
+//	cfg := p2p.DefaultConfig()
+//	cfg.BootstrapPeers = []string{"/ip4/203.0.113.7/tcp/4747/p2p/12D3KooW..."}
+//	n, err := p2p.New(ctx, key, cfg)
+//	if err != nil { ... }
+//	defer n.Close()
+//
+// The host speaks TCP and QUIC, secures connections with Noise or TLS,
+// multiplexes with yamux, and runs under a connection manager
+// (Config.ConnMgrLow/High) and an autoscaled resource manager. NAT port
+// mapping runs only when Config.NATPortMap is set. No peer is built in:
+// bootstrap peers come only from Config.BootstrapPeers. The node dials them
+// in the background with exponential backoff for its whole life, protects
+// them in the connection manager, and bootstraps the DHT once connected;
+// New does not wait for them.
+//
+// NewWithHost runs the same node on a host the caller built, such as a
+// mocknet host in tests. In both cases the Node owns the host and closes it.
+//
+// # DHT
+//
+// The DHT uses protocol prefix DHTProtocolPrefix ("/parley", so
+// /parley/kad/1.0.0): a private Parley network, never the public IPFS DHT
+// and never its default bootstrap peers. Config.DHTMode is "auto" for user
+// nodes and "server" for bootstrap nodes. DHT exposes it for rendezvous.
+//
+// # Topics
+//
+// JoinTopic joins a gossipsub topic by its full name (callers choose names,
+// e.g. "/parley/room/<room-id>") with two callbacks:
+//
+//	t, err := n.JoinTopic(name,
+//		func(ctx context.Context, from peer.ID, data []byte) (any, error) {
+//			return decodeAndVerify(data) // error: reject, do not forward
+//		},
+//		func(from peer.ID, data []byte, validated any) {
+//			store(validated.(*Event)) // one goroutine per topic, in order
+//		})
+//	err = t.Publish(ctx, data)
+//	err = t.Close()
+//
+// validate runs for every message, locally published ones included, before
+// it is forwarded or delivered; a rejected message is dropped and lowers
+// the sender's peer score. Gossipsub runs with StrictNoSign and no author
+// field: authenticity is the payload's business (ledger events are signed).
+// The message ID is ledger.ComputeID of the payload, i.e. the event ID, so
+// a payload is delivered once however many peers forward it. Peer scoring
+// is on, with per-topic parameters that penalise invalid messages hard.
+//
+// p2p does not import chat. ValidateFunc, DeliverFunc and Topic are
+// aliases of unnamed types so that Node satisfies chat.Network
+// structurally once chat declares its matching types as aliases too; while
+// chat uses defined types, a three-line adapter is needed (see chatNetwork
+// in node_test.go). A DeliverFunc must not call its own Topic's Close:
+// Close waits for the delivery goroutine.
+//
+// # Peers and addresses
+//
+// Self, Addrs (full multiaddrs ending in /p2p/<id>), Peers and Connect
+// (dial a full multiaddr) back the node_info, node_peers and node_connect
+// RPC methods.
+//
+// # Shutdown
+//
+// Close is idempotent. It closes topics (waiting for their delivery
+// goroutines), stops the bootstrap loop and pubsub, closes the DHT and the
+// host, and returns the joined errors. Logging goes through log/slog with
+// subsystem=p2p.
+package p2p

@@ -1,0 +1,111 @@
+package p2p
+
+import (
+	"context"
+	"net"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-chat/parley/ledger"
+)
+
+// messageID is the gossipsub message ID: the ledger event ID of the
+// payload. Messages are unsigned and carry no author or sequence number
+// (StrictNoSign), so pubsub's default ID would be empty for all of them.
+func messageID(m *pb.Message) string {
+	return string(ledger.ComputeID(m.Data))
+}
+
+// newPubSub starts gossipsub on h. It runs until ctx is cancelled; pubsub
+// has no Close.
+//
+// Flood publishing is on (pubsub's default is off): our own messages go to
+// every topic peer above the publish threshold, not only to mesh peers, so
+// a message published before the mesh forms (right after joining a room)
+// is not lost. Chat traffic is small enough for this to be cheap.
+func newPubSub(ctx context.Context, h host.Host, cfg Config) (*pubsub.PubSub, error) {
+	return pubsub.NewGossipSub(ctx, h,
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
+		pubsub.WithNoAuthor(),
+		pubsub.WithMessageIdFn(messageID),
+		pubsub.WithFloodPublish(true),
+		pubsub.WithPeerScore(peerScoreParams(), peerScoreThresholds()),
+		pubsub.WithPeerOutboundQueueSize(cfg.PeerOutboundQueueSize),
+		pubsub.WithValidateQueueSize(cfg.ValidateQueueSize),
+		pubsub.WithValidateThrottle(cfg.ValidateThrottle),
+		pubsub.WithLogger(cfg.logger().With("component", "pubsub")),
+	)
+}
+
+// peerScoreParams are the router-wide score parameters. Topic parameters
+// are added per topic by JoinTopic (topicScoreParams).
+func peerScoreParams() *pubsub.PeerScoreParams {
+	return &pubsub.PeerScoreParams{
+		Topics:        make(map[string]*pubsub.TopicScoreParams),
+		TopicScoreCap: 50,
+
+		// P5: no application-specific score yet.
+		AppSpecificScore:  func(peer.ID) float64 { return 0 },
+		AppSpecificWeight: 1,
+
+		// P6: penalise many peers from one IP (sybils), but tolerate an
+		// office or household behind one NAT, and ignore loopback.
+		IPColocationFactorWeight:    -10,
+		IPColocationFactorThreshold: 10,
+		IPColocationFactorWhitelist: loopbackNets(),
+
+		// P7: broken promises and premature re-grafts.
+		BehaviourPenaltyWeight:    -10,
+		BehaviourPenaltyThreshold: 6,
+		BehaviourPenaltyDecay:     pubsub.ScoreParameterDecay(10 * time.Minute),
+
+		DecayInterval: time.Second,
+		DecayToZero:   0.01,
+		RetainScore:   time.Hour,
+	}
+}
+
+// peerScoreThresholds: peers below -500 get no gossip, below -1000 none of
+// our publishes, below -2500 are ignored altogether.
+func peerScoreThresholds() *pubsub.PeerScoreThresholds {
+	return &pubsub.PeerScoreThresholds{
+		GossipThreshold:             -500,
+		PublishThreshold:            -1000,
+		GraylistThreshold:           -2500,
+		AcceptPXThreshold:           1000,
+		OpportunisticGraftThreshold: 3.5,
+	}
+}
+
+// topicScoreParams fit chat rooms: traffic is low and bursty, so there is
+// no mesh-delivery-rate penalty (P3); time in mesh and first deliveries
+// earn a little, and invalid messages (P4, what a room's validator
+// rejects) cost a lot: 5 of them, decaying over an hour, graylist a peer.
+func topicScoreParams() *pubsub.TopicScoreParams {
+	return &pubsub.TopicScoreParams{
+		TopicWeight: 1,
+
+		TimeInMeshWeight:  0.0027,
+		TimeInMeshQuantum: time.Second,
+		TimeInMeshCap:     3600,
+
+		FirstMessageDeliveriesWeight: 1,
+		FirstMessageDeliveriesDecay:  pubsub.ScoreParameterDecay(10 * time.Minute),
+		FirstMessageDeliveriesCap:    20,
+
+		InvalidMessageDeliveriesWeight: -100,
+		InvalidMessageDeliveriesDecay:  pubsub.ScoreParameterDecay(time.Hour),
+	}
+}
+
+// loopbackNets are 127.0.0.0/8 and ::1/128.
+func loopbackNets() []*net.IPNet {
+	return []*net.IPNet{
+		{IP: net.IPv4(127, 0, 0, 0), Mask: net.CIDRMask(8, 32)},
+		{IP: net.IPv6loopback, Mask: net.CIDRMask(128, 128)},
+	}
+}

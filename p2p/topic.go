@@ -1,0 +1,212 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+var (
+	// ErrTopicJoined is returned by JoinTopic when the topic is already joined.
+	ErrTopicJoined = errors.New("p2p: topic already joined")
+	// ErrClosed is returned when the Node is closed.
+	ErrClosed = errors.New("p2p: node closed")
+)
+
+// ValidateFunc checks one message received from peer from (the forwarding
+// peer, not necessarily the author), or published locally (from is then
+// the node's own ID). A non-nil error rejects the message: it is neither
+// delivered nor forwarded, and a remote sender's score drops. The returned
+// value is handed to DeliverFunc. It must not block for long; for remote
+// messages ctx expires after Config.ValidateTimeout. It may run
+// concurrently with itself.
+type ValidateFunc = func(ctx context.Context, from peer.ID, data []byte) (any, error)
+
+// DeliverFunc receives an accepted message and its validator's value.
+type DeliverFunc = func(from peer.ID, data []byte, validated any)
+
+// Topic is a joined gossipsub topic, as returned by JoinTopic. Its methods
+// are safe for concurrent use.
+//
+// ValidateFunc, DeliverFunc and Topic are aliases of unnamed types, not
+// defined types, so that Node satisfies a consumer's interface (such as
+// chat.Network) structurally without importing it: Go only matches method
+// signatures whose types are identical, and aliases of identical literals
+// are. The consumer must declare its types as aliases of the same literals.
+type Topic = interface {
+	// Publish validates data locally (the ValidateFunc sees the node's own
+	// ID as from) and, if accepted, delivers it locally and sends it to
+	// the mesh. A rejected message returns an error wrapping pubsub's
+	// ValidationError. Publishing data already delivered is a silent no-op:
+	// the message ID is the event ID of data.
+	Publish(ctx context.Context, data []byte) error
+	// Peers lists the connected peers known to be subscribed to the topic.
+	Peers() []peer.ID
+	// Close unsubscribes, stops delivery, waits for the delivery goroutine
+	// (deliver is not called once Close returns), unregisters the
+	// validator and leaves the topic. It is idempotent; afterwards the
+	// topic may be joined again. It must not be called from the topic's
+	// own DeliverFunc, whose goroutine it waits for.
+	Close() error
+}
+
+// topic implements Topic.
+type topic struct {
+	node     *Node
+	name     string
+	topic    *pubsub.Topic
+	sub      *pubsub.Subscription
+	validate ValidateFunc
+	deliver  DeliverFunc
+	log      *slog.Logger
+
+	cancel    context.CancelFunc // stops the delivery goroutine
+	done      chan struct{}      // closed when the delivery goroutine returns
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// JoinTopic joins the gossipsub topic name (the full name, for
+// example "/parley/room/<id>"; p2p does not invent names), registers
+// validate as its validator and starts one goroutine that calls deliver
+// for every accepted message, our own included, in arrival order. A topic
+// can be joined once at a time: a second join before Close returns
+// ErrTopicJoined. On error nothing is left registered.
+func (n *Node) JoinTopic(name string, validate ValidateFunc, deliver DeliverFunc) (Topic, error) {
+	if validate == nil || deliver == nil {
+		return nil, fmt.Errorf("p2p: join %q: nil validate or deliver func", name)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return nil, ErrClosed
+	}
+	if _, ok := n.topics[name]; ok {
+		return nil, fmt.Errorf("%w: %q", ErrTopicJoined, name)
+	}
+	t := &topic{
+		node:     n,
+		name:     name,
+		validate: validate,
+		deliver:  deliver,
+		log:      n.log.With("topic", name),
+		done:     make(chan struct{}),
+	}
+	if err := t.start(); err != nil {
+		return nil, fmt.Errorf("p2p: join %q: %w", name, err)
+	}
+	n.topics[name] = t
+	n.log.Debug("joined topic", "topic", name)
+	return t, nil
+}
+
+// start registers the validator, joins and subscribes, and starts delivery;
+// on error it undoes what it did.
+func (t *topic) start() (err error) {
+	ps := t.node.ps
+	if err := ps.RegisterTopicValidator(t.name, pubsub.ValidatorEx(t.validateMsg),
+		pubsub.WithValidatorTimeout(t.node.cfg.ValidateTimeout)); err != nil {
+		return fmt.Errorf("register validator: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, ps.UnregisterTopicValidator(t.name))
+		}
+	}()
+	if t.topic, err = ps.Join(t.name); err != nil {
+		return fmt.Errorf("join: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, t.topic.Close())
+		}
+	}()
+	if err = t.topic.SetScoreParams(topicScoreParams()); err != nil {
+		return fmt.Errorf("score params: %w", err)
+	}
+	if t.sub, err = t.topic.Subscribe(pubsub.WithBufferSize(t.node.cfg.TopicBufferSize)); err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	ctx, cancel := context.WithCancel(t.node.ctx)
+	t.cancel = cancel
+	t.node.wg.Go(func() { t.run(ctx) })
+	return nil
+}
+
+// validateMsg adapts ValidateFunc to pubsub. A panicking validator rejects
+// the message instead of crashing the node.
+func (t *topic) validateMsg(ctx context.Context, from peer.ID, msg *pubsub.Message) (res pubsub.ValidationResult) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.log.Error("validator panicked", "peer", from, "panic", r)
+			res = pubsub.ValidationReject
+		}
+	}()
+	v, err := t.validate(ctx, from, msg.Data)
+	if err != nil {
+		t.log.Debug("message rejected", "peer", from, "err", err)
+		return pubsub.ValidationReject
+	}
+	msg.ValidatorData = v
+	return pubsub.ValidationAccept
+}
+
+// run delivers messages in order until the subscription ends or ctx is done.
+func (t *topic) run(ctx context.Context) {
+	defer close(t.done)
+	for {
+		msg, err := t.sub.Next(ctx)
+		if err != nil {
+			return
+		}
+		if ctx.Err() != nil {
+			return // Close started: deliver nothing more
+		}
+		t.deliverMsg(msg)
+	}
+}
+
+// deliverMsg calls deliver, logging instead of crashing on a panic.
+func (t *topic) deliverMsg(msg *pubsub.Message) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.log.Error("deliver panicked", "peer", msg.ReceivedFrom, "panic", r)
+		}
+	}()
+	t.deliver(msg.ReceivedFrom, msg.Data, msg.ValidatorData)
+}
+
+// Publish implements Topic.
+func (t *topic) Publish(ctx context.Context, data []byte) error {
+	if err := t.topic.Publish(ctx, data); err != nil {
+		return fmt.Errorf("p2p: publish to %q: %w", t.name, err)
+	}
+	return nil
+}
+
+// Peers implements Topic.
+func (t *topic) Peers() []peer.ID { return t.topic.ListPeers() }
+
+// Close implements Topic.
+func (t *topic) Close() error {
+	t.closeOnce.Do(func() {
+		t.cancel()
+		t.sub.Cancel() // handled by pubsub before the topic removal below
+		<-t.done
+		ps := t.node.ps
+		t.closeErr = errors.Join(ps.UnregisterTopicValidator(t.name), t.topic.Close())
+		if t.closeErr != nil {
+			t.closeErr = fmt.Errorf("p2p: close topic %q: %w", t.name, t.closeErr)
+		}
+		t.node.mu.Lock()
+		delete(t.node.topics, t.name)
+		t.node.mu.Unlock()
+		t.log.Debug("left topic")
+	})
+	return t.closeErr
+}

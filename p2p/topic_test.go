@@ -1,0 +1,161 @@
+package p2p_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+
+	"github.com/parley-chat/parley/p2p"
+)
+
+var errRejected = errors.New("rejected by test validator")
+
+const room = "/parley/room/test"
+
+// chain starts three nodes connected A–B–C (A and C not directly), all in
+// room, with the given reject prefixes for their validators. The DHT runs
+// in client mode so that it does not introduce A and C to each other.
+func chain(t *testing.T, rejectA, rejectB, rejectC string) (nodes [3]*p2p.Node, topics [3]p2p.Topic, boxes [3]*inbox) {
+	t.Helper()
+	for i := range nodes {
+		nodes[i] = newNode(t, testConfigMode(p2p.DHTModeClient))
+	}
+	connect(t, nodes[0], nodes[1])
+	connect(t, nodes[2], nodes[1])
+	for i, reject := range []string{rejectA, rejectB, rejectC} {
+		topics[i], boxes[i] = join(t, nodes[i], room, reject)
+	}
+	waitTopicPeers(t, topics[0], nodes[1].Self())
+	waitTopicPeers(t, topics[1], nodes[0].Self(), nodes[2].Self())
+	waitTopicPeers(t, topics[2], nodes[1].Self())
+	warmUp(t, topics[0], boxes[2])
+	warmUp(t, topics[2], boxes[0])
+	return nodes, topics, boxes
+}
+
+func TestChainForwarding(t *testing.T) {
+	nodes, topics, boxes := chain(t, "", "", "")
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	for _, p := range a.Peers() {
+		if p.ID == c.Self() {
+			t.Fatal("A and C must not be directly connected")
+		}
+	}
+
+	if err := topics[0].Publish(t.Context(), []byte("hello from A")); err != nil {
+		t.Fatalf("Publish on A: %v", err)
+	}
+	if err := topics[2].Publish(t.Context(), []byte("hello from C")); err != nil {
+		t.Fatalf("Publish on C: %v", err)
+	}
+	waitFor(t, 15*time.Second, "delivery through B", func() bool {
+		return boxes[2].count("hello from A") == 1 && boxes[0].count("hello from C") == 1
+	})
+
+	// Local publishes are validated (from = self) and delivered too.
+	if !boxes[0].sawValidate("hello from A") || boxes[0].count("hello from A") != 1 {
+		t.Error("A did not validate and deliver its own message")
+	}
+	waitFor(t, 5*time.Second, "delivery on B", func() bool {
+		return boxes[1].count("hello from A") == 1 && boxes[1].count("hello from C") == 1
+	})
+	for _, d := range boxes[2].deliveries() {
+		if d.data != "hello from A" {
+			continue
+		}
+		if d.validated != "ok:hello from A" {
+			t.Errorf("deliver got validated value %v, want the validator's result", d.validated)
+		}
+		if d.from != b.Self() {
+			t.Errorf("C got A's message from %s, want the forwarder B %s", d.from, b.Self())
+		}
+	}
+}
+
+func TestRejectedMessageIsNotDeliveredOrForwarded(t *testing.T) {
+	// A accepts everything, B rejects "bad", C would accept it.
+	_, topics, boxes := chain(t, "", "bad", "")
+
+	if err := topics[0].Publish(t.Context(), []byte("bad message")); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	if err := topics[0].Publish(t.Context(), []byte("good message")); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	waitFor(t, 15*time.Second, "good message on C", func() bool { return boxes[2].count("good message") == 1 })
+
+	if !boxes[1].sawValidate("bad message") {
+		t.Error("B never validated the bad message")
+	}
+	if boxes[1].count("bad message") != 0 {
+		t.Error("B delivered a message its validator rejected")
+	}
+	if boxes[2].sawValidate("bad message") || boxes[2].count("bad message") != 0 {
+		t.Error("B forwarded a message its validator rejected")
+	}
+}
+
+func TestLocalRejectFailsPublish(t *testing.T) {
+	n := newNode(t, testConfig())
+	tp, box := join(t, n, room, "bad")
+	err := tp.Publish(t.Context(), []byte("bad local"))
+	var verr pubsub.ValidationError
+	if !errors.As(err, &verr) {
+		t.Fatalf("Publish of a rejected message: got %v, want a pubsub.ValidationError", err)
+	}
+	if box.count("bad local") != 0 {
+		t.Error("rejected local message was delivered")
+	}
+}
+
+// TestMessageIDIsEventID guards against every message getting the same
+// (empty) ID under StrictNoSign, which would drop all but the first.
+func TestMessageIDIsEventID(t *testing.T) {
+	a, b := newNode(t, testConfig()), newNode(t, testConfig())
+	connect(t, a, b)
+	ta, boxA := join(t, a, room, "")
+	tb, boxB := join(t, b, room, "")
+	waitTopicPeers(t, ta, b.Self())
+	waitTopicPeers(t, tb, a.Self())
+
+	for _, m := range []string{"first", "second", "first", "third"} {
+		if err := ta.Publish(t.Context(), []byte(m)); err != nil {
+			t.Fatalf("Publish %q: %v", m, err)
+		}
+	}
+	waitFor(t, 10*time.Second, "all distinct payloads on B", func() bool {
+		return boxB.count("first") >= 1 && boxB.count("second") == 1 && boxB.count("third") == 1
+	})
+	// The duplicate payload has the same ID: delivered once everywhere.
+	if got := boxB.count("first"); got != 1 {
+		t.Errorf("B delivered the duplicate payload %d times, want 1", got)
+	}
+	if got := boxA.count("first"); got != 1 {
+		t.Errorf("A delivered the duplicate payload %d times, want 1", got)
+	}
+}
+
+func TestJoinTwiceAndRejoin(t *testing.T) {
+	n := newNode(t, testConfig())
+	tp, _ := join(t, n, room, "")
+	box := &inbox{}
+	if _, err := n.JoinTopic(room, box.validate, box.deliver); !errors.Is(err, p2p.ErrTopicJoined) {
+		t.Fatalf("second JoinTopic: got %v, want ErrTopicJoined", err)
+	}
+	if err := tp.Close(); err != nil {
+		t.Fatalf("Topic.Close: %v", err)
+	}
+	if err := tp.Close(); err != nil {
+		t.Fatalf("second Topic.Close: %v", err)
+	}
+	tp2, box2 := join(t, n, room, "")
+	if err := tp2.Publish(t.Context(), []byte("after rejoin")); err != nil {
+		t.Fatalf("Publish after rejoin: %v", err)
+	}
+	waitFor(t, 5*time.Second, "local delivery after rejoin", func() bool { return box2.count("after rejoin") == 1 })
+	if box.count("after rejoin") != 0 {
+		t.Error("closed topic still delivers")
+	}
+}

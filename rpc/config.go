@@ -1,0 +1,115 @@
+package rpc
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+)
+
+// Defaults used by DefaultConfig.
+const (
+	DefaultAddr         = "127.0.0.1:0"
+	DefaultMaxBodyBytes = 1 << 20 // 1 MiB
+	DefaultCallTimeout  = 30 * time.Second
+	DefaultMaxBatch     = 100
+	DefaultWSQueue      = 256
+)
+
+// Config configures a Server. The zero value is not valid; start from
+// DefaultConfig and set Token.
+type Config struct {
+	// Addr is the host:port to listen on, e.g. "127.0.0.1:0" (any free port).
+	Addr string
+	// Token is the bearer token every request must carry. Required.
+	Token string
+	// AllowRemote permits a non-loopback Addr. Without it Start (and
+	// Validate) refuse such an address.
+	AllowRemote bool
+	// MaxBodyBytes bounds one HTTP request body or WebSocket message;
+	// larger ones get HTTP 413 (WebSocket: the connection is closed with
+	// status 1009). Default 1 MiB.
+	MaxBodyBytes int64
+	// CallTimeout bounds every method call. Default 30s.
+	CallTimeout time.Duration
+	// MaxBatch bounds the number of requests in one batch. Default 100.
+	MaxBatch int
+	// WSQueue is the per-WebSocket outbound queue length (messages). When a
+	// client does not read and the queue overflows on a notification, the
+	// connection is closed (status 1008) rather than stalling the node.
+	// Default 256.
+	WSQueue int
+	// AllowedOrigins lists extra exact Origin values to accept besides
+	// http://127.0.0.1:PORT, http://localhost:PORT and http://[::1]:PORT,
+	// e.g. "tauri://localhost" for a desktop app.
+	AllowedOrigins []string
+	// Logger receives the server's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a Config listening on 127.0.0.1:0 with default
+// limits. Token is empty and must be set.
+func DefaultConfig() Config {
+	return Config{
+		Addr:         DefaultAddr,
+		MaxBodyBytes: DefaultMaxBodyBytes,
+		CallTimeout:  DefaultCallTimeout,
+		MaxBatch:     DefaultMaxBatch,
+		WSQueue:      DefaultWSQueue,
+	}
+}
+
+// ErrNonLoopback is returned by Validate and Start for a non-loopback
+// address when Config.AllowRemote is false.
+var ErrNonLoopback = errors.New("rpc: refusing to listen on a non-loopback address without AllowRemote (--rpc-allow-remote)")
+
+// Validate reports whether c is usable. Zero limits are allowed (New fills
+// in defaults); negative ones are not.
+func (c Config) Validate() error {
+	if c.Token == "" {
+		return errors.New("rpc: Config.Token is required")
+	}
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return fmt.Errorf("rpc: Config.Addr %q: %w", c.Addr, err)
+	}
+	if !c.AllowRemote && !isLoopbackHost(host) {
+		return fmt.Errorf("%w: %q", ErrNonLoopback, c.Addr)
+	}
+	if c.MaxBodyBytes < 0 || c.CallTimeout < 0 || c.MaxBatch < 0 || c.WSQueue < 0 {
+		return errors.New("rpc: Config limits must not be negative")
+	}
+	return nil
+}
+
+func (c *Config) fillDefaults() {
+	d := DefaultConfig()
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if c.CallTimeout == 0 {
+		c.CallTimeout = d.CallTimeout
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = d.MaxBatch
+	}
+	if c.WSQueue == 0 {
+		c.WSQueue = d.WSQueue
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// isLoopbackHost reports whether host (no port) names only loopback
+// interfaces: "localhost" or a loopback IP literal. An empty host means all
+// interfaces and is not loopback.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}

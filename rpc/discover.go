@@ -1,0 +1,87 @@
+package rpc
+
+import "context"
+
+// OpenRPCVersion is the OpenRPC specification version of rpc.discover's
+// document; APIVersion is the version of the Parley API it describes.
+const (
+	OpenRPCVersion = "1.2.6"
+	APIVersion     = "1.0.0"
+)
+
+var mDiscover = &method{
+	Name:    "rpc.discover",
+	Summary: "The OpenRPC document of this API, as served by this node.",
+	Result:  paramSpec{Name: "openrpc", Schema: schema{"type": "object", "description": "OpenRPC 1.2 document"}},
+	Handler: func(_ context.Context, s *Server, _ *callEnv, _ params) (any, error) {
+		return s.discover, nil
+	},
+}
+
+// OpenRPC document types (the subset Parley uses).
+type (
+	openrpcDoc struct {
+		OpenRPC    string            `json:"openrpc"`
+		Info       openrpcInfo       `json:"info"`
+		Methods    []openrpcMethod   `json:"methods"`
+		Components openrpcComponents `json:"components"`
+	}
+	openrpcInfo struct {
+		Title       string `json:"title"`
+		Description string `json:"description"`
+		Version     string `json:"version"`
+	}
+	openrpcMethod struct {
+		Name           string               `json:"name"`
+		Summary        string               `json:"summary"`
+		Description    string               `json:"description,omitempty"`
+		ParamStructure string               `json:"paramStructure"`
+		Params         []openrpcDescriptor  `json:"params"`
+		Result         openrpcDescriptor    `json:"result"`
+		Errors         []openrpcErrorObject `json:"errors,omitempty"`
+	}
+	openrpcDescriptor struct {
+		Name        string `json:"name"`
+		Description string `json:"description,omitempty"`
+		Required    bool   `json:"required,omitempty"`
+		Schema      schema `json:"schema"`
+	}
+	openrpcErrorObject struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}
+	openrpcComponents struct {
+		Schemas map[string]schema `json:"schemas"`
+	}
+)
+
+// openrpc builds the OpenRPC document for the given (registered) methods.
+func openrpc(methods []*method) *openrpcDoc {
+	doc := &openrpcDoc{
+		OpenRPC: OpenRPCVersion,
+		Info: openrpcInfo{
+			Title:       "Parley node JSON-RPC API",
+			Description: "JSON-RPC 2.0 over HTTP POST and WebSocket at /rpc; positional params; Authorization: Bearer <token>.",
+			Version:     APIVersion,
+		},
+		Components: openrpcComponents{Schemas: componentSchemas},
+	}
+	for _, m := range methods {
+		om := openrpcMethod{
+			Name:           m.Name,
+			Summary:        m.Summary,
+			ParamStructure: "by-position",
+			Params:         []openrpcDescriptor{},
+			Result:         openrpcDescriptor{Name: m.Result.Name, Description: m.Result.Summary, Schema: m.Result.Schema},
+		}
+		if m.WebSocketOnly {
+			om.Description = "WebSocket only."
+			om.Errors = append(om.Errors, openrpcErrorObject{Code: CodeUnsupported, Message: "not supported over HTTP POST"})
+		}
+		for _, p := range m.Params {
+			om.Params = append(om.Params, openrpcDescriptor{Name: p.Name, Description: p.Summary, Required: p.Required, Schema: p.Schema})
+		}
+		doc.Methods = append(doc.Methods, om)
+	}
+	return doc
+}

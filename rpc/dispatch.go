@@ -1,0 +1,133 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// batchWorkers bounds how many calls of one batch run at once.
+const batchWorkers = 8
+
+// callEnv is the transport side of a call: the WebSocket connection (nil
+// over HTTP) and work to run once the response has been queued (a
+// subscription starts pushing only after its ID reached the client).
+type callEnv struct {
+	conn *wsConn
+
+	mu    sync.Mutex
+	after []func()
+}
+
+func (e *callEnv) defer_(f func()) {
+	e.mu.Lock()
+	e.after = append(e.after, f)
+	e.mu.Unlock()
+}
+
+func (e *callEnv) runAfter() {
+	e.mu.Lock()
+	after := e.after
+	e.after = nil
+	e.mu.Unlock()
+	for _, f := range after {
+		f()
+	}
+}
+
+// handleMessage runs one HTTP body or WebSocket message and returns the
+// encoded response, or nil when none is due (only notifications).
+func (s *Server) handleMessage(ctx context.Context, data []byte, env *callEnv) []byte {
+	reqs, batch, perr := decodeMessage(data, s.cfg.MaxBatch)
+	if perr != nil {
+		s.log.Debug("rpc bad message", "code", perr.Code)
+		return encodeResponses([]*response{errorResponse(nil, perr)}, false)
+	}
+	resps := make([]*response, len(reqs))
+	if len(reqs) == 1 {
+		resps[0] = s.call(ctx, reqs[0], env)
+	} else {
+		sem := make(chan struct{}, batchWorkers)
+		var wg sync.WaitGroup
+		for i, r := range reqs {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				resps[i] = s.call(ctx, r, env)
+			}()
+		}
+		wg.Wait()
+	}
+	return encodeResponses(resps, batch)
+}
+
+// call runs one request. It returns nil for a notification.
+func (s *Server) call(ctx context.Context, r *request, env *callEnv) *response {
+	if r.err != nil {
+		return errorResponse(r.responseID(), r.err)
+	}
+	start := time.Now()
+	result, rerr := s.invoke(ctx, r, env)
+	lvl, code := slog.LevelDebug, 0
+	if rerr != nil {
+		code = rerr.Code
+		if code == CodeInternal {
+			lvl = slog.LevelWarn
+		}
+	}
+	s.log.Log(ctx, lvl, "rpc call", "method", r.method, "code", code, "dur", time.Since(start), "notification", !r.hasID)
+	if !r.hasID {
+		return nil
+	}
+	if rerr != nil {
+		return errorResponse(r.responseID(), rerr)
+	}
+	return &response{JSONRPC: version, ID: r.responseID(), Result: result}
+}
+
+// invoke looks the method up, checks params and runs the handler under the
+// call timeout, recovering panics into -32603.
+func (s *Server) invoke(ctx context.Context, r *request, env *callEnv) (result json.RawMessage, rerr *Error) {
+	m, ok := s.methods[r.method]
+	if !ok {
+		e := newError(CodeMethodNotFound, "method not found: %s", r.method)
+		if s.chat == nil {
+			for _, rm := range registry() {
+				if rm.Name == r.method && rm.NeedsChat {
+					e.Message += " (this node has no chat service)"
+				}
+			}
+		}
+		return nil, e
+	}
+	p, perr := m.checkParams(r.params)
+	if perr != nil {
+		return nil, perr
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
+	defer cancel()
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("rpc handler panic", "method", r.method, "panic", v, "stack", string(debug.Stack()))
+			result, rerr = nil, newError(CodeInternal, "internal error")
+		}
+	}()
+	v, err := m.Handler(ctx, s, env, p)
+	if err != nil {
+		e := toError(err, m.Fallback)
+		if e.Code == CodeInternal {
+			s.log.Warn("rpc call failed", "method", r.method, "err", err)
+		}
+		return nil, e
+	}
+	b, err := marshal(v)
+	if err != nil {
+		s.log.Error("rpc encode result", "method", r.method, "err", err)
+		return nil, newError(CodeInternal, "internal error: encoding result")
+	}
+	return b, nil
+}

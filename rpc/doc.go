@@ -1,0 +1,67 @@
+// Package rpc serves a Parley node's JSON-RPC 2.0 API (DESIGN §5) over HTTP
+// POST and WebSocket on one path, /rpc, and maps domain errors to JSON-RPC
+// error codes. The Go client is package rpc/client.
+//
+// # Server
+//
+//	cfg := rpc.DefaultConfig() // 127.0.0.1:0, 1 MiB bodies, 30s calls
+//	cfg.Token = token
+//	srv, err := rpc.New(cfg, nodeAPI, chatService) // chatService may be nil (bootstrap)
+//	err = srv.Start()        // listens; srv.URL() is http://127.0.0.1:PORT/rpc
+//	defer srv.Close()        // ends subscriptions, closes WebSockets, shuts down
+//
+// The protocol core is written here rather than taken from jrpc2: it is
+// small, and owning it gives exact control of what the contract fixes
+// (204 for notification-only POSTs, byte-exact id echo, param-naming
+// -32602 messages, one registry for dispatch and rpc.discover, per-connection
+// bounded WebSocket queues).
+//
+// # Protocol
+//
+// Requests are JSON-RPC 2.0 objects or batches; "jsonrpc":"2.0" is
+// required; the id (string, number or null) is echoed byte for byte.
+// Notifications (no id) run but get no response; a POST holding only
+// notifications gets HTTP 204. Params are positional arrays; omitted or null
+// params are []. Batches run concurrently (at most 8 calls at a time), up
+// to Config.MaxBatch requests. Every call gets a context with
+// Config.CallTimeout; handler panics become -32603 "internal error".
+//
+// # Security
+//
+// Checked in this order: the Host header must be the bound address (or its
+// loopback spellings 127.0.0.1, localhost, [::1] with the same port): 403;
+// a present Origin must be http://127.0.0.1:PORT, http://localhost:PORT,
+// http://[::1]:PORT or one of Config.AllowedOrigins: 403; the bearer token
+// (Authorization: Bearer T; WebSocket upgrades may use ?token=T instead),
+// compared in constant time: 401 with an empty body. Bodies over
+// Config.MaxBodyBytes: 413. Without Config.AllowRemote only loopback
+// addresses are accepted (ErrNonLoopback).
+//
+// # Subscriptions
+//
+// Over WebSocket, chat_subscribe ["messages", {room?, since?}] answers a
+// subscription ID, then pushes
+//
+//	{"jsonrpc":"2.0","method":"chat_subscription","params":{"subscription":ID,"result":Message}}
+//
+// If the chat side ends the subscription (e.g. chat.ErrSlowSubscriber), a
+// last notification carries "error" {code -32009, message, data {cursor}}
+// instead of "result"; subscribe again with since=cursor to resume. Each
+// connection has a bounded outbound queue (Config.WSQueue); a client that
+// lets it overflow is disconnected (status 1008) instead of slowing the
+// node. Subscriptions end with chat_unsubscribe, the connection, or Close.
+//
+// # Errors
+//
+// ErrorCode maps Go errors to codes with errors.Is against the chat
+// sentinels and this package's ErrUnreachable, ErrInvalidArgument and
+// ErrStorage (which the node wraps its errors around). See the Code*
+// constants for the table.
+//
+// # Methods
+//
+// One registry (registry.go) is both the dispatch table and the source of
+// the OpenRPC 1.2.6 document returned by rpc.discover. A server without
+// chat registers only node_* and rpc.discover; the other methods answer
+// -32601 "method not found: NAME (this node has no chat service)".
+package rpc

@@ -1,0 +1,137 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/parley-chat/parley/chat"
+)
+
+// JSON-RPC 2.0 error codes used by Parley.
+//
+// The first five are defined by the JSON-RPC 2.0 specification. The others
+// are Parley application codes; they are part of the public API and never
+// change meaning.
+//
+//	code    meaning                              produced by
+//	-32700  parse error (invalid JSON)           the server, id null
+//	-32600  invalid request                      the server
+//	-32601  method not found                     the server (also: chat method on a node without chat)
+//	-32602  invalid params (names the param)     the server
+//	-32603  internal error (incl. handler panic) the server, unclassified errors
+//	-32001  unknown room                         chat.ErrUnknownRoom
+//	-32002  not a member of the room             chat.ErrNotMember
+//	-32003  peer unreachable / connect failed    ErrUnreachable; any node_connect failure
+//	-32004  payload too large                    chat.ErrTooLarge
+//	-32005  invalid argument                     chat.ErrInvalidName, chat.ErrEmptyMessage, chat.ErrBadCursor, ErrInvalidArgument
+//	-32006  not supported on this transport      chat_subscribe over HTTP POST
+//	-32007  unknown subscription                 chat_unsubscribe with an unknown ID
+//	-32008  timeout / canceled                   context.DeadlineExceeded, context.Canceled
+//	-32009  subscription dropped                 final chat_subscription notification (slow subscriber, …)
+//	-32010  storage failure                      ErrStorage
+const (
+	CodeParseError     = -32700
+	CodeInvalidRequest = -32600
+	CodeMethodNotFound = -32601
+	CodeInvalidParams  = -32602
+	CodeInternal       = -32603
+
+	CodeUnknownRoom         = -32001
+	CodeNotMember           = -32002
+	CodeUnreachable         = -32003
+	CodeTooLarge            = -32004
+	CodeInvalidArgument     = -32005
+	CodeUnsupported         = -32006
+	CodeUnknownSubscription = -32007
+	CodeTimeout             = -32008
+	CodeSubscriptionDropped = -32009
+	CodeStorage             = -32010
+)
+
+// Sentinels for errors that do not come from package chat. The node wraps
+// its errors around them (fmt.Errorf("%w: %w", rpc.ErrUnreachable, err)) so
+// that clients get a specific code.
+var (
+	// ErrUnreachable is wrapped by NodeAPI.Connect (or any method) when a
+	// peer cannot be reached or a connection attempt failed.
+	ErrUnreachable = errors.New("peer unreachable")
+	// ErrInvalidArgument is wrapped when an argument is malformed, e.g. a
+	// multiaddr that does not parse.
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrStorage is wrapped when the datastore failed.
+	ErrStorage = errors.New("storage failure")
+)
+
+// Error is a JSON-RPC 2.0 error object. It implements error, so method
+// implementations may return one to choose the code themselves.
+type Error struct {
+	Code    int             `json:"code"`
+	Message string          `json:"message"`
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("rpc error %d: %s", e.Code, e.Message) }
+
+func newError(code int, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+func invalidParams(format string, args ...any) *Error {
+	return newError(CodeInvalidParams, "invalid params: "+format, args...)
+}
+
+// ErrorCode maps a Go error to its JSON-RPC code with errors.Is/As: an
+// *Error keeps its code, the chat sentinels and this package's sentinels
+// get their application codes (table above), anything else CodeInternal.
+func ErrorCode(err error) int {
+	var re *Error
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &re):
+		return re.Code
+	case errors.Is(err, chat.ErrUnknownRoom):
+		return CodeUnknownRoom
+	case errors.Is(err, chat.ErrNotMember):
+		return CodeNotMember
+	case errors.Is(err, chat.ErrTooLarge):
+		return CodeTooLarge
+	case errors.Is(err, chat.ErrInvalidName),
+		errors.Is(err, chat.ErrEmptyMessage),
+		errors.Is(err, chat.ErrBadCursor),
+		errors.Is(err, ErrInvalidArgument):
+		return CodeInvalidArgument
+	case errors.Is(err, ErrUnreachable):
+		return CodeUnreachable
+	case errors.Is(err, ErrStorage):
+		return CodeStorage
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return CodeTimeout
+	}
+	return CodeInternal
+}
+
+// toError converts a handler error into the *Error sent to the client.
+// fallback replaces CodeInternal for unclassified errors (node_connect uses
+// CodeUnreachable). Messages of application errors are the Go error text;
+// they never contain message bodies because the chat package does not put
+// them there.
+func toError(err error, fallback int) *Error {
+	var re *Error
+	if errors.As(err, &re) {
+		return re
+	}
+	code := ErrorCode(err)
+	if code == CodeInternal && fallback != 0 {
+		code = fallback
+	}
+	switch code {
+	case CodeTimeout:
+		return &Error{Code: code, Message: "request timed out or canceled"}
+	case CodeInternal:
+		return &Error{Code: code, Message: "internal error: " + err.Error()}
+	}
+	return &Error{Code: code, Message: err.Error()}
+}

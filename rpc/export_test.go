@@ -1,0 +1,31 @@
+package rpc
+
+// Hooks for the external tests (package rpc_test), which cannot construct a
+// *chat.Subscription.
+
+type (
+	ChatBackend  = chatBackend
+	Subscription = subscription
+)
+
+func NewWithBackend(cfg Config, node NodeAPI, cb ChatBackend) (*Server, error) {
+	return newServer(cfg, node, cb)
+}
+
+// MethodNames returns the names of the methods s serves, in order.
+func MethodNames(s *Server) []string {
+	var names []string
+	for _, m := range s.order {
+		names = append(names, m.Name)
+	}
+	return names
+}
+
+// AllMethodNames returns every method of the registry.
+func AllMethodNames() []string {
+	var names []string
+	for _, m := range registry() {
+		names = append(names, m.Name)
+	}
+	return names
+}

@@ -1,0 +1,189 @@
+package rpc_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/rpc"
+)
+
+// fakeNode is a NodeAPI double. Connect's address selects the behaviour.
+type fakeNode struct {
+	connects atomic.Int64
+}
+
+func (n *fakeNode) Info(context.Context) (rpc.NodeInfo, error) {
+	return rpc.NodeInfo{PeerID: "12D3KooWTest", Addrs: []string{"/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWTest"}, Version: "test", Peers: 1, Rooms: 2}, nil
+}
+
+func (n *fakeNode) Peers(context.Context) ([]rpc.PeerInfo, error) {
+	return []rpc.PeerInfo{{PeerID: "12D3KooWPeer", Addrs: []string{"/ip4/127.0.0.1/tcp/4002"}}}, nil
+}
+
+func (n *fakeNode) Connect(ctx context.Context, addr string) error {
+	n.connects.Add(1)
+	switch addr {
+	case "panic":
+		panic("boom")
+	case "unreachable":
+		return fmt.Errorf("dial backoff: %w", rpc.ErrUnreachable)
+	case "plain":
+		return errors.New("no good addresses")
+	case "bad":
+		return fmt.Errorf("parse multiaddr: %w", rpc.ErrInvalidArgument)
+	case "slow":
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return nil
+}
+
+// fakeSub is a subscription double; the test pushes with push and ends it
+// with end.
+type fakeSub struct {
+	c      chan chat.Message
+	mu     sync.Mutex
+	err    error
+	closed bool
+	filter chat.Filter
+	gone   chan struct{} // closed when the channel is closed
+}
+
+func newFakeSub(f chat.Filter, buf int) *fakeSub {
+	return &fakeSub{c: make(chan chat.Message, buf), filter: f, gone: make(chan struct{})}
+}
+
+func (s *fakeSub) C() <-chan chat.Message { return s.c }
+
+func (s *fakeSub) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+func (s *fakeSub) Close() error { s.end(nil); return nil }
+
+func (s *fakeSub) end(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed, s.err = true, err
+	close(s.c)
+	close(s.gone)
+}
+
+// push delivers m unless the subscription ended; it never blocks.
+func (s *fakeSub) push(m chat.Message) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	select {
+	case s.c <- m:
+		return true
+	default:
+		return false
+	}
+}
+
+// fakeChat is a chat backend double.
+type fakeChat struct {
+	subBuf int
+	subs   chan *fakeSub // every new subscription
+	sends  atomic.Int64
+}
+
+func newFakeChat() *fakeChat { return &fakeChat{subBuf: 16, subs: make(chan *fakeSub, 16)} }
+
+func (c *fakeChat) room(name string) (chat.Room, error) {
+	switch name {
+	case "", "nope":
+		return chat.Room{}, chat.ErrUnknownRoom
+	}
+	return chat.Room{ID: "id-" + name, Name: name}, nil
+}
+
+func (c *fakeChat) Join(_ context.Context, name string) (chat.Room, error) {
+	if strings.ContainsAny(name, " !") {
+		return chat.Room{}, fmt.Errorf("join %q: %w", name, chat.ErrInvalidName)
+	}
+	return c.room(name)
+}
+
+func (c *fakeChat) Leave(_ context.Context, room string) error {
+	_, err := c.room(room)
+	return err
+}
+
+func (c *fakeChat) Rooms(context.Context) ([]chat.Room, error) { return nil, nil }
+
+func (c *fakeChat) Send(_ context.Context, room, text string) (chat.Message, error) {
+	c.sends.Add(1)
+	switch {
+	case room == "outsider":
+		return chat.Message{}, chat.ErrNotMember
+	case room == "broken":
+		return chat.Message{}, fmt.Errorf("put: %w", rpc.ErrStorage)
+	case text == "":
+		return chat.Message{}, chat.ErrEmptyMessage
+	case len(text) > 100:
+		return chat.Message{}, chat.ErrTooLarge
+	}
+	r, err := c.room(room)
+	if err != nil {
+		return chat.Message{}, err
+	}
+	return msg(r.ID, text, 1), nil
+}
+
+func msg(room, text string, n int) chat.Message {
+	return chat.Message{ID: fmt.Sprintf("m%d", n), Room: room, Author: "12D3KooWTest", Text: text,
+		Time: "2025-01-02T03:04:05Z", Lamport: uint64(n), Parents: []string{}, Cursor: fmt.Sprintf("c%d", n)}
+}
+
+func (c *fakeChat) History(_ context.Context, room string, q chat.HistoryQuery) ([]chat.Message, error) {
+	if q.Before == "bogus" {
+		return nil, chat.ErrBadCursor
+	}
+	r, err := c.room(room)
+	if err != nil {
+		return nil, err
+	}
+	n := q.Limit
+	if n == 0 {
+		n = 2
+	}
+	var out []chat.Message
+	for i := 1; i <= n; i++ {
+		out = append(out, msg(r.ID, "hello", i))
+	}
+	return out, nil
+}
+
+func (c *fakeChat) Subscribe(_ context.Context, f chat.Filter) (rpc.Subscription, error) {
+	if f.Room != "" {
+		if _, err := c.room(f.Room); err != nil {
+			return nil, err
+		}
+	}
+	s := newFakeSub(f, c.subBuf)
+	c.subs <- s
+	return s, nil
+}
+
+func (c *fakeChat) Verify(_ context.Context, room string) (chat.VerifyReport, error) {
+	return chat.VerifyReport{OK: true, Events: 3}, nil
+}
+
+var (
+	_ rpc.NodeAPI     = (*fakeNode)(nil)
+	_ rpc.ChatBackend = (*fakeChat)(nil)
+)

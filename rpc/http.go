@@ -1,0 +1,130 @@
+package rpc
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+)
+
+// ServeHTTP is the endpoint. In order it checks the path (404), the Host
+// header (403), the Origin header (403) and the bearer token (401, empty
+// body), then serves a WebSocket upgrade (GET) or a POST (other methods:
+// 405). POST bodies over Config.MaxBodyBytes get 413. A POST that holds
+// only notifications gets 204 with no body.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != Path {
+		http.NotFound(w, r)
+		return
+	}
+	if !s.hostAllowed(r.Host) {
+		s.log.Debug("rpc refused host", "host", r.Host)
+		http.Error(w, "forbidden host", http.StatusForbidden)
+		return
+	}
+	if origin, ok := r.Header["Origin"]; ok && (len(origin) != 1 || !s.originAllowed(origin[0])) {
+		s.log.Debug("rpc refused origin", "origin", origin)
+		http.Error(w, "forbidden origin", http.StatusForbidden)
+		return
+	}
+	ws := isWebSocket(r)
+	if !s.authorized(r, ws) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="parley"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	switch {
+	case ws:
+		s.serveWS(w, r)
+	case r.Method == http.MethodPost:
+		s.servePOST(w, r)
+	default:
+		w.Header().Set("Allow", "POST, GET")
+		http.Error(w, "use POST, or GET with a WebSocket upgrade", http.StatusMethodNotAllowed)
+	}
+}
+
+func (s *Server) servePOST(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "reading request body failed", http.StatusBadRequest)
+		return
+	}
+	resp := s.handleMessage(r.Context(), body, &callEnv{})
+	if resp == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Write(resp)
+}
+
+// hostAllowed implements the DNS-rebinding check on the Host header.
+func (s *Server) hostAllowed(host string) bool {
+	host = strings.ToLower(host)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hosts[host] {
+		return true
+	}
+	if s.anyIP {
+		h, port, err := net.SplitHostPort(host)
+		return err == nil && port == s.port && net.ParseIP(h) != nil
+	}
+	return false
+}
+
+// originAllowed implements the CSRF check on a present Origin header.
+func (s *Server) originAllowed(origin string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.origins[origin]
+}
+
+// authorized checks the bearer token in constant time. WebSocket upgrades
+// may carry it as ?token= instead (browsers cannot set headers there).
+func (s *Server) authorized(r *http.Request, ws bool) bool {
+	tok, ok := bearer(r.Header.Get("Authorization"))
+	if !ok && ws {
+		tok, ok = r.URL.Query().Get("token"), r.URL.Query().Has("token")
+	}
+	if !ok {
+		return false
+	}
+	h := sha256.Sum256([]byte(tok))
+	return subtle.ConstantTimeCompare(h[:], s.tokenHash[:]) == 1
+}
+
+func bearer(h string) (string, bool) {
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	return strings.TrimSpace(h[len(prefix):]), true
+}
+
+func isWebSocket(r *http.Request) bool {
+	return r.Method == http.MethodGet && headerHasToken(r.Header, "Connection", "upgrade") &&
+		headerHasToken(r.Header, "Upgrade", "websocket")
+}
+
+func headerHasToken(h http.Header, key, token string) bool {
+	for _, v := range h.Values(key) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,192 @@
+package rpc
+
+import (
+	"context"
+
+	"github.com/parley-chat/parley/chat"
+)
+
+// The methods of DESIGN §5. Each is a registry entry (see registry.go);
+// parameters are positional.
+
+var roomParam = paramSpec{Name: "room", Summary: "a room ID, or a public room's name", Schema: sNonEmpty, Required: true}
+
+var mNodeInfo = &method{
+	Name:    "node_info",
+	Summary: "The node's peer ID, full multiaddrs, version and counts.",
+	Result:  paramSpec{Name: "info", Schema: ref("NodeInfo")},
+	Handler: func(ctx context.Context, s *Server, _ *callEnv, _ params) (any, error) {
+		info, err := s.node.Info(ctx)
+		if info.Addrs == nil {
+			info.Addrs = []string{}
+		}
+		return info, err
+	},
+}
+
+var mNodePeers = &method{
+	Name:    "node_peers",
+	Summary: "The peers the node is connected to.",
+	Result:  paramSpec{Name: "peers", Schema: arrayOf(ref("PeerInfo"))},
+	Handler: func(ctx context.Context, s *Server, _ *callEnv, _ params) (any, error) {
+		peers, err := s.node.Peers(ctx)
+		if peers == nil {
+			peers = []PeerInfo{}
+		}
+		for i := range peers {
+			if peers[i].Addrs == nil {
+				peers[i].Addrs = []string{}
+			}
+		}
+		return peers, err
+	},
+}
+
+var mNodeConnect = &method{
+	Name:     "node_connect",
+	Summary:  "Connect to a peer by its full multiaddr (ending in /p2p/<id>).",
+	Params:   []paramSpec{{Name: "multiaddr", Schema: sNonEmpty, Required: true}},
+	Result:   paramSpec{Name: "ok", Schema: sTrue},
+	Fallback: CodeUnreachable,
+	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {
+		addr, err := p.str(0)
+		if err != nil {
+			return nil, err
+		}
+		if addr == "" {
+			return nil, p.invalid(0, "must not be empty")
+		}
+		if err := s.node.Connect(ctx, addr); err != nil {
+			return nil, err
+		}
+		return true, nil
+	},
+}
+
+var mRoomJoin = &method{
+	Name:      "room_join",
+	Summary:   "Join a public room by name (or a private room by invite).",
+	Params:    []paramSpec{{Name: "name", Summary: "room name or invite", Schema: sNonEmpty, Required: true}},
+	Result:    paramSpec{Name: "room", Schema: ref("Room")},
+	NeedsChat: true,
+	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {
+		name, err := p.str(0)
+		if err != nil {
+			return nil, err
+		}
+		return s.chat.Join(ctx, name)
+	},
+}
+
+var mRoomLeave = &method{
+	Name:      "room_leave",
+	Summary:   "Leave a room.",
+	Params:    []paramSpec{roomParam},
+	Result:    paramSpec{Name: "ok", Schema: sTrue},
+	NeedsChat: true,
+	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {
+		room, err := p.str(0)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.chat.Leave(ctx, room); err != nil {
+			return nil, err
+		}
+		return true, nil
+	},
+}
+
+var mRoomList = &method{
+	Name:      "room_list",
+	Summary:   "The rooms this node has joined.",
+	Result:    paramSpec{Name: "rooms", Schema: arrayOf(ref("Room"))},
+	NeedsChat: true,
+	Handler: func(ctx context.Context, s *Server, _ *callEnv, _ params) (any, error) {
+		rooms, err := s.chat.Rooms(ctx)
+		if rooms == nil {
+			rooms = []chat.Room{}
+		}
+		return rooms, err
+	},
+}
+
+var mMsgSend = &method{
+	Name:    "msg_send",
+	Summary: "Send a message to a room; answers once it is durably stored.",
+	Params: []paramSpec{
+		roomParam,
+		{Name: "text", Schema: sString, Required: true},
+	},
+	Result:    paramSpec{Name: "message", Schema: ref("Message")},
+	NeedsChat: true,
+	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {
+		room, err := p.str(0)
+		if err != nil {
+			return nil, err
+		}
+		text, err := p.str(1)
+		if err != nil {
+			return nil, err
+		}
+		return s.chat.Send(ctx, room, text)
+	},
+}
+
+// historyQuery is msg_history's second param.
+type historyQuery struct {
+	Limit  int    `json:"limit"`
+	Before string `json:"before"`
+}
+
+var mMsgHistory = &method{
+	Name:    "msg_history",
+	Summary: "A room's messages, oldest first; before pages backwards by message ID.",
+	Params: []paramSpec{
+		roomParam,
+		{Name: "query", Schema: ref("HistoryQuery")},
+	},
+	Result:    paramSpec{Name: "messages", Schema: arrayOf(ref("Message"))},
+	NeedsChat: true,
+	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {
+		room, err := p.str(0)
+		if err != nil {
+			return nil, err
+		}
+		var q historyQuery
+		if p.has(1) {
+			if err := p.decode(1, &q); err != nil {
+				return nil, err
+			}
+			if q.Limit < 0 {
+				return nil, p.invalid(1, "field \"limit\": must not be negative")
+			}
+		}
+		msgs, err := s.chat.History(ctx, room, chat.HistoryQuery{Limit: q.Limit, Before: q.Before})
+		if msgs == nil {
+			msgs = []chat.Message{}
+		}
+		return msgs, err
+	},
+}
+
+var mLedgerVerify = &method{
+	Name:      "ledger_verify",
+	Summary:   "Verify the signed, hash-linked ledger of one room, or of all rooms when omitted.",
+	Params:    []paramSpec{{Name: "room", Summary: "a room ID or public room name; omitted: all rooms", Schema: sString}},
+	Result:    paramSpec{Name: "report", Schema: ref("VerifyReport")},
+	NeedsChat: true,
+	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {
+		var room string
+		if p.has(0) {
+			var err error
+			if room, err = p.str(0); err != nil {
+				return nil, err
+			}
+		}
+		rep, err := s.chat.Verify(ctx, room)
+		if rep.Problems == nil {
+			rep.Problems = []chat.Problem{}
+		}
+		return rep, err
+	},
+}

@@ -1,0 +1,95 @@
+package rpc
+
+// JSON Schemas of the API's types, shared by the registry and the OpenRPC
+// document (components.schemas). Keep them in step with the json tags of
+// NodeInfo, PeerInfo and the chat types.
+
+func ref(name string) schema { return schema{"$ref": "#/components/schemas/" + name} }
+
+func arrayOf(s schema) schema { return schema{"type": "array", "items": s} }
+
+var (
+	sString    = schema{"type": "string"}
+	sNonEmpty  = schema{"type": "string", "minLength": 1}
+	sTrue      = schema{"type": "boolean", "const": true}
+	sStringArr = arrayOf(sString)
+)
+
+// componentSchemas are the named schemas referenced with ref.
+var componentSchemas = map[string]schema{
+	"NodeInfo": {
+		"type":     "object",
+		"required": []string{"peerId", "addrs", "version", "peers", "rooms"},
+		"properties": schema{
+			"peerId":  schema{"type": "string", "description": "libp2p peer ID"},
+			"addrs":   schema{"type": "array", "items": sString, "description": "full multiaddrs ending in /p2p/<peerId>"},
+			"version": sString,
+			"peers":   schema{"type": "integer", "minimum": 0},
+			"rooms":   schema{"type": "integer", "minimum": 0},
+		},
+	},
+	"PeerInfo": {
+		"type":     "object",
+		"required": []string{"peerId", "addrs"},
+		"properties": schema{
+			"peerId": sString,
+			"addrs":  sStringArr,
+		},
+	},
+	"Room": {
+		"type":     "object",
+		"required": []string{"id", "name", "private"},
+		"properties": schema{
+			"id":      sString,
+			"name":    sString,
+			"private": schema{"type": "boolean"},
+		},
+	},
+	"Message": {
+		"type":     "object",
+		"required": []string{"id", "room", "author", "text", "time", "lamport", "parents"},
+		"properties": schema{
+			"id":         sString,
+			"room":       sString,
+			"author":     schema{"type": "string", "description": "author's peer ID"},
+			"authorName": sString,
+			"text":       sString,
+			"time":       schema{"type": "string", "format": "date-time"},
+			"lamport":    schema{"type": "integer", "minimum": 0},
+			"parents":    sStringArr,
+			"cursor":     schema{"type": "string", "description": "opaque; pass as chat_subscribe since to resume after this message"},
+		},
+	},
+	"HistoryQuery": {
+		"type":                 "object",
+		"additionalProperties": false,
+		"properties": schema{
+			"limit":  schema{"type": "integer", "minimum": 0, "description": "at most this many messages (0: the node's default)"},
+			"before": schema{"type": "string", "description": "a message ID; only messages before it"},
+		},
+	},
+	"SubscribeFilter": {
+		"type":                 "object",
+		"additionalProperties": false,
+		"properties": schema{
+			"room":  schema{"type": "string", "description": "ROOM; empty: all joined rooms"},
+			"since": schema{"type": "string", "description": "a Message cursor; replay what came after it first"},
+		},
+	},
+	"VerifyReport": {
+		"type":     "object",
+		"required": []string{"ok", "events", "problems"},
+		"properties": schema{
+			"ok":     schema{"type": "boolean"},
+			"events": schema{"type": "integer", "minimum": 0},
+			"problems": arrayOf(schema{
+				"type":     "object",
+				"required": []string{"event", "reason"},
+				"properties": schema{
+					"event":  sString,
+					"reason": sString,
+				},
+			}),
+		},
+	},
+}

@@ -1,0 +1,209 @@
+package rpc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"sync"
+
+	"github.com/parley-chat/parley/chat"
+)
+
+// NotificationMethod is the method name of subscription notifications:
+//
+//	{"jsonrpc":"2.0","method":"chat_subscription","params":{"subscription":ID,"result":Message}}
+//
+// When a subscription ends for any reason other than chat_unsubscribe or the
+// connection closing, one last notification carries "error" instead of
+// "result": {"code":-32009,"message":...,"data":{"cursor":LAST}} where LAST
+// is the cursor of the last delivered message (or the since it started
+// with); subscribe again with since=LAST to resume without gaps.
+const NotificationMethod = "chat_subscription"
+
+// SubscriptionParams is the params object of a chat_subscription
+// notification. Exactly one of Result and Error is set.
+type SubscriptionParams struct {
+	Subscription string        `json:"subscription"`
+	Result       *chat.Message `json:"result,omitempty"`
+	Error        *Error        `json:"error,omitempty"`
+}
+
+// SubscriptionEnd is the Data of the final notification's error.
+type SubscriptionEnd struct {
+	Cursor string `json:"cursor"`
+}
+
+// subscribeFilter is chat_subscribe's second param.
+type subscribeFilter struct {
+	Room  string `json:"room"`
+	Since string `json:"since"`
+}
+
+var mChatSubscribe = &method{
+	Name:    "chat_subscribe",
+	Summary: "Subscribe to new messages (WebSocket only); since replays what came after that cursor first. Notifications: chat_subscription {subscription, result: Message}.",
+	Params: []paramSpec{
+		{Name: "kind", Summary: `the feed; only "messages"`, Schema: schema{"type": "string", "enum": []string{"messages"}}, Required: true},
+		{Name: "filter", Schema: ref("SubscribeFilter")},
+	},
+	Result:        paramSpec{Name: "subscription", Summary: "subscription ID", Schema: sString},
+	NeedsChat:     true,
+	WebSocketOnly: true,
+	Handler: func(_ context.Context, _ *Server, env *callEnv, p params) (any, error) {
+		kind, err := p.str(0)
+		if err != nil {
+			return nil, err
+		}
+		if kind != "messages" {
+			return nil, p.invalid(0, "unsupported subscription kind %q (want \"messages\")", kind)
+		}
+		var f subscribeFilter
+		if p.has(1) {
+			if err := p.decode(1, &f); err != nil {
+				return nil, err
+			}
+		}
+		if env.conn == nil {
+			return nil, newError(CodeUnsupported, "chat_subscribe needs a WebSocket connection (GET the same URL with a WebSocket upgrade)")
+		}
+		return env.conn.subscribe(env, f)
+	},
+}
+
+var mChatUnsubscribe = &method{
+	Name:          "chat_unsubscribe",
+	Summary:       "End a subscription of this WebSocket connection.",
+	Params:        []paramSpec{{Name: "subscription", Schema: sNonEmpty, Required: true}},
+	Result:        paramSpec{Name: "ok", Schema: sTrue},
+	NeedsChat:     true,
+	WebSocketOnly: true,
+	Handler: func(_ context.Context, _ *Server, env *callEnv, p params) (any, error) {
+		id, err := p.str(0)
+		if err != nil {
+			return nil, err
+		}
+		if env.conn == nil {
+			return nil, newError(CodeUnsupported, "chat_unsubscribe needs a WebSocket connection")
+		}
+		env.conn.mu.Lock()
+		sub, ok := env.conn.subs[id]
+		delete(env.conn.subs, id)
+		env.conn.mu.Unlock()
+		if !ok {
+			return nil, newError(CodeUnknownSubscription, "unknown subscription %q", id)
+		}
+		sub.stop()
+		return true, nil
+	},
+}
+
+// wsSub bridges one chat subscription to its connection.
+type wsSub struct {
+	id    string
+	sub   subscription
+	since string
+	done  chan struct{} // closed by stop: ended by us, no final notification
+	once  sync.Once
+}
+
+func (w *wsSub) stop() {
+	w.once.Do(func() {
+		close(w.done)
+		w.sub.Close()
+	})
+}
+
+func newSubID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return "0x" + hex.EncodeToString(b[:])
+}
+
+// subscribe opens a chat subscription and registers it. Its bridge
+// goroutine starts at once but pushes nothing until env's after-hooks run,
+// i.e. until the response carrying the ID has been queued.
+func (c *wsConn) subscribe(env *callEnv, f subscribeFilter) (string, error) {
+	// The subscription outlives the call: it gets the connection's context.
+	sub, err := c.s.chat.Subscribe(c.ctx, chat.Filter{Room: f.Room, Since: f.Since})
+	if err != nil {
+		return "", err
+	}
+	ws := &wsSub{id: newSubID(), sub: sub, since: f.Since, done: make(chan struct{})}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		sub.Close()
+		return "", context.Canceled
+	}
+	c.subs[ws.id] = ws
+	c.wg.Add(1)
+	c.mu.Unlock()
+	gate := make(chan struct{})
+	env.defer_(func() { close(gate) })
+	go c.bridge(ws, gate)
+	return ws.id, nil
+}
+
+// bridge forwards messages until the subscription, the connection or
+// chat_unsubscribe ends it.
+func (c *wsConn) bridge(ws *wsSub, gate <-chan struct{}) {
+	defer c.wg.Done()
+	select {
+	case <-gate:
+	case <-ws.done:
+		return
+	case <-c.ctx.Done():
+		ws.stop()
+		return
+	}
+	last := ws.since
+	for {
+		select {
+		case <-ws.done:
+			return
+		case <-c.ctx.Done():
+			ws.stop()
+			return
+		case m, ok := <-ws.sub.C():
+			if !ok {
+				c.ended(ws, last)
+				return
+			}
+			b, err := marshal(notificationMsg{JSONRPC: version, Method: NotificationMethod,
+				Params: SubscriptionParams{Subscription: ws.id, Result: &m}})
+			if err != nil {
+				c.s.log.Error("rpc encode notification", "err", err)
+				continue
+			}
+			if !c.notify(b) {
+				ws.stop()
+				return
+			}
+			last = m.Cursor
+		}
+	}
+}
+
+// ended sends the final error notification for a subscription that the
+// chat side ended, unless we ended it.
+func (c *wsConn) ended(ws *wsSub, last string) {
+	c.mu.Lock()
+	_, mine := c.subs[ws.id]
+	delete(c.subs, ws.id)
+	c.mu.Unlock()
+	if !mine {
+		return
+	}
+	msg := "subscription ended"
+	if err := ws.sub.Err(); err != nil {
+		msg = "subscription ended: " + err.Error()
+	}
+	data, _ := json.Marshal(SubscriptionEnd{Cursor: last})
+	b, err := marshal(notificationMsg{JSONRPC: version, Method: NotificationMethod,
+		Params: SubscriptionParams{Subscription: ws.id, Error: &Error{Code: CodeSubscriptionDropped, Message: msg, Data: data}}})
+	if err == nil {
+		c.notify(b)
+	}
+	c.s.log.Debug("rpc subscription ended", "sub", ws.id, "err", ws.sub.Err())
+}

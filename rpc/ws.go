@@ -1,0 +1,183 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+const (
+	statusGoingAway       = websocket.StatusGoingAway
+	wsWriteTimeout        = 10 * time.Second
+	wsInflightPerConn     = 16 // concurrent calls per connection
+	wsCloseStatusOverflow = websocket.StatusPolicyViolation
+)
+
+// wsConn is one WebSocket client. A reader goroutine (serve) runs calls
+// concurrently (at most wsInflightPerConn), a writer goroutine drains the
+// bounded outbound queue. Responses wait for queue space (the reader then
+// stops reading: back-pressure on that client only); notifications never
+// wait: on overflow the connection is closed with status 1008 so that a slow
+// client cannot stall the node. It resumes with chat_subscribe's since.
+type wsConn struct {
+	s      *Server
+	c      *websocket.Conn
+	ctx    context.Context // canceled when the connection ends
+	cancel context.CancelFunc
+	out    chan []byte
+
+	mu     sync.Mutex
+	closed bool
+	subs   map[string]*wsSub
+	wg     sync.WaitGroup // calls and subscription bridges
+
+	shutOnce sync.Once
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	// The Origin was checked in ServeHTTP (also for localhost vs 127.0.0.1
+	// spellings, which the library's same-host check would reject).
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		s.log.Debug("rpc websocket accept failed", "err", err)
+		return
+	}
+	c.SetReadLimit(s.cfg.MaxBodyBytes)
+	ctx, cancel := context.WithCancel(context.Background())
+	conn := &wsConn{s: s, c: c, ctx: ctx, cancel: cancel, out: make(chan []byte, s.cfg.WSQueue), subs: map[string]*wsSub{}}
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		cancel()
+		c.Close(statusGoingAway, "server shutting down")
+		return
+	}
+	s.conns[conn] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, conn)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	s.log.Debug("rpc websocket open")
+	conn.serve()
+	s.log.Debug("rpc websocket closed")
+}
+
+func (c *wsConn) serve() {
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	sem := make(chan struct{}, wsInflightPerConn)
+	for {
+		_, data, err := c.c.Read(c.ctx)
+		if err != nil {
+			if errors.Is(err, websocket.ErrMessageTooBig) {
+				c.s.log.Debug("rpc websocket message too big")
+			}
+			break
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-c.ctx.Done():
+		}
+		if !c.track() {
+			break
+		}
+		go func() {
+			defer func() { <-sem; c.wg.Done() }()
+			env := &callEnv{conn: c}
+			if resp := c.s.handleMessage(c.ctx, data, env); resp != nil {
+				if !c.send(resp) {
+					return
+				}
+			}
+			env.runAfter()
+		}()
+	}
+	c.shutdown(websocket.StatusNormalClosure, "")
+	c.wg.Wait()
+	<-writerDone
+}
+
+// track registers one goroutine in c.wg unless the connection is closing.
+func (c *wsConn) track() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.wg.Add(1)
+	return true
+}
+
+func (c *wsConn) writeLoop() {
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case b := <-c.out:
+			ctx, cancel := context.WithTimeout(c.ctx, wsWriteTimeout)
+			err := c.c.Write(ctx, websocket.MessageText, b)
+			cancel()
+			if err != nil {
+				go c.shutdown(websocket.StatusInternalError, "write failed")
+				return
+			}
+		}
+	}
+}
+
+// send queues a response, waiting for space. It reports false when the
+// connection ended first.
+func (c *wsConn) send(b []byte) bool {
+	select {
+	case c.out <- b:
+		return true
+	case <-c.ctx.Done():
+		return false
+	}
+}
+
+// notify queues a notification without waiting; when the queue is full it
+// closes the connection and reports false.
+func (c *wsConn) notify(b []byte) bool {
+	select {
+	case c.out <- b:
+		return true
+	case <-c.ctx.Done():
+		return false
+	default:
+		c.s.log.Warn("rpc websocket client too slow, closing", "queue", cap(c.out))
+		go c.shutdown(wsCloseStatusOverflow, "outbound queue overflow")
+		return false
+	}
+}
+
+// shutdown ends all subscriptions, closes the WebSocket with status and
+// reason (bounded by the library's close-handshake timeout) and cancels
+// the connection's context. It is idempotent and does not wait for the
+// connection's goroutines (serve does).
+func (c *wsConn) shutdown(status websocket.StatusCode, reason string) {
+	c.shutOnce.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		subs := c.subs
+		c.subs = map[string]*wsSub{}
+		c.mu.Unlock()
+		for _, sub := range subs {
+			sub.stop()
+		}
+		c.c.Close(status, reason)
+		c.cancel()
+	})
+}
