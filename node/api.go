@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/p2p"
@@ -49,7 +50,11 @@ func (n *Node) Peers(ctx context.Context) ([]rpc.PeerInfo, error) {
 // Connect implements rpc.NodeAPI (node_connect).
 func (n *Node) Connect(ctx context.Context, addr string) error {
 	if err := n.p2p.Connect(ctx, addr); err != nil {
-		return fmt.Errorf("connect %s: %w", addr, err)
+		kind := rpc.ErrUnreachable
+		if errors.Is(err, p2p.ErrBadAddr) || errors.Is(err, p2p.ErrNoPeerID) || errors.Is(err, p2p.ErrSelf) {
+			kind = rpc.ErrInvalidArgument
+		}
+		return fmt.Errorf("%w: %w", kind, err)
 	}
 	return nil
 }

@@ -1,0 +1,20 @@
+// Package chat owns Parley's domain: rooms, membership and messages on top
+// of the ledger, reached by the network only through the small Network
+// interface declared here (p2p satisfies it; node passes one in).
+//
+//	svc, _ := chat.New(net, store, key, chat.Config{Name: "alice"})
+//	room, _ := svc.Join(ctx, "general")              // public room, ID derived from the name
+//	msg, _ := svc.Send(ctx, "general", "hello")      // durable, then published
+//	page, _ := svc.History(ctx, "general", chat.HistoryQuery{Limit: 50})
+//	sub, _ := svc.Subscribe(ctx, chat.Filter{Room: "general", Since: cursor})
+//	for m := range sub.C() { ... }
+//
+// Incoming gossip is checked by a topic validator (ledger.Decode plus the
+// room) before pubsub forwards it, and the decoded event rides along to the
+// ingest worker, so each signature is verified once. Ingest stores events in
+// batches; an event whose parents have not arrived waits in a bounded
+// orphan pool and Config.OnMissing asks for a sync. Subscribers see every
+// newly stored message exactly once, in arrival order, from the ledger's
+// commit hook; a subscriber that falls behind is cut off with
+// ErrSlowSubscriber and resumes from its last cursor.
+package chat
