@@ -89,6 +89,9 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	if n.lock, err = lockDataDir(opts.DataDir); err != nil {
 		return nil, err
 	}
+	// A previous daemon killed without Close left its endpoint behind;
+	// clients must not mistake it for ours.
+	os.Remove(filepath.Join(opts.DataDir, RPCAddrFile))
 	if n.key, _, err = LoadOrCreateKey(filepath.Join(opts.DataDir, KeyFile)); err != nil {
 		return nil, err
 	}

@@ -49,6 +49,7 @@ func startDaemon(t *testing.T, dir string, extra ...string) *daemon {
 	}
 	args := append([]string{"--data", dir, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0", "--rpc", "127.0.0.1:0",
 		"--no-mdns", "--no-nat-portmap", "--log-level", "warn"}, extra...)
+	os.Remove(filepath.Join(dir, "rpc.addr")) // left by a killed daemon
 	cmd := exec.Command(parleyBin, args...)
 	out := new(bytes.Buffer)
 	cmd.Stdout, cmd.Stderr = out, out

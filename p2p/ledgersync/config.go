@@ -1,0 +1,151 @@
+package ledgersync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-chat/parley/ledger"
+)
+
+// ProtocolID is the stream protocol of ledger sync.
+const ProtocolID = "/parley/sync/1.0.0"
+
+// Store is what the syncer needs from the node. Implementations must be
+// safe for concurrent use.
+type Store interface {
+	// Rooms lists the joined room IDs: only these are served and synced.
+	Rooms(ctx context.Context) ([]string, error)
+	// Ledger is the read side: fingerprints, keys and raw events.
+	Ledger() *ledger.Ledger
+	// Ingest stores events of room that were verified with ledger.Decode,
+	// given parents first, and shows new ones to subscribers once
+	// (chat.Service.Ingest). It returns the new events and the rejections;
+	// err only when the store failed.
+	Ingest(ctx context.Context, room string, evs []*ledger.Event) ([]*ledger.Event, []ledger.Rejection, error)
+}
+
+// Errors returned by Sync (wrapped; test with errors.Is).
+var (
+	// ErrRoomUnknown is returned when the peer has not joined the room (or
+	// we have not: only joined rooms are synced).
+	ErrRoomUnknown = errors.New("room unknown to peer")
+	// ErrBusy is returned when a session for the same peer and room is
+	// already running (here or at the peer), or the peer is at capacity.
+	ErrBusy = errors.New("sync session already running")
+	// ErrLimit is returned when a session stopped at a size limit; what was
+	// received before is stored, and a new session continues from there.
+	ErrLimit = errors.New("sync session limit reached")
+	// ErrMisbehaving is returned when the peer broke the protocol or sent
+	// invalid or unrequested events. Nothing from the offending frame is
+	// stored and Config.OnMisbehave is called.
+	ErrMisbehaving = errors.New("peer misbehaved during sync")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("syncer closed")
+)
+
+// Config tunes a Syncer. Zero fields take the DefaultConfig values.
+type Config struct {
+	// MaxBatch bounds the events in one Events frame (default 512); a
+	// frame also stays under 1 MiB of events.
+	MaxBatch int
+	// MaxEventsPerSession bounds the events one session receives or sends
+	// (default 200,000). A new session continues where a stopped one ended.
+	MaxEventsPerSession int
+	// MaxBytesPerSession bounds the bytes one session receives or sends
+	// (default 256 MiB).
+	MaxBytesPerSession int64
+	// Timeout is the idle timeout: the longest one read or write on the
+	// stream may block (default 20 s).
+	Timeout time.Duration
+	// SessionTimeout bounds a whole session (default 10 min).
+	SessionTimeout time.Duration
+	// Interval is the period of background syncs of each joined room with
+	// one connected peer, jittered by ±25% (default 30 s; negative turns
+	// them off).
+	Interval time.Duration
+	// MaxInbound bounds concurrent sessions served (default 16);
+	// MaxOutbound bounds concurrent background sessions (default 4).
+	MaxInbound, MaxOutbound int
+	// Branch is how many sub-ranges a range splits into (default 16), and
+	// ListThreshold the most keys a side lists instead of splitting
+	// (default 32, at most MaxIDList).
+	Branch, ListThreshold int
+	// OnMisbehave is called (from the session's goroutine) when a peer
+	// breaks the protocol or sends bad events. Nil means: tag the peer in
+	// the connection manager ("parley-bad", -100) and close its connections.
+	OnMisbehave func(p peer.ID, err error)
+	// Logger defaults to slog.Default() with subsystem=sync.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		MaxBatch:            512,
+		MaxEventsPerSession: 200_000,
+		MaxBytesPerSession:  256 << 20,
+		Timeout:             20 * time.Second,
+		SessionTimeout:      10 * time.Minute,
+		Interval:            30 * time.Second,
+		MaxInbound:          16,
+		MaxOutbound:         4,
+		Branch:              16,
+		ListThreshold:       32,
+	}
+}
+
+// withDefaults fills zero fields.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	set := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	set(&c.MaxBatch, d.MaxBatch)
+	set(&c.MaxEventsPerSession, d.MaxEventsPerSession)
+	set(&c.MaxInbound, d.MaxInbound)
+	set(&c.MaxOutbound, d.MaxOutbound)
+	set(&c.Branch, d.Branch)
+	set(&c.ListThreshold, d.ListThreshold)
+	if c.MaxBytesPerSession == 0 {
+		c.MaxBytesPerSession = d.MaxBytesPerSession
+	}
+	if c.Timeout == 0 {
+		c.Timeout = d.Timeout
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = d.SessionTimeout
+	}
+	if c.Interval == 0 {
+		c.Interval = d.Interval
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default().With("subsystem", "sync")
+	}
+	return c
+}
+
+// Validate reports a config that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxBatch < 1:
+		return fmt.Errorf("ledgersync: MaxBatch %d < 1", c.MaxBatch)
+	case c.MaxEventsPerSession < 1, c.MaxBytesPerSession < 1:
+		return errors.New("ledgersync: session limits must be positive")
+	case c.Timeout <= 0, c.SessionTimeout <= 0:
+		return errors.New("ledgersync: timeouts must be positive")
+	case c.MaxInbound < 1, c.MaxOutbound < 1:
+		return errors.New("ledgersync: MaxInbound and MaxOutbound must be positive")
+	case c.Branch < 2:
+		return fmt.Errorf("ledgersync: Branch %d < 2", c.Branch)
+	case c.ListThreshold < 1 || c.ListThreshold > MaxIDList:
+		return fmt.Errorf("ledgersync: ListThreshold %d outside 1..%d", c.ListThreshold, MaxIDList)
+	}
+	return nil
+}

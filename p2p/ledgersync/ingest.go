@@ -1,0 +1,165 @@
+package ledgersync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+
+	"github.com/parley-chat/parley/ledger"
+)
+
+// decodeAll verifies raws with ledger.Decode on GOMAXPROCS goroutines
+// (Ed25519 verification dominates catch-up) and returns the events in the
+// same order, or the first error.
+func decodeAll(raws [][]byte) ([]*ledger.Event, error) {
+	evs := make([]*ledger.Event, len(raws))
+	errs := make([]error, len(raws))
+	workers := min(runtime.GOMAXPROCS(0), (len(raws)+15)/16)
+	if workers <= 1 {
+		for i, r := range raws {
+			if evs[i], errs[i] = ledger.Decode(r); errs[i] != nil {
+				return nil, fmt.Errorf("event %d of frame: %w", i, errs[i])
+			}
+		}
+		return evs, nil
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(raws); i += workers {
+				evs[i], errs[i] = ledger.Decode(raws[i])
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("event %d of frame: %w", i, err)
+		}
+	}
+	return evs, nil
+}
+
+// ingester stores verified events on its own goroutine, so storing one
+// batch overlaps with receiving and verifying the next. Events whose
+// parents have not arrived yet (they come in a later round) wait in
+// deferred and are retried at each flush.
+type ingester struct {
+	store Store
+	room  string
+	in    chan ingestReq
+	done  chan struct{}
+
+	// owned by the goroutine
+	deferred []*ledger.Event
+	stored   int
+	err      error
+}
+
+type ingestReq struct {
+	evs   []*ledger.Event
+	flush chan flushResult // non-nil: retry deferred, then report
+}
+
+type flushResult struct {
+	stored int
+	err    error
+}
+
+func newIngester(store Store, room string) *ingester {
+	g := &ingester{store: store, room: room, in: make(chan ingestReq, 2), done: make(chan struct{})}
+	go g.run()
+	return g
+}
+
+func (g *ingester) run() {
+	defer close(g.done)
+	ctx := context.Background()
+	for req := range g.in {
+		if req.flush != nil {
+			g.retry(ctx)
+			req.flush <- flushResult{g.stored, g.err}
+			g.stored = 0
+			continue
+		}
+		if g.err == nil {
+			g.ingest(ctx, req.evs)
+		}
+	}
+}
+
+func (g *ingester) ingest(ctx context.Context, evs []*ledger.Event) int {
+	slices.SortFunc(evs, func(a, b *ledger.Event) int {
+		return ledger.Key{Lamport: a.Lamport, ID: a.ID()}.Compare(ledger.Key{Lamport: b.Lamport, ID: b.ID()})
+	})
+	added, rejected, err := g.store.Ingest(ctx, g.room, evs)
+	g.stored += len(added)
+	if err != nil {
+		g.err = fmt.Errorf("store synced events: %w", err)
+		return len(added)
+	}
+	for _, r := range rejected {
+		if errors.Is(r.Err, ledger.ErrMissingParents) {
+			g.deferred = append(g.deferred, r.Event)
+			continue
+		}
+		// An honest peer's ledger never holds an event that does not fit
+		// its parents: it came from the peer, so the peer is at fault.
+		g.err = fmt.Errorf("%w: event %s: %v", ErrMisbehaving, r.Event.ID(), r.Err)
+		return len(added)
+	}
+	return len(added)
+}
+
+// retry stores deferred events until no more fit.
+func (g *ingester) retry(ctx context.Context) {
+	for len(g.deferred) > 0 && g.err == nil {
+		evs := g.deferred
+		g.deferred = nil
+		if g.ingest(ctx, evs) == 0 {
+			return
+		}
+	}
+}
+
+// add queues verified events.
+func (g *ingester) add(ctx context.Context, evs []*ledger.Event) error {
+	select {
+	case g.in <- ingestReq{evs: evs}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// flush waits until everything queued is stored and reports how many
+// events were new since the last flush, and the first error.
+func (g *ingester) flush(ctx context.Context) (int, error) {
+	ch := make(chan flushResult, 1)
+	select {
+	case g.in <- ingestReq{flush: ch}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	select {
+	case r := <-ch:
+		return r.stored, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// close flushes and stops the goroutine; it returns what the final flush
+// stored. Events still waiting for parents are dropped (a later session
+// fetches them again).
+func (g *ingester) close(ctx context.Context) (int, error) {
+	n, err := g.flush(ctx)
+	close(g.in)
+	<-g.done
+	return n, err
+}

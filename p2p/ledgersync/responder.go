@@ -1,0 +1,245 @@
+package ledgersync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-chat/parley/ledger"
+)
+
+// handle serves one session opened by a peer.
+func (s *Syncer) handle(str network.Stream) {
+	s.mu.Lock()
+	if s.ctx.Err() != nil {
+		s.mu.Unlock()
+		_ = str.Reset()
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
+	c := newConn(str, s.cfg.Timeout)
+	select {
+	case s.inbound <- struct{}{}:
+		defer func() { <-s.inbound }()
+	default:
+		c.sendErr(codeBusy, "too many sync sessions")
+		_ = str.Close()
+		return
+	}
+	p := str.Conn().RemotePeer()
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.SessionTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { _ = str.Reset() })
+	defer stop()
+
+	room, lacks, err := s.serve(ctx, c, p)
+	switch {
+	case err == nil:
+		_ = str.Close()
+	case errors.Is(err, ErrMisbehaving):
+		c.sendErr(codeProtocol, err.Error())
+		_ = str.Reset()
+		s.misbehaved(p, err)
+	default:
+		_ = str.Reset()
+		if !errors.Is(err, ErrRoomUnknown) && !errors.Is(err, ErrBusy) && ctx.Err() == nil {
+			s.log.Debug("serving sync failed", "room", room, "peer", p, "err", err)
+		}
+	}
+	if lacks && err == nil {
+		s.Trigger(room, p) // the peer has events we lack
+	}
+}
+
+// serve runs the responder's side of a session. It returns the room, and
+// whether the peer showed it holds events we lack.
+func (s *Syncer) serve(ctx context.Context, c *conn, p peer.ID) (string, bool, error) {
+	f, err := c.next()
+	if err != nil {
+		if errors.Is(err, errMalformed) || errors.Is(err, ErrFrameTooLarge) {
+			return "", false, fmt.Errorf("%w: %v", ErrMisbehaving, err)
+		}
+		return "", false, err
+	}
+	if f.typ != frameHello {
+		return "", false, fmt.Errorf("%w: first frame has type %d, want hello", ErrMisbehaving, f.typ)
+	}
+	room := f.room
+	if ok, err := s.joined(ctx, room); err != nil || !ok {
+		c.sendErr(codeRoomUnknown, "room not joined")
+		if err == nil {
+			err = fmt.Errorf("%w: %s", ErrRoomUnknown, room)
+		}
+		return room, false, err
+	}
+	t := task{room, p}
+	s.mu.Lock()
+	if s.serving[t] {
+		s.mu.Unlock()
+		c.sendErr(codeBusy, "a session for this room is running")
+		return room, false, fmt.Errorf("%w: serving %s to %s", ErrBusy, room, p)
+	}
+	s.serving[t] = true
+	s.statusOf(room).Sessions++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.serving, t)
+		s.mu.Unlock()
+	}()
+
+	led := s.store.Ledger()
+	sum, err := led.Summary(ctx, room)
+	if err != nil {
+		c.sendErr(codeInternal, "ledger unavailable")
+		return room, false, err
+	}
+	if toFP(sum.Fingerprint) == f.fp {
+		if err := c.send(&frame{typ: frameEnd}); err != nil {
+			return room, false, err
+		}
+		return room, false, s.finish(c)
+	}
+	keys, err := led.Keys(ctx, room, 0, ^uint64(0))
+	if err != nil {
+		c.sendErr(codeInternal, "ledger unavailable")
+		return room, false, err
+	}
+	rc := &recon{ks: ledger.NewKeySet(keys), branch: s.cfg.Branch, threshold: s.cfg.ListThreshold, budget: MaxItemsPerRound / 2}
+	items := []item{{lo: minBound, hi: maxBound, mode: modeFingerprint, fp: f.fp}}
+	var want []ledger.ID
+	lacks := false
+	sent := 0
+	for rounds := 1; ; rounds++ {
+		if rounds > MaxRounds {
+			return room, lacks, fmt.Errorf("%w: more than %d rounds", ErrMisbehaving, MaxRounds)
+		}
+		var r round
+		rc.respond(items, &r)
+		lacks = lacks || r.lacks
+		for _, id := range want {
+			k, err := led.KeyOf(ctx, room, id)
+			if err == nil {
+				r.send = append(r.send, k)
+			}
+		}
+		if err := c.sendItems(r.out); err != nil {
+			return room, lacks, err
+		}
+		if err := s.sendEvents(ctx, c, room, r.send, &sent); err != nil {
+			return room, lacks, err
+		}
+		if err := c.send(&frame{typ: frameEnd}); err != nil {
+			return room, lacks, err
+		}
+		if err := c.flush(); err != nil {
+			return room, lacks, err
+		}
+		// The requester's next message, or the end of the session.
+		items, want = items[:0], want[:0]
+		for done := false; !done; {
+			f, err := c.next()
+			switch {
+			case errors.Is(err, io.EOF) && len(items) == 0 && len(want) == 0:
+				return room, lacks, nil
+			case errors.Is(err, errMalformed), errors.Is(err, ErrFrameTooLarge):
+				return room, lacks, fmt.Errorf("%w: %v", ErrMisbehaving, err)
+			case err != nil:
+				return room, lacks, err
+			}
+			switch f.typ {
+			case frameEnd:
+				done = true
+			case frameRanges:
+				if len(items)+len(f.items) > MaxItemsPerRound {
+					return room, lacks, fmt.Errorf("%w: more than %d ranges in a round", ErrMisbehaving, MaxItemsPerRound)
+				}
+				for _, it := range f.items {
+					if it.mode == modeIDList && len(it.keys) > MaxIDList {
+						return room, lacks, fmt.Errorf("%w: id list too long", ErrMisbehaving)
+					}
+				}
+				items = append(items, f.items...)
+			case frameWant:
+				if len(want)+len(f.want) > MaxWantPerRound {
+					return room, lacks, fmt.Errorf("%w: more than %d wanted in a round", ErrMisbehaving, MaxWantPerRound)
+				}
+				want = append(want, f.want...)
+			case frameError:
+				return room, lacks, peerError(f)
+			default:
+				return room, lacks, fmt.Errorf("%w: unexpected frame type %d", ErrMisbehaving, f.typ)
+			}
+		}
+	}
+}
+
+// finish flushes and waits for the requester to close its side.
+func (s *Syncer) finish(c *conn) error {
+	if err := c.flush(); err != nil {
+		return err
+	}
+	f, err := c.next()
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: frame type %d after the session ended", ErrMisbehaving, f.typ)
+}
+
+// sendEvents streams the events at keys, in (Lamport, ID) order so parents
+// come first, in frames of at most MaxBatch events and about 1 MiB.
+func (s *Syncer) sendEvents(ctx context.Context, c *conn, room string, keys []ledger.Key, sent *int) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	slices.SortFunc(keys, ledger.Key.Compare)
+	keys = slices.Compact(keys)
+	led := s.store.Ledger()
+	batch := make([][]byte, 0, s.cfg.MaxBatch)
+	size := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := c.send(&frame{typ: frameEvents, events: batch})
+		batch, size = batch[:0], 0
+		return err
+	}
+	for _, k := range keys {
+		if *sent >= s.cfg.MaxEventsPerSession || c.written >= s.cfg.MaxBytesPerSession {
+			if err := flush(); err != nil {
+				return err
+			}
+			c.sendErr(codeLimit, "session limit reached")
+			return fmt.Errorf("%w: sent %d events", ErrLimit, *sent)
+		}
+		raw, err := led.RawAt(ctx, room, k)
+		if errors.Is(err, ledger.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			c.sendErr(codeInternal, "ledger unavailable")
+			return err
+		}
+		if len(batch) == s.cfg.MaxBatch || size+len(raw) > packSize {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		batch = append(batch, raw)
+		size += len(raw)
+		*sent++
+	}
+	return flush()
+}

@@ -1,0 +1,309 @@
+package ledgersync
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Syncer runs ledger sync for the joined rooms of a Store: it serves
+// ProtocolID, and syncs in the background when a peer that speaks it
+// connects, periodically, and on Trigger. All methods are safe for
+// concurrent use.
+type Syncer struct {
+	h     host.Host
+	store Store
+	cfg   Config
+	log   *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+	sub    event.Subscription
+
+	inbound chan struct{} // semaphore of served sessions
+	queue   chan task
+
+	mu       sync.Mutex
+	pending  map[task]bool     // queued or running background syncs
+	outgoing map[task]bool     // running Sync calls
+	serving  map[task]bool     // running served sessions
+	status   map[string]*RoomStatus
+	known    map[string]map[peer.ID]time.Time // room → peers that answered for it
+}
+
+type task struct {
+	room string
+	peer peer.ID
+}
+
+// Stats describes one session.
+type Stats struct {
+	EventsReceived int // events received and verified
+	EventsStored   int // of those, new to our ledger
+	BytesSent      int
+	BytesReceived  int
+	Rounds         int
+	Duration       time.Duration
+}
+
+// RoomStatus is the sync state of one room, for node_info and room methods.
+type RoomStatus struct {
+	InProgress    int       `json:"inProgress"`    // sessions running now
+	LastSync      time.Time `json:"lastSync"`      // end of the last successful session (zero if none)
+	LastPeer      peer.ID   `json:"lastPeer"`      // its peer
+	LastError     string    `json:"lastError"`     // error of the last failed session, if any
+	EventsFetched uint64    `json:"eventsFetched"` // new events stored by sync since start
+	Sessions      uint64    `json:"sessions"`      // sessions started (both directions)
+}
+
+// New starts a syncer on h: it registers the stream handler and starts the
+// background goroutines. cfg's zero fields take their defaults. If New
+// fails, nothing is left running.
+func New(h host.Host, store Store, cfg Config) (*Syncer, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	sub, err := h.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
+	if err != nil {
+		return nil, err
+	}
+	s := &Syncer{
+		h: h, store: store, cfg: cfg, log: cfg.Logger, sub: sub,
+		inbound:  make(chan struct{}, cfg.MaxInbound),
+		queue:    make(chan task, 1024),
+		pending:  make(map[task]bool),
+		outgoing: make(map[task]bool),
+		serving:  make(map[task]bool),
+		status:   make(map[string]*RoomStatus),
+		known:    make(map[string]map[peer.ID]time.Time),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	h.SetStreamHandler(ProtocolID, s.handle)
+	s.wg.Add(2 + cfg.MaxOutbound)
+	go s.watchPeers()
+	go s.periodic()
+	for range cfg.MaxOutbound {
+		go s.worker()
+	}
+	return s, nil
+}
+
+// Close removes the stream handler, cancels running sessions and waits for
+// every goroutine of the syncer (background workers and served sessions).
+// It is idempotent.
+func (s *Syncer) Close() error {
+	var err error
+	s.once.Do(func() {
+		s.h.RemoveStreamHandler(ProtocolID)
+		s.cancel()
+		err = s.sub.Close()
+		s.wg.Wait()
+	})
+	return err
+}
+
+// Trigger asks for a background sync of room with p (or, if p is "", with
+// up to three connected peers, those known to hold the room first). It
+// never blocks; a sync already queued or running for the same room and
+// peer absorbs it.
+func (s *Syncer) Trigger(room string, p peer.ID) {
+	if s.ctx.Err() != nil {
+		return
+	}
+	if p == "" {
+		for _, q := range s.pickPeers(room, 3) {
+			s.Trigger(room, q)
+		}
+		return
+	}
+	if p == s.h.ID() {
+		return
+	}
+	t := task{room, p}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending[t] {
+		return
+	}
+	select {
+	case s.queue <- t:
+		s.pending[t] = true
+	default:
+		s.log.Debug("sync queue full", "room", room, "peer", p)
+	}
+}
+
+// Status returns room's sync state.
+func (s *Syncer) Status(room string) RoomStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.status[room]; st != nil {
+		return *st
+	}
+	return RoomStatus{}
+}
+
+// statusOf returns room's mutable status. s.mu must be held.
+func (s *Syncer) statusOf(room string) *RoomStatus {
+	st := s.status[room]
+	if st == nil {
+		st = new(RoomStatus)
+		s.status[room] = st
+	}
+	return st
+}
+
+func (s *Syncer) worker() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case t := <-s.queue:
+			_, err := s.Sync(s.ctx, t.peer, t.room)
+			s.mu.Lock()
+			delete(s.pending, t)
+			s.mu.Unlock()
+			switch {
+			case err == nil:
+			case errors.Is(err, ErrLimit):
+				s.Trigger(t.room, t.peer) // continue where it stopped
+			case errors.Is(err, ErrRoomUnknown), errors.Is(err, ErrBusy), errors.Is(err, ErrClosed):
+				s.log.Debug("sync skipped", "room", t.room, "peer", t.peer, "err", err)
+			default:
+				s.log.Info("sync failed", "room", t.room, "peer", t.peer, "err", err)
+			}
+		}
+	}
+}
+
+// watchPeers syncs every joined room with each peer that speaks the
+// protocol, once it is identified.
+func (s *Syncer) watchPeers() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case e, ok := <-s.sub.Out():
+			if !ok {
+				return
+			}
+			ev := e.(event.EvtPeerIdentificationCompleted)
+			if !slices.Contains(ev.Protocols, ProtocolID) {
+				continue
+			}
+			rooms, err := s.store.Rooms(s.ctx)
+			if err != nil {
+				continue
+			}
+			for _, r := range rooms {
+				s.Trigger(r, ev.Peer)
+			}
+		}
+	}
+}
+
+// periodic syncs each joined room with one connected peer every Interval.
+func (s *Syncer) periodic() {
+	defer s.wg.Done()
+	if s.cfg.Interval < 0 {
+		return
+	}
+	for {
+		d := s.cfg.Interval/4*3 + rand.N(s.cfg.Interval/2+1)
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-time.After(d):
+		}
+		rooms, err := s.store.Rooms(s.ctx)
+		if err != nil {
+			continue
+		}
+		for _, r := range rooms {
+			for _, p := range s.pickPeers(r, 1) {
+				s.Trigger(r, p)
+			}
+		}
+	}
+}
+
+// pickPeers chooses up to n connected peers for room: peers that answered
+// for it before first, then others, in random order.
+func (s *Syncer) pickPeers(room string, n int) []peer.ID {
+	conns := s.h.Network().Peers()
+	rand.Shuffle(len(conns), func(i, j int) { conns[i], conns[j] = conns[j], conns[i] })
+	s.mu.Lock()
+	known := s.known[room]
+	s.mu.Unlock()
+	slices.SortStableFunc(conns, func(a, b peer.ID) int {
+		_, ka := known[a]
+		_, kb := known[b]
+		switch {
+		case ka && !kb:
+			return -1
+		case kb && !ka:
+			return 1
+		}
+		return 0
+	})
+	if len(conns) > n {
+		conns = conns[:n]
+	}
+	return conns
+}
+
+// remember notes that p holds room. s.mu must be held.
+func (s *Syncer) remember(room string, p peer.ID) {
+	m := s.known[room]
+	if m == nil {
+		m = make(map[peer.ID]time.Time)
+		s.known[room] = m
+	}
+	m[p] = time.Now()
+	if len(m) > 64 {
+		var oldest peer.ID
+		var t time.Time
+		for q, at := range m {
+			if oldest == "" || at.Before(t) {
+				oldest, t = q, at
+			}
+		}
+		delete(m, oldest)
+	}
+}
+
+// misbehaved reports p through OnMisbehave, or applies the default penalty.
+func (s *Syncer) misbehaved(p peer.ID, err error) {
+	s.log.Warn("peer misbehaved in sync", "peer", p, "err", err)
+	if s.cfg.OnMisbehave != nil {
+		s.cfg.OnMisbehave(p, err)
+		return
+	}
+	s.h.ConnManager().TagPeer(p, "parley-bad", -100)
+	_ = s.h.Network().ClosePeer(p)
+}
+
+// joined reports whether room is one of the store's rooms.
+func (s *Syncer) joined(ctx context.Context, room string) (bool, error) {
+	rooms, err := s.store.Rooms(ctx)
+	if err != nil {
+		return false, err
+	}
+	return slices.Contains(rooms, room), nil
+}
+
+var _ network.StreamHandler = (*Syncer)(nil).handle
