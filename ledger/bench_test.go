@@ -1,0 +1,178 @@
+package ledger_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	ds "github.com/ipfs/go-datastore"
+	pebbleds "github.com/ipfs/go-ds-pebble"
+
+	"github.com/parley-chat/parley/ledger"
+)
+
+func BenchmarkSign(b *testing.B) {
+	key := newKey(b)
+	body := []byte(`{"text":"a typical chat message of some sixty bytes or so...."}`)
+	parents := []ledger.ID{ledger.ComputeID([]byte("p"))}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ledger.Sign(key, ledger.Draft{Room: room, Kind: "msg", Body: body, Time: time.Now(), Lamport: 2, Parents: parents}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecode is the per-event cost of accepting gossip or sync:
+// parsing, canonical checks and one Ed25519 verification.
+func BenchmarkDecode(b *testing.B) {
+	ev, _ := ledger.Sign(newKey(b), ledger.Draft{Room: room, Kind: "msg", Body: []byte(`{"text":"hello"}`), Time: time.Now(), Lamport: 1})
+	raw := ev.Raw()
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ledger.Decode(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeParallel(b *testing.B) {
+	ev, _ := ledger.Sign(newKey(b), ledger.Draft{Room: room, Kind: "msg", Body: []byte(`{"text":"hello"}`), Time: time.Now(), Lamport: 1})
+	raw := ev.Raw()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := ledger.Decode(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// pebbleLedger opens a ledger on an fsyncing Pebble store, as the node does.
+func pebbleLedger(b *testing.B) *ledger.Ledger {
+	b.Helper()
+	store, err := pebbleds.NewDatastore(b.TempDir(), pebbleds.WithPebbleWriteOptions(pebble.Sync))
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := ledger.Open(context.Background(), store, ledger.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close(); store.Close() })
+	return l
+}
+
+// BenchmarkAppend: one writer, every append durable before the next.
+func BenchmarkAppend(b *testing.B) {
+	l := pebbleLedger(b)
+	key := newKey(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := l.Append(ctx, key, room, "msg", []byte(`{"text":"x"}`), time.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAppendConcurrent: many writers share fsyncs (group commit).
+func BenchmarkAppendConcurrent(b *testing.B) {
+	for _, writers := range []int{8, 64} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			l := pebbleLedger(b)
+			key := newKey(b)
+			ctx := context.Background()
+			b.SetParallelism(writers / 2) // GOMAXPROCS=2 here
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := l.Append(ctx, key, room, "msg", []byte(`{"text":"x"}`), time.Now()); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkAddBatch: storing already-verified events from peers in batches.
+func BenchmarkAddBatch(b *testing.B) {
+	for _, size := range []int{1, 100} {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			src, _ := newLedger(b)
+			evs := appendN(b, src, newKey(b), b.N*size%200000+size)
+			_ = evs
+			l := pebbleLedger(b)
+			ctx := context.Background()
+			var next atomic.Int64
+			b.ResetTimer()
+			for i := 0; i+size <= len(evs) && i < b.N*size; i += size {
+				if _, rej, err := l.Add(ctx, room, evs[i:i+size]...); err != nil || len(rej) > 0 {
+					b.Fatal(err, rej)
+				}
+				next.Add(int64(size))
+			}
+			b.ReportMetric(float64(next.Load())/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkHistoryPage reads the newest 50 messages of a 20,000-event room.
+func BenchmarkHistoryPage(b *testing.B) {
+	l := pebbleLedger(b)
+	key := newKey(b)
+	ctx := context.Background()
+	var last *ledger.Event
+	for range 200 {
+		var evs []*ledger.Event
+		for range 100 {
+			ev, err := ledger.Sign(key, ledger.Draft{Room: room, Kind: "msg", Body: []byte(`{"text":"x"}`), Time: time.Now(), Lamport: lamportAfter(last), Parents: parentsOf(last)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			evs = append(evs, ev)
+			last = ev
+		}
+		if _, _, err := l.Add(ctx, room, evs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, before := range []ledger.ID{"", last.Parents[0]} {
+		name := "newest"
+		if before != "" {
+			name = "before"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				page, err := l.History(ctx, room, before, 50)
+				if err != nil || len(page) != 50 {
+					b.Fatal(len(page), err)
+				}
+			}
+		})
+	}
+}
+
+func lamportAfter(ev *ledger.Event) uint64 {
+	if ev == nil {
+		return 1
+	}
+	return ev.Lamport + 1
+}
+
+func parentsOf(ev *ledger.Event) []ledger.ID {
+	if ev == nil {
+		return nil
+	}
+	return []ledger.ID{ev.ID()}
+}
+
+var _ ds.Batching = (*pebbleds.Datastore)(nil)
