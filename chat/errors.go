@@ -14,6 +14,8 @@ var (
 	ErrTooLarge = errors.New("message too large")
 	// ErrEmptyMessage is returned when a message has no text.
 	ErrEmptyMessage = errors.New("message is empty")
+	// ErrInvalidText is returned when a message's text is not valid UTF-8.
+	ErrInvalidText = errors.New("message text is not valid UTF-8")
 	// ErrBadCursor is returned when a cursor or message ID cannot be parsed
 	// or found.
 	ErrBadCursor = errors.New("invalid cursor")

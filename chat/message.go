@@ -47,7 +47,7 @@ func encodeText(text string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(text), MaxTextBytes)
 	}
 	if !utf8.ValidString(text) {
-		return nil, fmt.Errorf("%w: text is not valid UTF-8", ErrEmptyMessage)
+		return nil, ErrInvalidText
 	}
 	return json.Marshal(msgBody{Text: text})
 }
