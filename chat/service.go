@@ -29,6 +29,9 @@ type Config struct {
 	// block) when an event from peer from refers to parents we do not have,
 	// so the caller can start a sync of that room with that peer.
 	OnMissing func(room string, from peer.ID)
+	// OnJoin, if set, is called after a room is joined (not on rejoins at
+	// start), so the caller can fetch the room's history.
+	OnJoin func(room string)
 	// Clock returns the current time; nil means time.Now. Tests set it.
 	Clock func() time.Time
 }
@@ -198,6 +201,9 @@ func (s *Service) Join(ctx context.Context, name string) (Room, error) {
 		s.log.Warn("announce join", "room", r.ID, "err", err)
 	}
 	s.log.Info("joined room", "room", r.ID, "name", r.Name)
+	if s.cfg.OnJoin != nil {
+		s.cfg.OnJoin(r.ID)
+	}
 	return r, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -14,9 +15,11 @@ import (
 	pebbleds "github.com/ipfs/go-ds-pebble"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/p2p"
+	"github.com/parley-chat/parley/p2p/ledgersync"
 	"github.com/parley-chat/parley/rpc"
 )
 
@@ -39,6 +42,8 @@ type Options struct {
 	Datastore ds.Batching
 	// NoRPC skips the JSON-RPC server (in-process tests that call chat directly).
 	NoRPC bool
+	// Sync adjusts the ledger sync configuration (tests, benchmarks).
+	Sync func(*ledgersync.Config)
 	// P2P adjusts the p2p configuration after it is derived from Config
 	// (tests shorten timers).
 	P2P func(*p2p.Config)
@@ -57,6 +62,7 @@ type Node struct {
 	own   bool // we opened store and must close it
 	p2p   *p2p.Node
 	chat  *chat.Service
+	sync  *ledgersync.Syncer
 	rpc   *rpc.Server
 
 	closeOnce bool
@@ -135,10 +141,35 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 
 	if !opts.Bootstrap {
-		n.chat, err = chat.New(n.p2p, n.store, n.key, chat.Config{Name: cfg.Name, Logger: log})
+		// chat reports events with missing parents before the syncer
+		// exists; the pointer bridges the two during start.
+		var syncer atomic.Pointer[ledgersync.Syncer]
+		n.chat, err = chat.New(n.p2p, n.store, n.key, chat.Config{
+			Name:   cfg.Name,
+			Logger: log,
+			OnMissing: func(room string, from peer.ID) {
+				if s := syncer.Load(); s != nil {
+					s.Trigger(room, from)
+				}
+			},
+			OnJoin: func(room string) {
+				if s := syncer.Load(); s != nil {
+					s.Trigger(room, "")
+				}
+			},
+		})
 		if err != nil {
 			return nil, err
 		}
+		scfg := ledgersync.DefaultConfig()
+		scfg.Logger = log.With("subsystem", "sync")
+		if opts.Sync != nil {
+			opts.Sync(&scfg)
+		}
+		if n.sync, err = ledgersync.New(n.p2p.Host(), syncStore{n.chat}, scfg); err != nil {
+			return nil, fmt.Errorf("start sync: %w", err)
+		}
+		syncer.Store(n.sync)
 	}
 
 	if !opts.NoRPC {
@@ -207,6 +238,9 @@ func (n *Node) Close() error {
 		if n.rpc != nil {
 			os.Remove(filepath.Join(n.opts.DataDir, RPCAddrFile))
 			errs = append(errs, n.rpc.Close())
+		}
+		if n.sync != nil {
+			errs = append(errs, n.sync.Close())
 		}
 		if n.chat != nil {
 			errs = append(errs, n.chat.Close())

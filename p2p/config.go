@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	ds "github.com/ipfs/go-datastore"
+	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -50,10 +52,77 @@ type Config struct {
 	// DHTMode is DHTModeAuto (default), DHTModeServer or DHTModeClient.
 	DHTMode DHTMode
 
-	// MDNS enables LAN discovery. Reserved: this version of the package does
-	// not implement mDNS yet and only logs that it is unavailable. Default
-	// true, so that the setting takes effect once it lands.
+	// Bootstrap runs a community bootstrap node: the DHT in server mode
+	// (DHTMode auto becomes server; client is invalid), the circuit relay
+	// v2 service (see relayResources) and the AutoNAT service for other
+	// peers, reachability forced public unless ForceReachability says
+	// otherwise (a bootstrap node is by definition reachable at the address
+	// its operators hand out; AutoNAT could only confirm that once other
+	// public peers exist), and resource limits sized for a small public
+	// host (BootstrapResourceMemory, BootstrapResourceFDs) unless
+	// ResourceMemory/ResourceFDs are set. It joins no topics of its own.
+	// Without Bootstrap the node is a user node: AutoNAT client, hole
+	// punching, and AutoRelay with the bootstrap peers as static relays.
+	// Default false.
+	Bootstrap bool
+
+	// ForceReachability overrides AutoNAT's verdict: ReachabilityPublic or
+	// ReachabilityPrivate. Empty (the default) detects it, except on a
+	// Bootstrap node (see there). Tests use it to make a node on loopback
+	// behave as if behind NAT. Ignored by NewWithHost.
+	ForceReachability Reachability
+
+	// ConnectionGater, if set, can refuse connections (see
+	// go-libp2p core/connmgr.ConnectionGater). Ignored by NewWithHost.
+	ConnectionGater connmgr.ConnectionGater
+
+	// ResourceMemory (bytes) and ResourceFDs size the resource manager's
+	// limits (go-libp2p rcmgr ScalingLimitConfig.Scale); set both or
+	// neither. Zero means autoscale from the machine (1/8 of RAM, half the
+	// file descriptor limit), except on a Bootstrap node. Ignored by
+	// NewWithHost.
+	ResourceMemory int64
+	ResourceFDs    int
+
+	// MDNS enables LAN discovery: the node announces itself and finds
+	// other Parley nodes on the local network by multicast DNS (service
+	// MDNSServiceName) and connects to them. Default true; tests must turn
+	// it off.
 	MDNS bool
+
+	// Datastore, if set, remembers the peers this node has seen (ID,
+	// listen addresses, last seen), at most MaxKnownPeers of the most
+	// recent, and the node redials up to ReconnectPeers of them in the
+	// background on start. The node writes only under the keys /<peer-id>
+	// of this datastore, so give it a namespace (for example /peers). The
+	// node does not close it. Nil (the default) keeps no peer list.
+	Datastore ds.Batching
+
+	// MaxKnownPeers bounds the remembered peer list. Default 200.
+	MaxKnownPeers int
+
+	// ReconnectPeers is how many remembered peers, most recent first, the
+	// node dials on start. Default 50.
+	ReconnectPeers int
+
+	// RoomMinPeers: while a joined topic has fewer peers than this, the
+	// node keeps searching the DHT for other members (rendezvous on the
+	// topic name) with backoff between DiscoveryBackoffMin and
+	// DiscoveryBackoffMax, and connects to those it finds. Default 6.
+	RoomMinPeers int
+
+	// DiscoveryBackoffMin and DiscoveryBackoffMax bound the delay between
+	// room searches, and between retries of a failed advertisement.
+	// Defaults: two seconds, two minutes.
+	DiscoveryBackoffMin time.Duration
+	DiscoveryBackoffMax time.Duration
+
+	// ReadvertiseInterval is how often a joined topic's rendezvous record
+	// is put into the DHT again (records on DHT servers expire after 48
+	// hours, and a restarted bootstrap node forgets them; the node also
+	// re-advertises whenever it connects to a bootstrap peer). Default 30
+	// minutes.
+	ReadvertiseInterval time.Duration
 
 	// NATPortMap asks the gateway for a port mapping (UPnP / NAT-PMP).
 	// Ignored by NewWithHost. Default true; tests must turn it off.
@@ -129,7 +198,43 @@ func DefaultConfig() Config {
 		ValidateThrottle:      8192,
 		ValidateTimeout:       10 * time.Second,
 		TopicBufferSize:       1024,
+		MaxKnownPeers:         200,
+		ReconnectPeers:        50,
+		RoomMinPeers:          6,
+		DiscoveryBackoffMin:   2 * time.Second,
+		DiscoveryBackoffMax:   2 * time.Minute,
+		ReadvertiseInterval:   30 * time.Minute,
 	}
+}
+
+// Resource limits of a Bootstrap node whose ResourceMemory and ResourceFDs
+// are zero, sized for a small public host with 2 GiB of RAM and a file
+// descriptor limit of at least 2048: libp2p may use half the RAM and 1024
+// descriptors, which go-libp2p's scaling turns into (system scope) 128
+// inbound / 256 total connections, 4096 streams, and a relay service scope
+// of 512 streams. See docs/DISCOVERY.md.
+const (
+	BootstrapResourceMemory = 1 << 30
+	BootstrapResourceFDs    = 1024
+)
+
+// withFallbacks fills the settings that depend on other settings.
+func (c Config) withFallbacks() Config {
+	if c.Bootstrap {
+		if c.DHTMode == DHTModeAuto {
+			c.DHTMode = DHTModeServer
+		}
+		if c.ForceReachability == "" {
+			c.ForceReachability = ReachabilityPublic
+		}
+		if c.ResourceMemory == 0 {
+			c.ResourceMemory = BootstrapResourceMemory
+		}
+		if c.ResourceFDs == 0 {
+			c.ResourceFDs = BootstrapResourceFDs
+		}
+	}
+	return c
 }
 
 // Validate reports the first problem with c, wrapped in ErrInvalidConfig.
@@ -164,6 +269,20 @@ func (c Config) Validate() error {
 		return bad("validate timeout %v: want > 0", c.ValidateTimeout)
 	case c.TopicBufferSize <= 0:
 		return bad("topic buffer size %d: want > 0", c.TopicBufferSize)
+	case c.Bootstrap && c.DHTMode == DHTModeClient:
+		return bad("a bootstrap node cannot run the DHT in client mode")
+	case c.ForceReachability != "" && c.ForceReachability != ReachabilityPublic && c.ForceReachability != ReachabilityPrivate:
+		return bad("forced reachability %q: want %q, %q or empty", c.ForceReachability, ReachabilityPublic, ReachabilityPrivate)
+	case c.ResourceMemory < 0 || c.ResourceFDs < 0 || (c.ResourceMemory == 0) != (c.ResourceFDs == 0):
+		return bad("resource limits memory=%d fds=%d: want both zero or both positive", c.ResourceMemory, c.ResourceFDs)
+	case c.MaxKnownPeers <= 0 || c.ReconnectPeers < 0:
+		return bad("known peers max=%d reconnect=%d: want max > 0, reconnect >= 0", c.MaxKnownPeers, c.ReconnectPeers)
+	case c.RoomMinPeers < 0:
+		return bad("room min peers %d: want >= 0", c.RoomMinPeers)
+	case c.DiscoveryBackoffMin <= 0 || c.DiscoveryBackoffMax < c.DiscoveryBackoffMin:
+		return bad("discovery backoff min=%v max=%v: want 0 < min <= max", c.DiscoveryBackoffMin, c.DiscoveryBackoffMax)
+	case c.ReadvertiseInterval <= 0:
+		return bad("readvertise interval %v: want > 0", c.ReadvertiseInterval)
 	}
 	return nil
 }

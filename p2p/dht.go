@@ -57,7 +57,7 @@ func (n *Node) isBootstrap(id peer.ID) bool {
 // maintainBootstrap keeps the node connected to its bootstrap peers until
 // ctx is done. Each round dials, in parallel, every bootstrap peer that is
 // not connected; when a round connects a new peer the DHT routing table is
-// refreshed. The delay between rounds starts at BootstrapBackoffMin,
+// refreshed and every topic's discovery loop is woken up. The delay between rounds starts at BootstrapBackoffMin,
 // doubles while no bootstrap peer is connected, and is BootstrapBackoffMax
 // once at least one is.
 func (n *Node) maintainBootstrap(ctx context.Context) {
@@ -75,6 +75,7 @@ func (n *Node) maintainBootstrap(ctx context.Context) {
 			if err := n.dht.Bootstrap(ctx); err != nil {
 				n.log.Warn("dht bootstrap failed", "err", err)
 			}
+			n.kickDiscovery() // advertise and search rooms now
 		}
 		if connected > 0 {
 			delay = n.cfg.BootstrapBackoffMax

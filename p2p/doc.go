@@ -62,6 +62,27 @@
 // in node_test.go). A DeliverFunc must not call its own Topic's Close:
 // Close waits for the delivery goroutine.
 //
+// # Discovery and NAT traversal
+//
+// Each joined topic runs a discovery goroutine (stopped by Topic.Close):
+// it advertises the topic name in the DHT (rendezvous, go-libp2p
+// RoutingDiscovery) and, while the topic has fewer than
+// Config.RoomMinPeers peers, searches for the other members with backoff
+// and dials them, falling back to circuits through the bootstrap peers
+// when a direct dial fails. Config.MDNS finds Parley nodes on the LAN
+// (service MDNSServiceName).
+//
+// Config.Bootstrap makes a community bootstrap node: DHT server, circuit
+// relay v2 service without per-circuit limits (gossipsub does not use
+// "limited" connections; see relayResources), AutoNAT service, forced
+// public reachability and fixed resource limits. User nodes run the
+// AutoNAT client, hole punching and AutoRelay with their bootstrap peers
+// as static relays. Reachability and RelayAddrs report the outcome.
+//
+// With Config.Datastore the node remembers the peers it met (KnownPeers,
+// at most Config.MaxKnownPeers) and redials them on start. See
+// docs/DISCOVERY.md for the whole picture.
+//
 // # Peers and addresses
 //
 // Self, Addrs (full multiaddrs ending in /p2p/<id>), Peers and Connect
@@ -70,8 +91,9 @@
 //
 // # Shutdown
 //
-// Close is idempotent. It closes topics (waiting for their delivery
-// goroutines), stops the bootstrap loop and pubsub, closes the DHT and the
+// Close is idempotent. It closes topics (waiting for their delivery and
+// discovery goroutines), stops mDNS, the bootstrap, reconnect and event
+// loops and pubsub, closes the DHT and the
 // host, and returns the joined errors. Logging goes through log/slog with
 // subsystem=p2p.
 package p2p

@@ -50,16 +50,16 @@ type PeerInfo struct {
 }
 
 // newHost builds the libp2p host: TCP and QUIC v1, Noise and TLS, yamux,
-// the connection manager, an autoscaled resource manager and, only if
-// cfg.NATPortMap, UPnP/NAT-PMP port mapping. On error nothing is left running.
-func newHost(key crypto.PrivKey, cfg Config) (host.Host, error) {
+// the connection manager, the resource manager (resourceLimits), the NAT
+// traversal and bootstrap services of natOptions, the connection gater if
+// any and, only if cfg.NATPortMap, UPnP/NAT-PMP port mapping. On error
+// nothing is left running.
+func newHost(key crypto.PrivKey, cfg Config, bootstrap []peer.AddrInfo) (host.Host, error) {
 	cm, err := connmgr.NewConnManager(cfg.ConnMgrLow, cfg.ConnMgrHigh, connmgr.WithGracePeriod(cfg.ConnMgrGrace))
 	if err != nil {
 		return nil, fmt.Errorf("connection manager: %w", err)
 	}
-	limits := rcmgr.DefaultLimits
-	libp2p.SetDefaultServiceLimits(&limits)
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(resourceLimits(cfg)))
 	if err != nil {
 		cm.Close()
 		return nil, fmt.Errorf("resource manager: %w", err)
@@ -75,12 +75,17 @@ func newHost(key crypto.PrivKey, cfg Config) (host.Host, error) {
 		libp2p.ResourceManager(rm),
 		libp2p.UserAgent(cfg.UserAgent),
 	}
-	if len(cfg.ListenAddrs) == 0 {
-		// Without this libp2p would fall back to its own defaults (0.0.0.0).
-		opts = append(opts, libp2p.NoListenAddrs)
-	} else {
-		opts = append(opts, libp2p.ListenAddrStrings(cfg.ListenAddrs...))
+	opts = append(opts, natOptions(cfg, bootstrap)...)
+	if cfg.ConnectionGater != nil {
+		opts = append(opts, libp2p.ConnectionGater(cfg.ConnectionGater))
 	}
+	// Listening happens below, once the host is built: when libp2p.New
+	// itself fails to listen, it leaves the AutoNAT v2 and hole punching
+	// goroutines running (go-libp2p v0.51), while h.Close cleans up all.
+	// NoListenAddrs also keeps libp2p from its own defaults (0.0.0.0), and
+	// turns off the relay transport, which we want: circuits are dialed and
+	// accepted through it (EnableRelay must come after NoListenAddrs).
+	opts = append(opts, libp2p.NoListenAddrs, libp2p.EnableRelay())
 	if cfg.NATPortMap {
 		opts = append(opts, libp2p.NATPortMap())
 	}
@@ -92,7 +97,33 @@ func newHost(key crypto.PrivKey, cfg Config) (host.Host, error) {
 		rm.Close()
 		return nil, fmt.Errorf("libp2p host: %w", err)
 	}
+	if len(cfg.ListenAddrs) > 0 {
+		addrs := make([]ma.Multiaddr, 0, len(cfg.ListenAddrs))
+		for _, s := range cfg.ListenAddrs {
+			a, err := ma.NewMultiaddr(s)
+			if err != nil {
+				return nil, errors.Join(fmt.Errorf("listen address %q: %w", s, err), h.Close())
+			}
+			addrs = append(addrs, a)
+		}
+		if err := h.Network().Listen(addrs...); err != nil {
+			return nil, errors.Join(fmt.Errorf("listen: %w", err), h.Close())
+		}
+	}
 	return h, nil
+}
+
+// resourceLimits are go-libp2p's default limits plus its limits for the
+// services Parley uses (identify, ping, AutoNAT, hole punching, relay),
+// scaled to cfg.ResourceMemory and cfg.ResourceFDs when set (always on a
+// bootstrap node, see Config.withFallbacks) or to the machine otherwise.
+func resourceLimits(cfg Config) rcmgr.ConcreteLimitConfig {
+	limits := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&limits)
+	if cfg.ResourceMemory > 0 {
+		return limits.Scale(cfg.ResourceMemory, cfg.ResourceFDs)
+	}
+	return limits.AutoScale()
 }
 
 // parseP2pAddr parses a multiaddr that ends in /p2p/<peer-id>. The returned

@@ -7,13 +7,23 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
+	ma "github.com/multiformats/go-multiaddr"
 )
+
+// MDNSServiceName is the DNS-SD service under which Parley nodes announce
+// themselves on the LAN (Config.MDNS). It differs from libp2p's default
+// "_p2p._udp" so that only Parley nodes are found.
+const MDNSServiceName = "_parley._udp"
 
 // Node is a running Parley network node: a libp2p host, a Kademlia DHT and
 // gossipsub. Create it with New or NewWithHost and stop it with Close.
@@ -26,6 +36,16 @@ type Node struct {
 	ps        *pubsub.PubSub
 	psCancel  context.CancelFunc // pubsub has no Close
 	bootstrap []peer.AddrInfo
+	disc      *drouting.RoutingDiscovery
+	book      *peerBook    // nil without Config.Datastore
+	mdns      mdns.Service // nil without Config.MDNS
+	events    event.Subscription
+
+	reach      atomic.Value // Reachability
+	relayAddrs atomic.Pointer[[]ma.Multiaddr]
+
+	kickMu sync.Mutex
+	kickCh chan struct{} // closed and replaced by kickDiscovery
 
 	ctx    context.Context // the node's lifetime; cancelled by Close
 	cancel context.CancelFunc
@@ -49,13 +69,20 @@ func New(ctx context.Context, key crypto.PrivKey, cfg Config) (*Node, error) {
 	if key == nil {
 		return nil, fmt.Errorf("%w: nil private key", ErrInvalidConfig)
 	}
+	cfg = cfg.withFallbacks()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	h, err := newHost(key, cfg)
+	self, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
+	bootstrap, _ := parseBootstrapPeers(cfg.BootstrapPeers) // checked by Validate
+	bootstrap = slices.DeleteFunc(bootstrap, func(ai peer.AddrInfo) bool { return ai.ID == self })
+	h, err := newHost(key, cfg, bootstrap)
 	if err != nil {
 		return nil, fmt.Errorf("p2p: %w", err)
 	}
@@ -64,12 +91,15 @@ func New(ctx context.Context, key crypto.PrivKey, cfg Config) (*Node, error) {
 
 // NewWithHost is New on a host built by the caller, for example a mocknet
 // host in tests. cfg's host settings (ListenAddrs, NATPortMap, ConnMgr*,
-// UserAgent) are ignored. The Node takes ownership of h: Close closes it,
+// UserAgent, ForceReachability, ConnectionGater, Resource*, and the relay
+// and AutoNAT services of Bootstrap) are ignored. The Node takes ownership of h: Close closes it,
 // and so does a failing NewWithHost.
 func NewWithHost(ctx context.Context, h host.Host, cfg Config) (*Node, error) {
 	if h == nil {
 		return nil, fmt.Errorf("%w: nil host", ErrInvalidConfig)
 	}
+	cfg = cfg.withFallbacks()
+	cfg.ForceReachability = "" // the caller's host decides
 	if err := cfg.Validate(); err != nil {
 		return nil, errors.Join(err, h.Close())
 	}
@@ -87,6 +117,7 @@ func start(ctx context.Context, h host.Host, cfg Config) (_ *Node, err error) {
 		log:    cfg.logger(),
 		host:   h,
 		topics: make(map[string]*topic),
+		kickCh: make(chan struct{}),
 	}
 	// The node's lifetime context keeps ctx's values but not its deadline
 	// or cancellation: only Close stops the node.
@@ -104,21 +135,45 @@ func start(ctx context.Context, h host.Host, cfg Config) (_ *Node, err error) {
 	n.bootstrap = slices.DeleteFunc(bootstrap, func(ai peer.AddrInfo) bool { return ai.ID == h.ID() })
 	addBootstrapPeers(h, n.bootstrap)
 
+	if n.events, err = n.subscribeEvents(); err != nil {
+		return nil, fmt.Errorf("subscribe to host events: %w", err)
+	}
+	if cfg.ForceReachability != "" {
+		n.reach.Store(cfg.ForceReachability) // the event is on its way; be right already
+	}
+	n.wg.Go(func() { n.watchEvents(n.ctx, n.events) })
+	if cfg.Datastore != nil {
+		if n.book, err = openPeerBook(ctx, cfg.Datastore, cfg.MaxKnownPeers, n.log); err != nil {
+			return nil, err
+		}
+	}
 	if n.dht, err = newDHT(h, cfg, n.bootstrap); err != nil {
 		return nil, err
 	}
+	n.disc = n.newRoutingDiscovery()
 	psCtx, psCancel := context.WithCancel(n.ctx)
 	n.psCancel = psCancel
 	if n.ps, err = newPubSub(psCtx, h, cfg); err != nil {
 		return nil, fmt.Errorf("pubsub: %w", err)
 	}
 	if cfg.MDNS {
-		n.log.Info("mdns discovery not available in this version")
+		svc := mdns.NewMdnsService(h, MDNSServiceName, mdnsNotifee{n})
+		if err := svc.Start(); err != nil {
+			// No multicast-capable interface: the node works without it.
+			n.log.Warn("mdns discovery unavailable", "err", err)
+			svc.Close()
+		} else {
+			n.mdns = svc
+		}
 	}
 	if len(n.bootstrap) > 0 {
 		n.wg.Go(func() { n.maintainBootstrap(n.ctx) })
 	}
-	n.log.Info("node started", "peer", h.ID(), "addrs", n.Addrs(), "dht_mode", cfg.DHTMode, "bootstrap_peers", len(n.bootstrap))
+	if n.book != nil {
+		n.wg.Go(func() { n.reconnectKnown(n.ctx) })
+	}
+	n.log.Info("node started", "peer", h.ID(), "addrs", n.Addrs(), "dht_mode", cfg.DHTMode,
+		"bootstrap_node", cfg.Bootstrap, "bootstrap_peers", len(n.bootstrap), "mdns", n.mdns != nil)
 	return n, nil
 }
 
@@ -136,8 +191,10 @@ func (n *Node) DHT() *dht.IpfsDHT { return n.dht }
 func (n *Node) PubSub() *pubsub.PubSub { return n.ps }
 
 // Close stops the node in reverse order of start: it closes every joined
-// topic, stops the bootstrap loop, stops pubsub, closes the DHT and then
-// the host, and waits for every goroutine the node started. It is
+// topic (with its discovery loop), stops mDNS, the bootstrap, reconnect and
+// event loops, stops pubsub, closes the DHT and then the host, and waits
+// for every goroutine the node started. It does not close
+// Config.Datastore. It is
 // idempotent and returns the same error (an errors.Join) on every call.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
@@ -161,8 +218,14 @@ func (n *Node) shutdown() error {
 	for _, t := range topics {
 		errs = append(errs, t.Close())
 	}
-	n.cancel() // bootstrap loop, and pubsub through its parent context
+	if n.mdns != nil {
+		errs = append(errs, n.mdns.Close())
+	}
+	n.cancel() // bootstrap, reconnect and event loops, and pubsub through its parent context
 	n.wg.Wait()
+	if n.events != nil {
+		n.events.Close()
+	}
 	if n.psCancel != nil {
 		n.psCancel()
 	}

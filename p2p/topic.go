@@ -47,9 +47,10 @@ type Topic = interface {
 	Publish(ctx context.Context, data []byte) error
 	// Peers lists the connected peers known to be subscribed to the topic.
 	Peers() []peer.ID
-	// Close unsubscribes, stops delivery, waits for the delivery goroutine
-	// (deliver is not called once Close returns), unregisters the
-	// validator and leaves the topic. It is idempotent; afterwards the
+	// Close unsubscribes, stops delivery and room discovery (the node no
+	// longer advertises the topic; its last DHT record expires on its own),
+	// waits for both goroutines (deliver is not called once Close
+	// returns), unregisters the validator and leaves the topic. It is idempotent; afterwards the
 	// topic may be joined again. It must not be called from the topic's
 	// own DeliverFunc, whose goroutine it waits for.
 	Close() error
@@ -65,8 +66,9 @@ type topic struct {
 	deliver  DeliverFunc
 	log      *slog.Logger
 
-	cancel    context.CancelFunc // stops the delivery goroutine
+	cancel    context.CancelFunc // stops the delivery and discovery goroutines
 	done      chan struct{}      // closed when the delivery goroutine returns
+	discDone  chan struct{}      // closed when the discovery goroutine returns
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -74,7 +76,9 @@ type topic struct {
 // JoinTopic joins the gossipsub topic name (the full name, for
 // example "/parley/room/<id>"; p2p does not invent names), registers
 // validate as its validator and starts one goroutine that calls deliver
-// for every accepted message, our own included, in arrival order. A topic
+// for every accepted message, our own included, in arrival order, and one
+// that finds the topic's other members by DHT rendezvous on name and
+// connects to them (see discover). A topic
 // can be joined once at a time: a second join before Close returns
 // ErrTopicJoined. On error nothing is left registered.
 func (n *Node) JoinTopic(name string, validate ValidateFunc, deliver DeliverFunc) (Topic, error) {
@@ -96,6 +100,7 @@ func (n *Node) JoinTopic(name string, validate ValidateFunc, deliver DeliverFunc
 		deliver:  deliver,
 		log:      n.log.With("topic", name),
 		done:     make(chan struct{}),
+		discDone: make(chan struct{}),
 	}
 	if err := t.start(); err != nil {
 		return nil, fmt.Errorf("p2p: join %q: %w", name, err)
@@ -135,6 +140,10 @@ func (t *topic) start() (err error) {
 	ctx, cancel := context.WithCancel(t.node.ctx)
 	t.cancel = cancel
 	t.node.wg.Go(func() { t.run(ctx) })
+	t.node.wg.Go(func() {
+		defer close(t.discDone)
+		t.discover(ctx)
+	})
 	return nil
 }
 
@@ -198,6 +207,7 @@ func (t *topic) Close() error {
 		t.cancel()
 		t.sub.Cancel() // handled by pubsub before the topic removal below
 		<-t.done
+		<-t.discDone
 		ps := t.node.ps
 		t.closeErr = errors.Join(ps.UnregisterTopicValidator(t.name), t.topic.Close())
 		if t.closeErr != nil {

@@ -16,6 +16,10 @@ const (
 	DefaultCallTimeout  = 30 * time.Second
 	DefaultMaxBatch     = 100
 	DefaultWSQueue      = 256
+	DefaultRateLimit    = 100 // requests per second, per client
+	DefaultRateBurst    = 200
+	DefaultMaxConns     = 1024 // concurrent WebSocket connections
+	DefaultMaxSubs      = 64   // subscriptions per WebSocket connection
 )
 
 // Config configures a Server. The zero value is not valid; start from
@@ -38,9 +42,26 @@ type Config struct {
 	MaxBatch int
 	// WSQueue is the per-WebSocket outbound queue length (messages). When a
 	// client does not read and the queue overflows on a notification, the
-	// connection is closed (status 1008) rather than stalling the node.
+	// connection is dropped (TCP closed) rather than stalling the node.
 	// Default 256.
 	WSQueue int
+	// RateLimit is the sustained number of requests per second one client
+	// may make: per remote IP address over HTTP, per connection over
+	// WebSocket. Each request of a batch counts. Over the limit a message is
+	// refused with CodeRateLimited (HTTP: status 429 and Retry-After).
+	// Default 100; negative: no rate limit.
+	RateLimit float64
+	// RateBurst is the bucket size: how many requests a client may make at
+	// once after being idle. Default 200; raised to MaxBatch if lower, so
+	// that a full batch is always admissible.
+	RateBurst int
+	// MaxConns bounds concurrent WebSocket connections; further upgrades
+	// get HTTP 503 with Retry-After. Default 1024.
+	MaxConns int
+	// MaxSubscriptions bounds the subscriptions of one WebSocket
+	// connection; chat_subscribe beyond it fails with CodeLimitExceeded.
+	// Default 64.
+	MaxSubscriptions int
 	// AllowedOrigins lists extra exact Origin values to accept besides
 	// http://127.0.0.1:PORT, http://localhost:PORT and http://[::1]:PORT,
 	// e.g. "tauri://localhost" for a desktop app.
@@ -53,11 +74,15 @@ type Config struct {
 // limits. Token is empty and must be set.
 func DefaultConfig() Config {
 	return Config{
-		Addr:         DefaultAddr,
-		MaxBodyBytes: DefaultMaxBodyBytes,
-		CallTimeout:  DefaultCallTimeout,
-		MaxBatch:     DefaultMaxBatch,
-		WSQueue:      DefaultWSQueue,
+		Addr:             DefaultAddr,
+		MaxBodyBytes:     DefaultMaxBodyBytes,
+		CallTimeout:      DefaultCallTimeout,
+		MaxBatch:         DefaultMaxBatch,
+		WSQueue:          DefaultWSQueue,
+		RateLimit:        DefaultRateLimit,
+		RateBurst:        DefaultRateBurst,
+		MaxConns:         DefaultMaxConns,
+		MaxSubscriptions: DefaultMaxSubs,
 	}
 }
 
@@ -78,7 +103,8 @@ func (c Config) Validate() error {
 	if !c.AllowRemote && !isLoopbackHost(host) {
 		return fmt.Errorf("%w: %q", ErrNonLoopback, c.Addr)
 	}
-	if c.MaxBodyBytes < 0 || c.CallTimeout < 0 || c.MaxBatch < 0 || c.WSQueue < 0 {
+	if c.MaxBodyBytes < 0 || c.CallTimeout < 0 || c.MaxBatch < 0 || c.WSQueue < 0 ||
+		c.RateBurst < 0 || c.MaxConns < 0 || c.MaxSubscriptions < 0 {
 		return errors.New("rpc: Config limits must not be negative")
 	}
 	return nil
@@ -97,6 +123,19 @@ func (c *Config) fillDefaults() {
 	}
 	if c.WSQueue == 0 {
 		c.WSQueue = d.WSQueue
+	}
+	if c.RateLimit == 0 {
+		c.RateLimit = d.RateLimit
+	}
+	if c.RateBurst == 0 {
+		c.RateBurst = d.RateBurst
+	}
+	c.RateBurst = max(c.RateBurst, c.MaxBatch)
+	if c.MaxConns == 0 {
+		c.MaxConns = d.MaxConns
+	}
+	if c.MaxSubscriptions == 0 {
+		c.MaxSubscriptions = d.MaxSubscriptions
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -1,6 +1,10 @@
 package rpc
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+	"slices"
+)
 
 // OpenRPCVersion is the OpenRPC specification version of rpc.discover's
 // document; APIVersion is the version of the Parley API it describes.
@@ -10,9 +14,11 @@ const (
 )
 
 var mDiscover = &method{
-	Name:    "rpc.discover",
-	Summary: "The OpenRPC document of this API, as served by this node.",
-	Result:  paramSpec{Name: "openrpc", Schema: schema{"type": "object", "description": "OpenRPC 1.2 document"}},
+	Name:          "rpc.discover",
+	Summary:       "The OpenRPC document of this API, as served by this node.",
+	Result:        paramSpec{Name: "openrpc", Schema: schema{"type": "object", "description": "OpenRPC 1.2 document"}},
+	Example:       `[]`,
+	ExampleResult: `{"openrpc":"1.2.6","info":{"title":"Parley node JSON-RPC API","version":"1.0.0"},"methods":[],"components":{"schemas":{}}}`,
 	Handler: func(_ context.Context, s *Server, _ *callEnv, _ params) (any, error) {
 		return s.discover, nil
 	},
@@ -39,6 +45,16 @@ type (
 		Params         []openrpcDescriptor  `json:"params"`
 		Result         openrpcDescriptor    `json:"result"`
 		Errors         []openrpcErrorObject `json:"errors,omitempty"`
+		Examples       []openrpcExample     `json:"examples,omitempty"`
+	}
+	openrpcExample struct {
+		Name   string                `json:"name"`
+		Params []openrpcExampleValue `json:"params"`
+		Result *openrpcExampleValue  `json:"result,omitempty"`
+	}
+	openrpcExampleValue struct {
+		Name  string          `json:"name"`
+		Value json.RawMessage `json:"value"`
 	}
 	openrpcDescriptor struct {
 		Name        string `json:"name"`
@@ -76,7 +92,12 @@ func openrpc(methods []*method) *openrpcDoc {
 		}
 		if m.WebSocketOnly {
 			om.Description = "WebSocket only."
-			om.Errors = append(om.Errors, openrpcErrorObject{Code: CodeUnsupported, Message: "not supported over HTTP POST"})
+		}
+		for _, code := range methodErrors(m) {
+			om.Errors = append(om.Errors, openrpcErrorObject{Code: code, Message: errorMessage(code)})
+		}
+		if ex, ok := example(m); ok {
+			om.Examples = append(om.Examples, ex)
 		}
 		for _, p := range m.Params {
 			om.Params = append(om.Params, openrpcDescriptor{Name: p.Name, Description: p.Summary, Required: p.Required, Schema: p.Schema})
@@ -84,4 +105,38 @@ func openrpc(methods []*method) *openrpcDoc {
 		doc.Methods = append(doc.Methods, om)
 	}
 	return doc
+}
+
+// methodErrors returns the codes m may answer: its own, then the common
+// ones, without duplicates.
+func methodErrors(m *method) []int {
+	codes := slices.Clone(m.Errors)
+	for _, c := range commonErrors {
+		if !slices.Contains(codes, c) {
+			codes = append(codes, c)
+		}
+	}
+	return codes
+}
+
+// example turns m's Example and ExampleResult into an OpenRPC example
+// pairing (params named by position).
+func example(m *method) (openrpcExample, bool) {
+	if m.Example == "" {
+		return openrpcExample{}, false
+	}
+	ex := openrpcExample{Name: m.Name + " example", Params: []openrpcExampleValue{}}
+	var vals []json.RawMessage
+	if err := json.Unmarshal([]byte(m.Example), &vals); err != nil {
+		return openrpcExample{}, false
+	}
+	for i, v := range vals {
+		if i < len(m.Params) {
+			ex.Params = append(ex.Params, openrpcExampleValue{Name: m.Params[i].Name, Value: v})
+		}
+	}
+	if m.ExampleResult != "" {
+		ex.Result = &openrpcExampleValue{Name: m.Result.Name, Value: json.RawMessage(m.ExampleResult)}
+	}
+	return ex, true
 }

@@ -7,6 +7,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // batchWorkers bounds how many calls of one batch run at once.
@@ -16,7 +18,8 @@ const batchWorkers = 8
 // over HTTP) and work to run once the response has been queued (a
 // subscription starts pushing only after its ID reached the client).
 type callEnv struct {
-	conn *wsConn
+	conn  *wsConn
+	limit *rate.Limiter // the client's bucket; nil: unlimited
 
 	mu    sync.Mutex
 	after []func()
@@ -39,12 +42,28 @@ func (e *callEnv) runAfter() {
 }
 
 // handleMessage runs one HTTP body or WebSocket message and returns the
-// encoded response, or nil when none is due (only notifications).
-func (s *Server) handleMessage(ctx context.Context, data []byte, env *callEnv) []byte {
+// encoded response, or nil when none is due (only notifications). A
+// non-nil limited is the CodeRateLimited error with which the client's
+// rate limit refused the whole message; resp then answers each request
+// with it.
+func (s *Server) handleMessage(ctx context.Context, data []byte, env *callEnv) (resp []byte, limited *Error) {
 	reqs, batch, perr := decodeMessage(data, s.cfg.MaxBatch)
+	if rerr := admit(env.limit, len(reqs)); rerr != nil {
+		s.log.Debug("rpc rate limited", "requests", max(len(reqs), 1))
+		if perr != nil {
+			return encodeResponses([]*response{errorResponse(nil, rerr)}, false), rerr
+		}
+		resps := make([]*response, len(reqs))
+		for i, r := range reqs {
+			if r.hasID {
+				resps[i] = errorResponse(r.responseID(), rerr)
+			}
+		}
+		return encodeResponses(resps, batch), rerr
+	}
 	if perr != nil {
 		s.log.Debug("rpc bad message", "code", perr.Code)
-		return encodeResponses([]*response{errorResponse(nil, perr)}, false)
+		return encodeResponses([]*response{errorResponse(nil, perr)}, false), nil
 	}
 	resps := make([]*response, len(reqs))
 	if len(reqs) == 1 {
@@ -62,7 +81,7 @@ func (s *Server) handleMessage(ctx context.Context, data []byte, env *callEnv) [
 		}
 		wg.Wait()
 	}
-	return encodeResponses(resps, batch)
+	return encodeResponses(resps, batch), nil
 }
 
 // call runs one request. It returns nil for a notification.

@@ -48,8 +48,19 @@
 // last notification carries "error" {code -32009, message, data {cursor}}
 // instead of "result"; subscribe again with since=cursor to resume. Each
 // connection has a bounded outbound queue (Config.WSQueue); a client that
-// lets it overflow is disconnected (status 1008) instead of slowing the
-// node. Subscriptions end with chat_unsubscribe, the connection, or Close.
+// lets it overflow is dropped (subscriptions ended, TCP connection closed
+// without a close handshake) instead of slowing the node. Subscriptions end
+// with chat_unsubscribe, the connection, or Close.
+//
+// # Limits
+//
+// Token-bucket rate limits (Config.RateLimit, Config.RateBurst) apply per
+// remote IP to HTTP and per WebSocket connection; every request of a batch
+// costs a token. A message over the limit is refused as a whole: its
+// requests get CodeRateLimited with data {retryAfterMs}, over HTTP with
+// status 429 and Retry-After. Config.MaxConns bounds WebSocket connections
+// (503 beyond), Config.MaxSubscriptions the subscriptions of one
+// connection (CodeLimitExceeded).
 //
 // # Errors
 //
@@ -61,7 +72,8 @@
 // # Methods
 //
 // One registry (registry.go) is both the dispatch table and the source of
-// the OpenRPC 1.2.6 document returned by rpc.discover. A server without
+// the OpenRPC 1.2.6 document returned by rpc.discover and of docs/API.md
+// (apidoc.go; regenerate with go test ./rpc -run TestAPIDocUpToDate -update). A server without
 // chat registers only node_* and rpc.discover; the other methods answer
 // -32601 "method not found: NAME (this node has no chat service)".
 package rpc

@@ -31,6 +31,8 @@ import (
 //	-32008  timeout / canceled                   context.DeadlineExceeded, context.Canceled
 //	-32009  subscription dropped                 final chat_subscription notification (slow subscriber, …)
 //	-32010  storage failure                      ErrStorage
+//	-32011  rate limited (retry later)           over Config.RateLimit; data {retryAfterMs}; HTTP 429
+//	-32012  limit exceeded                       chat_subscribe over Config.MaxSubscriptions
 const (
 	CodeParseError     = -32700
 	CodeInvalidRequest = -32600
@@ -48,6 +50,8 @@ const (
 	CodeTimeout             = -32008
 	CodeSubscriptionDropped = -32009
 	CodeStorage             = -32010
+	CodeRateLimited         = -32011
+	CodeLimitExceeded       = -32012
 )
 
 // Sentinels for errors that do not come from package chat. The node wraps
@@ -134,4 +138,45 @@ func toError(err error, fallback int) *Error {
 		return &Error{Code: code, Message: "internal error: " + err.Error()}
 	}
 	return &Error{Code: code, Message: err.Error()}
+}
+
+// errorInfo documents one error code for rpc.discover and docs/API.md.
+type errorInfo struct {
+	Code    int
+	Message string // short message, as in the OpenRPC error object
+	Cause   string // when it happens
+}
+
+// errorCodes is the error table, in documentation order. Keep it in step
+// with the table above.
+var errorCodes = []errorInfo{
+	{CodeParseError, "parse error", "the message is not valid JSON (id null)"},
+	{CodeInvalidRequest, "invalid request", "not a JSON-RPC 2.0 request object, empty batch, batch over the limit"},
+	{CodeMethodNotFound, "method not found", "unknown method (also: a chat method on a bootstrap node, which has no chat)"},
+	{CodeInvalidParams, "invalid params", "wrong count or type of params, unknown field; the message names the param"},
+	{CodeInternal, "internal error", "unexpected failure, including a recovered handler panic"},
+	{CodeUnknownRoom, "unknown room", "no room with that ID or public name"},
+	{CodeNotMember, "not a member", "the room exists but this node has not joined it"},
+	{CodeUnreachable, "peer unreachable", "dialing the peer failed"},
+	{CodeTooLarge, "payload too large", "message text over 16 KiB"},
+	{CodeInvalidArgument, "invalid argument", "bad room name, empty text, bad cursor or message ID, malformed multiaddr"},
+	{CodeUnsupported, "not supported on this transport", "chat_subscribe / chat_unsubscribe over HTTP POST"},
+	{CodeUnknownSubscription, "unknown subscription", "chat_unsubscribe with an ID this connection does not hold"},
+	{CodeTimeout, "timeout", "the call exceeded the node's call timeout (30 s) or was canceled"},
+	{CodeSubscriptionDropped, "subscription dropped", "only in a final chat_subscription notification; data {cursor}"},
+	{CodeStorage, "storage failure", "the node's datastore failed"},
+	{CodeRateLimited, "rate limited", "the client exceeded its rate limit; data {retryAfterMs}; over HTTP also status 429"},
+	{CodeLimitExceeded, "limit exceeded", "too many subscriptions on this WebSocket connection"},
+}
+
+// commonErrors can be answered by any method.
+var commonErrors = []int{CodeInvalidParams, CodeInternal, CodeTimeout, CodeRateLimited}
+
+func errorMessage(code int) string {
+	for _, e := range errorCodes {
+		if e.Code == code {
+			return e.Message
+		}
+	}
+	return ""
 }

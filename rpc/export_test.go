@@ -29,3 +29,6 @@ func AllMethodNames() []string {
 	}
 	return names
 }
+
+// RenderAPIDoc renders docs/API.md.
+var RenderAPIDoc = renderAPIDoc

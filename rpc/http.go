@@ -3,18 +3,23 @@ package rpc
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // ServeHTTP is the endpoint. In order it checks the path (404), the Host
 // header (403), the Origin header (403) and the bearer token (401, empty
 // body), then serves a WebSocket upgrade (GET) or a POST (other methods:
 // 405). POST bodies over Config.MaxBodyBytes get 413. A POST that holds
-// only notifications gets 204 with no body.
+// only notifications gets 204 with no body. A client over its rate limit
+// (per remote IP) gets 429 with Retry-After; an upgrade beyond
+// Config.MaxConns gets 503.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != Path {
 		http.NotFound(w, r)
@@ -38,6 +43,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case ws:
+		if rerr := admit(s.ipLimits.get(r.RemoteAddr, time.Now()), 1); rerr != nil {
+			tooMany(w, rerr, encodeResponses([]*response{errorResponse(nil, rerr)}, false))
+			return
+		}
 		s.serveWS(w, r)
 	case r.Method == http.MethodPost:
 		s.servePOST(w, r)
@@ -58,7 +67,12 @@ func (s *Server) servePOST(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "reading request body failed", http.StatusBadRequest)
 		return
 	}
-	resp := s.handleMessage(r.Context(), body, &callEnv{})
+	resp, limited := s.handleMessage(r.Context(), body, &callEnv{limit: s.ipLimits.get(r.RemoteAddr, time.Now())})
+	if limited != nil {
+		s.log.Debug("rpc http client rate limited", "remote", r.RemoteAddr)
+		tooMany(w, limited, resp)
+		return
+	}
 	if resp == nil {
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -67,6 +81,20 @@ func (s *Server) servePOST(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	w.Write(resp)
+}
+
+// tooMany answers 429 with Retry-After (whole seconds, at least 1) taken
+// from rerr, and the JSON-RPC body if there is one.
+func tooMany(w http.ResponseWriter, rerr *Error, body []byte) {
+	var d RateLimitData
+	json.Unmarshal(rerr.Data, &d)
+	w.Header().Set("Retry-After", strconv.FormatInt(max(1, (d.RetryAfterMs+999)/1000), 10))
+	if body != nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+	}
+	w.WriteHeader(http.StatusTooManyRequests)
+	w.Write(body)
 }
 
 // hostAllowed implements the DNS-rebinding check on the Host header.

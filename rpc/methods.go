@@ -12,9 +12,11 @@ import (
 var roomParam = paramSpec{Name: "room", Summary: "a room ID, or a public room's name", Schema: sNonEmpty, Required: true}
 
 var mNodeInfo = &method{
-	Name:    "node_info",
-	Summary: "The node's peer ID, full multiaddrs, version and counts.",
-	Result:  paramSpec{Name: "info", Schema: ref("NodeInfo")},
+	Name:          "node_info",
+	Summary:       "The node's peer ID, full multiaddrs, version and counts.",
+	Result:        paramSpec{Name: "info", Schema: ref("NodeInfo")},
+	Example:       `[]`,
+	ExampleResult: `{"peerId":"12D3KooWJbF9Lav5AcT23NudvSsCWMD8nbdCdmbochnBeV3nEwz2","addrs":["/ip4/127.0.0.1/tcp/4747/p2p/12D3KooWJbF9Lav5AcT23NudvSsCWMD8nbdCdmbochnBeV3nEwz2"],"version":"0.1.0","peers":3,"rooms":1}`,
 	Handler: func(ctx context.Context, s *Server, _ *callEnv, _ params) (any, error) {
 		info, err := s.node.Info(ctx)
 		if info.Addrs == nil {
@@ -25,9 +27,11 @@ var mNodeInfo = &method{
 }
 
 var mNodePeers = &method{
-	Name:    "node_peers",
-	Summary: "The peers the node is connected to.",
-	Result:  paramSpec{Name: "peers", Schema: arrayOf(ref("PeerInfo"))},
+	Name:          "node_peers",
+	Summary:       "The peers the node is connected to.",
+	Result:        paramSpec{Name: "peers", Schema: arrayOf(ref("PeerInfo"))},
+	Example:       `[]`,
+	ExampleResult: `[{"peerId":"12D3KooWJbF9Lav5AcT23NudvSsCWMD8nbdCdmbochnBeV3nEwz2","addrs":["/ip4/192.0.2.7/tcp/4747"]}]`,
 	Handler: func(ctx context.Context, s *Server, _ *callEnv, _ params) (any, error) {
 		peers, err := s.node.Peers(ctx)
 		if peers == nil {
@@ -43,11 +47,14 @@ var mNodePeers = &method{
 }
 
 var mNodeConnect = &method{
-	Name:     "node_connect",
-	Summary:  "Connect to a peer by its full multiaddr (ending in /p2p/<id>).",
-	Params:   []paramSpec{{Name: "multiaddr", Schema: sNonEmpty, Required: true}},
-	Result:   paramSpec{Name: "ok", Schema: sTrue},
-	Fallback: CodeUnreachable,
+	Name:          "node_connect",
+	Summary:       "Connect to a peer by its full multiaddr (ending in /p2p/<id>).",
+	Params:        []paramSpec{{Name: "multiaddr", Schema: sNonEmpty, Required: true}},
+	Result:        paramSpec{Name: "ok", Schema: sTrue},
+	Fallback:      CodeUnreachable,
+	Errors:        []int{CodeUnreachable, CodeInvalidArgument},
+	Example:       `["/ip4/192.0.2.7/tcp/4747/p2p/12D3KooWJbF9Lav5AcT23NudvSsCWMD8nbdCdmbochnBeV3nEwz2"]`,
+	ExampleResult: `true`,
 	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {
 		addr, err := p.str(0)
 		if err != nil {
@@ -64,11 +71,14 @@ var mNodeConnect = &method{
 }
 
 var mRoomJoin = &method{
-	Name:      "room_join",
-	Summary:   "Join a public room by name (or a private room by invite).",
-	Params:    []paramSpec{{Name: "name", Summary: "room name or invite", Schema: sNonEmpty, Required: true}},
-	Result:    paramSpec{Name: "room", Schema: ref("Room")},
-	NeedsChat: true,
+	Name:          "room_join",
+	Summary:       "Join a public room by name (or a private room by invite).",
+	Params:        []paramSpec{{Name: "name", Summary: "room name or invite", Schema: sNonEmpty, Required: true}},
+	Result:        paramSpec{Name: "room", Schema: ref("Room")},
+	NeedsChat:     true,
+	Errors:        []int{CodeInvalidArgument},
+	Example:       `["general"]`,
+	ExampleResult: `{"id":"ptnayqpvn7rmdmpcqf6goc5ajfv5ahd2t","name":"general","private":false}`,
 	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {
 		name, err := p.str(0)
 		if err != nil {
@@ -79,11 +89,14 @@ var mRoomJoin = &method{
 }
 
 var mRoomLeave = &method{
-	Name:      "room_leave",
-	Summary:   "Leave a room.",
-	Params:    []paramSpec{roomParam},
-	Result:    paramSpec{Name: "ok", Schema: sTrue},
-	NeedsChat: true,
+	Name:          "room_leave",
+	Summary:       "Leave a room.",
+	Params:        []paramSpec{roomParam},
+	Result:        paramSpec{Name: "ok", Schema: sTrue},
+	NeedsChat:     true,
+	Errors:        []int{CodeUnknownRoom, CodeNotMember},
+	Example:       `["general"]`,
+	ExampleResult: `true`,
 	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {
 		room, err := p.str(0)
 		if err != nil {
@@ -97,10 +110,12 @@ var mRoomLeave = &method{
 }
 
 var mRoomList = &method{
-	Name:      "room_list",
-	Summary:   "The rooms this node has joined.",
-	Result:    paramSpec{Name: "rooms", Schema: arrayOf(ref("Room"))},
-	NeedsChat: true,
+	Name:          "room_list",
+	Summary:       "The rooms this node has joined.",
+	Result:        paramSpec{Name: "rooms", Schema: arrayOf(ref("Room"))},
+	NeedsChat:     true,
+	Example:       `[]`,
+	ExampleResult: `[{"id":"ptnayqpvn7rmdmpcqf6goc5ajfv5ahd2t","name":"general","private":false}]`,
 	Handler: func(ctx context.Context, s *Server, _ *callEnv, _ params) (any, error) {
 		rooms, err := s.chat.Rooms(ctx)
 		if rooms == nil {
@@ -115,10 +130,13 @@ var mMsgSend = &method{
 	Summary: "Send a message to a room; answers once it is durably stored.",
 	Params: []paramSpec{
 		roomParam,
-		{Name: "text", Schema: sString, Required: true},
+		{Name: "text", Summary: "the message, UTF-8, at most 16 KiB", Schema: sString, Required: true},
 	},
-	Result:    paramSpec{Name: "message", Schema: ref("Message")},
-	NeedsChat: true,
+	Result:        paramSpec{Name: "message", Schema: ref("Message")},
+	NeedsChat:     true,
+	Errors:        []int{CodeUnknownRoom, CodeNotMember, CodeTooLarge, CodeInvalidArgument, CodeStorage},
+	Example:       `["general","hello"]`,
+	ExampleResult: `{"id":"v28g3s8v82o03imaa6e4kupb4s6oj92ttf808hl1c9b5n7rleqme0178","room":"ptnayqpvn7rmdmpcqf6goc5ajfv5ahd2t","author":"12D3KooWJbF9Lav5AcT23NudvSsCWMD8nbdCdmbochnBeV3nEwz2","authorName":"alice","text":"hello","time":"2025-01-02T03:04:05.123456789Z","lamport":7,"parents":["v28gcl5s12b51nfeavb133csq4fe4r9s6tvs18v2eeaso0ts5lvn4heo"],"cursor":"42"}`,
 	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {
 		room, err := p.str(0)
 		if err != nil {
@@ -143,10 +161,13 @@ var mMsgHistory = &method{
 	Summary: "A room's messages, oldest first; before pages backwards by message ID.",
 	Params: []paramSpec{
 		roomParam,
-		{Name: "query", Schema: ref("HistoryQuery")},
+		{Name: "query", Summary: "paging; omitted: the newest messages", Schema: ref("HistoryQuery")},
 	},
-	Result:    paramSpec{Name: "messages", Schema: arrayOf(ref("Message"))},
-	NeedsChat: true,
+	Result:        paramSpec{Name: "messages", Schema: arrayOf(ref("Message"))},
+	NeedsChat:     true,
+	Errors:        []int{CodeUnknownRoom, CodeInvalidArgument, CodeStorage},
+	Example:       `["general",{"limit":50}]`,
+	ExampleResult: `[{"id":"v28g3s8v82o03imaa6e4kupb4s6oj92ttf808hl1c9b5n7rleqme0178","room":"ptnayqpvn7rmdmpcqf6goc5ajfv5ahd2t","author":"12D3KooWJbF9Lav5AcT23NudvSsCWMD8nbdCdmbochnBeV3nEwz2","authorName":"alice","text":"hello","time":"2025-01-02T03:04:05.123456789Z","lamport":7,"parents":["v28gcl5s12b51nfeavb133csq4fe4r9s6tvs18v2eeaso0ts5lvn4heo"],"cursor":"42"}]`,
 	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {
 		room, err := p.str(0)
 		if err != nil {
@@ -170,11 +191,14 @@ var mMsgHistory = &method{
 }
 
 var mLedgerVerify = &method{
-	Name:      "ledger_verify",
-	Summary:   "Verify the signed, hash-linked ledger of one room, or of all rooms when omitted.",
-	Params:    []paramSpec{{Name: "room", Summary: "a room ID or public room name; omitted: all rooms", Schema: sString}},
-	Result:    paramSpec{Name: "report", Schema: ref("VerifyReport")},
-	NeedsChat: true,
+	Name:          "ledger_verify",
+	Summary:       "Verify the signed, hash-linked ledger of one room, or of all rooms when omitted.",
+	Params:        []paramSpec{{Name: "room", Summary: "a room ID or public room name; omitted: all rooms", Schema: sString}},
+	Result:        paramSpec{Name: "report", Schema: ref("VerifyReport")},
+	NeedsChat:     true,
+	Errors:        []int{CodeUnknownRoom, CodeStorage},
+	Example:       `["general"]`,
+	ExampleResult: `{"ok":true,"events":12,"problems":[]}`,
 	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {
 		var room string
 		if p.has(0) {

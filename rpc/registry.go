@@ -39,7 +39,13 @@ type method struct {
 	WebSocketOnly bool
 	// Fallback replaces CodeInternal for unclassified handler errors.
 	Fallback int
-	Handler  handlerFunc
+	// Errors are the application error codes (see errorCodes) the method
+	// may answer besides the ones every method may (commonErrors).
+	Errors []int
+	// Example holds example params and ExampleResult a matching result,
+	// both JSON; they appear in rpc.discover (examples) and docs/API.md.
+	Example, ExampleResult string
+	Handler                handlerFunc
 }
 
 // params are the positional params of one call.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Path is the HTTP path of the endpoint, for POST and WebSocket alike.
@@ -30,6 +32,7 @@ type Server struct {
 	order     []*method
 	discover  *openrpcDoc
 	tokenHash [sha256.Size]byte
+	ipLimits  *limiterSet // nil: no rate limit
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
@@ -45,6 +48,7 @@ type Server struct {
 	port     string
 	origins  map[string]bool
 	conns    map[*wsConn]struct{}
+	wsConns  int            // WebSocket connections, counted from before the upgrade
 	wg       sync.WaitGroup // Serve and WebSocket connections
 	closeErr error
 	once     sync.Once
@@ -81,6 +85,9 @@ func newServer(cfg Config, node NodeAPI, cb chatBackend) (*Server, error) {
 		ctx:       ctx,
 		cancel:    cancel,
 		conns:     make(map[*wsConn]struct{}),
+	}
+	if cfg.RateLimit >= 0 {
+		s.ipLimits = newLimiterSet(rate.Limit(cfg.RateLimit), cfg.RateBurst)
 	}
 	for _, m := range registry() {
 		if m.NeedsChat && cb == nil {

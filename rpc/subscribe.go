@@ -45,11 +45,14 @@ var mChatSubscribe = &method{
 	Summary: "Subscribe to new messages (WebSocket only); since replays what came after that cursor first. Notifications: chat_subscription {subscription, result: Message}.",
 	Params: []paramSpec{
 		{Name: "kind", Summary: `the feed; only "messages"`, Schema: schema{"type": "string", "enum": []string{"messages"}}, Required: true},
-		{Name: "filter", Schema: ref("SubscribeFilter")},
+		{Name: "filter", Summary: "room and resume cursor; omitted: all joined rooms, live only", Schema: ref("SubscribeFilter")},
 	},
 	Result:        paramSpec{Name: "subscription", Summary: "subscription ID", Schema: sString},
 	NeedsChat:     true,
 	WebSocketOnly: true,
+	Errors:        []int{CodeUnknownRoom, CodeInvalidArgument, CodeUnsupported, CodeLimitExceeded},
+	Example:       `["messages",{"room":"general","since":"41"}]`,
+	ExampleResult: `"0x9f0c2ab4d1e83f5a7b6c0d1e2f3a4b5c"`,
 	Handler: func(_ context.Context, _ *Server, env *callEnv, p params) (any, error) {
 		kind, err := p.str(0)
 		if err != nil {
@@ -78,6 +81,9 @@ var mChatUnsubscribe = &method{
 	Result:        paramSpec{Name: "ok", Schema: sTrue},
 	NeedsChat:     true,
 	WebSocketOnly: true,
+	Errors:        []int{CodeUnknownSubscription, CodeUnsupported},
+	Example:       `["0x9f0c2ab4d1e83f5a7b6c0d1e2f3a4b5c"]`,
+	ExampleResult: `true`,
 	Handler: func(_ context.Context, _ *Server, env *callEnv, p params) (any, error) {
 		id, err := p.str(0)
 		if err != nil {
@@ -124,6 +130,12 @@ func newSubID() string {
 // goroutine starts at once but pushes nothing until env's after-hooks run,
 // i.e. until the response carrying the ID has been queued.
 func (c *wsConn) subscribe(env *callEnv, f subscribeFilter) (string, error) {
+	c.mu.Lock()
+	full := len(c.subs) >= c.s.cfg.MaxSubscriptions
+	c.mu.Unlock()
+	if full {
+		return "", c.tooManySubs()
+	}
 	// The subscription outlives the call: it gets the connection's context.
 	sub, err := c.s.chat.Subscribe(c.ctx, chat.Filter{Room: f.Room, Since: f.Since})
 	if err != nil {
@@ -136,6 +148,11 @@ func (c *wsConn) subscribe(env *callEnv, f subscribeFilter) (string, error) {
 		sub.Close()
 		return "", context.Canceled
 	}
+	if len(c.subs) >= c.s.cfg.MaxSubscriptions { // lost a race with another chat_subscribe
+		c.mu.Unlock()
+		sub.Close()
+		return "", c.tooManySubs()
+	}
 	c.subs[ws.id] = ws
 	c.wg.Add(1)
 	c.mu.Unlock()
@@ -143,6 +160,10 @@ func (c *wsConn) subscribe(env *callEnv, f subscribeFilter) (string, error) {
 	env.defer_(func() { close(gate) })
 	go c.bridge(ws, gate)
 	return ws.id, nil
+}
+
+func (c *wsConn) tooManySubs() error {
+	return newError(CodeLimitExceeded, "limit exceeded: at most %d subscriptions per connection", c.s.cfg.MaxSubscriptions)
 }
 
 // bridge forwards messages until the subscription, the connection or

@@ -8,20 +8,20 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
 )
 
 const (
-	statusGoingAway       = websocket.StatusGoingAway
-	wsWriteTimeout        = 10 * time.Second
-	wsInflightPerConn     = 16 // concurrent calls per connection
-	wsCloseStatusOverflow = websocket.StatusPolicyViolation
+	statusGoingAway   = websocket.StatusGoingAway
+	wsWriteTimeout    = 10 * time.Second
+	wsInflightPerConn = 16 // concurrent calls per connection
 )
 
 // wsConn is one WebSocket client. A reader goroutine (serve) runs calls
 // concurrently (at most wsInflightPerConn), a writer goroutine drains the
 // bounded outbound queue. Responses wait for queue space (the reader then
 // stops reading: back-pressure on that client only); notifications never
-// wait: on overflow the connection is closed with status 1008 so that a slow
+// wait: on overflow the connection is dropped (see drop) so that a slow
 // client cannot stall the node. It resumes with chat_subscribe's since.
 type wsConn struct {
 	s      *Server
@@ -29,6 +29,7 @@ type wsConn struct {
 	ctx    context.Context // canceled when the connection ends
 	cancel context.CancelFunc
 	out    chan []byte
+	limit  *rate.Limiter // nil: unlimited
 
 	mu     sync.Mutex
 	closed bool
@@ -39,6 +40,23 @@ type wsConn struct {
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	// Reserve a connection slot before the upgrade.
+	s.mu.Lock()
+	if s.wsConns >= s.cfg.MaxConns {
+		s.mu.Unlock()
+		s.log.Warn("rpc refused websocket: too many connections", "max", s.cfg.MaxConns)
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many WebSocket connections", http.StatusServiceUnavailable)
+		return
+	}
+	s.wsConns++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.wsConns--
+		s.mu.Unlock()
+	}()
+
 	// The Origin was checked in ServeHTTP (also for localhost vs 127.0.0.1
 	// spellings, which the library's same-host check would reject).
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
@@ -48,7 +66,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c.SetReadLimit(s.cfg.MaxBodyBytes)
 	ctx, cancel := context.WithCancel(context.Background())
-	conn := &wsConn{s: s, c: c, ctx: ctx, cancel: cancel, out: make(chan []byte, s.cfg.WSQueue), subs: map[string]*wsSub{}}
+	conn := &wsConn{s: s, c: c, ctx: ctx, cancel: cancel, out: make(chan []byte, s.cfg.WSQueue),
+		subs: map[string]*wsSub{}, limit: s.newConnLimiter()}
 
 	s.mu.Lock()
 	if s.closed {
@@ -95,8 +114,8 @@ func (c *wsConn) serve() {
 		}
 		go func() {
 			defer func() { <-sem; c.wg.Done() }()
-			env := &callEnv{conn: c}
-			if resp := c.s.handleMessage(c.ctx, data, env); resp != nil {
+			env := &callEnv{conn: c, limit: c.limit}
+			if resp, _ := c.s.handleMessage(c.ctx, data, env); resp != nil {
 				if !c.send(resp) {
 					return
 				}
@@ -149,7 +168,7 @@ func (c *wsConn) send(b []byte) bool {
 }
 
 // notify queues a notification without waiting; when the queue is full it
-// closes the connection and reports false.
+// drops the connection and reports false.
 func (c *wsConn) notify(b []byte) bool {
 	select {
 	case c.out <- b:
@@ -157,10 +176,30 @@ func (c *wsConn) notify(b []byte) bool {
 	case <-c.ctx.Done():
 		return false
 	default:
-		c.s.log.Warn("rpc websocket client too slow, closing", "queue", cap(c.out))
-		go c.shutdown(wsCloseStatusOverflow, "outbound queue overflow")
+		c.s.log.Warn("rpc websocket client too slow, dropping it", "queue", cap(c.out))
+		go c.drop()
 		return false
 	}
+}
+
+// drop ends a connection whose client does not read: its subscriptions end
+// at once, then the context is canceled, which aborts the blocked write,
+// and the TCP connection is closed without a close handshake (a close
+// frame could not get through the full send buffer, and the handshake
+// would wait for seconds).
+func (c *wsConn) drop() {
+	c.shutOnce.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		subs := c.subs
+		c.subs = map[string]*wsSub{}
+		c.mu.Unlock()
+		for _, sub := range subs {
+			sub.stop()
+		}
+		c.cancel()
+		c.c.CloseNow()
+	})
 }
 
 // shutdown ends all subscriptions, closes the WebSocket with status and

@@ -68,6 +68,10 @@ type Config struct {
 	// one connected peer, jittered by ±25% (default 30 s; negative turns
 	// them off).
 	Interval time.Duration
+	// Manual turns off the automatic syncs (on identification, periodic,
+	// and the reverse sync after serving a peer that has events we lack);
+	// Sync and Trigger still work. For tests and tools.
+	Manual bool
 	// MaxInbound bounds concurrent sessions served (default 16);
 	// MaxOutbound bounds concurrent background sessions (default 4).
 	MaxInbound, MaxOutbound int

@@ -141,17 +141,25 @@ func (s *Syncer) pull(ctx context.Context, p peer.ID, room string) (stats Stats,
 				}
 				items = append(items, f.items...)
 			case frameEvents:
-				if stats.EventsReceived+len(f.events) > s.cfg.MaxEventsPerSession ||
-					int64(c.read) > s.cfg.MaxBytesPerSession {
-					return stats, fmt.Errorf("%w: receiving more than %d events or %d bytes", ErrLimit, s.cfg.MaxEventsPerSession, s.cfg.MaxBytesPerSession)
+				// Past a limit, keep the frame's first events (they come
+				// parents first) and stop.
+				raws, limited := f.events, false
+				if room := s.cfg.MaxEventsPerSession - stats.EventsReceived; len(raws) > room {
+					raws, limited = raws[:room], true
 				}
-				evs, err := s.checkEvents(f.events, room, exp, rc, seen)
+				if c.read > s.cfg.MaxBytesPerSession {
+					limited = true
+				}
+				evs, err := s.checkEvents(raws, room, exp, rc, seen)
 				if err != nil {
 					return stats, err
 				}
 				stats.EventsReceived += len(evs)
 				if err := ing.add(ctx, evs); err != nil {
 					return stats, err
+				}
+				if limited {
+					return stats, fmt.Errorf("%w: received %d events, %d bytes", ErrLimit, stats.EventsReceived, c.read)
 				}
 			default:
 				return stats, fmt.Errorf("%w: unexpected frame type %d", ErrMisbehaving, f.typ)

@@ -48,13 +48,15 @@ func (s *Syncer) handle(str network.Stream) {
 		c.sendErr(codeProtocol, err.Error())
 		_ = str.Reset()
 		s.misbehaved(p, err)
+	case errors.Is(err, ErrRoomUnknown), errors.Is(err, ErrBusy), errors.Is(err, ErrLimit):
+		_ = str.Close() // after an Error frame the peer should read
 	default:
 		_ = str.Reset()
 		if !errors.Is(err, ErrRoomUnknown) && !errors.Is(err, ErrBusy) && ctx.Err() == nil {
 			s.log.Debug("serving sync failed", "room", room, "peer", p, "err", err)
 		}
 	}
-	if lacks && err == nil {
+	if lacks && err == nil && !s.cfg.Manual {
 		s.Trigger(room, p) // the peer has events we lack
 	}
 }

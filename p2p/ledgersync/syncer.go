@@ -35,9 +35,9 @@ type Syncer struct {
 	queue   chan task
 
 	mu       sync.Mutex
-	pending  map[task]bool     // queued or running background syncs
-	outgoing map[task]bool     // running Sync calls
-	serving  map[task]bool     // running served sessions
+	pending  map[task]taskState // queued or running background syncs
+	outgoing map[task]bool      // running Sync calls
+	serving  map[task]bool      // running served sessions
 	status   map[string]*RoomStatus
 	known    map[string]map[peer.ID]time.Time // room → peers that answered for it
 }
@@ -46,6 +46,15 @@ type task struct {
 	room string
 	peer peer.ID
 }
+
+// taskState is the state of a background sync.
+type taskState int
+
+const (
+	queued  taskState = iota + 1
+	running           // a Trigger now asks for a rerun
+	rerun             // run again when done: events may have come after it started
+)
 
 // Stats describes one session.
 type Stats struct {
@@ -83,7 +92,7 @@ func New(h host.Host, store Store, cfg Config) (*Syncer, error) {
 		h: h, store: store, cfg: cfg, log: cfg.Logger, sub: sub,
 		inbound:  make(chan struct{}, cfg.MaxInbound),
 		queue:    make(chan task, 1024),
-		pending:  make(map[task]bool),
+		pending:  make(map[task]taskState),
 		outgoing: make(map[task]bool),
 		serving:  make(map[task]bool),
 		status:   make(map[string]*RoomStatus),
@@ -134,14 +143,24 @@ func (s *Syncer) Trigger(room string, p peer.ID) {
 	t := task{room, p}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.pending[t] {
+	switch s.pending[t] {
+	case queued, rerun:
+		return
+	case running:
+		s.pending[t] = rerun
 		return
 	}
+	s.enqueue(t)
+}
+
+// enqueue queues t unless the queue is full. s.mu must be held.
+func (s *Syncer) enqueue(t task) {
 	select {
 	case s.queue <- t:
-		s.pending[t] = true
+		s.pending[t] = queued
 	default:
-		s.log.Debug("sync queue full", "room", room, "peer", p)
+		delete(s.pending, t)
+		s.log.Debug("sync queue full", "room", t.room, "peer", t.peer)
 	}
 }
 
@@ -172,14 +191,23 @@ func (s *Syncer) worker() {
 		case <-s.ctx.Done():
 			return
 		case t := <-s.queue:
+			s.mu.Lock()
+			s.pending[t] = running
+			s.mu.Unlock()
 			_, err := s.Sync(s.ctx, t.peer, t.room)
 			s.mu.Lock()
-			delete(s.pending, t)
+			if s.pending[t] == rerun && s.ctx.Err() == nil {
+				s.enqueue(t)
+			} else {
+				delete(s.pending, t)
+			}
 			s.mu.Unlock()
 			switch {
 			case err == nil:
 			case errors.Is(err, ErrLimit):
-				s.Trigger(t.room, t.peer) // continue where it stopped
+				// Continue where it stopped, once the peer has seen the
+				// session end.
+				time.AfterFunc(time.Second, func() { s.Trigger(t.room, t.peer) })
 			case errors.Is(err, ErrRoomUnknown), errors.Is(err, ErrBusy), errors.Is(err, ErrClosed):
 				s.log.Debug("sync skipped", "room", t.room, "peer", t.peer, "err", err)
 			default:
@@ -202,7 +230,7 @@ func (s *Syncer) watchPeers() {
 				return
 			}
 			ev := e.(event.EvtPeerIdentificationCompleted)
-			if !slices.Contains(ev.Protocols, ProtocolID) {
+			if s.cfg.Manual || !slices.Contains(ev.Protocols, ProtocolID) {
 				continue
 			}
 			rooms, err := s.store.Rooms(s.ctx)
@@ -219,7 +247,7 @@ func (s *Syncer) watchPeers() {
 // periodic syncs each joined room with one connected peer every Interval.
 func (s *Syncer) periodic() {
 	defer s.wg.Done()
-	if s.cfg.Interval < 0 {
+	if s.cfg.Interval < 0 || s.cfg.Manual {
 		return
 	}
 	for {

@@ -148,13 +148,13 @@ type item struct {
 // frame is one decoded frame.
 type frame struct {
 	typ    byte
-	room   string       // Hello
-	fp     fp16         // Hello
-	items  []item       // Ranges
-	events [][]byte     // Events (slices of the read buffer)
-	want   []ledger.ID  // Want
-	code   byte         // Error
-	msg    string       // Error
+	room   string      // Hello
+	fp     fp16        // Hello
+	items  []item      // Ranges
+	events [][]byte    // Events (slices of the read buffer)
+	want   []ledger.ID // Want
+	code   byte        // Error
+	msg    string      // Error
 }
 
 // appendBound encodes b: uvarint(0) for +inf, else uvarint(lamport+1),

@@ -24,6 +24,9 @@ type Error = rpc.Error
 var (
 	// ErrUnauthorized is returned when the node rejects the token (HTTP 401).
 	ErrUnauthorized = errors.New("rpc: unauthorized (wrong or missing token; is --data the daemon's data directory?)")
+	// ErrRateLimited is returned when the node refused a call because the
+	// client exceeded its rate limit (HTTP 429); retry later.
+	ErrRateLimited = errors.New("rpc: rate limited by the node (HTTP 429); retry later")
 	// ErrNotRunning is returned when no daemon answers at the endpoint (or
 	// its endpoint files are missing).
 	ErrNotRunning = errors.New("parley daemon is not running")
@@ -119,6 +122,8 @@ func httpStatusError(resp *http.Response) error {
 		return nil
 	case http.StatusUnauthorized:
 		return ErrUnauthorized
+	case http.StatusTooManyRequests:
+		return fmt.Errorf("%w (Retry-After: %ss)", ErrRateLimited, resp.Header.Get("Retry-After"))
 	}
 	return fmt.Errorf("rpc: unexpected HTTP status %s", resp.Status)
 }

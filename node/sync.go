@@ -1,0 +1,34 @@
+package node
+
+import (
+	"context"
+
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/ledger"
+	"github.com/parley-chat/parley/p2p/ledgersync"
+)
+
+// syncStore lets the syncer read the ledger, list joined rooms and store
+// what it fetches through chat, so subscribers see synced messages exactly
+// like gossiped ones.
+type syncStore struct{ svc *chat.Service }
+
+var _ ledgersync.Store = syncStore{}
+
+func (s syncStore) Rooms(ctx context.Context) ([]string, error) {
+	rs, err := s.svc.Rooms(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(rs))
+	for i, r := range rs {
+		ids[i] = r.ID
+	}
+	return ids, nil
+}
+
+func (s syncStore) Ledger() *ledger.Ledger { return s.svc.Ledger() }
+
+func (s syncStore) Ingest(ctx context.Context, room string, evs []*ledger.Event) ([]*ledger.Event, []ledger.Rejection, error) {
+	return s.svc.Ingest(ctx, room, evs)
+}

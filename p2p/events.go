@@ -1,0 +1,154 @@
+package p2p
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// subscribeEvents subscribes to the host events the node follows. It is
+// called before anything can happen that the node must not miss.
+func (n *Node) subscribeEvents() (event.Subscription, error) {
+	return n.host.EventBus().Subscribe([]any{
+		new(event.EvtLocalReachabilityChanged),
+		new(event.EvtAutoRelayAddrsUpdated),
+		new(event.EvtPeerIdentificationCompleted),
+		new(event.EvtPeerConnectednessChanged),
+	}, eventbus.Name("parley"), eventbus.BufSize(256))
+}
+
+// watchEvents keeps Reachability and RelayAddrs current and the peer book
+// up to date, until ctx is done.
+func (n *Node) watchEvents(ctx context.Context, sub event.Subscription) {
+	for {
+		var e any
+		select {
+		case <-ctx.Done():
+			return
+		case e = <-sub.Out():
+		}
+		switch e := e.(type) {
+		case event.EvtLocalReachabilityChanged:
+			r := reachabilityOf(e.Reachability)
+			n.reach.Store(r)
+			n.log.Info("reachability changed", "reachability", r)
+		case event.EvtAutoRelayAddrsUpdated:
+			addrs := slices.Clone(e.RelayAddrs)
+			n.relayAddrs.Store(&addrs)
+			n.log.Info("relay addresses changed", "addrs", addrs)
+		case event.EvtPeerIdentificationCompleted:
+			n.remember(ctx, e.Peer, e.ListenAddrs)
+		case event.EvtPeerConnectednessChanged:
+			if e.Connectedness == network.NotConnected {
+				n.remember(ctx, e.Peer, nil)
+			}
+		}
+	}
+}
+
+// remember records a peer in the peer book, if the node keeps one.
+func (n *Node) remember(ctx context.Context, id peer.ID, addrs []ma.Multiaddr) {
+	if n.book == nil || id == n.host.ID() {
+		return
+	}
+	if err := n.book.seen(ctx, id, addrs, time.Now()); err != nil && ctx.Err() == nil {
+		n.log.Warn("cannot remember peer", "peer", id, "err", err)
+	}
+}
+
+// reconnectKnown dials up to Config.ReconnectPeers remembered peers, most
+// recent first. While none of them answers and the node has no connection
+// at all, it tries again with the bootstrap backoff; once the node is
+// connected to anyone, the DHT and room discovery take over.
+func (n *Node) reconnectKnown(ctx context.Context) {
+	known := n.book.recent(n.cfg.ReconnectPeers)
+	if len(known) == 0 {
+		return
+	}
+	for _, kp := range known {
+		n.host.Peerstore().AddAddrs(kp.ID, kp.Addrs, peerstore.AddressTTL)
+	}
+	n.log.Info("reconnecting to known peers", "peers", len(known))
+	delay := n.cfg.BootstrapBackoffMin
+	for {
+		connected := n.dialAll(ctx, known)
+		if connected > 0 {
+			n.log.Info("reconnected to known peers", "peers", connected)
+			n.kickDiscovery()
+			return
+		}
+		if len(n.host.Network().Peers()) > 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, n.cfg.BootstrapBackoffMax)
+	}
+}
+
+// reconnectParallelism bounds concurrent dials of remembered peers.
+const reconnectParallelism = 8
+
+// dialAll dials the peers that are not connected, a few at a time, and
+// returns how many are connected afterwards.
+func (n *Node) dialAll(ctx context.Context, peers []KnownPeer) int {
+	var (
+		mu        sync.Mutex
+		connected int
+		wg        sync.WaitGroup
+		sem       = make(chan struct{}, reconnectParallelism)
+	)
+	for _, kp := range peers {
+		if n.host.Network().Connectedness(kp.ID) == network.Connected {
+			connected++
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return connected
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			dctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
+			defer cancel()
+			if err := n.host.Connect(dctx, peer.AddrInfo{ID: kp.ID, Addrs: kp.Addrs}); err != nil {
+				n.log.Debug("known peer dial failed", "peer", kp.ID, "err", err)
+				return
+			}
+			mu.Lock()
+			connected++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return connected
+}
+
+// kicked returns a channel that is closed at the next kickDiscovery.
+func (n *Node) kicked() <-chan struct{} {
+	n.kickMu.Lock()
+	defer n.kickMu.Unlock()
+	return n.kickCh
+}
+
+// kickDiscovery wakes every topic's discovery loop to advertise and search
+// now, for example because a bootstrap peer has just been (re)connected.
+func (n *Node) kickDiscovery() {
+	n.kickMu.Lock()
+	defer n.kickMu.Unlock()
+	close(n.kickCh)
+	n.kickCh = make(chan struct{})
+}
