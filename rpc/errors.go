@@ -25,7 +25,7 @@ import (
 //	-32002  not a member of the room             chat.ErrNotMember
 //	-32003  peer unreachable / connect failed    ErrUnreachable; any node_connect failure
 //	-32004  payload too large                    chat.ErrTooLarge
-//	-32005  invalid argument                     chat.ErrInvalidName, chat.ErrEmptyMessage, chat.ErrBadCursor, ErrInvalidArgument
+//	-32005  invalid argument                     chat.ErrInvalidName, chat.ErrEmptyMessage, chat.ErrInvalidText, chat.ErrBadCursor, ErrInvalidArgument
 //	-32006  not supported on this transport      chat_subscribe over HTTP POST
 //	-32007  unknown subscription                 chat_unsubscribe with an unknown ID
 //	-32008  timeout / canceled                   context.DeadlineExceeded, context.Canceled
@@ -104,6 +104,7 @@ func ErrorCode(err error) int {
 		return CodeTooLarge
 	case errors.Is(err, chat.ErrInvalidName),
 		errors.Is(err, chat.ErrEmptyMessage),
+		errors.Is(err, chat.ErrInvalidText),
 		errors.Is(err, chat.ErrBadCursor),
 		errors.Is(err, ErrInvalidArgument):
 		return CodeInvalidArgument
