@@ -91,6 +91,11 @@ func (s *Service) validator(room string) ValidateFunc {
 		if ev.Room != room {
 			return nil, fmt.Errorf("%w: %s on the topic of %s", ledger.ErrWrongRoom, ev.Room, room)
 		}
+		if s.limit != nil {
+			if err := s.limit.allow(ev.Author, from); err != nil {
+				return nil, err
+			}
+		}
 		return ev, nil
 	}
 }

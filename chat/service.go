@@ -32,6 +32,10 @@ type Config struct {
 	// OnJoin, if set, is called after a room is joined (not on rejoins at
 	// start), so the caller can fetch the room's history.
 	OnJoin func(room string)
+	// Limits bound gossip per author and per forwarding peer; the zero
+	// value means DefaultLimits. Set a rate to a negative value to turn
+	// that limit off.
+	Limits Limits
 	// Clock returns the current time; nil means time.Now. Tests set it.
 	Clock func() time.Time
 }
@@ -52,7 +56,8 @@ type Service struct {
 	names  map[peer.ID]string
 	closed bool
 
-	feed *feed
+	feed  *feed
+	limit *limiter
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -82,6 +87,9 @@ func New(net Network, store ds.Batching, key crypto.PrivKey, cfg Config) (*Servi
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
+	if cfg.Limits == (Limits{}) {
+		cfg.Limits = DefaultLimits()
+	}
 	self, err := peer.IDFromPrivateKey(key)
 	if err != nil {
 		return nil, fmt.Errorf("chat: identity: %w", err)
@@ -92,6 +100,7 @@ func New(net Network, store ds.Batching, key crypto.PrivKey, cfg Config) (*Servi
 		rooms: make(map[string]*joined),
 		names: make(map[peer.ID]string),
 		feed:  newFeed(),
+		limit: newLimiter(cfg.Limits),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.led, err = ledger.Open(s.ctx, namespace.Wrap(store, ds.NewKey("/ledger")), ledger.Options{

@@ -42,6 +42,9 @@ type Options struct {
 	Datastore ds.Batching
 	// NoRPC skips the JSON-RPC server (in-process tests that call chat directly).
 	NoRPC bool
+	// Chat adjusts the chat configuration (tests and benchmarks raise the
+	// gossip rate limits).
+	Chat func(*chat.Config)
 	// Sync adjusts the ledger sync configuration (tests, benchmarks).
 	Sync func(*ledgersync.Config)
 	// P2P adjusts the p2p configuration after it is derived from Config
@@ -144,7 +147,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		// chat reports events with missing parents before the syncer
 		// exists; the pointer bridges the two during start.
 		var syncer atomic.Pointer[ledgersync.Syncer]
-		n.chat, err = chat.New(n.p2p, n.store, n.key, chat.Config{
+		ccfg := chat.Config{
 			Name:   cfg.Name,
 			Logger: log,
 			OnMissing: func(room string, from peer.ID) {
@@ -157,7 +160,11 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 					s.Trigger(room, "")
 				}
 			},
-		})
+		}
+		if opts.Chat != nil {
+			opts.Chat(&ccfg)
+		}
+		n.chat, err = chat.New(n.p2p, n.store, n.key, ccfg)
 		if err != nil {
 			return nil, err
 		}

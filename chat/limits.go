@@ -1,0 +1,100 @@
+package chat
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+)
+
+// Limits bound how fast gossip from one author or one forwarding peer is
+// accepted. Messages over a limit are ignored (not stored, not forwarded)
+// without penalizing the forwarder, since an honest peer may relay someone
+// else's flood; gossipsub's scoring handles peers that send invalid data.
+// What an honest author sent in a burst is still fetched later by sync,
+// which these limits do not apply to.
+type Limits struct {
+	AuthorRate  float64 // events/s per author; 0 means no limit
+	AuthorBurst int
+	PeerRate    float64 // events/s per forwarding peer; 0 means no limit
+	PeerBurst   int
+}
+
+// DefaultLimits are the limits a user node runs with.
+func DefaultLimits() Limits {
+	return Limits{AuthorRate: 50, AuthorBurst: 500, PeerRate: 1000, PeerBurst: 4000}
+}
+
+// ErrRateLimited marks gossip dropped by a rate limit. It reports Ignore()
+// true, which the p2p layer maps to "ignore" rather than "reject".
+var ErrRateLimited = ignoreError{errors.New("rate limited")}
+
+type ignoreError struct{ error }
+
+// Ignore tells the transport to drop the message without penalizing the sender.
+func (ignoreError) Ignore() bool { return true }
+
+func (e ignoreError) Unwrap() error { return e.error }
+
+// limiter keeps token buckets per author and per peer. Buckets idle for a
+// while are dropped so the maps stay small.
+type limiter struct {
+	cfg     Limits
+	mu      sync.Mutex
+	authors map[peer.ID]*bucket
+	peers   map[peer.ID]*bucket
+	swept   time.Time
+}
+
+type bucket struct {
+	lim  *rate.Limiter
+	used time.Time
+}
+
+const maxBuckets = 10000
+
+func newLimiter(cfg Limits) *limiter {
+	return &limiter{cfg: cfg, authors: map[peer.ID]*bucket{}, peers: map[peer.ID]*bucket{}, swept: time.Now()}
+}
+
+// allow takes one token for the author and one for the forwarder.
+func (l *limiter) allow(author, from peer.ID) error {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.swept) > time.Minute || len(l.authors)+len(l.peers) > 2*maxBuckets {
+		l.sweep(now)
+	}
+	if l.cfg.PeerRate > 0 && !take(l.peers, from, l.cfg.PeerRate, l.cfg.PeerBurst, now) {
+		return fmt.Errorf("%w: peer %s over %g events/s", ErrRateLimited, from, l.cfg.PeerRate)
+	}
+	if l.cfg.AuthorRate > 0 && !take(l.authors, author, l.cfg.AuthorRate, l.cfg.AuthorBurst, now) {
+		return fmt.Errorf("%w: author %s over %g events/s", ErrRateLimited, author, l.cfg.AuthorRate)
+	}
+	return nil
+}
+
+func take(m map[peer.ID]*bucket, id peer.ID, r float64, burst int, now time.Time) bool {
+	b := m[id]
+	if b == nil {
+		b = &bucket{lim: rate.NewLimiter(rate.Limit(r), max(burst, 1))}
+		m[id] = b
+	}
+	b.used = now
+	return b.lim.AllowN(now, 1)
+}
+
+// sweep drops buckets idle long enough to be full again.
+func (l *limiter) sweep(now time.Time) {
+	l.swept = now
+	for _, m := range []map[peer.ID]*bucket{l.authors, l.peers} {
+		for id, b := range m {
+			if now.Sub(b.used) > 30*time.Second {
+				delete(m, id)
+			}
+		}
+	}
+}
