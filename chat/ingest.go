@@ -84,6 +84,11 @@ func (s *Service) validator(room string) ValidateFunc {
 		if from == s.self {
 			return nil, nil
 		}
+		if s.limit != nil {
+			if err := s.limit.allowPeer(from); err != nil {
+				return nil, err
+			}
+		}
 		ev, err := ledger.Decode(data)
 		if err != nil {
 			return nil, err
@@ -92,7 +97,7 @@ func (s *Service) validator(room string) ValidateFunc {
 			return nil, fmt.Errorf("%w: %s on the topic of %s", ledger.ErrWrongRoom, ev.Room, room)
 		}
 		if s.limit != nil {
-			if err := s.limit.allow(ev.Author, from); err != nil {
+			if err := s.limit.allowAuthor(ev.Author); err != nil {
 				return nil, err
 			}
 		}

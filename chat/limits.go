@@ -25,7 +25,7 @@ type Limits struct {
 
 // DefaultLimits are the limits a user node runs with.
 func DefaultLimits() Limits {
-	return Limits{AuthorRate: 50, AuthorBurst: 500, PeerRate: 1000, PeerBurst: 4000}
+	return Limits{AuthorRate: 20, AuthorBurst: 100, PeerRate: 200, PeerBurst: 500}
 }
 
 // ErrRateLimited marks gossip dropped by a rate limit. It reports Ignore()
@@ -60,18 +60,33 @@ func newLimiter(cfg Limits) *limiter {
 	return &limiter{cfg: cfg, authors: map[peer.ID]*bucket{}, peers: map[peer.ID]*bucket{}, swept: time.Now()}
 }
 
-// allow takes one token for the author and one for the forwarder.
-func (l *limiter) allow(author, from peer.ID) error {
+// allowPeer takes a token for the forwarding peer. It runs before the
+// signature check, so a flood costs us a map lookup, not a verification.
+func (l *limiter) allowPeer(from peer.ID) error {
+	if l.cfg.PeerRate <= 0 {
+		return nil
+	}
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.swept) > time.Minute || len(l.authors)+len(l.peers) > 2*maxBuckets {
 		l.sweep(now)
 	}
-	if l.cfg.PeerRate > 0 && !take(l.peers, from, l.cfg.PeerRate, l.cfg.PeerBurst, now) {
+	if !take(l.peers, from, l.cfg.PeerRate, l.cfg.PeerBurst, now) {
 		return fmt.Errorf("%w: peer %s over %g events/s", ErrRateLimited, from, l.cfg.PeerRate)
 	}
-	if l.cfg.AuthorRate > 0 && !take(l.authors, author, l.cfg.AuthorRate, l.cfg.AuthorBurst, now) {
+	return nil
+}
+
+// allowAuthor takes a token for a verified event's author.
+func (l *limiter) allowAuthor(author peer.ID) error {
+	if l.cfg.AuthorRate <= 0 {
+		return nil
+	}
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !take(l.authors, author, l.cfg.AuthorRate, l.cfg.AuthorBurst, now) {
 		return fmt.Errorf("%w: author %s over %g events/s", ErrRateLimited, author, l.cfg.AuthorRate)
 	}
 	return nil

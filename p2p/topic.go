@@ -158,6 +158,13 @@ func (t *topic) validateMsg(ctx context.Context, from peer.ID, msg *pubsub.Messa
 	}()
 	v, err := t.validate(ctx, from, msg.Data)
 	if err != nil {
+		// An error that says Ignore() (a rate limit, say) drops the
+		// message without lowering the sender's score.
+		var ig interface{ Ignore() bool }
+		if errors.As(err, &ig) && ig.Ignore() {
+			t.log.Debug("message ignored", "peer", from, "err", err)
+			return pubsub.ValidationIgnore
+		}
 		t.log.Debug("message rejected", "peer", from, "err", err)
 		return pubsub.ValidationReject
 	}
