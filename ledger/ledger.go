@@ -233,10 +233,30 @@ func (l *Ledger) Append(ctx context.Context, key crypto.PrivKey, room, kind stri
 		return nil, err
 	}
 	parents, lamport := chooseParents(st.heads)
+	l.mu.Unlock()
+
+	// Sign outside the lock so concurrent senders sign on all cores. If
+	// another event was staged meanwhile, ours and it become concurrent
+	// branches (both valid; the next event merges them).
 	ev, err := Sign(key, Draft{Room: room, Kind: kind, Body: body, Time: now, Lamport: lamport, Parents: parents})
 	if err != nil {
+		return nil, err
+	}
+
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if st, err = l.room(ctx, room); err != nil {
 		l.mu.Unlock()
 		return nil, err
+	}
+	// A failed commit in between reloads state from disk; our parents
+	// must still be there.
+	if err := l.checkParents(ctx, room, st, ev); err != nil {
+		l.mu.Unlock()
+		return nil, fmt.Errorf("append to %s: %w", room, err)
 	}
 	req := &writeReq{done: make(chan error, 1)}
 	l.stage(req, st, ev)
