@@ -3,6 +3,8 @@ package node_test
 import (
 	"context"
 	"errors"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"os"
 	"path/filepath"
 	"slices"
@@ -199,3 +201,5 @@ func TestDataDirLockedAndDamagedKey(t *testing.T) {
 		t.Fatalf("unknown key: %v, want ErrBadConfig", err)
 	}
 }
+
+func peerIDOf(key crypto.PrivKey) (peer.ID, error) { return peer.IDFromPrivateKey(key) }

@@ -63,7 +63,7 @@ func newApp(stdout, stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "data", Usage: "data directory (default $PARLEY_DATA, else ~/.parley)"},
 			&cli.BoolFlag{Name: "json", Usage: "machine-readable JSON output"},
 		},
-		Commands: append([]*cli.Command{initCommand(), daemonCommand(false), daemonCommand(true)}, clientCommands()...),
+		Commands: append([]*cli.Command{initCommand(), daemonCommand(false), daemonCommand(true), benchCommand()}, clientCommands()...),
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = app.OnUsageError

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/parley-chat/parley/internal/bench"
+)
+
+// benchCommand is `parley bench`: real nodes in this process on 127.0.0.1,
+// measured (see internal/bench and docs/BENCHMARKS.md).
+func benchCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "bench",
+		Usage: "start nodes on 127.0.0.1 in this process and measure ingest, delivery, catch-up, cost and startup",
+		Description: "The defaults finish in under a minute; --full runs the sizes of the published figures\n" +
+			"(10- and 30-node rooms, 10,000 and 100,000 missed events). Flags given with --full override it.",
+		Flags: []cli.Flag{
+			&cli.IntSliceFlag{Name: "nodes", Usage: "room sizes for the delivery measurement (default 10; --full: 10,30)"},
+			&cli.IntFlag{Name: "messages", Usage: "messages per ingest run and at most per load point (default 2000)"},
+			&cli.IntSliceFlag{Name: "rates", Usage: "offered loads, messages/s (default 100,1000)"},
+			&cli.DurationFlag{Name: "duration", Usage: "longest a load point sends (default 3s)"},
+			&cli.IntSliceFlag{Name: "senders", Usage: "concurrent chat senders of the ingest runs (default 1,64)"},
+			&cli.IntSliceFlag{Name: "rpc-clients", Usage: "concurrent RPC clients of the ingest runs (default 1,8)"},
+			&cli.IntSliceFlag{Name: "catchup", Usage: "missed events of the catch-up runs (default 10000; --full: 10000,100000)"},
+			&cli.IntFlag{Name: "startup-events", Usage: "events in the large data dir of the startup measurement (default 20000; --full: 100000)"},
+			&cli.BoolFlag{Name: "no-startup", Usage: "skip the startup measurement"},
+			&cli.BoolFlag{Name: "no-saturation", Usage: "skip the saturation probe"},
+			&cli.StringFlag{Name: "binary", Usage: "parley executable for the startup measurement (default: this one)"},
+			&cli.BoolFlag{Name: "mem", Usage: "in-memory datastores instead of Pebble in temp dirs"},
+			&cli.BoolFlag{Name: "full", Usage: "the full-size run (several minutes)"},
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the delivery measurement to `FILE`"},
+			&cli.BoolFlag{Name: "quiet", Usage: "no progress lines on stderr"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.Args().Len() > 0 {
+				return usagef("bench takes no arguments, got %q", cmd.Args().Slice())
+			}
+			cfg := bench.DefaultConfig()
+			if cmd.Bool("full") {
+				cfg = bench.FullConfig()
+			}
+			ints := func(name string, dst *[]int) {
+				if cmd.IsSet(name) {
+					*dst = cmd.IntSlice(name)
+				}
+			}
+			ints("nodes", &cfg.Nodes)
+			ints("rates", &cfg.Rates)
+			ints("senders", &cfg.Senders)
+			ints("rpc-clients", &cfg.RPCClients)
+			ints("catchup", &cfg.Catchup)
+			if cmd.IsSet("messages") {
+				cfg.Messages = int(cmd.Int("messages"))
+			}
+			if cmd.IsSet("duration") {
+				cfg.LoadDuration = cmd.Duration("duration")
+			}
+			if cmd.IsSet("startup-events") {
+				cfg.StartupEvents = int(cmd.Int("startup-events"))
+			}
+			cfg.Startup = !cmd.Bool("no-startup")
+			cfg.Saturation = !cmd.Bool("no-saturation")
+			cfg.Mem = cmd.Bool("mem")
+			cfg.CPUProfile = cmd.String("cpuprofile")
+			cfg.Seed = time.Now().UnixNano()
+			if cfg.Binary = cmd.String("binary"); cfg.Binary == "" {
+				cfg.Binary, _ = os.Executable()
+			}
+			if !cmd.Bool("quiet") {
+				cfg.Progress = cmd.Root().ErrWriter
+			}
+			if err := cfg.Validate(); err != nil {
+				return usageError{err}
+			}
+			rep, err := bench.Run(ctx, cfg)
+			if rep != nil {
+				w := cmd.Root().Writer
+				if cmd.Bool("json") {
+					enc := json.NewEncoder(w)
+					enc.SetIndent("", "  ")
+					if err := enc.Encode(rep); err != nil {
+						return err
+					}
+				} else if err := rep.WriteTable(w); err != nil {
+					return err
+				}
+			}
+			return err
+		},
+	}
+}

@@ -1,0 +1,164 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"runtime/pprof"
+	"time"
+)
+
+// Run measures everything cfg asks for and returns the report. Order:
+// delivery and cost per room size first (while the process is fresh, so
+// per-node memory is measured against a clean baseline), then ingest,
+// catch-up and startup. A failing section is noted in the report and the
+// others still run; the error is returned only for an invalid Config or a
+// cancelled ctx.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	rep := &Report{Machine: thisMachine(), Config: ReportConfig{
+		Store: "pebble", Nodes: cfg.Nodes, Messages: cfg.Messages, Rates: cfg.Rates, LoadSecs: cfg.LoadDuration.Seconds(),
+	}}
+	if cfg.Mem {
+		rep.Config.Store = "memory"
+	}
+	progress := func(format string, args ...any) {
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+		}
+	}
+
+	if cfg.CPUProfile != "" && len(cfg.Nodes) > 0 {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		profiling := false
+		startProf := func() {
+			if !profiling && pprof.StartCPUProfile(f) == nil {
+				profiling = true
+			}
+		}
+		stopProf := func() {
+			if profiling {
+				pprof.StopCPUProfile()
+				profiling = false
+			}
+		}
+		defer stopProf()
+		rep.note("CPU profile of the delivery measurement in %s", cfg.CPUProfile)
+		for _, n := range cfg.Nodes {
+			if err := roomSize(ctx, cfg, n, rep, progress, startProf, stopProf); err != nil {
+				rep.note("delivery with %d nodes: %v", n, err)
+			}
+		}
+		stopProf()
+	} else {
+		for _, n := range cfg.Nodes {
+			if err := roomSize(ctx, cfg, n, rep, progress, func() {}, func() {}); err != nil {
+				rep.note("delivery with %d nodes: %v", n, err)
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+
+	if len(cfg.Senders)+len(cfg.RPCClients) > 0 {
+		progress("ingest: %d messages per run", cfg.Messages)
+		res, err := ingest(ctx, cfg, progress)
+		rep.Ingest = res
+		if err != nil {
+			rep.note("ingest: %v", err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+
+	for _, n := range cfg.Catchup {
+		progress("catch-up of %d events", n)
+		r, err := catchup(ctx, cfg, n)
+		if err != nil {
+			r.Err = err.Error()
+		}
+		rep.Catchup = append(rep.Catchup, r)
+		progress("catch-up of %d: %s, %.0f events/s (%s)", n, r.Duration, r.PerSec, r.Wiring)
+	}
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+
+	switch {
+	case !cfg.Startup:
+	case cfg.Binary == "":
+		rep.note("startup: skipped (no parley binary given)")
+	default:
+		res, err := startup(ctx, cfg, progress)
+		rep.Startup = res
+		if err != nil {
+			rep.note("startup: %v", err)
+		}
+	}
+	rep.Elapsed = Dur(time.Since(start))
+	return rep, ctx.Err()
+}
+
+// roomSize measures delivery, saturation and cost in a room of n nodes.
+func roomSize(ctx context.Context, cfg Config, n int, rep *Report, progress func(string, ...any), startProf, stopProf func()) error {
+	debug.FreeOSMemory()
+	base := takeBaseline()
+	t := time.Now()
+	c, err := newCluster(ctx, n, cfg.Mem, false)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.connectMesh(ctx, cfg.Seed); err != nil {
+		return err
+	}
+	if err := c.waitMesh(ctx, 60*time.Second); err != nil {
+		return err
+	}
+	progress("%d nodes up and meshed in %s", n, time.Since(t).Round(time.Millisecond))
+	// Let the join and probe traffic settle before the idle sample.
+	time.Sleep(2 * time.Second)
+	cost := CostResult{Nodes: n, Idle: base.sampleNow(n, true)}
+
+	startProf()
+	defer stopProf()
+	top := 0
+	for _, rate := range cfg.Rates {
+		top = max(top, rate)
+	}
+	for _, rate := range cfg.Rates {
+		count := min(cfg.Messages, max(int(float64(rate)*cfg.LoadDuration.Seconds()), 10))
+		var ms *memSampler
+		if rate == top {
+			ms = &memSampler{base: base}
+		}
+		r := c.deliveryPoint(ctx, rate, count, ms)
+		rep.Delivery = append(rep.Delivery, r)
+		progress("delivery %d nodes @ %d/s: %d sent, delivered %.4f, p50 %s p99 %s max %s", n, rate, r.Sent, r.Delivered, r.P50, r.P99, r.Max)
+		if rate == top {
+			cost.Load = r.Load
+			cost.WireBytesPerDelivery, cost.SenderBytesPerMsg = r.WireBytesPerDelivery, r.SenderBytesPerMsg
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	if cfg.Saturation && len(cfg.SaturationRates) > 0 {
+		dur := min(cfg.LoadDuration, 2*time.Second)
+		s := c.saturation(ctx, cfg.SaturationRates, dur, 4*cfg.Messages)
+		rep.Saturation = append(rep.Saturation, s)
+		progress("saturation %d nodes: lossless up to %d msg/s", n, s.Lossless)
+	}
+	rep.Cost = append(rep.Cost, cost)
+	return nil
+}

@@ -1,0 +1,321 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/ledger"
+	"github.com/parley-chat/parley/node"
+)
+
+// roomName is the public room every benchmark node joins.
+const roomName = "bench"
+
+// cluster is a set of nodes in this process, all members of one room, each
+// with a subscription whose arrivals are recorded.
+type cluster struct {
+	base  string // temp dir holding every node's data dir
+	nodes []*node.Node
+	subs  []*chat.Subscription
+	arr   []*arrivals
+	room  chat.Room
+	wg    sync.WaitGroup
+	// lossy is set when a load point lost messages: the next one repairs
+	// first, or the lost events' children would all be orphans.
+	lossy bool
+}
+
+// arrivals records when each message ID reached one node's feed.
+type arrivals struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+func (a *arrivals) get(id string) (time.Time, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t, ok := a.at[id]
+	return t, ok
+}
+
+func (a *arrivals) reset() {
+	a.mu.Lock()
+	a.at = make(map[string]time.Time, len(a.at))
+	a.mu.Unlock()
+}
+
+// nodeLogger keeps the nodes quiet: only errors, on stderr.
+// $PARLEY_BENCH_LOG (debug, info, warn) shows more.
+func nodeLogger() *slog.Logger {
+	var lvl slog.Level = slog.LevelError
+	if v := os.Getenv("PARLEY_BENCH_LOG"); v != "" {
+		lvl.UnmarshalText([]byte(v))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+// benchConfig is a node configuration for 127.0.0.1 only, mDNS and NAT
+// port mapping off, RPC on a free loopback port.
+func benchConfig() node.Config {
+	off := false
+	return node.Config{
+		Listen:     []string{"/ip4/127.0.0.1/tcp/0"},
+		RPC:        "127.0.0.1:0",
+		MDNS:       &off,
+		NATPortMap: &off,
+		LogLevel:   "error",
+	}
+}
+
+// startNode starts one node on dir; mem gives it an in-memory datastore.
+func startNode(ctx context.Context, dir string, mem, rpc bool) (*node.Node, error) {
+	opts := node.Options{DataDir: dir, Config: benchConfig(), NoRPC: !rpc, Logger: nodeLogger()}
+	if mem {
+		opts.Datastore = dssync.MutexWrap(ds.NewMapDatastore())
+	}
+	return node.New(ctx, opts)
+}
+
+// newCluster starts n nodes (the first with RPC if rpc0), joins them all to
+// the room and seeds every node with every join event, as sync would, so
+// that no message's parents are missing anywhere. It does not connect them.
+func newCluster(ctx context.Context, n int, mem, rpc0 bool) (_ *cluster, err error) {
+	base, err := os.MkdirTemp("", "parley-bench-*")
+	if err != nil {
+		return nil, err
+	}
+	c := &cluster{base: base}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	c.nodes = make([]*node.Node, n)
+	c.arr = make([]*arrivals, n)
+	c.subs = make([]*chat.Subscription, n)
+	// Start in parallel: Pebble's open and the host's setup dominate.
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			c.nodes[i], errs[i] = startNode(ctx, filepath.Join(base, fmt.Sprintf("n%02d", i)), mem, rpc0 && i == 0)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return c, fmt.Errorf("start nodes: %w", err)
+	}
+	var joins []*ledger.Event
+	for _, nd := range c.nodes {
+		if c.room, err = nd.Chat().Join(ctx, roomName); err != nil {
+			return c, fmt.Errorf("join: %w", err)
+		}
+		evs, err := nd.Chat().Ledger().History(ctx, c.room.ID, "", 16)
+		if err != nil {
+			return c, err
+		}
+		joins = append(joins, evs...)
+	}
+	for _, nd := range c.nodes {
+		if _, rej, err := nd.Chat().Ingest(ctx, c.room.ID, joins); err != nil || len(rej) > 0 {
+			return c, fmt.Errorf("seed join events: %v %v", err, rej)
+		}
+	}
+	for i, nd := range c.nodes {
+		sub, err := nd.Chat().Subscribe(ctx, chat.Filter{Room: c.room.ID})
+		if err != nil {
+			return c, err
+		}
+		c.subs[i] = sub
+		a := &arrivals{at: make(map[string]time.Time)}
+		c.arr[i] = a
+		c.wg.Go(func() {
+			for m := range sub.C() {
+				now := time.Now()
+				a.mu.Lock()
+				a.at[m.ID] = now
+				a.mu.Unlock()
+			}
+		})
+	}
+	return c, nil
+}
+
+// connect links node i to j.
+func (c *cluster) connect(ctx context.Context, i, j int) error {
+	info, err := c.nodes[j].Info(ctx)
+	if err != nil {
+		return err
+	}
+	if len(info.Addrs) == 0 {
+		return fmt.Errorf("node %d has no address", j)
+	}
+	if err := c.nodes[i].P2P().Connect(ctx, info.Addrs[0]); err != nil {
+		return fmt.Errorf("connect %d to %d: %w", i, j, err)
+	}
+	return nil
+}
+
+// connectMesh links the nodes in a ring, to their second neighbour, and to
+// two random others each, so every node has about six connections (the
+// gossipsub mesh degree) and the graph has no single point of failure.
+func (c *cluster) connectMesh(ctx context.Context, seed int64) error {
+	n := len(c.nodes)
+	rng := rand.New(rand.NewPCG(uint64(seed), 42))
+	type link struct{ a, b int }
+	seen := map[link]bool{}
+	var links []link
+	add := func(a, b int) {
+		if a == b {
+			return
+		}
+		if a > b {
+			a, b = b, a
+		}
+		if l := (link{a, b}); !seen[l] {
+			seen[l] = true
+			links = append(links, l)
+		}
+	}
+	for i := range n {
+		add(i, (i+1)%n)
+		if n > 4 {
+			add(i, (i+2)%n)
+			add(i, rng.IntN(n))
+			add(i, rng.IntN(n))
+		}
+	}
+	for _, l := range links {
+		if err := c.connect(ctx, l.a, l.b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitMesh waits until every node knows each connected peer as a member
+// of the room's topic, then sends probe messages from node 0 until three
+// in a row reach every other node, so that gossipsub's mesh has formed.
+//
+// A probe published before a peer's subscription is known is lost, and
+// without sync every later message of node 0 (its child) would then wait
+// for it forever as an orphan; so after a lost probe the sender's recent
+// events are handed to every node as sync would.
+func (c *cluster) waitMesh(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	topic := chat.TopicName(c.room.ID)
+	for !c.topicsKnown(topic) {
+		if ctx.Err() != nil {
+			return fmt.Errorf("topic peers not known within %s", timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	streak := 0
+	for k := 0; ; k++ {
+		m, err := c.nodes[0].Chat().Send(ctx, c.room.ID, fmt.Sprintf("probe %d", k))
+		if err != nil {
+			return fmt.Errorf("mesh did not form: %w", err)
+		}
+		deadline := time.Now().Add(500 * time.Millisecond)
+		ok := false
+		for time.Now().Before(deadline) {
+			if c.reachedAll(m.ID, 0) {
+				ok = true
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if ok {
+			streak++
+		} else {
+			streak = 0
+			if err := c.repair(ctx); err != nil {
+				return err
+			}
+		}
+		if streak >= 3 {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("mesh did not form within %s", timeout)
+		}
+	}
+}
+
+// topicsKnown reports whether every node sees all its connected peers
+// subscribed to topic.
+func (c *cluster) topicsKnown(topic string) bool {
+	for _, nd := range c.nodes {
+		ps := nd.P2P().PubSub().ListPeers(topic)
+		if len(ps) == 0 || len(ps) < len(nd.P2P().Host().Network().Peers()) {
+			return false
+		}
+	}
+	return true
+}
+
+// repair gives every node node 0's recent events, as sync would.
+func (c *cluster) repair(ctx context.Context) error {
+	evs, err := c.nodes[0].Chat().Ledger().History(ctx, c.room.ID, "", 16384)
+	if err != nil {
+		return err
+	}
+	for _, nd := range c.nodes[1:] {
+		if _, _, err := nd.Chat().Ingest(ctx, c.room.ID, evs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reachedAll reports whether message id arrived at every node but from.
+func (c *cluster) reachedAll(id string, from int) bool {
+	for i, a := range c.arr {
+		if i == from {
+			continue
+		}
+		if _, ok := a.get(id); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *cluster) resetArrivals() {
+	for _, a := range c.arr {
+		a.reset()
+	}
+}
+
+// Close closes every node (in parallel), waits for the recorders and
+// removes the temp dirs.
+func (c *cluster) Close() error {
+	errs := make([]error, len(c.nodes))
+	var wg sync.WaitGroup
+	for i, nd := range c.nodes {
+		if nd == nil {
+			continue
+		}
+		wg.Go(func() {
+			if c.subs[i] != nil {
+				c.subs[i].Close()
+			}
+			errs[i] = nd.Close()
+		})
+	}
+	wg.Wait()
+	c.wg.Wait()
+	return errors.Join(append(errs, os.RemoveAll(c.base))...)
+}

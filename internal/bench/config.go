@@ -1,0 +1,119 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Config selects what Run measures and how big the runs are. Start from
+// DefaultConfig (small: it finishes in under a minute on two cores) or
+// FullConfig (the sizes of issue 6).
+type Config struct {
+	// Nodes are the room sizes for the delivery measurement (default [10]).
+	Nodes []int
+	// Messages bounds the messages of each ingest run and of each load
+	// point of the delivery measurement (default 2,000).
+	Messages int
+	// Rates are the offered loads of the delivery measurement, messages/s
+	// (default [100, 1000]).
+	Rates []int
+	// LoadDuration bounds how long one delivery load point sends (so a
+	// 100 msg/s point sends min(Messages, 100*LoadDuration) messages).
+	// Default 3 s.
+	LoadDuration time.Duration
+	// Senders are the concurrent chat.Service.Send callers of the ingest
+	// measurement (default [1, 64]).
+	Senders []int
+	// RPCClients are the concurrent RPC clients of the ingest measurement
+	// (default [1, 8]).
+	RPCClients []int
+	// Saturation runs the saturation probe in every room size: rising
+	// offered loads until one loses a message (default true).
+	Saturation bool
+	// SaturationRates are the loads the probe tries, in order.
+	SaturationRates []int
+	// Catchup are the numbers of missed events of the catch-up measurement
+	// (default [10000]); empty skips it.
+	Catchup []int
+	// Startup measures daemon start to first answered RPC (needs Binary).
+	Startup bool
+	// StartupEvents is the size of the large data dir (default 20,000,
+	// so that the default run stays under a minute; FullConfig 100,000).
+	StartupEvents int
+	// StartupRuns is how many starts are timed per data dir (default 3).
+	StartupRuns int
+	// Binary is the parley executable for the startup measurement; empty
+	// skips it (the figures say why).
+	Binary string
+	// Mem gives every node an in-memory datastore instead of Pebble.
+	Mem bool
+	// CPUProfile, if set, receives a CPU profile of the delivery
+	// measurement only (not of setup or data generation).
+	CPUProfile string
+	// Progress receives one line per step; nil means silent.
+	Progress io.Writer
+	// Seed makes the random links between nodes reproducible.
+	Seed int64
+}
+
+// DefaultConfig is the small run of `parley bench` without flags.
+func DefaultConfig() Config {
+	return Config{
+		Nodes:           []int{10},
+		Messages:        2000,
+		Rates:           []int{100, 1000},
+		LoadDuration:    3 * time.Second,
+		Senders:         []int{1, 64},
+		RPCClients:      []int{1, 8},
+		Saturation:      true,
+		SaturationRates: []int{500, 1000, 2000, 3000, 4000},
+		Catchup:         []int{10000},
+		Startup:         true,
+		StartupEvents:   20000,
+		StartupRuns:     3,
+		Seed:            1,
+	}
+}
+
+// FullConfig is the run of issue 6: 10- and 30-node rooms, 10,000 and
+// 100,000 missed events, longer load points.
+func FullConfig() Config {
+	c := DefaultConfig()
+	c.Nodes = []int{10, 30}
+	c.Messages = 10000
+	c.LoadDuration = 10 * time.Second
+	c.Catchup = []int{10000, 100000}
+	c.StartupEvents = 100000
+	c.SaturationRates = []int{250, 500, 750, 1000, 1500, 2000, 3000, 4000}
+	return c
+}
+
+// Validate reports the first problem with c.
+func (c Config) Validate() error {
+	for _, n := range c.Nodes {
+		if n < 2 {
+			return fmt.Errorf("bench: room of %d nodes: want at least 2", n)
+		}
+	}
+	for _, r := range append(append([]int{}, c.Rates...), c.SaturationRates...) {
+		if r <= 0 {
+			return fmt.Errorf("bench: rate %d: want > 0", r)
+		}
+	}
+	for _, n := range append(append(append([]int{}, c.Senders...), c.RPCClients...), c.Catchup...) {
+		if n <= 0 {
+			return fmt.Errorf("bench: count %d: want > 0", n)
+		}
+	}
+	switch {
+	case c.Messages <= 0:
+		return errors.New("bench: messages must be > 0")
+	case c.LoadDuration <= 0:
+		return errors.New("bench: load duration must be > 0")
+	case c.Startup && (c.StartupEvents < 0 || c.StartupRuns <= 0):
+		return errors.New("bench: startup events must be >= 0 and runs > 0")
+	}
+	return nil
+}

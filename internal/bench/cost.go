@@ -1,0 +1,134 @@
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// MemSample is the process's memory, and the share of it per node: the
+// growth over the baseline taken before any node started, divided by the
+// number of nodes running.
+type MemSample struct {
+	RSS          uint64  `json:"rssBytes"`
+	Heap         uint64  `json:"heapBytes"` // live heap objects
+	Goroutines   int     `json:"goroutines"`
+	RSSPerNode   float64 `json:"rssPerNodeBytes"`
+	HeapPerNode  float64 `json:"heapPerNodeBytes"`
+	GoroutinesPN float64 `json:"goroutinesPerNode"`
+}
+
+// baseline is the process before the first node started.
+type baseline struct {
+	rss, heap uint64
+	gor       int
+}
+
+func takeBaseline() baseline {
+	runtime.GC()
+	r, h, g := readMem()
+	return baseline{r, h, g}
+}
+
+// readMem reads RSS (VmRSS of /proc/self/status), live heap bytes and the
+// goroutine count without stopping the world.
+func readMem() (rss, heap uint64, goroutines int) {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return procRSS("self"), s[0].Value.Uint64(), runtime.NumGoroutine()
+}
+
+// procRSS returns VmRSS of /proc/<pid>/status in bytes (0 if unknown).
+func procRSS(pid string) uint64 {
+	f, err := os.Open("/proc/" + pid + "/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// sampleNow measures the process with n nodes running (after a GC, for
+// the idle figures).
+func (b baseline) sampleNow(n int, gc bool) MemSample {
+	if gc {
+		runtime.GC()
+	}
+	r, h, g := readMem()
+	return b.sample(r, h, g, n)
+}
+
+func (b baseline) sample(r, h uint64, g, n int) MemSample {
+	s := MemSample{RSS: r, Heap: h, Goroutines: g}
+	if n > 0 {
+		s.RSSPerNode = (float64(r) - float64(b.rss)) / float64(n)
+		s.HeapPerNode = (float64(h) - float64(b.heap)) / float64(n)
+		s.GoroutinesPN = float64(g-b.gor) / float64(n)
+	}
+	return s
+}
+
+// memSampler records the peak RSS, heap and goroutines while a load runs.
+type memSampler struct {
+	base  baseline
+	mu    sync.Mutex
+	peak  [3]uint64
+	stopc chan struct{}
+	done  chan struct{}
+}
+
+func (m *memSampler) start() {
+	m.peak = [3]uint64{}
+	m.stopc, m.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(m.done)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			r, h, g := readMem()
+			m.mu.Lock()
+			m.peak = [3]uint64{max(m.peak[0], r), max(m.peak[1], h), max(m.peak[2], uint64(g))}
+			m.mu.Unlock()
+			select {
+			case <-m.stopc:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+func (m *memSampler) stop(n int) MemSample {
+	close(m.stopc)
+	<-m.done
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.base.sample(m.peak[0], m.peak[1], int(m.peak[2]), n)
+}
+
+// CostResult is the cost of one room size.
+type CostResult struct {
+	Nodes int       `json:"nodes"`
+	Idle  MemSample `json:"idle"`
+	// Load is the peak during the highest offered load of Rates.
+	Load *MemSample `json:"load,omitempty"`
+	// WireBytesPerDelivery and SenderBytesPerMsg are those of that load.
+	WireBytesPerDelivery float64 `json:"wireBytesPerDelivery"`
+	SenderBytesPerMsg    float64 `json:"senderBytesPerMsg"`
+}
+
+func mib(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }

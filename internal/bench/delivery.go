@@ -1,0 +1,250 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// DeliveryResult is one load point: node 0 sends Sent messages at Offered
+// messages/s; every other node's feed is watched.
+type DeliveryResult struct {
+	Nodes     int     `json:"nodes"`
+	Offered   int     `json:"offeredPerSec"`
+	Achieved  float64 `json:"achievedPerSec"` // sends started per second
+	Sent      int     `json:"sent"`
+	Delivered float64 `json:"deliveredFraction"` // of Sent × (Nodes-1)
+	P50       Dur     `json:"p50"`
+	P99       Dur     `json:"p99"`
+	Max       Dur     `json:"max"`
+	// WireBytesPerDelivery is TCP payload bytes sent by all nodes during
+	// the point (gossip, control and all) per message delivered to a node.
+	WireBytesPerDelivery float64 `json:"wireBytesPerDelivery"`
+	// SenderBytesPerMsg is TCP payload bytes sent by node 0 per message.
+	SenderBytesPerMsg float64 `json:"senderBytesPerMsg"`
+	// Load is memory while the point ran (peak of samples).
+	Load *MemSample `json:"load,omitempty"`
+	Err  string     `json:"error,omitempty"`
+}
+
+// sent is one message of a load point: when Send was called and its ID.
+type sent struct {
+	id string
+	at time.Time
+}
+
+// pacedSend sends count messages from node 0 at rate per second: a pacer
+// hands out slots on schedule to a pool of senders, so one slow fsync does
+// not hold back the schedule. It returns the messages sent and the rate
+// achieved.
+func (c *cluster) pacedSend(ctx context.Context, tag string, rate, count int) ([]sent, float64, error) {
+	const workers = 64
+	out := make([]sent, count)
+	slots := make(chan int, workers)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	svc := c.nodes[0].Chat()
+	for range workers {
+		wg.Go(func() {
+			for i := range slots {
+				t0 := time.Now()
+				m, err := svc.Send(ctx, c.room.ID, fmt.Sprintf("%s message %06d with some padding to about sixty bytes", tag, i))
+				if err != nil {
+					mu.Lock()
+					firstErr = cmpErr(firstErr, err)
+					mu.Unlock()
+					continue
+				}
+				out[i] = sent{m.ID, t0}
+			}
+		})
+	}
+	period := time.Second / time.Duration(rate)
+	start := time.Now()
+	// A sender that cannot keep up is stopped at twice the nominal time:
+	// the point then reports fewer messages and its achieved rate.
+	nominal := time.Duration(count) * period
+	stop := start.Add(max(2*nominal, nominal+2*time.Second))
+	n := 0
+	for i := range count {
+		if d := time.Until(start.Add(time.Duration(i) * period)); d > 0 {
+			time.Sleep(d)
+		}
+		if ctx.Err() != nil || time.Now().After(stop) {
+			break
+		}
+		slots <- i
+		n++
+	}
+	el := time.Since(start)
+	close(slots)
+	wg.Wait()
+	achieved := float64(n) / max(el.Seconds(), period.Seconds())
+	return out[:n], achieved, firstErr
+}
+
+func cmpErr(old, err error) error {
+	if old != nil {
+		return old
+	}
+	return err
+}
+
+// awaitDelivery waits until every message reached every other node, or no
+// new arrival was seen for idle.
+//
+// It polls the number of arrivals, not the messages: arrivals are reset
+// before each run and only the run's messages arrive during it, and a
+// lookup of every message on every node each poll would cost the nodes CPU.
+func (c *cluster) awaitDelivery(ctx context.Context, msgs []sent, idle time.Duration) {
+	last, lastCount := time.Now(), -1
+	for ctx.Err() == nil {
+		n := c.arrivalCount()
+		if n == len(msgs)*(len(c.nodes)-1) {
+			return
+		}
+		if n != lastCount {
+			last, lastCount = time.Now(), n
+		} else if time.Since(last) > idle {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (c *cluster) arrivalCount() int {
+	n := 0
+	for i, a := range c.arr {
+		if i == 0 {
+			continue
+		}
+		a.mu.Lock()
+		n += len(a.at)
+		a.mu.Unlock()
+	}
+	return n
+}
+
+func (c *cluster) countDelivered(msgs []sent) int {
+	n := 0
+	for i, a := range c.arr {
+		if i == 0 {
+			continue
+		}
+		a.mu.Lock()
+		for _, m := range msgs {
+			if _, ok := a.at[m.id]; ok {
+				n++
+			}
+		}
+		a.mu.Unlock()
+	}
+	return n
+}
+
+// latencies returns every (message, receiver) latency and how many were
+// delivered.
+func (c *cluster) latencies(msgs []sent) ([]time.Duration, int) {
+	var lats []time.Duration
+	for i, a := range c.arr {
+		if i == 0 {
+			continue
+		}
+		a.mu.Lock()
+		for _, m := range msgs {
+			if t, ok := a.at[m.id]; ok && m.id != "" {
+				lats = append(lats, t.Sub(m.at))
+			}
+		}
+		a.mu.Unlock()
+	}
+	slices.Sort(lats)
+	return lats, len(lats)
+}
+
+// deliveryPoint runs one load point on the cluster.
+func (c *cluster) deliveryPoint(ctx context.Context, rate, count int, mem *memSampler) DeliveryResult {
+	r := DeliveryResult{Nodes: len(c.nodes), Offered: rate}
+	if c.lossy {
+		if err := c.repair(ctx); err != nil {
+			r.Err = err.Error()
+			return r
+		}
+		c.lossy = false
+	}
+	c.resetArrivals()
+	wire0 := c.wireBytes()
+	if mem != nil {
+		mem.start()
+	}
+	msgs, achieved, err := c.pacedSend(ctx, fmt.Sprintf("load-%d", rate), rate, count)
+	r.Sent, r.Achieved = len(msgs), achieved
+	if err != nil {
+		r.Err = err.Error()
+	}
+	c.awaitDelivery(ctx, msgs, 3*time.Second)
+	if mem != nil {
+		s := mem.stop(len(c.nodes))
+		r.Load = &s
+	}
+	lats, n := c.latencies(msgs)
+	r.Delivered = float64(n) / float64(len(msgs)*(len(c.nodes)-1))
+	c.lossy = r.Delivered < 1
+	if len(lats) > 0 {
+		r.P50, r.P99, r.Max = Dur(pct(lats, 0.50)), Dur(pct(lats, 0.99)), Dur(lats[len(lats)-1])
+	}
+	wire, _ := c.wireBytes().sub(wire0, len(c.nodes))
+	if n > 0 {
+		r.WireBytesPerDelivery = float64(wire.total()) / float64(n)
+	}
+	if len(msgs) > 0 {
+		r.SenderBytesPerMsg = float64(wire[0]) / float64(len(msgs))
+	}
+	return r
+}
+
+// pct is the p-quantile of sorted durations (nearest rank).
+func pct(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted))*p+0.5) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// SaturationResult is the saturation probe of one room size.
+type SaturationResult struct {
+	Nodes int `json:"nodes"`
+	// Lossless is the highest offered rate at which every message reached
+	// every node (0 if none of the tried rates was lossless).
+	Lossless int `json:"losslessPerSec"`
+	// SenderLimited is set when the probe stopped because one sending node
+	// could not offer more, not because messages were lost.
+	SenderLimited bool `json:"senderLimited"`
+	// Tried are the load points in the order run.
+	Tried []DeliveryResult `json:"tried"`
+}
+
+// saturation tries rising rates for dur each until one loses a message or
+// cannot be sustained by the sender.
+func (c *cluster) saturation(ctx context.Context, rates []int, dur time.Duration, maxMsgs int) SaturationResult {
+	s := SaturationResult{Nodes: len(c.nodes)}
+	for _, rate := range rates {
+		count := min(maxMsgs, max(int(float64(rate)*dur.Seconds()), 50))
+		r := c.deliveryPoint(ctx, rate, count, nil)
+		s.Tried = append(s.Tried, r)
+		if r.Delivered < 1 || r.Err != "" || ctx.Err() != nil {
+			break
+		}
+		if r.Achieved < 0.95*float64(rate) {
+			// The sender cannot offer more: lossless up to what it did.
+			s.Lossless, s.SenderLimited = int(r.Achieved), true
+			break
+		}
+		s.Lossless = rate
+	}
+	return s
+}

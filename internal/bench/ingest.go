@@ -1,0 +1,144 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/rpc/client"
+)
+
+// IngestResult is one ingest run: Messages sent on node 0 as fast as
+// Concurrency callers can, through API ("chat" or "rpc"), while node 1,
+// connected, receives them.
+type IngestResult struct {
+	API         string  `json:"api"` // "chat" (chat.Service.Send) or "rpc" (msg_send over HTTP)
+	Concurrency int     `json:"concurrency"`
+	Messages    int     `json:"messages"`
+	Errors      int     `json:"errors"`
+	PerSec      float64 `json:"perSec"` // acknowledged (durable) sends per second
+	CallP50     Dur     `json:"callP50"`
+	CallP99     Dur     `json:"callP99"`
+	// Received is how many reached node 1's feed; Lost = Messages-Errors-Received.
+	Received int `json:"received"`
+	Lost     int `json:"lost"`
+	// ReceiveLag is how long after the last acknowledgement node 1 had
+	// everything (or gave up).
+	ReceiveLag Dur `json:"receiveLag"`
+}
+
+// sendFunc sends message i with caller w and returns its ID.
+type sendFunc func(ctx context.Context, w, i int) (string, error)
+
+// ingestRun sends count messages with conc callers of send and waits for
+// node 1 to receive them.
+func (c *cluster) ingestRun(ctx context.Context, api string, conc, count int, send sendFunc) IngestResult {
+	r := IngestResult{API: api, Concurrency: conc, Messages: count}
+	if c.lossy {
+		c.repair(ctx)
+		c.lossy = false
+	}
+	c.resetArrivals()
+	msgs := make([]sent, count)
+	durs := make([]time.Duration, count)
+	var next atomic.Int64
+	var errs atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range conc {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= count || ctx.Err() != nil {
+					return
+				}
+				t0 := time.Now()
+				id, err := send(ctx, w, i)
+				durs[i] = time.Since(t0)
+				if err != nil {
+					errs.Add(1)
+					continue
+				}
+				msgs[i] = sent{id, t0}
+			}
+		})
+	}
+	wg.Wait()
+	el := time.Since(start)
+	r.Errors = int(errs.Load())
+	r.PerSec = float64(count-r.Errors) / el.Seconds()
+	slices.Sort(durs)
+	r.CallP50, r.CallP99 = Dur(pct(durs, 0.5)), Dur(pct(durs, 0.99))
+	acked := msgs[:0:0]
+	for _, m := range msgs {
+		if m.id != "" {
+			acked = append(acked, m)
+		}
+	}
+	t := time.Now()
+	c.awaitDelivery(ctx, acked, 5*time.Second)
+	r.ReceiveLag = Dur(time.Since(t))
+	r.Received = c.countDelivered(acked)
+	r.Lost = len(acked) - r.Received
+	c.lossy = r.Lost > 0
+	return r
+}
+
+// ingest measures durable msg_send on a pair of connected nodes.
+func ingest(ctx context.Context, cfg Config, progress func(string, ...any)) ([]IngestResult, error) {
+	c, err := newCluster(ctx, 2, cfg.Mem, true)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if err := c.connectMesh(ctx, cfg.Seed); err != nil {
+		return nil, err
+	}
+	if err := c.waitMesh(ctx, 30*time.Second); err != nil {
+		return nil, err
+	}
+	var out []IngestResult
+	svc := c.nodes[0].Chat()
+	text := func(api string, i int) string {
+		return fmt.Sprintf("ingest %s %07d: a typical chat message of some sixty bytes", api, i)
+	}
+	for _, conc := range cfg.Senders {
+		r := c.ingestRun(ctx, "chat", conc, cfg.Messages, func(ctx context.Context, _, i int) (string, error) {
+			m, err := svc.Send(ctx, c.room.ID, text("chat", i))
+			return m.ID, err
+		})
+		progress("ingest chat x%d: %.0f msg/s, %d lost", conc, r.PerSec, r.Lost)
+		out = append(out, r)
+	}
+
+	// Keep-alive for every concurrent client: net/http's default transport
+	// keeps only 2 idle connections per host, so 8 clients would redial on
+	// most calls. rpc/client uses the default transport.
+	if t, ok := http.DefaultTransport.(*http.Transport); ok && t.MaxIdleConnsPerHost < 64 {
+		t.MaxIdleConnsPerHost = 64
+	}
+	url, token, err := client.ReadEndpoint(filepath.Join(c.base, "n00"))
+	if err != nil {
+		return out, fmt.Errorf("rpc endpoint: %w", err)
+	}
+	for _, k := range cfg.RPCClients {
+		clients := make([]*client.Client, k)
+		for i := range clients {
+			clients[i] = client.Dial(url, token)
+		}
+		r := c.ingestRun(ctx, "rpc", k, cfg.Messages, func(ctx context.Context, w, i int) (string, error) {
+			var m chat.Message
+			err := clients[w].Call(ctx, "msg_send", []any{c.room.ID, text("rpc", i)}, &m)
+			return m.ID, err
+		})
+		progress("ingest rpc x%d: %.0f msg/s, %d lost", k, r.PerSec, r.Lost)
+		out = append(out, r)
+	}
+	return out, nil
+}

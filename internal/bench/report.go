@@ -1,0 +1,149 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Dur is a duration that marshals to JSON as milliseconds (a float), so
+// the JSON report is easy to plot.
+type Dur time.Duration
+
+// MarshalJSON implements json.Marshaler.
+func (d Dur) MarshalJSON() ([]byte, error) {
+	return json.Marshal(float64(d) / float64(time.Millisecond))
+}
+
+// String formats d for the table: µs below 1 ms, ms with two decimals
+// below 1 s, else seconds.
+func (d Dur) String() string {
+	t := time.Duration(d)
+	switch {
+	case t < time.Millisecond:
+		return fmt.Sprintf("%d µs", t.Microseconds())
+	case t < time.Second:
+		return fmt.Sprintf("%.2f ms", float64(t)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.2f s", t.Seconds())
+}
+
+// Report holds every figure of one Run.
+type Report struct {
+	Machine    Machine            `json:"machine"`
+	Config     ReportConfig       `json:"config"`
+	Ingest     []IngestResult     `json:"ingest"`
+	Delivery   []DeliveryResult   `json:"delivery"`
+	Saturation []SaturationResult `json:"saturation"`
+	Catchup    []CatchupResult    `json:"catchup"`
+	Cost       []CostResult       `json:"cost"`
+	Startup    []StartupResult    `json:"startup"`
+	// Notes say what was skipped and why.
+	Notes   []string `json:"notes"`
+	Elapsed Dur      `json:"elapsed"`
+}
+
+// ReportConfig is the part of Config that shapes the figures.
+type ReportConfig struct {
+	Store    string  `json:"store"` // "pebble" or "memory"
+	Nodes    []int   `json:"nodes"`
+	Messages int     `json:"messages"`
+	Rates    []int   `json:"rates"`
+	LoadSecs float64 `json:"loadSeconds"`
+}
+
+func (r *Report) note(format string, args ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
+
+// WriteTable prints the report as aligned text tables.
+func (r *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	p := func(format string, args ...any) { fmt.Fprintf(tw, format+"\n", args...) }
+	m := r.Machine
+	p("machine: %s, %d CPUs, %s, %s/%s; store %s", m.CPU, m.CPUs, m.Go, m.OS, m.Arch, r.Config.Store)
+	p("")
+	p("INGEST (durable msg_send on node 0; node 1 connected and receiving)")
+	p("api\tconcurrency\tmessages\tmsg/s\tcall p50\tcall p99\treceived\tlost\terrors")
+	for _, x := range r.Ingest {
+		p("%s\t%d\t%d\t%.0f\t%s\t%s\t%d\t%d\t%d", x.API, x.Concurrency, x.Messages, x.PerSec, x.CallP50, x.CallP99, x.Received, x.Lost, x.Errors)
+	}
+	p("")
+	p("DELIVERY (send on node 0 → every other node's subscription feed)")
+	p("nodes\toffered/s\tachieved/s\tsent\tdelivered\tp50\tp99\tmax\twire B/delivery\tsender B/msg")
+	for _, x := range r.Delivery {
+		p("%d\t%d\t%.0f\t%d\t%.4f\t%s\t%s\t%s\t%.0f\t%.0f%s", x.Nodes, x.Offered, x.Achieved, x.Sent, x.Delivered, x.P50, x.P99, x.Max, x.WireBytesPerDelivery, x.SenderBytesPerMsg, errSuffix(x.Err))
+	}
+	if len(r.Saturation) > 0 {
+		p("")
+		p("SATURATION (highest offered rate with 100%% delivered to every node)")
+		p("nodes\tlossless msg/s\ttried (rate: delivered, p99)")
+		for _, s := range r.Saturation {
+			var tried []string
+			for _, t := range s.Tried {
+				tried = append(tried, fmt.Sprintf("%d: %.4f, %s", t.Offered, t.Delivered, t.P99))
+			}
+			lim := ""
+			if s.SenderLimited {
+				lim = " (sender-limited)"
+			}
+			p("%d\t%d%s\t%s", s.Nodes, s.Lossless, lim, strings.Join(tried, "; "))
+		}
+	}
+	p("")
+	p("CATCH-UP (node B missed N events, then connects to A)")
+	if len(r.Catchup) == 0 {
+		p("n/a")
+	} else {
+		p("missed\twiring\ttime\tevents/s\twire bytes\tbytes/event\tcomplete")
+		for _, x := range r.Catchup {
+			if x.Wiring == "n/a" {
+				p("%d\tn/a (sync not wired)\t\t\t\t\t%s", x.Missed, x.Err)
+				continue
+			}
+			p("%d\t%s\t%s\t%.0f\t%d\t%.0f\t%v%s", x.Missed, x.Wiring, x.Duration, x.PerSec, x.WireBytes, x.BytesPerEvent, x.Complete, errSuffix(x.Err))
+		}
+	}
+	p("")
+	p("COST (in-process nodes; per node = growth over the empty process / nodes)")
+	p("nodes\tstate\tRSS/node\theap/node\tgoroutines/node\tprocess RSS\twire B/delivery\tsender B/msg")
+	for _, x := range r.Cost {
+		p("%d\tidle\t%s\t%s\t%.0f\t%s\t\t", x.Nodes, mib(x.Idle.RSSPerNode), mib(x.Idle.HeapPerNode), x.Idle.GoroutinesPN, mib(float64(x.Idle.RSS)))
+		if x.Load != nil {
+			p("%d\tload (peak)\t%s\t%s\t%.0f\t%s\t%.0f\t%.0f", x.Nodes, mib(x.Load.RSSPerNode), mib(x.Load.HeapPerNode), x.Load.GoroutinesPN, mib(float64(x.Load.RSS)), x.WireBytesPerDelivery, x.SenderBytesPerMsg)
+		}
+	}
+	p("")
+	p("STARTUP (exec parley daemon → first answered node_info)")
+	if len(r.Startup) == 0 {
+		p("n/a")
+	} else {
+		p("events in data dir\tmedian\truns\tdaemon idle RSS")
+		for _, x := range r.Startup {
+			var runs []string
+			for _, d := range x.Runs {
+				runs = append(runs, d.String())
+			}
+			rss := "-"
+			if x.IdleRSS > 0 {
+				rss = mib(float64(x.IdleRSS))
+			}
+			p("%d\t%s\t%s\t%s%s", x.Events, x.Median, strings.Join(runs, ", "), rss, errSuffix(x.Err))
+		}
+	}
+	for _, n := range r.Notes {
+		p("note: %s", n)
+	}
+	p("elapsed %s", time.Duration(r.Elapsed).Round(time.Millisecond))
+	return tw.Flush()
+}
+
+func errSuffix(e string) string {
+	if e == "" {
+		return ""
+	}
+	return "  ERROR: " + e
+}
