@@ -433,3 +433,14 @@ func (s *Service) name(p peer.ID) string {
 	defer s.mu.Unlock()
 	return s.names[p]
 }
+
+// Orphans returns how many events of room wait for their parents.
+func (s *Service) Orphans(room string) int {
+	s.mu.Lock()
+	j := s.rooms[room]
+	s.mu.Unlock()
+	if j == nil {
+		return 0
+	}
+	return j.orph.len()
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/p2p"
+	"time"
 
 	"github.com/parley-chat/parley/rpc"
 )
@@ -23,12 +24,32 @@ func (n *Node) Info(ctx context.Context) (rpc.NodeInfo, error) {
 	if info.Addrs == nil {
 		info.Addrs = []string{}
 	}
+	info.Reachability = string(n.p2p.Reachability())
+	info.RelayAddrs = n.p2p.RelayAddrs()
+	if info.RelayAddrs == nil {
+		info.RelayAddrs = []string{}
+	}
+	info.Sync = []rpc.RoomSync{}
 	if n.chat != nil {
 		rooms, err := n.chat.Rooms(ctx)
 		if err != nil {
 			return info, err
 		}
 		info.Rooms = len(rooms)
+		for _, r := range rooms {
+			rs := rpc.RoomSync{Room: r.ID, Orphans: n.chat.Orphans(r.ID)}
+			rs.Events, _ = n.chat.Ledger().Count(ctx, r.ID)
+			if n.sync != nil {
+				st := n.sync.Status(r.ID)
+				rs.InProgress = st.InProgress > 0
+				rs.EventsFetched = st.EventsFetched
+				rs.LastError = st.LastError
+				if !st.LastSync.IsZero() {
+					rs.LastSync = st.LastSync.UTC().Format(time.RFC3339)
+				}
+			}
+			info.Sync = append(info.Sync, rs)
+		}
 	}
 	return info, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/namespace"
 	pebbleds "github.com/ipfs/go-ds-pebble"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -129,8 +130,9 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		pcfg.NATPortMap = *cfg.NATPortMap
 	}
 	if opts.Bootstrap {
-		pcfg.DHTMode = p2p.DHTModeServer
+		pcfg.Bootstrap = true // DHT server, relay v2 and AutoNAT services, public-host limits
 	}
+	pcfg.Datastore = namespace.Wrap(n.store, ds.NewKey("/peers")) // remembered peers
 	if opts.P2P != nil {
 		opts.P2P(&pcfg)
 	}

@@ -67,7 +67,10 @@ func TestChurnSoak(t *testing.T) {
 		cfg.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", ports[i])}
 		cfg.Peers = []string{addr((i + 1) % n), addr((i + 3) % n)} // a ring with chords
 		nd, err := node.New(context.Background(), node.Options{DataDir: dirs[i], Config: cfg, NoRPC: true,
-			P2P: func(c *p2p.Config) { c.BootstrapBackoffMin = 100 * time.Millisecond; c.BootstrapBackoffMax = time.Second }})
+			P2P: func(c *p2p.Config) {
+				c.BootstrapBackoffMin = 100 * time.Millisecond
+				c.BootstrapBackoffMax = time.Second
+			}})
 		if err != nil {
 			t.Fatalf("start node %d: %v", i, err)
 		}

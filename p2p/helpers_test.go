@@ -176,25 +176,32 @@ func waitTopicPeers(t *testing.T, tp p2p.Topic, want ...peer.ID) {
 var testLogger = slog.New(slog.DiscardHandler)
 
 // warmUp publishes distinct probe messages on pub until every box has
-// received one. Gossipsub relays only along its mesh, which forms at the
-// first heartbeats after joining; a message relayed before that is not
-// forwarded (in Parley, sync repairs such gaps).
+// received one of this call's probes. Gossipsub relays only along its
+// mesh, which forms at the first heartbeats after joining; a message
+// relayed before that is not forwarded (in Parley, sync repairs such
+// gaps). The probes carry a tag unique to the call: a box that once
+// delivered its own node's probes must not count as reached.
 func warmUp(t *testing.T, pub p2p.Topic, boxes ...*inbox) {
 	t.Helper()
+	warmUps++
+	prefix := fmt.Sprintf("warm-up %d/", warmUps)
 	i := 0
 	waitFor(t, 15*time.Second, "mesh to form", func() bool {
 		i++
-		if err := pub.Publish(t.Context(), fmt.Appendf(nil, "warm-up %d", i)); err != nil {
+		if err := pub.Publish(t.Context(), fmt.Appendf(nil, "%s%d", prefix, i)); err != nil {
 			t.Fatalf("Publish warm-up: %v", err)
 		}
 		for _, b := range boxes {
-			if !b.sawPrefix("warm-up ") {
+			if !b.sawPrefix(prefix) {
 				return false
 			}
 		}
 		return true
 	})
 }
+
+// warmUps numbers warmUp calls (tests using it do not run in parallel).
+var warmUps int
 
 func (b *inbox) sawPrefix(prefix string) bool {
 	b.mu.Lock()

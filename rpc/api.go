@@ -39,6 +39,23 @@ type NodeInfo struct {
 	Version string   `json:"version"`
 	Peers   int      `json:"peers"`
 	Rooms   int      `json:"rooms"`
+	// Reachability is what AutoNAT concluded: public, private or unknown.
+	Reachability string `json:"reachability"`
+	// RelayAddrs are our addresses through relays (when private).
+	RelayAddrs []string `json:"relayAddrs"`
+	// Sync is the ledger sync state of each joined room.
+	Sync []RoomSync `json:"sync"`
+}
+
+// RoomSync is one room's sync state in node_info.
+type RoomSync struct {
+	Room          string `json:"room"`
+	Events        uint64 `json:"events"`             // events stored
+	Orphans       int    `json:"orphans"`            // events waiting for their parents
+	InProgress    bool   `json:"inProgress"`         // a sync session is running
+	LastSync      string `json:"lastSync,omitempty"` // RFC 3339, end of the last successful session
+	EventsFetched uint64 `json:"eventsFetched"`      // events stored by sync since start
+	LastError     string `json:"lastError,omitempty"`
 }
 
 // PeerInfo is one element of node_peers' result.

@@ -16,7 +16,7 @@ var mNodeInfo = &method{
 	Summary:       "The node's peer ID, full multiaddrs, version and counts.",
 	Result:        paramSpec{Name: "info", Schema: ref("NodeInfo")},
 	Example:       `[]`,
-	ExampleResult: `{"peerId":"12D3KooWJbF9Lav5AcT23NudvSsCWMD8nbdCdmbochnBeV3nEwz2","addrs":["/ip4/127.0.0.1/tcp/4747/p2p/12D3KooWJbF9Lav5AcT23NudvSsCWMD8nbdCdmbochnBeV3nEwz2"],"version":"0.1.0","peers":3,"rooms":1}`,
+	ExampleResult: `{"peerId":"12D3KooWJbF9Lav5AcT23NudvSsCWMD8nbdCdmbochnBeV3nEwz2","addrs":["/ip4/127.0.0.1/tcp/4747/p2p/12D3KooWJbF9Lav5AcT23NudvSsCWMD8nbdCdmbochnBeV3nEwz2"],"version":"0.1.0","peers":3,"rooms":1,"reachability":"public","relayAddrs":[],"sync":[{"room":"ptnayqpvn7rmdmpcqf6goc5ajfv5ahd2t","events":1204,"orphans":0,"inProgress":false,"eventsFetched":312}]}`,
 	Handler: func(ctx context.Context, s *Server, _ *callEnv, _ params) (any, error) {
 		info, err := s.node.Info(ctx)
 		if info.Addrs == nil {

@@ -291,7 +291,7 @@ func TestNoChat(t *testing.T) {
 func TestResults(t *testing.T) {
 	ts := startServer(t, nil)
 	tests := []struct{ req, want string }{
-		{`{"jsonrpc":"2.0","id":1,"method":"node_info","params":[]}`, `{"peerId":"12D3KooWTest","addrs":["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWTest"],"version":"test","peers":1,"rooms":2}`},
+		{`{"jsonrpc":"2.0","id":1,"method":"node_info","params":[]}`, `{"peerId":"12D3KooWTest","addrs":["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWTest"],"version":"test","peers":1,"rooms":2,"reachability":"","relayAddrs":null,"sync":null}`},
 		{`{"jsonrpc":"2.0","id":1,"method":"node_peers"}`, `[{"peerId":"12D3KooWPeer","addrs":["/ip4/127.0.0.1/tcp/4002"]}]`},
 		{`{"jsonrpc":"2.0","id":1,"method":"node_connect","params":["/ip4/1.2.3.4/tcp/1/p2p/x"]}`, `true`},
 		{`{"jsonrpc":"2.0","id":1,"method":"room_join","params":["general"]}`, `{"id":"id-general","name":"general","private":false}`},

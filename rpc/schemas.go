@@ -19,13 +19,30 @@ var (
 var componentSchemas = map[string]schema{
 	"NodeInfo": {
 		"type":     "object",
-		"required": []string{"peerId", "addrs", "version", "peers", "rooms"},
+		"required": []string{"peerId", "addrs", "version", "peers", "rooms", "reachability", "relayAddrs", "sync"},
 		"properties": schema{
 			"peerId":  schema{"type": "string", "description": "libp2p peer ID"},
 			"addrs":   schema{"type": "array", "items": sString, "description": "full multiaddrs ending in /p2p/<peerId>"},
 			"version": sString,
 			"peers":   schema{"type": "integer", "minimum": 0},
 			"rooms":   schema{"type": "integer", "minimum": 0},
+			"reachability": schema{"type": "string", "enum": []string{"unknown", "public", "private"},
+				"description": "what AutoNAT concluded about our reachability"},
+			"relayAddrs": schema{"type": "array", "items": sString, "description": "our addresses through relays"},
+			"sync":       schema{"type": "array", "items": ref("RoomSync"), "description": "ledger sync state per joined room"},
+		},
+	},
+	"RoomSync": {
+		"type":     "object",
+		"required": []string{"room", "events", "orphans", "inProgress", "eventsFetched"},
+		"properties": schema{
+			"room":          schema{"type": "string", "description": "room ID"},
+			"events":        schema{"type": "integer", "minimum": 0, "description": "events stored"},
+			"orphans":       schema{"type": "integer", "minimum": 0, "description": "events waiting for their parents (catching up)"},
+			"inProgress":    schema{"type": "boolean", "description": "a sync session is running"},
+			"lastSync":      schema{"type": "string", "format": "date-time", "description": "end of the last successful sync"},
+			"eventsFetched": schema{"type": "integer", "minimum": 0, "description": "events stored by sync since start"},
+			"lastError":     schema{"type": "string", "description": "error of the last failed sync"},
 		},
 	},
 	"PeerInfo": {

@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
+	pebbleds "github.com/ipfs/go-ds-pebble"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -40,15 +42,38 @@ func (s *testStore) Ingest(ctx context.Context, room string, evs []*ledger.Event
 
 func newStore(t testing.TB, rooms ...string) *testStore {
 	t.Helper()
+	return newStoreOn(t, dssync.MutexWrap(ds.NewMapDatastore()), rooms...)
+}
+
+// newStoreOn opens a ledger on d (closed with the test when it is an
+// io.Closer).
+func newStoreOn(t testing.TB, d ds.Batching, rooms ...string) *testStore {
+	t.Helper()
 	if len(rooms) == 0 {
 		rooms = []string{testRoom}
 	}
-	l, err := ledger.Open(context.Background(), dssync.MutexWrap(ds.NewMapDatastore()), ledger.Options{})
+	l, err := ledger.Open(context.Background(), d, ledger.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
+	t.Cleanup(func() {
+		l.Close()
+		if c, ok := d.(interface{ Close() error }); ok {
+			c.Close()
+		}
+	})
 	return &testStore{led: l, rooms: rooms}
+}
+
+// newPebbleStore is newStore on Pebble with synced writes, as the node
+// opens it.
+func newPebbleStore(t testing.TB, rooms ...string) *testStore {
+	t.Helper()
+	d, err := pebbleds.NewDatastore(t.TempDir(), pebbleds.WithPebbleWriteOptions(pebble.Sync))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newStoreOn(t, d, rooms...)
 }
 
 func newHost(t testing.TB) host.Host {
@@ -88,7 +113,12 @@ func (m *misbehaviour) count(p peer.ID) int {
 
 func newNode(t testing.TB, cfg Config, rooms ...string) *node {
 	t.Helper()
-	n := &node{h: newHost(t), store: newStore(t, rooms...), bad: &misbehaviour{errs: map[peer.ID][]error{}}}
+	return newNodeOn(t, cfg, newStore(t, rooms...))
+}
+
+func newNodeOn(t testing.TB, cfg Config, store *testStore) *node {
+	t.Helper()
+	n := &node{h: newHost(t), store: store, bad: &misbehaviour{errs: map[peer.ID][]error{}}}
 	if cfg.OnMisbehave == nil {
 		cfg.OnMisbehave = n.bad.report
 	}
