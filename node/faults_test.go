@@ -2,6 +2,9 @@ package node_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -66,4 +69,36 @@ func TestDiskFullFailsSendKeepsServing(t *testing.T) {
 	if err != nil || !rep.OK {
 		t.Fatalf("verify after recovery: %+v %v", rep, err)
 	}
+}
+
+// A damaged on-disk datastore stops the node with an error that names the
+// directory and what to do, instead of starting empty and losing history.
+func TestDamagedDatastoreNamesTheFile(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	if _, err := n.Chat().Join(t.Context(), "general"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	manifests, _ := filepath.Glob(filepath.Join(dir, node.DatastoreDir, "MANIFEST-*"))
+	if len(manifests) == 0 {
+		t.Fatal("no Pebble MANIFEST to damage")
+	}
+	for _, m := range manifests {
+		if err := os.WriteFile(m, []byte("this is not a manifest"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := node.New(t.Context(), node.Options{DataDir: dir, Config: testConfig()})
+	if err == nil {
+		t.Fatal("node started on a damaged datastore")
+	}
+	if !strings.Contains(err.Error(), filepath.Join(dir, node.DatastoreDir)) || !strings.Contains(err.Error(), "move it away") {
+		t.Fatalf("error does not name the datastore and the way out: %v", err)
+	}
+	// The failed start left nothing locked: a fresh datastore works.
+	os.RemoveAll(filepath.Join(dir, node.DatastoreDir))
+	startNode(t, dir)
 }
