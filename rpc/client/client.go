@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/parley-chat/parley/rpc"
 )
@@ -43,7 +44,16 @@ type Client struct {
 // Dial returns a Client for the endpoint URL (http://127.0.0.1:PORT/rpc, as
 // written to rpc.addr) and token. It does not connect; calls do.
 func Dial(url, token string) *Client {
-	return &Client{url: url, token: token, hc: &http.Client{}}
+	// Its own transport: the default keeps only 2 idle connections per
+	// host, so concurrent callers would reconnect on most calls. Loopback
+	// only, so no proxy.
+	tr := &http.Transport{
+		Proxy:               nil,
+		MaxIdleConns:        64,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	return &Client{url: url, token: token, hc: &http.Client{Transport: tr}}
 }
 
 // URL returns the endpoint URL the client calls.
