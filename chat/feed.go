@@ -85,6 +85,9 @@ type queued struct {
 func (s *Service) onCommit(evs []*ledger.Event) {
 	msgs := make([]queued, 0, len(evs))
 	for _, ev := range evs {
+		if ev.Author == s.self {
+			s.queuePublish(ev)
+		}
 		s.learnName(ev)
 		if m, ok := toMessage(ev, s.name(ev.Author)); ok {
 			msgs = append(msgs, queued{m, ev.Seq})
@@ -279,4 +282,20 @@ func (sub *Subscription) Close() error {
 	sub.cancel()
 	<-sub.done
 	return nil
+}
+
+// queuePublish hands one of our committed events to its room's publisher
+// without blocking the ledger's commit goroutine.
+func (s *Service) queuePublish(ev *ledger.Event) {
+	s.mu.Lock()
+	j := s.rooms[ev.Room]
+	s.mu.Unlock()
+	if j == nil {
+		return
+	}
+	select {
+	case j.pub <- ev.Raw():
+	default:
+		s.log.Warn("publish queue full; sync will deliver the event", "room", ev.Room, "event", ev.ID())
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -36,7 +38,8 @@ func (s *Service) subscribe(r Room) error {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	j := &joined{Room: r, in: make(chan inbound, ingestQueue), cancel: cancel, done: make(chan struct{}), orph: newOrphans(maxOrphans)}
+	j := &joined{Room: r, in: make(chan inbound, ingestQueue), cancel: cancel, done: make(chan struct{}),
+		orph: newOrphans(maxOrphans), pub: make(chan []byte, publishQueue)}
 	s.rooms[r.ID] = j
 	s.mu.Unlock()
 
@@ -62,9 +65,54 @@ func (s *Service) subscribe(r Room) error {
 	go func() {
 		defer s.wg.Done()
 		defer close(j.done)
+		var pwg sync.WaitGroup
+		pwg.Add(1)
+		go func() {
+			defer pwg.Done()
+			s.publish(ctx, j)
+		}()
 		s.ingest(ctx, j)
+		pwg.Wait()
 	}()
 	return nil
+}
+
+// publishQueue bounds our committed events waiting to be published. If it
+// overflows (the network is far slower than the disk), the event is not
+// lost: it is stored, and sync hands it to the other members.
+const publishQueue = 4096
+
+// publish sends our own committed events to the room's topic in commit
+// order, so members receive parents before children and need no sync.
+func (s *Service) publish(ctx context.Context, j *joined) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case raw := <-j.pub:
+			if err := j.topic.Publish(ctx, raw); err != nil && ctx.Err() == nil {
+				s.log.Debug("publish", "room", j.ID, "err", err)
+			}
+		}
+	}
+}
+
+// missingGrace is how long an event may wait for its parents before we
+// ask a peer for them: gossip often delivers them a moment later anyway.
+const missingGrace = 300 * time.Millisecond
+
+// missing asks for a sync of j's room with from if the orphan id is still
+// waiting for its parents after missingGrace.
+func (s *Service) missing(ctx context.Context, j *joined, id ledger.ID, from peer.ID) {
+	if !j.orph.markAsked(id) {
+		return // already scheduled for this orphan
+	}
+	t := time.AfterFunc(missingGrace, func() {
+		if ctx.Err() == nil && j.orph.has(id) {
+			s.cfg.OnMissing(j.ID, from)
+		}
+	})
+	context.AfterFunc(ctx, func() { t.Stop() })
 }
 
 // stop closes the room's topic and waits for its worker.
@@ -86,21 +134,26 @@ func (s *Service) validator(room string) ValidateFunc {
 		}
 		if s.limit != nil {
 			if err := s.limit.allowPeer(from); err != nil {
+				s.metrics().MessageRejected(RejectRateLimited)
 				return nil, err
 			}
 		}
 		ev, err := ledger.Decode(data)
 		if err != nil {
+			s.metrics().MessageRejected(RejectInvalid)
 			return nil, err
 		}
 		if ev.Room != room {
+			s.metrics().MessageRejected(RejectWrongRoom)
 			return nil, fmt.Errorf("%w: %s on the topic of %s", ledger.ErrWrongRoom, ev.Room, room)
 		}
 		if s.limit != nil {
 			if err := s.limit.allowAuthor(ev.Author); err != nil {
+				s.metrics().MessageRejected(RejectRateLimited)
 				return nil, err
 			}
 		}
+		s.metrics().MessageReceived()
 		return ev, nil
 	}
 }
@@ -146,20 +199,25 @@ func (s *Service) storeBatch(ctx context.Context, j *joined, batch []inbound) {
 			}
 			return
 		}
+		for range len(evs) - len(added) - len(rejected) {
+			s.metrics().MessageRejected(RejectDuplicate) // Add skips stored events
+		}
 		missing := false
 		for _, r := range rejected {
 			var mp *ledger.MissingParentsError
 			if errors.As(r.Err, &mp) {
+				s.metrics().MessageRejected(RejectMissingParents)
 				j.orph.add(r.Event, mp.Missing, from[r.Event.ID()])
 				missing = true
 				continue
 			}
+			s.metrics().MessageRejected(rejectReason(r.Err))
 			s.log.Debug("event rejected", "room", j.ID, "event", r.Event.ID(), "peer", from[r.Event.ID()], "err", r.Err)
 		}
 		if missing && s.cfg.OnMissing != nil {
 			for _, r := range rejected {
 				if errors.Is(r.Err, ledger.ErrMissingParents) {
-					s.cfg.OnMissing(j.ID, from[r.Event.ID()])
+					s.missing(ctx, j, r.Event.ID(), from[r.Event.ID()])
 					break
 				}
 			}
@@ -205,4 +263,15 @@ func (s *Service) Ingest(ctx context.Context, room string, evs []*ledger.Event) 
 		}
 	}
 	return added, rejected, nil
+}
+
+// rejectReason maps a ledger rejection to a Metrics reason.
+func rejectReason(err error) string {
+	switch {
+	case errors.Is(err, ledger.ErrBadParents):
+		return RejectBadParents
+	case errors.Is(err, ledger.ErrWrongRoom):
+		return RejectWrongRoom
+	}
+	return RejectInvalid
 }

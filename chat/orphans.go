@@ -26,6 +26,7 @@ type orphan struct {
 	ev      *ledger.Event
 	missing map[ledger.ID]bool
 	from    peer.ID
+	asked   bool // a sync was scheduled for it
 }
 
 func newOrphans(max int) *orphans {
@@ -88,4 +89,25 @@ func (o *orphans) len() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return len(o.events)
+}
+
+// has reports whether id is still held.
+func (o *orphans) has(id ledger.ID) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_, ok := o.events[id]
+	return ok
+}
+
+// markAsked records that a sync was scheduled for id; it returns false if
+// one already was (or id is not held).
+func (o *orphans) markAsked(id ledger.ID) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	or := o.events[id]
+	if or == nil || or.asked {
+		return false
+	}
+	or.asked = true
+	return true
 }

@@ -38,6 +38,9 @@ type Config struct {
 	Limits Limits
 	// Clock returns the current time; nil means time.Now. Tests set it.
 	Clock func() time.Time
+	// Metrics, if set, counts messages sent, received and rejected (see
+	// Metrics). Nil means none.
+	Metrics Metrics
 }
 
 // Service is the chat domain: rooms, membership and messages on top of a
@@ -72,6 +75,7 @@ type joined struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	orph   *orphans
+	pub    chan []byte // our committed events, in commit order, to publish
 }
 
 var roomsPrefix = ds.NewKey("/rooms")
@@ -314,20 +318,15 @@ func (s *Service) Send(ctx context.Context, room, text string) (Message, error) 
 	return m, nil
 }
 
-// append stores a new event of ours and publishes it on the room's topic.
+// append stores a new event of ours; once committed it is published on the
+// room's topic.
 func (s *Service) append(ctx context.Context, room, kind string, body []byte) (*ledger.Event, error) {
 	ev, err := s.led.Append(ctx, s.key, room, kind, body, s.cfg.Clock())
 	if err != nil {
 		return nil, fmt.Errorf("store event: %w", err)
 	}
-	s.mu.Lock()
-	j := s.rooms[room]
-	s.mu.Unlock()
-	if j != nil {
-		if err := j.topic.Publish(ctx, ev.Raw()); err != nil {
-			s.log.Debug("publish", "room", room, "err", err)
-		}
-	}
+	s.metrics().MessageSent()
+	// Published by the room's publisher, in commit order (see onCommit).
 	return ev, nil
 }
 

@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/parley-chat/parley/ledger"
@@ -69,6 +70,28 @@ func TestSyncReadHelpers(t *testing.T) {
 	}
 	if _, err := l.RawAt(ctx, room, ledger.Key{Lamport: 1, ID: evs[5].ID()}); !errors.Is(err, ledger.ErrNotFound) {
 		t.Fatalf("RawAt of a wrong key: %v", err)
+	}
+	for _, tc := range []struct{ from, to uint64 }{{0, ^uint64(0)}, {250, 520}, {300, 300}, {700, 800}} {
+		var got []ledger.Key
+		err := l.RawRange(ctx, room, tc.from, tc.to, func(k ledger.Key, raw []byte) (bool, error) {
+			if ledger.ComputeID(raw) != k.ID {
+				t.Fatalf("RawRange: bytes of %v", k)
+			}
+			got = append(got, k)
+			return true, nil
+		})
+		want, _ := l.Keys(ctx, room, tc.from, tc.to)
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("RawRange(%d, %d): %d keys, want %d (%v)", tc.from, tc.to, len(got), len(want), err)
+		}
+	}
+	n := 0
+	if err := l.RawRange(ctx, room, 0, ^uint64(0), func(ledger.Key, []byte) (bool, error) { n++; return n < 3, nil }); err != nil || n != 3 {
+		t.Fatalf("RawRange did not stop: %d %v", n, err)
+	}
+	stop := errors.New("stop")
+	if err := l.RawRange(ctx, room, 0, 10, func(ledger.Key, []byte) (bool, error) { return true, stop }); !errors.Is(err, stop) {
+		t.Fatalf("RawRange error: %v", err)
 	}
 	k, err := l.KeyOf(ctx, room, evs[7].ID())
 	if err != nil || k != keys[7] {

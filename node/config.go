@@ -33,6 +33,9 @@ type Config struct {
 	NATPortMap *bool `toml:"nat_port_map"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `toml:"log_level"`
+	// Metrics serves Prometheus metrics at /metrics on the RPC listener,
+	// behind the RPC token (docs/METRICS.md). Default off.
+	Metrics bool `toml:"metrics"`
 }
 
 // DefaultConfig returns the defaults for a user node.
@@ -109,4 +112,8 @@ const defaultConfigFile = `# Parley node configuration. Command-line flags overr
 
 # debug, info, warn or error.
 # log_level = "info"
+
+# Serve Prometheus metrics at /metrics on the RPC address, behind the same
+# token (Authorization: Bearer <rpc.token>). See docs/METRICS.md.
+# metrics = false
 `

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/internal/metrics"
 	"github.com/parley-chat/parley/p2p"
 	"github.com/parley-chat/parley/p2p/ledgersync"
 	"github.com/parley-chat/parley/rpc"
@@ -68,6 +70,7 @@ type Node struct {
 	chat  *chat.Service
 	sync  *ledgersync.Syncer
 	rpc   *rpc.Server
+	met   *metrics.Metrics // nil unless Config.Metrics
 
 	closeOnce bool
 }
@@ -119,7 +122,23 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		n.store, n.own = pds, true
 	}
 
+	if cfg.Metrics {
+		n.met = metrics.New()
+	}
+
+	// p2p and chat report events for the syncer before it exists; the
+	// pointer bridges them during start.
+	var syncer atomic.Pointer[ledgersync.Syncer]
+
 	pcfg := p2p.DefaultConfig()
+	pcfg.OnTopicPeer = func(topic string, p peer.ID) {
+		// A peer joined one of our rooms: reconcile with it right away,
+		// so whatever either side missed (gossip before the mesh formed,
+		// time offline) arrives without waiting for the periodic sync.
+		if s := syncer.Load(); s != nil && strings.HasPrefix(topic, chat.TopicName("")) {
+			s.Trigger(strings.TrimPrefix(topic, chat.TopicName("")), p)
+		}
+	}
 	pcfg.ListenAddrs = cfg.Listen
 	pcfg.BootstrapPeers = cfg.Peers
 	pcfg.Logger = log
@@ -133,6 +152,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		pcfg.Bootstrap = true // DHT server, relay v2 and AutoNAT services, public-host limits
 	}
 	pcfg.Datastore = namespace.Wrap(n.store, ds.NewKey("/peers")) // remembered peers
+	pcfg.Registerer = n.met.Registerer()                          // nil without metrics
 	if opts.P2P != nil {
 		opts.P2P(&pcfg)
 	}
@@ -146,9 +166,6 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 
 	if !opts.Bootstrap {
-		// chat reports events with missing parents before the syncer
-		// exists; the pointer bridges the two during start.
-		var syncer atomic.Pointer[ledgersync.Syncer]
 		ccfg := chat.Config{
 			Name:   cfg.Name,
 			Logger: log,
@@ -163,6 +180,9 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 				}
 			},
 		}
+		if n.met != nil {
+			ccfg.Metrics = n.met
+		}
 		if opts.Chat != nil {
 			opts.Chat(&ccfg)
 		}
@@ -172,6 +192,9 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		}
 		scfg := ledgersync.DefaultConfig()
 		scfg.Logger = log.With("subsystem", "sync")
+		if n.met != nil {
+			scfg.OnSession = syncSessionMetrics(n.met)
+		}
 		if opts.Sync != nil {
 			opts.Sync(&scfg)
 		}
@@ -179,6 +202,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 			return nil, fmt.Errorf("start sync: %w", err)
 		}
 		syncer.Store(n.sync)
+		n.met.WatchLedger(roomSizes(n.chat))
 	}
 
 	if !opts.NoRPC {
@@ -200,6 +224,7 @@ func (n *Node) startRPC() error {
 	rcfg.AllowRemote = n.opts.Config.RPCAllowRemote
 	rcfg.Token = tok
 	rcfg.Logger = n.opts.Logger
+	rcfg.Metrics = n.met
 	var chatAPI rpc.ChatAPI
 	if n.chat != nil {
 		chatAPI = n.chat

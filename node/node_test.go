@@ -56,12 +56,17 @@ func connect(t *testing.T, a, b *node.Node) {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+// eventually polls cond until it holds or the deadline passes; on failure
+// it reports the sync state of the given nodes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool, nodes ...*node.Node) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
+			for i, n := range nodes {
+				info, _ := n.Info(context.Background())
+				t.Logf("node %d: peers %d sync %+v", i, info.Peers, info.Sync)
+			}
 			t.Fatalf("timed out after %s waiting for %s", timeout, what)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -104,11 +109,11 @@ func TestChainOfThree(t *testing.T) {
 	if _, err := a.Chat().Send(ctx, "general", "hello from A"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "A's message at C", func() bool { return hasText(history(t, c, "general"), "hello from A") })
+	eventually(t, 20*time.Second, "A's message at C", func() bool { return hasText(history(t, c, "general"), "hello from A") }, a, b, c)
 	if _, err := c.Chat().Send(ctx, "general", "hello from C"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "C's message at A", func() bool { return hasText(history(t, a, "general"), "hello from C") })
+	eventually(t, 20*time.Second, "C's message at A", func() bool { return hasText(history(t, a, "general"), "hello from C") }, a, b, c)
 	eventually(t, 20*time.Second, "identical histories", func() bool {
 		ha, hb, hc := ids(history(t, a, "general")), ids(history(t, b, "general")), ids(history(t, c, "general"))
 		return len(ha) == 2 && slices.Equal(ha, hb) && slices.Equal(hb, hc)

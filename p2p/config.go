@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DHTMode selects how the node takes part in the Kademlia DHT.
@@ -140,6 +141,14 @@ type Config struct {
 	// UserAgent is announced through identify. Default "parley".
 	UserAgent string
 
+	// Registerer, if set, receives go-libp2p's own Prometheus metrics
+	// (resource manager, swarm, identify, event bus, AutoNAT, relay…);
+	// give each node its own registry. go-libp2p keeps these collectors in
+	// package variables, so with several nodes in one process every
+	// registry shows the process-wide values. Nil (the default) turns
+	// libp2p's metrics off. Ignored by NewWithHost.
+	Registerer prometheus.Registerer
+
 	// BootstrapBackoffMin and BootstrapBackoffMax bound the delay between
 	// rounds of dialing bootstrap peers: it starts at Min, doubles while no
 	// bootstrap peer is reachable, and once some are connected the node
@@ -166,6 +175,11 @@ type Config struct {
 	// many accepted messages may wait for deliver before pubsub drops
 	// messages for this topic. Default 1024.
 	TopicBufferSize int
+
+	// OnTopicPeer, if set, is called (from a goroutine of the topic; it
+	// must not block) when a peer joins a topic we joined. The node uses it
+	// to reconcile the room's ledger with every new member at once.
+	OnTopicPeer func(topic string, p peer.ID)
 
 	// Logger is the parent logger; the node logs through
 	// Logger.With("subsystem", "p2p"). Nil means slog.Default().

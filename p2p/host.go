@@ -52,14 +52,19 @@ type PeerInfo struct {
 // newHost builds the libp2p host: TCP and QUIC v1, Noise and TLS, yamux,
 // the connection manager, the resource manager (resourceLimits), the NAT
 // traversal and bootstrap services of natOptions, the connection gater if
-// any and, only if cfg.NATPortMap, UPnP/NAT-PMP port mapping. On error
+// any, libp2p's metrics only if cfg.Registerer, and, only if
+// cfg.NATPortMap, UPnP/NAT-PMP port mapping. On error
 // nothing is left running.
 func newHost(key crypto.PrivKey, cfg Config, bootstrap []peer.AddrInfo) (host.Host, error) {
 	cm, err := connmgr.NewConnManager(cfg.ConnMgrLow, cfg.ConnMgrHigh, connmgr.WithGracePeriod(cfg.ConnMgrGrace))
 	if err != nil {
 		return nil, fmt.Errorf("connection manager: %w", err)
 	}
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(resourceLimits(cfg)))
+	var rmOpts []rcmgr.Option
+	if cfg.Registerer == nil {
+		rmOpts = append(rmOpts, rcmgr.WithMetricsDisabled())
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(resourceLimits(cfg)), rmOpts...)
 	if err != nil {
 		cm.Close()
 		return nil, fmt.Errorf("resource manager: %w", err)
@@ -74,6 +79,11 @@ func newHost(key crypto.PrivKey, cfg Config, bootstrap []peer.AddrInfo) (host.Ho
 		libp2p.ConnectionManager(cm),
 		libp2p.ResourceManager(rm),
 		libp2p.UserAgent(cfg.UserAgent),
+	}
+	if cfg.Registerer != nil {
+		opts = append(opts, libp2p.PrometheusRegisterer(cfg.Registerer))
+	} else {
+		opts = append(opts, libp2p.DisableMetrics())
 	}
 	opts = append(opts, natOptions(cfg, bootstrap)...)
 	if cfg.ConnectionGater != nil {

@@ -140,11 +140,38 @@ func (t *topic) start() (err error) {
 	ctx, cancel := context.WithCancel(t.node.ctx)
 	t.cancel = cancel
 	t.node.wg.Go(func() { t.run(ctx) })
+	var evh *pubsub.TopicEventHandler
+	if t.node.cfg.OnTopicPeer != nil {
+		if evh, err = t.topic.EventHandler(); err != nil {
+			cancel()
+			return fmt.Errorf("topic events: %w", err)
+		}
+	}
 	t.node.wg.Go(func() {
 		defer close(t.discDone)
+		if evh != nil {
+			var wg sync.WaitGroup
+			wg.Go(func() { t.peerEvents(ctx, evh) })
+			defer wg.Wait()
+			defer evh.Cancel()
+		}
 		t.discover(ctx)
 	})
 	return nil
+}
+
+// peerEvents reports peers that join the topic to Config.OnTopicPeer (the
+// node starts a ledger sync with them), until ctx ends.
+func (t *topic) peerEvents(ctx context.Context, evh *pubsub.TopicEventHandler) {
+	for {
+		ev, err := evh.NextPeerEvent(ctx)
+		if err != nil {
+			return
+		}
+		if ev.Type == pubsub.PeerJoin {
+			t.node.cfg.OnTopicPeer(t.name, ev.Peer)
+		}
+	}
 }
 
 // validateMsg adapts ValidateFunc to pubsub. A panicking validator rejects

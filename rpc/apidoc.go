@@ -71,6 +71,10 @@ func renderAPIDoc() []byte {
 	p("   on the upgrade URL (not accepted for POST). A missing or wrong token gets `401` with\n")
 	p("   an empty body.\n\n")
 	p("The node listens on loopback only, unless it is started with `--rpc-allow-remote`.\n\n")
+	p("With `--metrics` (config `metrics = true`) the same listener also serves Prometheus\n")
+	p("metrics at `GET %s`, behind the same three checks (scrape with\n", MetricsPath)
+	p("`authorization: {credentials_file: ~/.parley/rpc.token}`); without it that path answers\n")
+	p("`404`. [METRICS.md](METRICS.md) lists the metrics.\n\n")
 
 	p("## Limits\n\n")
 	p("| limit | default | over the limit |\n|---|---|---|\n")

@@ -7,6 +7,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/parley-chat/parley/internal/metrics"
 )
 
 // Defaults used by DefaultConfig.
@@ -68,6 +70,10 @@ type Config struct {
 	AllowedOrigins []string
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
+	// Metrics, if set, counts every answered call (by method and code)
+	// and is served at MetricsPath behind the same checks as the API. Nil
+	// (the default): no call metrics, and MetricsPath answers 404.
+	Metrics *metrics.Metrics
 }
 
 // DefaultConfig returns a Config listening on 127.0.0.1:0 with default

@@ -87,10 +87,12 @@ func (s *Server) handleMessage(ctx context.Context, data []byte, env *callEnv) (
 // call runs one request. It returns nil for a notification.
 func (s *Server) call(ctx context.Context, r *request, env *callEnv) *response {
 	if r.err != nil {
+		s.calls.observe(unknownMethod, r.err.Code, 0)
 		return errorResponse(r.responseID(), r.err)
 	}
 	start := time.Now()
 	result, rerr := s.invoke(ctx, r, env)
+	dur := time.Since(start)
 	lvl, code := slog.LevelDebug, 0
 	if rerr != nil {
 		code = rerr.Code
@@ -98,7 +100,8 @@ func (s *Server) call(ctx context.Context, r *request, env *callEnv) *response {
 			lvl = slog.LevelWarn
 		}
 	}
-	s.log.Log(ctx, lvl, "rpc call", "method", r.method, "code", code, "dur", time.Since(start), "notification", !r.hasID)
+	s.calls.observe(r.method, code, dur)
+	s.log.Log(ctx, lvl, "rpc call", "method", r.method, "code", code, "dur", dur, "notification", !r.hasID)
 	if !r.hasID {
 		return nil
 	}

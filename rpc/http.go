@@ -13,15 +13,16 @@ import (
 	"time"
 )
 
-// ServeHTTP is the endpoint. In order it checks the path (404), the Host
-// header (403), the Origin header (403) and the bearer token (401, empty
-// body), then serves a WebSocket upgrade (GET) or a POST (other methods:
-// 405). POST bodies over Config.MaxBodyBytes get 413. A POST that holds
+// ServeHTTP is the endpoint. In order it checks the path (404; MetricsPath
+// only with Config.Metrics), the Host header (403), the Origin header (403)
+// and the bearer token (401, empty body), then serves a scrape of
+// MetricsPath, a WebSocket upgrade (GET) or a POST (other methods: 405). POST bodies over Config.MaxBodyBytes get 413. A POST that holds
 // only notifications gets 204 with no body. A client over its rate limit
 // (per remote IP) gets 429 with Retry-After; an upgrade beyond
 // Config.MaxConns gets 503.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != Path {
+	scrape := r.URL.Path == MetricsPath && s.cfg.Metrics != nil
+	if r.URL.Path != Path && !scrape {
 		http.NotFound(w, r)
 		return
 	}
@@ -42,6 +43,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case scrape:
+		s.serveMetrics(w, r)
 	case ws:
 		if rerr := admit(s.ipLimits.get(r.RemoteAddr, time.Now()), 1); rerr != nil {
 			tooMany(w, rerr, encodeResponses([]*response{errorResponse(nil, rerr)}, false))

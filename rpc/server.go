@@ -33,6 +33,7 @@ type Server struct {
 	discover  *openrpcDoc
 	tokenHash [sha256.Size]byte
 	ipLimits  *limiterSet // nil: no rate limit
+	calls     callMetrics // nil: no metrics
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
@@ -97,6 +98,7 @@ func newServer(cfg Config, node NodeAPI, cb chatBackend) (*Server, error) {
 		s.order = append(s.order, m)
 	}
 	s.discover = openrpc(s.order)
+	s.calls = newCallMetrics(cfg.Metrics, s.order)
 	return s, nil
 }
 

@@ -62,6 +62,7 @@ func daemonCommand(bootstrap bool) *cli.Command {
 			&cli.BoolFlag{Name: "no-nat-portmap", Usage: "do not ask the router for a port mapping"},
 			&cli.StringFlag{Name: "name", Usage: "display name announced in rooms"},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error"},
+			&cli.BoolFlag{Name: "metrics", Usage: "serve Prometheus metrics at /metrics on the RPC address, behind the RPC token"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() > 0 {
@@ -107,6 +108,9 @@ func runDaemon(ctx context.Context, cmd *cli.Command, bootstrap bool) error {
 	if v := cmd.String("log-level"); v != "" {
 		cfg.LogLevel = v
 	}
+	if cmd.Bool("metrics") {
+		cfg.Metrics = true
+	}
 	var level slog.Level
 	if cfg.LogLevel != "" {
 		if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
@@ -127,6 +131,9 @@ func runDaemon(ctx context.Context, cmd *cli.Command, bootstrap bool) error {
 		fmt.Fprintf(w, "listening on %s\n", a)
 	}
 	fmt.Fprintf(w, "rpc %s\n", n.RPCURL())
+	if u := n.MetricsURL(); u != "" {
+		fmt.Fprintf(w, "metrics %s\n", u)
+	}
 	<-ctx.Done()
 	fmt.Fprintln(w, "shutting down")
 	if err := n.Close(); err != nil {

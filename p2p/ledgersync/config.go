@@ -83,6 +83,12 @@ type Config struct {
 	// breaks the protocol or sends bad events. Nil means: tag the peer in
 	// the connection manager ("parley-bad", -100) and close its connections.
 	OnMisbehave func(p peer.ID, err error)
+	// OnSession, if set, is called (from the session's goroutine; it must
+	// not block) when a session ends: outbound for those Sync ran, with
+	// its Stats and error; inbound for those served, with only the byte
+	// counts set. Sessions refused before they start are not reported.
+	// The node counts them in its metrics.
+	OnSession func(outbound bool, st Stats, err error)
 	// Logger defaults to slog.Default() with subsystem=sync.
 	Logger *slog.Logger
 }

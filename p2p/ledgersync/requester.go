@@ -58,6 +58,9 @@ func (s *Syncer) Sync(ctx context.Context, p peer.ID, room string) (Stats, error
 		st.LastError = err.Error()
 	}
 	s.mu.Unlock()
+	if s.cfg.OnSession != nil {
+		s.cfg.OnSession(true, stats, err)
+	}
 	if err == nil && stats.EventsReceived > 0 {
 		s.log.Debug("synced", "room", room, "peer", p, "events", stats.EventsStored, "rounds", stats.Rounds, "took", stats.Duration)
 	}
@@ -121,9 +124,7 @@ func (s *Syncer) pull(ctx context.Context, p peer.ID, room string) (stats Stats,
 		var r round
 		var items []item
 		for done := false; !done; {
-			t0 := time.Now()
 			f, err := c.next()
-			dbgNext += time.Since(t0)
 			switch {
 			case errors.Is(err, errMalformed), errors.Is(err, ErrFrameTooLarge):
 				return stats, fmt.Errorf("%w: %v", ErrMisbehaving, err)
@@ -152,18 +153,14 @@ func (s *Syncer) pull(ctx context.Context, p peer.ID, room string) (stats Stats,
 				if c.read > s.cfg.MaxBytesPerSession {
 					limited = true
 				}
-				t0 := time.Now()
 				evs, err := s.checkEvents(raws, room, exp, rc, seen)
 				if err != nil {
 					return stats, err
 				}
-				dbgCheck += time.Since(t0)
-				t0 = time.Now()
 				stats.EventsReceived += len(evs)
 				if err := ing.add(ctx, evs); err != nil {
 					return stats, err
 				}
-				dbgAdd += time.Since(t0)
 				if limited {
 					return stats, fmt.Errorf("%w: received %d events, %d bytes", ErrLimit, stats.EventsReceived, c.read)
 				}
@@ -172,11 +169,7 @@ func (s *Syncer) pull(ctx context.Context, p peer.ID, room string) (stats Stats,
 			}
 		}
 		// The round's events are in; store what waited for them.
-		t0 := time.Now()
 		stored, err := ing.flush(ctx)
-		dbgFlush += time.Since(t0)
-		fmt.Println("DBG next", dbgNext, "check", dbgCheck, "add", dbgAdd, "flush", dbgFlush)
-		dbgNext, dbgCheck, dbgAdd, dbgFlush = 0, 0, 0, 0
 		stats.EventsStored += stored
 		if err != nil {
 			return stats, err
@@ -255,5 +248,3 @@ func (s *Syncer) checkEvents(raws [][]byte, room string, exp *expectation, rc *r
 	}
 	return evs, nil
 }
-
-var dbgNext, dbgCheck, dbgAdd, dbgFlush time.Duration

@@ -56,6 +56,9 @@ func (s *Syncer) handle(str network.Stream) {
 			s.log.Debug("serving sync failed", "room", room, "peer", p, "err", err)
 		}
 	}
+	if s.cfg.OnSession != nil {
+		s.cfg.OnSession(false, Stats{BytesSent: int(c.written), BytesReceived: int(c.read)}, err)
+	}
 	if lacks && err == nil && !s.cfg.Manual {
 		s.Trigger(room, p) // the peer has events we lack
 	}
@@ -136,7 +139,7 @@ func (s *Syncer) serve(ctx context.Context, c *conn, p peer.ID) (string, bool, e
 		if err := c.sendItems(r.out); err != nil {
 			return room, lacks, err
 		}
-		if err := s.sendEvents(ctx, c, room, r.send, &sent); err != nil {
+		if err := s.sendEvents(ctx, c, room, rc, r.send, &sent); err != nil {
 			return room, lacks, err
 		}
 		if err := c.send(&frame{typ: frameEnd}); err != nil {
@@ -200,8 +203,10 @@ func (s *Syncer) finish(c *conn) error {
 }
 
 // sendEvents streams the events at keys, in (Lamport, ID) order so parents
-// come first, in frames of at most MaxBatch events and about 1 MiB.
-func (s *Syncer) sendEvents(ctx context.Context, c *conn, room string, keys []ledger.Key, sent *int) error {
+// come first, in frames of at most MaxBatch events and about 1 MiB. When
+// the keys are most of rc's keys in their span (a catch-up), the events are
+// read in one scan of the ledger's order index, else one by one.
+func (s *Syncer) sendEvents(ctx context.Context, c *conn, room string, rc *recon, keys []ledger.Key, sent *int) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -218,21 +223,14 @@ func (s *Syncer) sendEvents(ctx context.Context, c *conn, room string, keys []le
 		batch, size = batch[:0], 0
 		return err
 	}
-	for _, k := range keys {
+	// put adds one event; it ends the round's events at a session limit.
+	put := func(raw []byte) error {
 		if *sent >= s.cfg.MaxEventsPerSession || c.written >= s.cfg.MaxBytesPerSession {
 			if err := flush(); err != nil {
 				return err
 			}
 			c.sendErr(codeLimit, "session limit reached")
 			return fmt.Errorf("%w: sent %d events", ErrLimit, *sent)
-		}
-		raw, err := led.RawAt(ctx, room, k)
-		if errors.Is(err, ledger.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			c.sendErr(codeInternal, "ledger unavailable")
-			return err
 		}
 		if len(batch) == s.cfg.MaxBatch || size+len(raw) > packSize {
 			if err := flush(); err != nil {
@@ -242,6 +240,59 @@ func (s *Syncer) sendEvents(ctx context.Context, c *conn, room string, keys []le
 		batch = append(batch, raw)
 		size += len(raw)
 		*sent++
+		return nil
+	}
+	if scanWorthIt(rc, keys) {
+		next := 0 // keys[next] is the first key not yet passed
+		err := led.RawRange(ctx, room, keys[0].Lamport, keys[len(keys)-1].Lamport, func(k ledger.Key, raw []byte) (bool, error) {
+			for next < len(keys) && keys[next].Compare(k) < 0 {
+				next++ // gone from the ledger: skip it, as RawAt would
+			}
+			if next == len(keys) {
+				return false, nil
+			}
+			if keys[next] != k {
+				return true, nil
+			}
+			next++
+			return next < len(keys), put(raw)
+		})
+		if err != nil && !errors.Is(err, ErrLimit) {
+			c.sendErr(codeInternal, "ledger unavailable")
+		}
+		if err != nil {
+			return err
+		}
+		return flush()
+	}
+	for _, k := range keys {
+		raw, err := led.RawAt(ctx, room, k)
+		if errors.Is(err, ledger.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			c.sendErr(codeInternal, "ledger unavailable")
+			return err
+		}
+		if err := put(raw); err != nil {
+			return err
+		}
 	}
 	return flush()
+}
+
+// minScan is the fewest events worth a scan of the order index.
+const minScan = 64
+
+// scanWorthIt reports whether reading sorted keys in one scan of their span
+// beats one read per key: there are many, and they are at least half of
+// the snapshot's keys in that span.
+func scanWorthIt(rc *recon, keys []ledger.Key) bool {
+	if len(keys) < minScan {
+		return false
+	}
+	first, last := keys[0], keys[len(keys)-1]
+	i := rc.ks.Search(func(k ledger.Key) bool { return k.Compare(first) >= 0 })
+	j := rc.ks.Search(func(k ledger.Key) bool { return k.Compare(last) > 0 })
+	return 2*len(keys) >= j-i
 }

@@ -1,0 +1,145 @@
+package node_test
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/node"
+)
+
+// sendN sends n messages from nd with a few concurrent senders.
+func sendN(t *testing.T, nd *node.Node, prefix string, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	per := n / 4
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range per {
+				if _, err := nd.Chat().Send(t.Context(), "general", fmt.Sprintf("%s w%d #%d", prefix, w, i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// converged waits until every node holds the same history of want messages.
+func converged(t *testing.T, timeout time.Duration, want int, nodes ...*node.Node) {
+	t.Helper()
+	start := time.Now()
+	eventually(t, timeout, fmt.Sprintf("%d nodes converging on %d messages", len(nodes), want), func() bool {
+		first := allIDsIn(t, nodes[0], "general")
+		if len(first) != want {
+			return false
+		}
+		for _, n := range nodes[1:] {
+			if !slices.Equal(allIDsIn(t, n, "general"), first) {
+				return false
+			}
+		}
+		return true
+	}, nodes...)
+	t.Logf("converged on %d messages in %s", want, time.Since(start).Round(time.Millisecond))
+}
+
+func allIDsIn(t *testing.T, nd *node.Node, room string) []string {
+	var out []string
+	before := ""
+	for {
+		page, err := nd.Chat().History(t.Context(), room, chat.HistoryQuery{Limit: 1000, Before: before})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(ids(page), out...)
+		if len(page) < 1000 {
+			return out
+		}
+		before = page[0].ID
+	}
+}
+
+func joinAll(t *testing.T, nodes ...*node.Node) {
+	t.Helper()
+	for _, n := range nodes {
+		if _, err := n.Chat().Join(t.Context(), "general"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// C stops; A and B exchange 1,000 messages; C starts again on its data dir
+// and converges to the identical history within seconds.
+func TestOfflineCatchUp(t *testing.T) {
+	a, b := startNode(t, ""), startNode(t, "")
+	cdir := t.TempDir()
+	c := startNode(t, cdir)
+	connect(t, a, b)
+	connect(t, c, b)
+	joinAll(t, a, b, c)
+	sendN(t, a, "before", 4)
+	converged(t, 20*time.Second, 4, a, b, c)
+
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, n := range []*node.Node{a, b} {
+		wg.Add(1)
+		go func() { defer wg.Done(); sendN(t, n, "offline", 500) }()
+	}
+	wg.Wait()
+	converged(t, 30*time.Second, 1004, a, b)
+
+	c = startNode(t, cdir) // rooms are remembered; no join needed
+	connect(t, c, b)
+	start := time.Now()
+	converged(t, 15*time.Second, 1004, a, b, c)
+	t.Logf("C caught up on 1,000 messages in %s", time.Since(start).Round(time.Millisecond))
+}
+
+// Two groups write while cut off from each other, then connect: every node
+// ends with the identical union.
+func TestPartitionHeals(t *testing.T) {
+	a, b, c, d := startNode(t, ""), startNode(t, ""), startNode(t, ""), startNode(t, "")
+	connect(t, a, b)
+	connect(t, c, d)
+	joinAll(t, a, b, c, d)
+	var wg sync.WaitGroup
+	for i, n := range []*node.Node{a, b, c, d} {
+		wg.Add(1)
+		go func() { defer wg.Done(); sendN(t, n, fmt.Sprintf("side%d", i), 100) }()
+	}
+	wg.Wait()
+	converged(t, 20*time.Second, 200, a, b)
+	converged(t, 20*time.Second, 200, c, d)
+
+	connect(t, b, c) // heal
+	converged(t, 20*time.Second, 400, a, b, c, d)
+	for _, n := range []*node.Node{a, b, c, d} {
+		if rep, err := n.Chat().Verify(t.Context(), ""); err != nil || !rep.OK {
+			t.Fatalf("verify: %+v %v", rep, err)
+		}
+	}
+}
+
+// A node that joins a room with a long history gets all of it.
+func TestJoinGetsLongHistory(t *testing.T) {
+	a, b := startNode(t, ""), startNode(t, "")
+	connect(t, a, b)
+	joinAll(t, a, b)
+	sendN(t, a, "history", 2000)
+	converged(t, 30*time.Second, 2000, a, b)
+
+	late := startNode(t, "")
+	connect(t, late, b)
+	joinAll(t, late)
+	converged(t, 20*time.Second, 2000, a, b, late)
+}
