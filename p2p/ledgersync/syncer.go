@@ -184,6 +184,10 @@ func (s *Syncer) statusOf(room string) *RoomStatus {
 	return st
 }
 
+// busyRetry is the base delay before retrying a session the peer refused
+// as busy.
+const busyRetry = 300 * time.Millisecond
+
 func (s *Syncer) worker() {
 	defer s.wg.Done()
 	for {
@@ -194,7 +198,17 @@ func (s *Syncer) worker() {
 			s.mu.Lock()
 			s.pending[t] = running
 			s.mu.Unlock()
-			_, err := s.Sync(s.ctx, t.peer, t.room)
+			stats, err := s.Sync(s.ctx, t.peer, t.room)
+			if stats.EventsStored > 0 && !s.cfg.Manual {
+				// What we just learned by sync is not gossiped again, so
+				// tell our other neighbours in the room: syncing with them
+				// makes them pull it back from us (their reverse sync).
+				for _, q := range s.pickPeers(t.room, 3) {
+					if q != t.peer {
+						s.Trigger(t.room, q)
+					}
+				}
+			}
 			s.mu.Lock()
 			if s.pending[t] == rerun && s.ctx.Err() == nil {
 				s.enqueue(t)
@@ -208,7 +222,13 @@ func (s *Syncer) worker() {
 				// Continue where it stopped, once the peer has seen the
 				// session end.
 				time.AfterFunc(time.Second, func() { s.Trigger(t.room, t.peer) })
-			case errors.Is(err, ErrRoomUnknown), errors.Is(err, ErrBusy), errors.Is(err, ErrClosed):
+			case errors.Is(err, ErrBusy):
+				// The peer is still serving us this room (often the tail
+				// of the previous session). What we asked for must not be
+				// dropped: try again shortly.
+				s.log.Debug("sync busy, retrying", "room", t.room, "peer", t.peer, "err", err)
+				time.AfterFunc(busyRetry+rand.N(busyRetry), func() { s.Trigger(t.room, t.peer) })
+			case errors.Is(err, ErrRoomUnknown), errors.Is(err, ErrClosed):
 				s.log.Debug("sync skipped", "room", t.room, "peer", t.peer, "err", err)
 			default:
 				s.log.Info("sync failed", "room", t.room, "peer", t.peer, "err", err)
