@@ -32,9 +32,10 @@ type Options struct {
 // Writes from all goroutines go through one commit goroutine that groups
 // whatever is queued into a single datastore batch: concurrent writers share
 // one fsync (group commit), and batches land in the order events were
-// accepted, so a parent is never on disk after its child. A write method
-// returns only once its batch is committed; with a datastore that syncs its
-// writes (Pebble with Sync, the node's default) that means durable (P5).
+// accepted, so a parent is never on disk after its child. Append returns
+// only once its batch is committed and the datastore synced (Datastore.Sync,
+// an fsync of Pebble's log): durable (P5). Add (events from peers) returns
+// once committed; they become durable with the next synced write.
 //
 // All methods are safe for concurrent use.
 type Ledger struct {
@@ -69,9 +70,10 @@ type pendingEvent struct {
 }
 
 type writeReq struct {
-	batch  []op
-	events []*Event
-	done   chan error // buffered, receives exactly once
+	batch   []op
+	events  []*Event
+	durable bool       // our own event: fsync before acknowledging (P5)
+	done    chan error // buffered, receives exactly once
 }
 
 type op struct {
@@ -258,7 +260,7 @@ func (l *Ledger) Append(ctx context.Context, key crypto.PrivKey, room, kind stri
 		l.mu.Unlock()
 		return nil, fmt.Errorf("append to %s: %w", room, err)
 	}
-	req := &writeReq{done: make(chan error, 1)}
+	req := &writeReq{done: make(chan error, 1), durable: true}
 	l.stage(req, st, ev)
 	l.enqueue(req)
 	l.mu.Unlock()
@@ -532,6 +534,10 @@ func countEvents(reqs []*writeReq) int {
 
 func (l *Ledger) commit(reqs []*writeReq) error {
 	ctx := context.Background()
+	durable := false
+	for _, r := range reqs {
+		durable = durable || r.durable
+	}
 	b, err := l.ds.Batch(ctx)
 	if err != nil {
 		return err
@@ -548,7 +554,21 @@ func (l *Ledger) commit(reqs []*writeReq) error {
 			}
 		}
 	}
-	return b.Commit(ctx)
+	if err := b.Commit(ctx); err != nil {
+		return err
+	}
+	// One fsync for the whole group, and only when it holds an event of
+	// ours: those are acknowledged as durable (P5). Events from peers ride
+	// along unsynced; a power cut may lose the newest of them, and sync
+	// fetches them again. The store's log is sequential, so a synced write
+	// also makes everything before it durable: a child never outlives its
+	// parent.
+	if durable {
+		if err := l.ds.Sync(ctx, ds.NewKey("/")); err != nil {
+			return fmt.Errorf("sync to disk: %w", err)
+		}
+	}
+	return nil
 }
 
 func cmpU64(a, b uint64) int {

@@ -113,9 +113,10 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		n.store = opts.Datastore
 	} else {
 		path := filepath.Join(opts.DataDir, DatastoreDir)
-		// Sync writes: a write that returned is on disk (P5). The ledger
-		// groups concurrent writes so they share fsyncs.
-		pds, err := pebbleds.NewDatastore(path, pebbleds.WithPebbleWriteOptions(pebble.Sync))
+		// Writes are not synced one by one: the ledger syncs the log once
+		// per group of writes that holds our own events (P5), and events
+		// from peers need no fsync of their own (sync can fetch them again).
+		pds, err := pebbleds.NewDatastore(path, pebbleds.WithPebbleWriteOptions(pebble.NoSync))
 		if err != nil {
 			return nil, fmt.Errorf("open datastore %s: %w (if it is damaged, move it away and the node starts empty; peers can sync rooms back)", path, err)
 		}

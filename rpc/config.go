@@ -18,8 +18,8 @@ const (
 	DefaultCallTimeout  = 30 * time.Second
 	DefaultMaxBatch     = 100
 	DefaultWSQueue      = 256
-	DefaultRateLimit    = 100 // requests per second, per client
-	DefaultRateBurst    = 200
+	DefaultRateLimit    = 20000 // requests per second, per client: stops a runaway app, not a busy one
+	DefaultRateBurst    = 20000
 	DefaultMaxConns     = 1024 // concurrent WebSocket connections
 	DefaultMaxSubs      = 64   // subscriptions per WebSocket connection
 )
