@@ -89,6 +89,9 @@ func (s *Service) onCommit(evs []*ledger.Event) {
 			s.queuePublish(ev)
 		}
 		s.learnName(ev)
+		s.mu.Lock()
+		s.noteMember(ev)
+		s.mu.Unlock()
 		if m, ok := toMessage(ev, s.name(ev.Author)); ok {
 			msgs = append(msgs, queued{m, ev.Seq})
 		}

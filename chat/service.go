@@ -54,10 +54,11 @@ type Service struct {
 	store ds.Datastore // chat's own namespace: membership
 	led   *ledger.Ledger
 
-	mu     sync.Mutex
-	rooms  map[string]*joined // by room ID
-	names  map[peer.ID]string
-	closed bool
+	mu      sync.Mutex
+	rooms   map[string]*joined // by room ID
+	names   map[peer.ID]string
+	members map[string]*roomMembers // by room ID
+	closed  bool
 
 	feed  *feed
 	limit *limiter
@@ -100,11 +101,12 @@ func New(net Network, store ds.Batching, key crypto.PrivKey, cfg Config) (*Servi
 	}
 	s := &Service{
 		net: net, key: key, self: self, cfg: cfg, log: log,
-		store: namespace.Wrap(store, ds.NewKey("/chat")),
-		rooms: make(map[string]*joined),
-		names: make(map[peer.ID]string),
-		feed:  newFeed(),
-		limit: newLimiter(cfg.Limits),
+		store:   namespace.Wrap(store, ds.NewKey("/chat")),
+		rooms:   make(map[string]*joined),
+		names:   make(map[peer.ID]string),
+		members: make(map[string]*roomMembers),
+		feed:    newFeed(),
+		limit:   newLimiter(cfg.Limits),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.led, err = ledger.Open(s.ctx, namespace.Wrap(store, ds.NewKey("/ledger")), ledger.Options{
@@ -241,8 +243,17 @@ func (s *Service) Leave(ctx context.Context, room string) error {
 		return fmt.Errorf("%w: %s", ErrNotMember, room)
 	}
 	body, _ := json.Marshal(memberBody{Name: s.cfg.Name})
-	if _, err := s.append(ctx, r.ID, ledger.KindLeave, body); err != nil {
+	if ev, err := s.append(ctx, r.ID, ledger.KindLeave, body); err != nil {
 		s.log.Warn("announce leave", "room", r.ID, "err", err)
+	} else {
+		// Publish it now: the room's publisher stops with the topic below.
+		// (The publisher may send it too; pubsub drops the duplicate.)
+		s.mu.Lock()
+		j := s.rooms[r.ID]
+		s.mu.Unlock()
+		if j != nil {
+			j.topic.Publish(ctx, ev.Raw())
+		}
 	}
 	if err := s.store.Delete(ctx, roomsPrefix.ChildString(r.ID)); err != nil {
 		return fmt.Errorf("forget membership of %s: %w", r.ID, err)

@@ -121,6 +121,33 @@ func TestChainOfThree(t *testing.T) {
 	if info, _ := a.Info(ctx); info.Rooms != 1 || info.Peers < 1 {
 		t.Fatalf("node_info of A: %+v", info)
 	}
+
+	// room_members: all three, from their join events; C leaves, and A sees it.
+	members := func(n *node.Node) []string {
+		ms, err := n.Chat().Members(ctx, "general")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range ms {
+			out = append(out, m.PeerID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	var all []string
+	for _, n := range []*node.Node{a, b, c} {
+		info, _ := n.Info(ctx)
+		all = append(all, info.PeerID)
+	}
+	slices.Sort(all)
+	if got := members(a); !slices.Equal(got, all) {
+		t.Fatalf("members at A = %v, want %v", got, all)
+	}
+	if err := c.Chat().Leave(ctx, "general"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "C's leave seen at A", func() bool { return len(members(a)) == 2 }, a, b, c)
 }
 
 // A node stopped and started again on the same data dir keeps its

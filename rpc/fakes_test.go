@@ -125,6 +125,13 @@ func (c *fakeChat) Leave(_ context.Context, room string) error {
 
 func (c *fakeChat) Rooms(context.Context) ([]chat.Room, error) { return nil, nil }
 
+func (c *fakeChat) Members(_ context.Context, room string) ([]chat.Member, error) {
+	if _, err := c.room(room); err != nil {
+		return nil, err
+	}
+	return []chat.Member{}, nil
+}
+
 func (c *fakeChat) Send(_ context.Context, room, text string) (chat.Message, error) {
 	c.sends.Add(1)
 	switch {

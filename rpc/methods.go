@@ -125,6 +125,24 @@ var mRoomList = &method{
 	},
 }
 
+var mRoomMembers = &method{
+	Name:          "room_members",
+	Summary:       "The members of a room: everyone whose newest join or leave is a join, or who wrote in it, with their display name and the claimed time of their newest event.",
+	Params:        []paramSpec{roomParam},
+	Result:        paramSpec{Name: "members", Schema: arrayOf(ref("Member"))},
+	NeedsChat:     true,
+	Errors:        []int{CodeUnknownRoom},
+	Example:       `["general"]`,
+	ExampleResult: `[{"peerId":"12D3KooWJbF9Lav5AcT23NudvSsCWMD8nbdCdmbochnBeV3nEwz2","name":"alice","lastSeen":"2026-11-25T14:03:07Z"}]`,
+	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {
+		room, err := p.str(0)
+		if err != nil {
+			return nil, err
+		}
+		return s.chat.Members(ctx, room)
+	},
+}
+
 var mMsgSend = &method{
 	Name:    "msg_send",
 	Summary: "Send a message to a room; answers once it is durably stored.",

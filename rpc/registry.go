@@ -144,7 +144,7 @@ func (m *method) checkParams(raw json.RawMessage) (params, *Error) {
 func registry() []*method {
 	return []*method{
 		mNodeInfo, mNodePeers, mNodeConnect,
-		mRoomJoin, mRoomLeave, mRoomList,
+		mRoomJoin, mRoomLeave, mRoomList, mRoomMembers,
 		mMsgSend, mMsgHistory,
 		mChatSubscribe, mChatUnsubscribe,
 		mLedgerVerify,

@@ -62,6 +62,15 @@ var componentSchemas = map[string]schema{
 			"private": schema{"type": "boolean"},
 		},
 	},
+	"Member": {
+		"type":     "object",
+		"required": []string{"peerId", "name", "lastSeen"},
+		"properties": schema{
+			"peerId":   schema{"type": "string", "description": "libp2p peer ID"},
+			"name":     schema{"type": "string", "description": "display name from their join or profile events (may be empty)"},
+			"lastSeen": schema{"type": "string", "format": "date-time", "description": "claimed time of their newest event in the room"},
+		},
+	},
 	"Message": {
 		"type":     "object",
 		"required": []string{"id", "room", "author", "text", "time", "lamport", "parents"},
