@@ -85,9 +85,6 @@ type queued struct {
 func (s *Service) onCommit(evs []*ledger.Event) {
 	msgs := make([]queued, 0, len(evs))
 	for _, ev := range evs {
-		if ev.Author == s.self {
-			s.queuePublish(ev)
-		}
 		s.learnName(ev)
 		s.mu.Lock()
 		s.noteMember(ev)
@@ -300,5 +297,14 @@ func (s *Service) queuePublish(ev *ledger.Event) {
 	case j.pub <- ev.Raw():
 	default:
 		s.log.Warn("publish queue full; sync will deliver the event", "room", ev.Room, "event", ev.ID())
+	}
+}
+
+// onApplied runs on the ledger's commit goroutine with our own new events,
+// once applied and before their fsync: publishing does not wait for the
+// disk (msg_send still does).
+func (s *Service) onApplied(evs []*ledger.Event) {
+	for _, ev := range evs {
+		s.queuePublish(ev)
 	}
 }

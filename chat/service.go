@@ -110,8 +110,9 @@ func New(net Network, store ds.Batching, key crypto.PrivKey, cfg Config) (*Servi
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.led, err = ledger.Open(s.ctx, namespace.Wrap(store, ds.NewKey("/ledger")), ledger.Options{
-		Logger:   log.With("subsystem", "ledger"),
-		OnCommit: s.onCommit,
+		Logger:    log.With("subsystem", "ledger"),
+		OnCommit:  s.onCommit,
+		OnApplied: s.onApplied,
 	})
 	if err != nil {
 		s.cancel()

@@ -25,6 +25,12 @@ type Options struct {
 	// batch is durable. It must not block and must not call back into the
 	// ledger's write methods.
 	OnCommit func([]*Event)
+	// OnApplied, if set, is called from the commit goroutine with our own
+	// (Append) events as soon as their batch is applied, before the fsync
+	// that makes them durable, in arrival order. It lets the caller publish
+	// them without waiting for the disk; Append still returns only after
+	// the fsync. It must not block.
+	OnApplied func([]*Event)
 }
 
 // Ledger stores the hash-linked event DAGs of all rooms in one datastore.
@@ -39,9 +45,10 @@ type Options struct {
 //
 // All methods are safe for concurrent use.
 type Ledger struct {
-	ds       ds.Batching
-	log      *slog.Logger
-	onCommit func([]*Event)
+	ds        ds.Batching
+	log       *slog.Logger
+	onCommit  func([]*Event)
+	onApplied func([]*Event)
 
 	mu      sync.Mutex
 	rooms   map[string]*roomState
@@ -89,12 +96,13 @@ func Open(ctx context.Context, store ds.Batching, opts Options) (*Ledger, error)
 		log = slog.Default().With("subsystem", "ledger")
 	}
 	l := &Ledger{
-		ds:       store,
-		log:      log,
-		onCommit: opts.OnCommit,
-		rooms:    make(map[string]*roomState),
-		pending:  make(map[ID]*pendingEvent),
-		kick:     make(chan struct{}, 1),
+		ds:        store,
+		log:       log,
+		onCommit:  opts.OnCommit,
+		onApplied: opts.OnApplied,
+		rooms:     make(map[string]*roomState),
+		pending:   make(map[ID]*pendingEvent),
+		kick:      make(chan struct{}, 1),
 	}
 	seq, err := l.lastSeq(ctx)
 	if err != nil {
@@ -556,6 +564,15 @@ func (l *Ledger) commit(reqs []*writeReq) error {
 	}
 	if err := b.Commit(ctx); err != nil {
 		return err
+	}
+	if durable && l.onApplied != nil {
+		var own []*Event
+		for _, r := range reqs {
+			if r.durable {
+				own = append(own, r.events...)
+			}
+		}
+		l.onApplied(own)
 	}
 	// One fsync for the whole group, and only when it holds an event of
 	// ours: those are acknowledged as durable (P5). Events from peers ride
