@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -345,13 +346,18 @@ func (l *Ledger) Add(ctx context.Context, room string, evs ...*Event) (added []*
 			}
 			continue
 		}
-		_, ok, err := l.lamportOf(ctx, room, st, ev.ID())
-		if err != nil {
-			fatal = fmt.Errorf("add to %s: %w", room, err)
-			break
-		}
-		if ok {
-			continue
+		// Every stored or queued event has a Lamport clock at most the
+		// room's maximum, so a newer one cannot be a duplicate: skip the
+		// lookup (the common case when catching up or following a chat).
+		if ev.Lamport <= st.meta.maxLamport {
+			_, ok, err := l.lamportOf(ctx, room, st, ev.ID())
+			if err != nil {
+				fatal = fmt.Errorf("add to %s: %w", room, err)
+				break
+			}
+			if ok {
+				continue
+			}
 		}
 		if err := l.checkParents(ctx, room, st, ev); err != nil {
 			if !errors.Is(err, ErrMissingParents) && !errors.Is(err, ErrBadParents) {
@@ -550,16 +556,14 @@ func (l *Ledger) commit(reqs []*writeReq) error {
 	if err != nil {
 		return err
 	}
-	for _, r := range reqs {
-		for _, o := range r.batch {
-			if o.value == nil {
-				err = b.Delete(ctx, o.key)
-			} else {
-				err = b.Put(ctx, o.key, o.value)
-			}
-			if err != nil {
-				return err
-			}
+	for _, o := range collapse(reqs) {
+		if o.value == nil {
+			err = b.Delete(ctx, o.key)
+		} else {
+			err = b.Put(ctx, o.key, o.value)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	if err := b.Commit(ctx); err != nil {
@@ -586,6 +590,53 @@ func (l *Ledger) commit(reqs []*writeReq) error {
 		}
 	}
 	return nil
+}
+
+// collapse merges the writes of a group into the net effect, in order: a
+// room's summary is written once (its last value), and a head that was
+// added and superseded within the group is neither written nor deleted
+// (its key is new: stage only adds heads of new events). This keeps
+// Pebble's write and compaction work per event low when a batch holds a
+// long chain, as catch-up does.
+func collapse(reqs []*writeReq) []op {
+	n := 0
+	for _, r := range reqs {
+		n += len(r.batch)
+	}
+	last := make(map[ds.Key]int, n) // key → index of its last op
+	created := make(map[ds.Key]bool)
+	all := make([]op, 0, n)
+	for _, r := range reqs {
+		for _, o := range r.batch {
+			if o.value == nil && created[o.key] {
+				// Put earlier in this group, now deleted: drop both.
+				all[last[o.key]].key = ds.Key{}
+				delete(last, o.key)
+				delete(created, o.key)
+				continue
+			}
+			if i, ok := last[o.key]; ok {
+				all[i].key = ds.Key{} // superseded by this op
+			} else if o.value != nil {
+				created[o.key] = isHeadKey(o.key)
+			}
+			last[o.key] = len(all)
+			all = append(all, o)
+		}
+	}
+	out := all[:0]
+	for _, o := range all {
+		if o.key != (ds.Key{}) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func isHeadKey(k ds.Key) bool {
+	s := k.String()
+	// /r/<room>/h/<id>
+	return len(s) > 3 && strings.Contains(s, "/h/")
 }
 
 func cmpU64(a, b uint64) int {
