@@ -11,16 +11,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/bloom"
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/namespace"
-	pebbleds "github.com/ipfs/go-ds-pebble"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/internal/metrics"
 	"github.com/parley-chat/parley/p2p"
 	"github.com/parley-chat/parley/p2p/ledgersync"
@@ -114,11 +112,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		n.store = opts.Datastore
 	} else {
 		path := filepath.Join(opts.DataDir, DatastoreDir)
-		// Writes are not synced one by one: the ledger syncs the log once
-		// per group of writes that holds our own events (P5), and events
-		// from peers need no fsync of their own (sync can fetch them again).
-		pds, err := pebbleds.NewDatastore(path, pebbleds.WithPebbleWriteOptions(pebble.NoSync),
-			pebbleds.WithPebbleOpts(pebbleOptions()), pebbleds.WithCacheSize(pebbleCache))
+		pds, err := store.OpenPebble(path)
 		if err != nil {
 			return nil, fmt.Errorf("open datastore %s: %w (if it is damaged, move it away and the node starts empty; peers can sync rooms back)", path, err)
 		}
@@ -297,20 +291,4 @@ func (n *Node) Close() error {
 	case <-time.After(ShutdownTimeout):
 		return fmt.Errorf("node: shutdown timed out after %s", ShutdownTimeout)
 	}
-}
-
-// pebbleCache is the block cache of the on-disk store. It fills only as
-// blocks are read, so an idle node does not pay for it.
-const pebbleCache = 32 << 20
-
-// pebbleOptions tunes Pebble for the ledger: bloom filters on every level,
-// because every incoming event is first looked up by ID (to drop
-// duplicates) and almost all of those lookups miss.
-func pebbleOptions() *pebble.Options {
-	o := &pebble.Options{}
-	for i := range o.Levels {
-		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
-		o.Levels[i].FilterType = pebble.TableFilter
-	}
-	return o
 }

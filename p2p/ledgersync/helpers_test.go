@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"github.com/parley-chat/parley/internal/store"
 	"log/slog"
 	mrand "math/rand/v2"
 	"slices"
@@ -12,10 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
-	pebbleds "github.com/ipfs/go-ds-pebble"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -69,7 +68,7 @@ func newStoreOn(t testing.TB, d ds.Batching, rooms ...string) *testStore {
 // opens it.
 func newPebbleStore(t testing.TB, rooms ...string) *testStore {
 	t.Helper()
-	d, err := pebbleds.NewDatastore(t.TempDir(), pebbleds.WithPebbleWriteOptions(pebble.Sync))
+	d, err := store.OpenPebble(t.TempDir()) // as the node opens it
 	if err != nil {
 		t.Fatal(err)
 	}
