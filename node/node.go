@@ -18,8 +18,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-chat/parley/chat"
-	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/internal/metrics"
+	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/p2p"
 	"github.com/parley-chat/parley/p2p/ledgersync"
 	"github.com/parley-chat/parley/rpc"
