@@ -8,14 +8,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -80,6 +83,28 @@ func (n *rpcNode) dialWS(t *testing.T) *websocket.Conn {
 	t.Helper()
 	c, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(n.url, "http"),
 		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + n.token}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadLimit(1 << 20)
+	t.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
+// dialWSSmallBuffer is dialWS with SO_RCVBUF fixed to size, which turns
+// off receive-buffer autotuning for that socket.
+func (n *rpcNode) dialWSSmallBuffer(t *testing.T, size int) *websocket.Conn {
+	t.Helper()
+	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, size)
+		})
+		return errors.Join(err, serr)
+	}}
+	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	c, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(n.url, "http"),
+		&websocket.DialOptions{HTTPClient: hc, HTTPHeader: http.Header{"Authorization": {"Bearer " + n.token}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +236,10 @@ func TestRPCSlowSubscriberDoesNotStall(t *testing.T) {
 	}
 
 	// The non-reader replays everything from cursor 0, then never reads.
-	stuck := n.dialWS(t)
+	// Its socket gets a small fixed receive buffer: with Linux's
+	// autotuning (tcp_rmem max 32 MiB here) the kernel alone could swallow
+	// the whole replay and the test would prove nothing.
+	stuck := n.dialWSSmallBuffer(t, 64<<10)
 	req := `{"jsonrpc":"2.0","id":1,"method":"chat_subscribe","params":["messages",{"room":"general","since":"0"}]}`
 	if err := stuck.Write(ctx, websocket.MessageText, []byte(req)); err != nil {
 		t.Fatal(err)
