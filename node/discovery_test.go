@@ -56,14 +56,14 @@ func withPeers(addrs []string) func(*node.Options) {
 	return func(o *node.Options) { o.Config.Peers = addrs }
 }
 
-// requireSync skips the rest of a test when n does not serve the ledger
-// sync protocol: members that connect after joining a room lost each
-// other's join events (gossip is not replayed), so their messages wait as
-// orphans until sync fetches the missing parents.
+// requireSync fails the test when n does not serve the ledger sync
+// protocol: members that connect after joining a room lost each other's
+// join events (gossip is not replayed), so their messages wait as orphans
+// until sync fetches the missing parents.
 func requireSync(t *testing.T, n *node.Node) {
 	t.Helper()
 	if !slices.Contains(n.P2P().Host().Mux().Protocols(), protocol.ID(ledgersync.ProtocolID)) {
-		t.Skipf("message delivery needs ledger sync (%s), which node does not run yet; discovery checked", ledgersync.ProtocolID)
+		t.Fatalf("node does not serve %s; message delivery after a late meeting depends on it", ledgersync.ProtocolID)
 	}
 }
 
