@@ -69,6 +69,54 @@ type Ledger struct {
 type roomState struct {
 	heads map[ID]uint64 // head ID → Lamport
 	meta  meta
+	// recent holds every event accepted since the room was loaded whose
+	// Lamport clock is within recentLevels of the newest. Together with
+	// exactFrom it answers "is this event stored?" for the top of the DAG
+	// without a datastore read: below the window, or for events older than
+	// the load, the datastore is asked.
+	recent    map[ID]uint64
+	exactFrom uint64 // recent is complete only for Lamport ≥ exactFrom
+	pruneAt   int
+}
+
+// recentLevels is how many Lamport levels below the newest the in-memory
+// index covers. Concurrent writers produce events on the same few levels,
+// so this covers almost every duplicate check and parent lookup.
+const recentLevels = 256
+
+// lookupRecent answers from memory whether id (with Lamport lam) is
+// stored or queued: known is false when only the datastore can tell.
+func (st *roomState) lookupRecent(id ID, lam uint64) (stored, known bool) {
+	if lam > st.meta.maxLamport {
+		return false, true // nothing newer than the newest exists
+	}
+	low := st.exactFrom
+	if st.meta.maxLamport > recentLevels {
+		low = max(low, st.meta.maxLamport-recentLevels)
+	}
+	if lam < low {
+		return false, false
+	}
+	_, ok := st.recent[id]
+	return ok, true
+}
+
+// remember adds an accepted event to the recent index, pruning levels that
+// fell out of the window once the map has grown.
+func (st *roomState) remember(id ID, lam uint64) {
+	st.recent[id] = lam
+	if len(st.recent) < st.pruneAt {
+		return
+	}
+	if st.meta.maxLamport > recentLevels {
+		low := st.meta.maxLamport - recentLevels
+		for k, v := range st.recent {
+			if v < low {
+				delete(st.recent, k)
+			}
+		}
+	}
+	st.pruneAt = 2*len(st.recent) + 1024
 }
 
 type pendingEvent struct {
@@ -150,7 +198,7 @@ func (l *Ledger) room(ctx context.Context, room string) (*roomState, error) {
 	if st := l.rooms[room]; st != nil {
 		return st, nil
 	}
-	st := &roomState{heads: make(map[ID]uint64)}
+	st := &roomState{heads: make(map[ID]uint64), recent: make(map[ID]uint64), pruneAt: 1024}
 	b, err := l.ds.Get(ctx, ds.NewKey(metaKey(room)))
 	switch {
 	case errors.Is(err, ds.ErrNotFound):
@@ -172,6 +220,7 @@ func (l *Ledger) room(ctx context.Context, room string) (*roomState, error) {
 		}
 		st.heads[h] = lam
 	}
+	st.exactFrom = st.meta.maxLamport + 1
 	l.rooms[room] = st
 	return st, nil
 }
@@ -215,6 +264,9 @@ func (l *Ledger) storedLamport(ctx context.Context, room string, id ID) (uint64,
 // lamportOf finds id among pending and committed events. l.mu must be held.
 func (l *Ledger) lamportOf(ctx context.Context, room string, st *roomState, id ID) (uint64, bool, error) {
 	if lam, ok := st.heads[id]; ok {
+		return lam, true, nil
+	}
+	if lam, ok := st.recent[id]; ok {
 		return lam, true, nil
 	}
 	if p := l.pending[id]; p != nil && p.room == room {
@@ -346,10 +398,13 @@ func (l *Ledger) Add(ctx context.Context, room string, evs ...*Event) (added []*
 			}
 			continue
 		}
-		// Every stored or queued event has a Lamport clock at most the
-		// room's maximum, so a newer one cannot be a duplicate: skip the
-		// lookup (the common case when catching up or following a chat).
-		if ev.Lamport <= st.meta.maxLamport {
+		// Duplicates are found in memory for the top of the DAG (where
+		// almost every incoming event lands) and in the datastore below.
+		if stored, known := st.lookupRecent(ev.ID(), ev.Lamport); known {
+			if stored {
+				continue
+			}
+		} else {
 			_, ok, err := l.lamportOf(ctx, room, st, ev.ID())
 			if err != nil {
 				fatal = fmt.Errorf("add to %s: %w", room, err)
@@ -438,6 +493,7 @@ func (l *Ledger) stage(req *writeReq, st *roomState, ev *Event) {
 	req.batch = append(req.batch, op{ds.RawKey(headKey(room, id)), []byte{}})
 	st.meta.count++
 	st.meta.maxLamport = max(st.meta.maxLamport, ev.Lamport)
+	st.remember(id, ev.Lamport)
 	accumulate(&st.meta.acc, id)
 	req.batch = append(req.batch, op{ds.RawKey(metaKey(room)), st.meta.marshal()})
 	req.events = append(req.events, ev)
