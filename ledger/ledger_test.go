@@ -404,3 +404,35 @@ func TestReopenKeepsState(t *testing.T) {
 		t.Fatalf("after reopen: %+v %v", ev, err)
 	}
 }
+
+// Duplicates are never stored twice: not right after they were added
+// (found in memory), not after a reopen (found in the datastore), and not
+// when they sit deep below the newest events.
+func TestDuplicatesIgnored(t *testing.T) {
+	store := dssync.MutexWrap(ds.NewMapDatastore())
+	ctx := context.Background()
+	src, _ := newLedger(t)
+	evs := appendN(t, src, newKey(t), 600)
+
+	l, _ := ledger.Open(ctx, store, ledger.Options{})
+	if added, _, err := l.Add(ctx, room, evs...); err != nil || len(added) != 600 {
+		t.Fatalf("first add: %d %v", len(added), err)
+	}
+	for _, batch := range [][]*ledger.Event{evs[590:], evs[:10], evs} {
+		if added, rej, err := l.Add(ctx, room, batch...); err != nil || len(added) != 0 || len(rej) != 0 {
+			t.Fatalf("re-adding %d events stored %d (%v, %v)", len(batch), len(added), rej, err)
+		}
+	}
+	l.Close()
+	l2, _ := ledger.Open(ctx, store, ledger.Options{})
+	defer l2.Close()
+	if added, _, err := l2.Add(ctx, room, evs[595:]...); err != nil || len(added) != 0 {
+		t.Fatalf("after reopen, re-adding stored %d (%v)", len(added), err)
+	}
+	if n, _ := l2.Count(ctx, room); n != 600 {
+		t.Fatalf("count %d, want 600", n)
+	}
+	if rep, err := l2.Verify(ctx, room); err != nil || !rep.OK {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+}
