@@ -3,6 +3,9 @@ package ledgersync
 import (
 	"bufio"
 	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -20,8 +23,15 @@ type conn struct {
 	buf     []byte
 	out     []byte
 	timeout time.Duration
-	read    int64
+	read    atomic.Int64 // updated by the prefetch goroutine too
 	written int64
+	ahead   chan fetched // non-nil once prefetch started
+}
+
+// fetched is a frame read ahead, or the error that ended reading.
+type fetched struct {
+	f   *frame
+	err error
 }
 
 func newConn(s network.Stream, timeout time.Duration) *conn {
@@ -36,7 +46,7 @@ type countReader struct{ c *conn }
 func (r countReader) Read(p []byte) (int, error) {
 	_ = r.c.s.SetReadDeadline(time.Now().Add(r.c.timeout))
 	n, err := r.c.s.Read(p)
-	r.c.read += int64(n)
+	r.c.read.Add(int64(n))
 	return n, err
 }
 
@@ -52,6 +62,13 @@ func (w countWriter) Write(p []byte) (int, error) {
 // next reads and decodes one frame. The frame's event bytes alias the
 // read buffer and are valid until the next call.
 func (c *conn) next() (*frame, error) {
+	if c.ahead != nil {
+		x, ok := <-c.ahead
+		if !ok {
+			return nil, io.ErrUnexpectedEOF
+		}
+		return x.f, x.err
+	}
 	b, err := readFrame(c.r, c.buf, MaxFrameSize)
 	if err != nil {
 		return nil, err
@@ -60,6 +77,39 @@ func (c *conn) next() (*frame, error) {
 		c.buf = b[:0]
 	}
 	return decodeFrame(b)
+}
+
+// prefetch reads frames ahead on a goroutine, so receiving the next frame
+// overlaps with verifying and storing the current one (on 2 cores the
+// verification otherwise leaves the network idle, and the network the
+// cores). Each frame read ahead has its own buffer. stop must be called
+// after the stream is closed or reset; it waits for the goroutine.
+func (c *conn) prefetch(depth int) (stop func()) {
+	c.ahead = make(chan fetched, depth)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(c.ahead)
+		for {
+			var f *frame
+			b, err := readFrame(c.r, nil, MaxFrameSize)
+			if err == nil {
+				f, err = decodeFrame(b)
+			}
+			select {
+			case c.ahead <- fetched{f, err}:
+			case <-done:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
 }
 
 // send buffers one frame.

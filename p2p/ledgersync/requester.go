@@ -87,6 +87,7 @@ func (s *Syncer) pull(ctx context.Context, p peer.ID, room string) (stats Stats,
 	stop := context.AfterFunc(ctx, func() { _ = str.Reset() })
 	defer stop()
 	c := newConn(str, s.cfg.Timeout)
+	stopPrefetch := c.prefetch(2)
 	ing := newIngester(s.store, room)
 	defer func() {
 		stored, ierr := ing.close(context.WithoutCancel(ctx))
@@ -99,7 +100,8 @@ func (s *Syncer) pull(ctx context.Context, p peer.ID, room string) (stats Stats,
 		} else {
 			_ = str.Close()
 		}
-		stats.BytesSent, stats.BytesReceived = int(c.written), int(c.read)
+		stopPrefetch()
+		stats.BytesSent, stats.BytesReceived = int(c.written), int(c.read.Load())
 		if errors.Is(err, ErrMisbehaving) {
 			s.misbehaved(p, err)
 		}
@@ -150,7 +152,7 @@ func (s *Syncer) pull(ctx context.Context, p peer.ID, room string) (stats Stats,
 				if room := s.cfg.MaxEventsPerSession - stats.EventsReceived; len(raws) > room {
 					raws, limited = raws[:room], true
 				}
-				if c.read > s.cfg.MaxBytesPerSession {
+				if c.read.Load() > s.cfg.MaxBytesPerSession {
 					limited = true
 				}
 				evs, err := s.checkEvents(raws, room, exp, rc, seen)
@@ -162,7 +164,7 @@ func (s *Syncer) pull(ctx context.Context, p peer.ID, room string) (stats Stats,
 					return stats, err
 				}
 				if limited {
-					return stats, fmt.Errorf("%w: received %d events, %d bytes", ErrLimit, stats.EventsReceived, c.read)
+					return stats, fmt.Errorf("%w: received %d events, %d bytes", ErrLimit, stats.EventsReceived, c.read.Load())
 				}
 			default:
 				return stats, fmt.Errorf("%w: unexpected frame type %d", ErrMisbehaving, f.typ)

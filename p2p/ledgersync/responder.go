@@ -57,7 +57,7 @@ func (s *Syncer) handle(str network.Stream) {
 		}
 	}
 	if s.cfg.OnSession != nil {
-		s.cfg.OnSession(false, Stats{BytesSent: int(c.written), BytesReceived: int(c.read)}, err)
+		s.cfg.OnSession(false, Stats{BytesSent: int(c.written), BytesReceived: int(c.read.Load())}, err)
 	}
 	if lacks && err == nil && !s.cfg.Manual {
 		s.Trigger(room, p) // the peer has events we lack
