@@ -45,6 +45,13 @@ func (f *feed) add(s *Subscription) bool {
 	return true
 }
 
+// listening reports whether any subscription is open.
+func (f *feed) listening() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.subs) > 0
+}
+
 func (f *feed) remove(s *Subscription) {
 	f.mu.Lock()
 	delete(f.subs, s)
@@ -83,12 +90,20 @@ type queued struct {
 // onCommit runs on the ledger's commit goroutine with newly stored events,
 // in arrival order. It must not block.
 func (s *Service) onCommit(evs []*ledger.Event) {
+	s.mu.Lock()
+	for _, ev := range evs {
+		s.noteMember(ev)
+	}
+	s.mu.Unlock()
+	// With no subscriber (no app connected) there is nobody to build
+	// Messages for: catch-up then skips decoding every body twice.
+	listening := s.feed.listening()
 	msgs := make([]queued, 0, len(evs))
 	for _, ev := range evs {
 		s.learnName(ev)
-		s.mu.Lock()
-		s.noteMember(ev)
-		s.mu.Unlock()
+		if !listening {
+			continue
+		}
 		if m, ok := toMessage(ev, s.name(ev.Author)); ok {
 			msgs = append(msgs, queued{m, ev.Seq})
 		}
@@ -139,14 +154,15 @@ func (s *Service) Subscribe(ctx context.Context, f Filter) (*Subscription, error
 	sctx, cancel := context.WithCancel(s.ctx)
 	sub := &Subscription{room: room, out: make(chan Message, 64), wake: make(chan struct{}, 1),
 		cancel: cancel, done: make(chan struct{}), feed: s.feed}
-	if !replay {
-		since = s.led.LastSeq()
-	}
-	// Register before replaying: whatever commits from now on is queued,
-	// whatever committed before is found by the replay.
+	// Register before choosing where to start: whatever commits from now
+	// on is queued, whatever committed before is found by the replay (or,
+	// without one, is not "new").
 	if !s.feed.add(sub) {
 		cancel()
 		return nil, ErrClosed
+	}
+	if !replay {
+		since = s.led.CommittedSeq()
 	}
 	go s.runSubscription(sctx, sub, since, replay)
 	return sub, nil

@@ -22,9 +22,30 @@ import (
 // whole buckets from there: at most 256 keys are skipped, whatever the
 // ledger's size.
 
-func splitNum(v uint64) string { return fmt.Sprintf("%014x/%02x", v>>8, v&0xff) }
+// splitNum renders v as "<hi>/<lo>" (14 and 2 hex digits) without fmt:
+// it is on the write path of every event.
+func splitNum(v uint64) string {
+	var b [17]byte
+	putHex(b[:14], v>>8)
+	b[14] = '/'
+	putHex(b[15:], v&0xff)
+	return string(b[:])
+}
 
-func bucketKey(v uint64) string { return fmt.Sprintf("%014x", v>>8) }
+func bucketKey(v uint64) string {
+	var b [14]byte
+	putHex(b[:], v>>8)
+	return string(b[:])
+}
+
+// putHex writes v as len(dst) lower-case hex digits, zero padded.
+func putHex(dst []byte, v uint64) {
+	const digits = "0123456789abcdef"
+	for i := len(dst) - 1; i >= 0; i-- {
+		dst[i] = digits[v&0xf]
+		v >>= 4
+	}
+}
 
 func roomPrefix(room string) string { return "/r/" + room }
 

@@ -55,7 +55,8 @@ type Ledger struct {
 	rooms   map[string]*roomState
 	pending map[ID]*pendingEvent
 	queue   []*writeReq
-	seq     uint64
+	seq     uint64 // last sequence number handed out (staged)
+	done    uint64 // last sequence number committed
 	closed  bool
 
 	kick   chan struct{}
@@ -157,7 +158,7 @@ func Open(ctx context.Context, store ds.Batching, opts Options) (*Ledger, error)
 	if err != nil {
 		return nil, err
 	}
-	l.seq = seq
+	l.seq, l.done = seq, seq
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.wg.Add(1)
 	go l.commitLoop()
@@ -573,7 +574,14 @@ func (l *Ledger) commitQueued() {
 		}
 		l.rooms = make(map[string]*roomState)
 		if seq, serr := l.lastSeq(context.Background()); serr == nil {
-			l.seq = seq
+			l.seq, l.done = seq, seq
+		}
+	}
+	if err == nil {
+		for _, r := range reqs {
+			for _, ev := range r.events {
+				l.done = max(l.done, ev.Seq)
+			}
 		}
 	}
 	l.mu.Unlock()

@@ -222,6 +222,15 @@ func (l *Ledger) LastSeq() uint64 {
 	return l.seq
 }
 
+// CommittedSeq returns the sequence number of the newest committed event:
+// every event up to it is readable, and OnCommit has been or is being
+// called for it.
+func (l *Ledger) CommittedSeq() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.done
+}
+
 // scan runs fn over the entries under prefix in key order (descending if
 // desc) until fn returns false or an error.
 func scan(ctx context.Context, store ds.Datastore, prefix string, desc bool, limit int, _ string, fn func(key string, value []byte) (bool, error)) error {

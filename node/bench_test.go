@@ -78,7 +78,7 @@ func BenchmarkSend(b *testing.B) {
 // (several authors, written before B connects) and catches up through the
 // node's own sync wiring. Reports verified events stored per second at B.
 func BenchmarkCatchUpNode(b *testing.B) {
-	for _, n := range []int{10000} {
+	for _, n := range []int{10000, 100000} {
 		b.Run(fmt.Sprint("events=", n), func(b *testing.B) {
 			for range b.N {
 				a := benchNode(b)
