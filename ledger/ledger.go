@@ -471,15 +471,18 @@ func (l *Ledger) checkParents(ctx context.Context, room string, st *roomState, e
 // l.mu must be held.
 func (l *Ledger) stage(req *writeReq, st *roomState, ev *Event) {
 	room, id := ev.Room, ev.ID()
+	// One text form of the ID for all of the event's keys.
+	text := id.String()
+	suffix := room + "/o/" + splitNum(ev.Lamport) + "/" + text
 	l.seq++
 	ev.Seq = l.seq
 	val := make([]byte, 8, 8+len(ev.raw))
 	binary.BigEndian.PutUint64(val, ev.Seq)
 	val = append(val, ev.raw...)
 	req.batch = append(req.batch,
-		op{ds.RawKey(orderKey(room, ev.Lamport, id)), val},
-		op{ds.RawKey(idKey(room, id)), u64(ev.Lamport)},
-		op{ds.RawKey(seqKey(ev.Seq)), []byte(orderSuffix(room, ev.Lamport, id))},
+		op{ds.RawKey("/r/" + suffix), val},
+		op{ds.RawKey(roomPrefix(room) + "/e/" + text), u64(ev.Lamport)},
+		op{ds.RawKey(seqKey(ev.Seq)), []byte(suffix)},
 	)
 	if st.meta.count == 0 {
 		req.batch = append(req.batch, op{ds.RawKey(roomListKey(room)), []byte{}})
@@ -491,7 +494,7 @@ func (l *Ledger) stage(req *writeReq, st *roomState, ev *Event) {
 		}
 	}
 	st.heads[id] = ev.Lamport
-	req.batch = append(req.batch, op{ds.RawKey(headKey(room, id)), []byte{}})
+	req.batch = append(req.batch, op{ds.RawKey(roomPrefix(room) + "/h/" + text), []byte{}})
 	st.meta.count++
 	st.meta.maxLamport = max(st.meta.maxLamport, ev.Lamport)
 	st.remember(id, ev.Lamport)
