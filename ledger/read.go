@@ -238,7 +238,13 @@ func scan(ctx context.Context, store ds.Datastore, prefix string, desc bool, lim
 	if desc {
 		order = query.OrderByKeyDescending{}
 	}
-	res, err := store.Query(ctx, query.Query{Prefix: prefix, Orders: []query.Order{order}, Limit: limit})
+	return runQuery(ctx, store, query.Query{Prefix: prefix, Orders: []query.Order{order}, Limit: limit}, fn)
+}
+
+// runQuery runs q and calls fn for each entry until fn returns false or an
+// error, closing the results in every case.
+func runQuery(ctx context.Context, store ds.Datastore, q query.Query, fn func(key string, value []byte) (bool, error)) error {
+	res, err := store.Query(ctx, q)
 	if err != nil {
 		return err
 	}

@@ -148,24 +148,7 @@ func (l *Ledger) scanOrder(ctx context.Context, room string, from, to uint64, ke
 
 // scanOrderPrefix runs fn over the entries under prefix in key order.
 func scanOrderPrefix(ctx context.Context, store ds.Datastore, prefix string, keysOnly bool, fn func(key string, value []byte) (bool, error)) error {
-	res, err := store.Query(ctx, query.Query{Prefix: prefix, KeysOnly: keysOnly, Orders: []query.Order{query.OrderByKey{}}})
-	if err != nil {
-		return err
-	}
-	defer res.Close()
-	for {
-		r, ok := res.NextSync()
-		if !ok {
-			return nil
-		}
-		if r.Error != nil {
-			return r.Error
-		}
-		more, err := fn(r.Key, r.Value)
-		if err != nil || !more {
-			return err
-		}
-	}
+	return runQuery(ctx, store, query.Query{Prefix: prefix, KeysOnly: keysOnly, Orders: []query.Order{query.OrderByKey{}}}, fn)
 }
 
 // RawAt returns the signed bytes of the event at k in room without

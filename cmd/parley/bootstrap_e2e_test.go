@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -21,26 +17,7 @@ import (
 // has written rpc.addr.
 func startBootstrapNode(t *testing.T) *daemon {
 	t.Helper()
-	dir := t.TempDir()
-	cmd := exec.Command(parleyBin, "--data", dir, "bootstrap", "--listen", "/ip4/127.0.0.1/tcp/0",
-		"--rpc", "127.0.0.1:0", "--no-mdns", "--no-nat-portmap", "--log-level", "warn")
-	out := new(bytes.Buffer)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	d := &daemon{dir: dir, cmd: cmd, out: out}
-	t.Cleanup(func() { d.stop(t) })
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "rpc.addr")); err == nil {
-			return d
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("bootstrap node did not write rpc.addr; output:\n%s", out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return startProcess(t, "bootstrap", "")
 }
 
 type idInfo struct {

@@ -44,10 +44,17 @@ type daemon struct {
 // waits until it has written rpc.addr.
 func startDaemon(t *testing.T, dir string, extra ...string) *daemon {
 	t.Helper()
+	return startProcess(t, "daemon", dir, extra...)
+}
+
+// startProcess runs `parley <sub>` (daemon or bootstrap) on loopback with a
+// free RPC port and waits until it has written rpc.addr.
+func startProcess(t *testing.T, sub, dir string, extra ...string) *daemon {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	args := append([]string{"--data", dir, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0", "--rpc", "127.0.0.1:0",
+	args := append([]string{"--data", dir, sub, "--listen", "/ip4/127.0.0.1/tcp/0", "--rpc", "127.0.0.1:0",
 		"--no-mdns", "--no-nat-portmap", "--log-level", "warn"}, extra...)
 	os.Remove(filepath.Join(dir, "rpc.addr")) // left by a killed daemon
 	cmd := exec.Command(parleyBin, args...)
@@ -64,7 +71,7 @@ func startDaemon(t *testing.T, dir string, extra ...string) *daemon {
 			return d
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("daemon did not write rpc.addr; output:\n%s", out)
+			t.Fatalf("parley %s did not write rpc.addr; output:\n%s", sub, out)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
