@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -136,6 +135,7 @@ type writeReq struct {
 type op struct {
 	key   ds.Key
 	value []byte // nil means delete
+	fresh bool   // a key that did not exist before this write (a new event's head)
 }
 
 // Open returns a ledger on store. It reads only the last sequence number,
@@ -480,26 +480,26 @@ func (l *Ledger) stage(req *writeReq, st *roomState, ev *Event) {
 	binary.BigEndian.PutUint64(val, ev.Seq)
 	val = append(val, ev.raw...)
 	req.batch = append(req.batch,
-		op{ds.RawKey("/r/" + suffix), val},
-		op{ds.RawKey(roomPrefix(room) + "/e/" + text), u64(ev.Lamport)},
-		op{ds.RawKey(seqKey(ev.Seq)), []byte(suffix)},
+		op{key: ds.RawKey("/r/" + suffix), value: val},
+		op{key: ds.RawKey(roomPrefix(room) + "/e/" + text), value: u64(ev.Lamport)},
+		op{key: ds.RawKey(seqKey(ev.Seq)), value: []byte(suffix)},
 	)
 	if st.meta.count == 0 {
-		req.batch = append(req.batch, op{ds.RawKey(roomListKey(room)), []byte{}})
+		req.batch = append(req.batch, op{key: ds.RawKey(roomListKey(room)), value: []byte{}})
 	}
 	for _, p := range ev.Parents {
 		if _, ok := st.heads[p]; ok {
 			delete(st.heads, p)
-			req.batch = append(req.batch, op{ds.RawKey(headKey(room, p)), nil})
+			req.batch = append(req.batch, op{key: ds.RawKey(headKey(room, p)), value: nil})
 		}
 	}
 	st.heads[id] = ev.Lamport
-	req.batch = append(req.batch, op{ds.RawKey(roomPrefix(room) + "/h/" + text), []byte{}})
+	req.batch = append(req.batch, op{key: ds.RawKey(roomPrefix(room) + "/h/" + text), value: []byte{}, fresh: true})
 	st.meta.count++
 	st.meta.maxLamport = max(st.meta.maxLamport, ev.Lamport)
 	st.remember(id, ev.Lamport)
 	accumulate(&st.meta.acc, id)
-	req.batch = append(req.batch, op{ds.RawKey(metaKey(room)), st.meta.marshal()})
+	req.batch = append(req.batch, op{key: ds.RawKey(metaKey(room)), value: st.meta.marshal()})
 	req.events = append(req.events, ev)
 	l.pending[id] = &pendingEvent{room: room, lamport: ev.Lamport, req: req}
 }
@@ -558,11 +558,6 @@ func (l *Ledger) commitQueued() {
 	err := l.commit(reqs)
 
 	l.mu.Lock()
-	for _, r := range reqs {
-		for _, ev := range r.events {
-			delete(l.pending, ev.ID())
-		}
-	}
 	if err != nil {
 		// Everything queued since was staged on top of the failed writes:
 		// fail it too and reload room state from the datastore, which
@@ -570,11 +565,13 @@ func (l *Ledger) commitQueued() {
 		l.log.Error("ledger commit failed", "events", countEvents(reqs), "err", err)
 		reqs = append(reqs, l.queue...)
 		l.queue = nil
-		for _, r := range reqs {
-			for _, ev := range r.events {
-				delete(l.pending, ev.ID())
-			}
+	}
+	for _, r := range reqs {
+		for _, ev := range r.events {
+			delete(l.pending, ev.ID())
 		}
+	}
+	if err != nil {
 		l.rooms = make(map[string]*roomState)
 		if seq, serr := l.lastSeq(context.Background()); serr == nil {
 			l.seq, l.done = seq, seq
@@ -659,10 +656,10 @@ func (l *Ledger) commit(reqs []*writeReq) error {
 	return nil
 }
 
-// collapse merges the writes of a group into the net effect, in order: a
-// room's summary is written once (its last value), and a head that was
-// added and superseded within the group is neither written nor deleted
-// (its key is new: stage only adds heads of new events). This keeps
+// collapse merges the writes of a group into their net effect, in order:
+// a key written several times (a room's summary) is written once, with its
+// last value, and a fresh key (the head of a new event) that is deleted
+// again within the group is neither written nor deleted. This keeps
 // Pebble's write and compaction work per event low when a batch holds a
 // long chain, as catch-up does.
 func collapse(reqs []*writeReq) []op {
@@ -670,22 +667,18 @@ func collapse(reqs []*writeReq) []op {
 	for _, r := range reqs {
 		n += len(r.batch)
 	}
-	last := make(map[ds.Key]int, n) // key → index of its last op
-	created := make(map[ds.Key]bool)
+	last := make(map[ds.Key]int, n) // key → index of its live op in all
 	all := make([]op, 0, n)
 	for _, r := range reqs {
 		for _, o := range r.batch {
-			if o.value == nil && created[o.key] {
-				// Put earlier in this group, now deleted: drop both.
-				all[last[o.key]].key = ds.Key{}
-				delete(last, o.key)
-				delete(created, o.key)
-				continue
-			}
-			if i, ok := last[o.key]; ok {
-				all[i].key = ds.Key{} // superseded by this op
-			} else if o.value != nil {
-				created[o.key] = isHeadKey(o.key)
+			i, seen := last[o.key]
+			if seen {
+				if o.value == nil && all[i].fresh {
+					all[i].key = ds.Key{} // created and superseded here: drop both
+					delete(last, o.key)
+					continue
+				}
+				all[i].key = ds.Key{}
 			}
 			last[o.key] = len(all)
 			all = append(all, o)
@@ -698,12 +691,6 @@ func collapse(reqs []*writeReq) []op {
 		}
 	}
 	return out
-}
-
-func isHeadKey(k ds.Key) bool {
-	s := k.String()
-	// /r/<room>/h/<id>
-	return len(s) > 3 && strings.Contains(s, "/h/")
 }
 
 func cmpU64(a, b uint64) int {

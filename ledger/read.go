@@ -131,7 +131,7 @@ func (l *Ledger) History(ctx context.Context, room string, before ID, limit int)
 		return len(out) < limit, nil
 	}
 	if before == "" {
-		if err := scan(ctx, l.ds, orderPrefix(room), true, limit, "", collect); err != nil {
+		if err := scan(ctx, l.ds, orderPrefix(room), true, limit, collect); err != nil {
 			return nil, fmt.Errorf("history of %s: %w", room, err)
 		}
 	} else {
@@ -142,7 +142,7 @@ func (l *Ledger) History(ctx context.Context, room string, before ID, limit int)
 		bound := orderKey(room, lam, before)
 		for b := lam >> 8; ; b-- {
 			more := true
-			err := scan(ctx, l.ds, orderPrefix(room)+"/"+bucketKey(b<<8), true, 0, "", func(key string, value []byte) (bool, error) {
+			err := scan(ctx, l.ds, orderPrefix(room)+"/"+bucketKey(b<<8), true, 0, func(key string, value []byte) (bool, error) {
 				if key >= bound {
 					return true, nil
 				}
@@ -173,7 +173,7 @@ func (l *Ledger) Since(ctx context.Context, seq uint64, room string, limit int) 
 	uncommitted := false
 	for b := (seq + 1) >> 8; b <= last>>8 && len(out) < limit && !uncommitted; b++ {
 		var refs []string
-		err := scan(ctx, l.ds, "/s/"+bucketKey(b<<8), false, 0, "", func(key string, value []byte) (bool, error) {
+		err := scan(ctx, l.ds, "/s/"+bucketKey(b<<8), false, 0, func(key string, value []byte) (bool, error) {
 			n, err := parseSeqKey(key)
 			if err != nil {
 				return false, err
@@ -215,13 +215,6 @@ func (l *Ledger) Since(ctx context.Context, seq uint64, room string, limit int) 
 	return out, nil
 }
 
-// LastSeq returns the sequence number of the newest accepted event.
-func (l *Ledger) LastSeq() uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.seq
-}
-
 // CommittedSeq returns the sequence number of the newest committed event:
 // every event up to it is readable, and OnCommit has been or is being
 // called for it.
@@ -233,7 +226,7 @@ func (l *Ledger) CommittedSeq() uint64 {
 
 // scan runs fn over the entries under prefix in key order (descending if
 // desc) until fn returns false or an error.
-func scan(ctx context.Context, store ds.Datastore, prefix string, desc bool, limit int, _ string, fn func(key string, value []byte) (bool, error)) error {
+func scan(ctx context.Context, store ds.Datastore, prefix string, desc bool, limit int, fn func(key string, value []byte) (bool, error)) error {
 	var order query.Order = query.OrderByKey{}
 	if desc {
 		order = query.OrderByKeyDescending{}

@@ -130,7 +130,7 @@ func (l *Ledger) verifyRoom(ctx context.Context, room string, rep *Report) error
 		batch = batch[:0]
 		return nil
 	}
-	err := scan(ctx, l.ds, orderPrefix(room), false, 0, "", func(key string, value []byte) (bool, error) {
+	err := scan(ctx, l.ds, orderPrefix(room), false, 0, func(key string, value []byte) (bool, error) {
 		lam, id, err := parseOrderKey(key)
 		if err != nil {
 			add(key, "unreadable order key: %v", err)
