@@ -223,12 +223,7 @@ func (s *Service) storeBatch(ctx context.Context, j *joined, batch []inbound) {
 			}
 		}
 		// Children waiting for what we just stored can go in now.
-		evs = evs[:0]
-		for _, ev := range added {
-			for _, child := range j.orph.release(ev.ID()) {
-				evs = append(evs, child)
-			}
-		}
+		evs = j.orph.releaseChildren(added)
 	}
 }
 
@@ -247,20 +242,13 @@ func (s *Service) Ingest(ctx context.Context, room string, evs []*ledger.Event) 
 	if j == nil {
 		return added, rejected, nil
 	}
-	var released []*ledger.Event
-	for _, ev := range added {
-		released = append(released, j.orph.release(ev.ID())...)
-	}
-	for len(released) > 0 {
+	for released := j.orph.releaseChildren(added); len(released) > 0; {
 		more, _, err := s.led.Add(ctx, room, released...)
 		if err != nil {
 			return added, rejected, err
 		}
 		added = append(added, more...)
-		released = released[:0]
-		for _, ev := range more {
-			released = append(released, j.orph.release(ev.ID())...)
-		}
+		released = j.orph.releaseChildren(more)
 	}
 	return added, rejected, nil
 }

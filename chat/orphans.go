@@ -91,6 +91,16 @@ func (o *orphans) len() int {
 	return len(o.events)
 }
 
+// releaseChildren returns the orphans that were waiting only for events
+// among stored.
+func (o *orphans) releaseChildren(stored []*ledger.Event) []*ledger.Event {
+	var out []*ledger.Event
+	for _, ev := range stored {
+		out = append(out, o.release(ev.ID())...)
+	}
+	return out
+}
+
 // has reports whether id is still held.
 func (o *orphans) has(id ledger.ID) bool {
 	o.mu.Lock()

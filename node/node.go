@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -71,7 +72,8 @@ type Node struct {
 	rpc   *rpc.Server
 	met   *metrics.Metrics // nil unless Config.Metrics
 
-	closeOnce bool
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // ShutdownTimeout bounds Close.
@@ -259,10 +261,11 @@ func (n *Node) RPCURL() string {
 // ledger), p2p, datastore, lock. It waits at most ShutdownTimeout for the
 // parts that could hang. Idempotent.
 func (n *Node) Close() error {
-	if n.closeOnce {
-		return nil
-	}
-	n.closeOnce = true
+	n.closeOnce.Do(func() { n.closeErr = n.close() })
+	return n.closeErr
+}
+
+func (n *Node) close() error {
 	done := make(chan error, 1)
 	go func() {
 		var errs []error

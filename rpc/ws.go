@@ -189,17 +189,22 @@ func (c *wsConn) notify(b []byte) bool {
 // would wait for seconds).
 func (c *wsConn) drop() {
 	c.shutOnce.Do(func() {
-		c.mu.Lock()
-		c.closed = true
-		subs := c.subs
-		c.subs = map[string]*wsSub{}
-		c.mu.Unlock()
-		for _, sub := range subs {
-			sub.stop()
-		}
+		c.endSubs()
 		c.cancel()
 		c.c.CloseNow()
 	})
+}
+
+// endSubs marks the connection closed and stops all its subscriptions.
+func (c *wsConn) endSubs() {
+	c.mu.Lock()
+	c.closed = true
+	subs := c.subs
+	c.subs = map[string]*wsSub{}
+	c.mu.Unlock()
+	for _, sub := range subs {
+		sub.stop()
+	}
 }
 
 // shutdown ends all subscriptions, closes the WebSocket with status and
@@ -208,14 +213,7 @@ func (c *wsConn) drop() {
 // connection's goroutines (serve does).
 func (c *wsConn) shutdown(status websocket.StatusCode, reason string) {
 	c.shutOnce.Do(func() {
-		c.mu.Lock()
-		c.closed = true
-		subs := c.subs
-		c.subs = map[string]*wsSub{}
-		c.mu.Unlock()
-		for _, sub := range subs {
-			sub.stop()
-		}
+		c.endSubs()
 		c.c.Close(status, reason)
 		c.cancel()
 	})
