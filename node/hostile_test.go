@@ -13,6 +13,7 @@ import (
 
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/ledger"
+	"github.com/parley-chat/parley/node"
 )
 
 // A raw libp2p peer (not a Parley node) publishes garbage, a badly signed
@@ -27,32 +28,11 @@ func TestRawPeerGarbageRejected(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
-	h, err := libp2p.New(libp2p.Identity(key), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	ps, err := pubsub.NewGossipSub(ctx, h,
-		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign), pubsub.WithNoAuthor(),
-		pubsub.WithMessageIdFn(func(m *pb.Message) string { return string(ledger.ComputeID(m.Data)) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic, err := ps.Join(chat.TopicName(room.ID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, _ := n.Info(ctx)
 	if err := n.Connect(ctx, ""); err == nil {
 		t.Fatal("connect to empty address succeeded")
 	}
-	hostAddr := h.Addrs()[0].String() + "/p2p/" + h.ID().String()
-	if err := n.Connect(ctx, hostAddr); err != nil {
-		t.Fatal(err)
-	}
-	_ = info
-	eventually(t, 10*time.Second, "raw peer in the room's topic", func() bool { return len(topic.ListPeers()) > 0 })
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	topic := rawRoomPeer(t, n, room.ID, key)
 
 	before, _ := n.Chat().Ledger().Count(ctx, room.ID)
 	good, _ := ledger.Sign(key, ledger.Draft{Room: room.ID, Kind: ledger.KindMsg, Body: []byte(`{"text":"legit"}`), Time: time.Now(), Lamport: 1})
@@ -79,4 +59,33 @@ func TestRawPeerGarbageRejected(t *testing.T) {
 	if rooms, _ := n.Chat().Ledger().Rooms(ctx); len(rooms) != 1 {
 		t.Fatalf("a foreign room got into the ledger: %v", rooms)
 	}
+}
+
+// rawRoomPeer starts a bare libp2p host with gossipsub configured as Parley's
+// (no pubsub signatures, message ID = event ID), joins room's topic, has n
+// connect to it and waits until n is in the topic. It is the stand-in for
+// a hostile peer: whatever it publishes reaches n's validator unfiltered.
+func rawRoomPeer(t *testing.T, n *node.Node, room string, key crypto.PrivKey) *pubsub.Topic {
+	t.Helper()
+	ctx := t.Context()
+	h, err := libp2p.New(libp2p.Identity(key), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign), pubsub.WithNoAuthor(),
+		pubsub.WithPeerOutboundQueueSize(4096),
+		pubsub.WithMessageIdFn(func(m *pb.Message) string { return string(ledger.ComputeID(m.Data)) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := ps.Join(chat.TopicName(room))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Connect(ctx, h.Addrs()[0].String()+"/p2p/"+h.ID().String()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "raw peer in the room's topic", func() bool { return len(topic.ListPeers()) > 0 })
+	return topic
 }

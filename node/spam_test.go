@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
-	pubsub "github.com/libp2p/go-libp2p-pubsub"
-	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/parley-chat/parley/chat"
@@ -53,25 +50,8 @@ func TestSpamFloodIsLimited(t *testing.T) {
 	baseline := honestLatencies(t, a, sub, "calm", 30)
 
 	// The attacker: a raw libp2p peer connected to B, in the room's topic.
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign), pubsub.WithNoAuthor(),
-		pubsub.WithPeerOutboundQueueSize(4096),
-		pubsub.WithMessageIdFn(func(m *pb.Message) string { return string(ledger.ComputeID(m.Data)) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic, err := ps.Join(chat.TopicName(room.ID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Connect(ctx, h.Addrs()[0].String()+"/p2p/"+h.ID().String()); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 10*time.Second, "attacker in the topic", func() bool { return len(topic.ListPeers()) > 0 })
+	attackerKey, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	topic := rawRoomPeer(t, b, room.ID, attackerKey)
 
 	before, _ := b.Chat().Ledger().Count(ctx, room.ID)
 	floodCtx, stopFlood := context.WithCancel(ctx)
