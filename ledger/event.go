@@ -9,7 +9,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	pb "github.com/libp2p/go-libp2p/core/crypto/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/record"
 )
 
 // Kinds of events Parley writes today. The set is open: the ledger stores
@@ -81,20 +80,14 @@ func Sign(key crypto.PrivKey, d Draft) (*Event, error) {
 	if err := e.checkFields(); err != nil {
 		return nil, err
 	}
-	env, err := record.Seal((*payload)(e), key)
+	raw, author, err := seal(key, encodePayload(e))
 	if err != nil {
-		return nil, fmt.Errorf("sign event: %w", err)
-	}
-	raw, err := env.Marshal()
-	if err != nil {
-		return nil, fmt.Errorf("marshal event: %w", err)
+		return nil, err
 	}
 	if len(raw) > MaxEventSize {
 		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrInvalidEvent, len(raw), MaxEventSize)
 	}
-	if e.Author, err = peer.IDFromPrivateKey(key); err != nil {
-		return nil, fmt.Errorf("author id: %w", err)
-	}
+	e.Author = author
 	e.raw, e.id = raw, ComputeID(raw)
 	return e, nil
 }
@@ -107,60 +100,24 @@ func Decode(raw []byte) (*Event, error) {
 	if len(raw) > MaxEventSize {
 		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrInvalidEvent, len(raw), MaxEventSize)
 	}
-	e := new(Event)
-	env, err := record.ConsumeTypedEnvelope(raw, (*payload)(e))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidEvent, err)
-	}
-	if !bytes.Equal(env.PayloadType, payloadType) {
-		return nil, fmt.Errorf("%w: payload type %q", ErrInvalidEvent, env.PayloadType)
-	}
-	if env.PublicKey.Type() != pb.KeyType_Ed25519 {
-		return nil, fmt.Errorf("%w: author key must be Ed25519", ErrInvalidEvent)
-	}
-	// The signature covers the payload, not the envelope's framing; insist
-	// on the canonical framing too so one event has exactly one ID.
-	again, err := env.Marshal()
-	if err != nil || !bytes.Equal(again, raw) {
-		return nil, fmt.Errorf("%w: non-canonical envelope", ErrInvalidEvent)
-	}
-	if e.Author, err = peer.IDFromPublicKey(env.PublicKey); err != nil {
-		return nil, fmt.Errorf("%w: author: %v", ErrInvalidEvent, err)
-	}
 	// Keep our own copy: callers often reuse network buffers.
-	e.raw = bytes.Clone(raw)
-	e.id = ComputeID(e.raw)
-	return e, nil
-}
-
-// payload adapts Event to record.Record for sealing and opening envelopes.
-type payload Event
-
-func (p *payload) Domain() string { return Domain }
-func (p *payload) Codec() []byte  { return payloadType }
-func (p *payload) MarshalRecord() ([]byte, error) {
-	return encodePayload((*Event)(p)), nil
-}
-func (p *payload) UnmarshalRecord(b []byte) error {
-	return decodePayload(b, (*Event)(p))
+	s, err := open(bytes.Clone(raw))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.verify(); err != nil {
+		return nil, err
+	}
+	return s.ev, nil
 }
 
 // parseTrusted parses event bytes that were verified when they were
 // stored: it skips the signature check (the expensive part of Decode) but
 // still parses and checks every field. Verify never uses it.
 func parseTrusted(raw []byte) (*Event, error) {
-	env, err := record.UnmarshalEnvelope(raw)
+	s, err := open(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidEvent, err)
-	}
-	e := new(Event)
-	if err := decodePayload(env.RawPayload, e); err != nil {
 		return nil, err
 	}
-	if e.Author, err = peer.IDFromPublicKey(env.PublicKey); err != nil {
-		return nil, fmt.Errorf("%w: author: %v", ErrInvalidEvent, err)
-	}
-	e.raw = raw
-	e.id = ComputeID(raw)
-	return e, nil
+	return s.ev, nil
 }

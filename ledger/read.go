@@ -37,20 +37,10 @@ func (l *Ledger) Has(ctx context.Context, room string, id ID) (bool, error) {
 	return err == nil, err
 }
 
-// decodeStored parses an order-index value (seq | signed bytes) and checks
-// the signature again: Verify uses it.
-func decodeStored(b []byte, id ID) (*Event, error) {
-	return readStored(b, id, Decode)
-}
-
 // loadStored parses an order-index value for reading. The bytes were
 // verified when stored, so the signature is not checked again (Verify
 // does that); they must still hash to id and parse.
 func loadStored(b []byte, id ID) (*Event, error) {
-	return readStored(b, id, parseTrusted)
-}
-
-func readStored(b []byte, id ID, parse func([]byte) (*Event, error)) (*Event, error) {
 	if len(b) < 8 {
 		return nil, fmt.Errorf("event %s: stored value truncated", id)
 	}
@@ -58,7 +48,7 @@ func readStored(b []byte, id ID, parse func([]byte) (*Event, error)) (*Event, er
 	if ComputeID(raw) != id {
 		return nil, fmt.Errorf("event %s: stored bytes do not match the ID", id)
 	}
-	ev, err := parse(raw)
+	ev, err := parseTrusted(raw)
 	if err != nil {
 		return nil, fmt.Errorf("event %s: %w", id, err)
 	}

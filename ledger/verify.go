@@ -6,9 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
-	"sync"
 
 	ds "github.com/ipfs/go-datastore"
 )
@@ -196,23 +194,30 @@ func (l *Ledger) verifyRoom(ctx context.Context, room string, rep *Report) error
 
 const verifyBatch = 4096
 
-// verifyParallel decodes (and so signature-checks) a batch on all cores.
+// verifyParallel decodes (and so signature-checks) a batch on all cores,
+// with batch verification.
 func verifyParallel(batch []*storedEntry) {
-	workers := runtime.GOMAXPROCS(0)
-	var wg sync.WaitGroup
-	next := make(chan *storedEntry)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for e := range next {
-				e.ev, e.err = decodeStored(e.value, e.id)
-			}
-		}()
-	}
+	raws := make([][]byte, 0, len(batch))
+	at := make([]*storedEntry, 0, len(batch))
 	for _, e := range batch {
-		next <- e
+		if len(e.value) < 8 {
+			e.err = fmt.Errorf("event %s: stored value truncated", e.id)
+			continue
+		}
+		if ComputeID(e.value[8:]) != e.id {
+			e.err = fmt.Errorf("event %s: stored bytes do not match the ID", e.id)
+			continue
+		}
+		raws = append(raws, e.value[8:])
+		at = append(at, e)
 	}
-	close(next)
-	wg.Wait()
+	evs, errs := DecodeBatch(raws)
+	for i, e := range at {
+		if errs[i] != nil {
+			e.err = fmt.Errorf("event %s: %w", e.id, errs[i])
+			continue
+		}
+		e.ev = evs[i]
+		e.ev.Seq = binary.BigEndian.Uint64(e.value)
+	}
 }

@@ -4,39 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
-	"sync"
 
 	"github.com/parley-chat/parley/ledger"
 )
 
-// decodeAll verifies raws with ledger.Decode on GOMAXPROCS goroutines
-// (Ed25519 verification dominates catch-up) and returns the events in the
+// decodeAll verifies raws with ledger.DecodeBatch (batch verification on
+// all cores: Ed25519 dominates catch-up) and returns the events in the
 // same order, or the first error.
 func decodeAll(raws [][]byte) ([]*ledger.Event, error) {
-	evs := make([]*ledger.Event, len(raws))
-	errs := make([]error, len(raws))
-	workers := min(runtime.GOMAXPROCS(0), (len(raws)+15)/16)
-	if workers <= 1 {
-		for i, r := range raws {
-			if evs[i], errs[i] = ledger.Decode(r); errs[i] != nil {
-				return nil, fmt.Errorf("event %d of frame: %w", i, errs[i])
-			}
-		}
-		return evs, nil
-	}
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < len(raws); i += workers {
-				evs[i], errs[i] = ledger.Decode(raws[i])
-			}
-		}()
-	}
-	wg.Wait()
+	evs, errs := ledger.DecodeBatch(raws)
 	for i, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("event %d of frame: %w", i, err)

@@ -1,0 +1,210 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	cryptopb "github.com/libp2p/go-libp2p/core/crypto/pb"
+	"github.com/libp2p/go-libp2p/core/peer"
+	recordpb "github.com/libp2p/go-libp2p/core/record/pb"
+	"github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
+	"google.golang.org/protobuf/proto"
+)
+
+// Events are libp2p signed envelopes (RFC 0002), byte for byte: anything
+// that reads envelopes can check them. We seal and open them here rather
+// than through core/record because record verifies with crypto/ed25519,
+// and catch-up and gossip are bound by signature checks:
+// curve25519-voi verifies in ~28 µs where crypto/ed25519 takes ~45 µs on
+// this project's reference machine, signs in ~12 µs instead of ~20 µs, and
+// batch-verifies at ~20 µs per signature.
+//
+// The verification rule is RFC 8032's cofactored equation with canonical
+// encodings of A and R and no small-order public key (voi's default
+// options). Unlike crypto/ed25519's cofactorless check it gives the same
+// answer for one signature and for a batch, so whether an event is valid
+// never depends on how it arrived; and it refuses small-order keys, for
+// which anyone can forge a signature. Honest signatures pass both rules.
+var verifyOptions = &ed25519.Options{Verify: ed25519.VerifyOptionsDefault}
+
+// sealed is an event whose envelope has been parsed and checked, except
+// for its signature.
+type sealed struct {
+	ev      *Event
+	pub     ed25519.PublicKey
+	payload []byte // sub-slices of ev's raw bytes
+	sig     []byte
+}
+
+// signedBytes returns what an envelope's signature covers: domain, payload
+// type and payload, each prefixed with its length as a uvarint.
+func signedBytes(payload []byte) []byte {
+	b := make([]byte, 0, 3*binary.MaxVarintLen64+len(Domain)+len(payloadType)+len(payload))
+	b = binary.AppendUvarint(b, uint64(len(Domain)))
+	b = append(b, Domain...)
+	b = binary.AppendUvarint(b, uint64(len(payloadType)))
+	b = append(b, payloadType...)
+	b = binary.AppendUvarint(b, uint64(len(payload)))
+	return append(b, payload...)
+}
+
+// seal signs payload with key and returns the envelope bytes and the author.
+func seal(key crypto.PrivKey, payload []byte) ([]byte, peer.ID, error) {
+	priv, err := key.Raw() // seed | public key, as crypto/ed25519 lays it out
+	if err != nil || len(priv) != ed25519.PrivateKeySize {
+		return nil, "", fmt.Errorf("sign event: unusable Ed25519 key")
+	}
+	sig := ed25519.Sign(ed25519.PrivateKey(priv), signedBytes(payload))
+	pub := priv[ed25519.SeedSize:]
+	raw, err := marshalEnvelope(pub, payload, sig)
+	if err != nil {
+		return nil, "", fmt.Errorf("marshal event: %w", err)
+	}
+	author, err := authorID(pub)
+	if err != nil {
+		return nil, "", err
+	}
+	return raw, author, nil
+}
+
+// marshalEnvelope is the canonical envelope encoding (what record.Envelope's
+// Marshal writes).
+func marshalEnvelope(pub, payload, sig []byte) ([]byte, error) {
+	return proto.Marshal(&recordpb.Envelope{
+		PublicKey:   &cryptopb.PublicKey{Type: cryptopb.KeyType_Ed25519.Enum(), Data: pub},
+		PayloadType: payloadType,
+		Payload:     payload,
+		Signature:   sig,
+	})
+}
+
+func authorID(pub []byte) (peer.ID, error) {
+	key, err := crypto.UnmarshalEd25519PublicKey(pub)
+	if err != nil {
+		return "", fmt.Errorf("%w: author key: %v", ErrInvalidEvent, err)
+	}
+	id, err := peer.IDFromPublicKey(key)
+	if err != nil {
+		return "", fmt.Errorf("%w: author: %v", ErrInvalidEvent, err)
+	}
+	return id, nil
+}
+
+// open parses and checks event bytes — size, envelope, payload type, key
+// type, canonical framing, fields — everything Decode checks except the
+// signature. The event keeps raw as its bytes (callers clone first if raw
+// is a reused buffer).
+func open(raw []byte) (*sealed, error) {
+	if len(raw) > MaxEventSize {
+		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrInvalidEvent, len(raw), MaxEventSize)
+	}
+	var env recordpb.Envelope
+	if err := proto.Unmarshal(raw, &env); err != nil {
+		return nil, fmt.Errorf("%w: envelope: %v", ErrInvalidEvent, err)
+	}
+	if env.PublicKey == nil || env.PublicKey.GetType() != cryptopb.KeyType_Ed25519 {
+		return nil, fmt.Errorf("%w: author key must be Ed25519", ErrInvalidEvent)
+	}
+	pub := env.PublicKey.GetData()
+	if len(pub) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("%w: Ed25519 key of %d bytes", ErrInvalidEvent, len(pub))
+	}
+	if !bytes.Equal(env.PayloadType, payloadType) {
+		return nil, fmt.Errorf("%w: payload type %q", ErrInvalidEvent, env.PayloadType)
+	}
+	if len(env.Signature) != ed25519.SignatureSize {
+		return nil, fmt.Errorf("%w: signature of %d bytes", ErrInvalidEvent, len(env.Signature))
+	}
+	// The signature covers the payload, not the envelope's framing; insist
+	// on the canonical framing too so one event has exactly one ID.
+	again, err := marshalEnvelope(pub, env.Payload, env.Signature)
+	if err != nil || !bytes.Equal(again, raw) {
+		return nil, fmt.Errorf("%w: non-canonical envelope", ErrInvalidEvent)
+	}
+	e := new(Event)
+	if err := decodePayload(env.Payload, e); err != nil {
+		return nil, err
+	}
+	if e.Author, err = authorID(pub); err != nil {
+		return nil, err
+	}
+	e.raw = raw
+	e.id = ComputeID(raw)
+	return &sealed{ev: e, pub: pub, payload: env.Payload, sig: env.Signature}, nil
+}
+
+func (s *sealed) signed() []byte { return signedBytes(s.payload) }
+
+func (s *sealed) verify() error {
+	if !ed25519.VerifyWithOptions(s.pub, s.signed(), s.sig, verifyOptions) {
+		return fmt.Errorf("%w: bad signature", ErrInvalidEvent)
+	}
+	return nil
+}
+
+// batchMin is the smallest group worth batch verification; below it the
+// setup costs more than it saves.
+const batchMin = 8
+
+// DecodeBatch is Decode for many events: it returns, index for index, the
+// event or the reason raws[i] is invalid. Signatures are batch-verified on
+// all cores (~30 % cheaper per event than one by one); one bad signature
+// in a batch is found by checking that batch's events singly.
+func DecodeBatch(raws [][]byte) ([]*Event, []error) {
+	evs := make([]*Event, len(raws))
+	errs := make([]error, len(raws))
+	workers := min(runtime.GOMAXPROCS(0), (len(raws)+batchMin-1)/batchMin)
+	if workers <= 1 {
+		decodeRange(raws, evs, errs, 0, len(raws))
+		return evs, errs
+	}
+	var wg sync.WaitGroup
+	per := (len(raws) + workers - 1) / workers
+	for lo := 0; lo < len(raws); lo += per {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			decodeRange(raws, evs, errs, lo, hi)
+		}(lo, min(lo+per, len(raws)))
+	}
+	wg.Wait()
+	return evs, errs
+}
+
+func decodeRange(raws [][]byte, evs []*Event, errs []error, lo, hi int) {
+	opened := make([]*sealed, 0, hi-lo)
+	at := make([]int, 0, hi-lo)
+	for i := lo; i < hi; i++ {
+		s, err := open(bytes.Clone(raws[i]))
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		opened = append(opened, s)
+		at = append(at, i)
+	}
+	if len(opened) < batchMin {
+		for k, s := range opened {
+			if errs[at[k]] = s.verify(); errs[at[k]] == nil {
+				evs[at[k]] = s.ev
+			}
+		}
+		return
+	}
+	bv := ed25519.NewBatchVerifierWithCapacity(len(opened))
+	for _, s := range opened {
+		bv.AddWithOptions(s.pub, s.signed(), s.sig, verifyOptions)
+	}
+	_, valid := bv.Verify(nil)
+	for k, s := range opened {
+		if valid[k] {
+			evs[at[k]] = s.ev
+		} else {
+			errs[at[k]] = fmt.Errorf("%w: bad signature", ErrInvalidEvent)
+		}
+	}
+}
