@@ -39,7 +39,7 @@ func (s *Service) subscribe(r Room) error {
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	j := &joined{Room: r, in: make(chan inbound, ingestQueue), cancel: cancel, done: make(chan struct{}),
-		orph: newOrphans(maxOrphans), pub: make(chan []byte, publishQueue)}
+		orph: newOrphans(maxOrphans), pub: make(chan []byte, publishQueue), slots: make(chan struct{}, publishQueue)}
 	s.rooms[r.ID] = j
 	s.mu.Unlock()
 
@@ -93,7 +93,17 @@ func (s *Service) publish(ctx context.Context, j *joined) {
 			if err := j.topic.Publish(ctx, raw); err != nil && ctx.Err() == nil {
 				s.log.Debug("publish", "room", j.ID, "err", err)
 			}
+			j.release()
 		}
+	}
+}
+
+// release returns a publish slot. Events appended without one (a join,
+// written before the room's worker exists) make it a no-op.
+func (j *joined) release() {
+	select {
+	case <-j.slots:
+	default:
 	}
 }
 

@@ -77,6 +77,9 @@ type joined struct {
 	done   chan struct{}
 	orph   *orphans
 	pub    chan []byte // our committed events, in commit order, to publish
+	// slots bounds our events between Append and Publish (one token each),
+	// so a sender faster than the network waits instead of overflowing pub.
+	slots chan struct{}
 }
 
 var roomsPrefix = ds.NewKey("/rooms")
@@ -333,8 +336,23 @@ func (s *Service) Send(ctx context.Context, room, text string) (Message, error) 
 // append stores a new event of ours; once committed it is published on the
 // room's topic.
 func (s *Service) append(ctx context.Context, room, kind string, body []byte) (*ledger.Event, error) {
+	s.mu.Lock()
+	j := s.rooms[room]
+	s.mu.Unlock()
+	if j != nil {
+		select {
+		case j.slots <- struct{}{}: // released by the publisher
+		case <-j.done: // left meanwhile
+			return nil, fmt.Errorf("%w: %s", ErrNotMember, room)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting to publish: %w", ctx.Err())
+		}
+	}
 	ev, err := s.led.Append(ctx, s.key, room, kind, body, s.cfg.Clock())
 	if err != nil {
+		if j != nil {
+			j.release()
+		}
 		return nil, fmt.Errorf("store event: %w", err)
 	}
 	s.metrics().MessageSent()
