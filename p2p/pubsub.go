@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"time"
 
@@ -37,7 +38,7 @@ func newPubSub(ctx context.Context, h host.Host, cfg Config) (*pubsub.PubSub, er
 		pubsub.WithPeerOutboundQueueSize(cfg.PeerOutboundQueueSize),
 		pubsub.WithValidateQueueSize(cfg.ValidateQueueSize),
 		pubsub.WithValidateThrottle(cfg.ValidateThrottle),
-		pubsub.WithLogger(cfg.logger().With("component", "pubsub")),
+		pubsub.WithLogger(slog.New(newThrottle(cfg.logger().With("component", "pubsub").Handler(), time.Minute))),
 	)
 }
 
