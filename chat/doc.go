@@ -15,6 +15,7 @@
 // batches; an event whose parents have not arrived waits in a bounded
 // orphan pool and Config.OnMissing asks for a sync. Subscribers see every
 // newly stored message exactly once, in arrival order, from the ledger's
-// commit hook; a subscriber that falls behind is cut off with
-// ErrSlowSubscriber and resumes from its last cursor.
+// commit hook; a subscriber that falls more than 1,024 messages behind (a
+// slow reader, or a catch-up storing thousands at once) reads on from the
+// ledger by cursor instead, so it is never cut off and memory stays bounded.
 package chat

@@ -19,9 +19,6 @@ var (
 	// ErrBadCursor is returned when a cursor or message ID cannot be parsed
 	// or found.
 	ErrBadCursor = errors.New("invalid cursor")
-	// ErrSlowSubscriber ends a subscription whose reader fell too far
-	// behind; resume with the last cursor received.
-	ErrSlowSubscriber = errors.New("subscriber too slow, resume from the last cursor")
 	// ErrClosed is returned after the service is closed.
 	ErrClosed = errors.New("chat service closed")
 )

@@ -18,9 +18,11 @@ type Filter struct {
 	Since string
 }
 
-// maxQueued bounds the messages waiting for one subscriber. A reader that
-// falls further behind is cut off with ErrSlowSubscriber rather than
-// slowing the node or growing memory.
+// maxQueued bounds the messages waiting in memory for one subscriber. Past
+// it (a slow reader, or a catch-up storing thousands of events at once)
+// the queue is dropped and the subscription reads on from the ledger by
+// cursor, at the reader's pace: memory stays bounded, the node is not
+// slowed, and the reader still gets every message once, in order.
 const maxQueued = 1024
 
 // replayPage is how many events one replay read takes.
@@ -120,11 +122,12 @@ type Subscription struct {
 	room string
 	out  chan Message
 
-	mu    sync.Mutex
-	queue []queued
-	err   error
-	ended bool
-	wake  chan struct{}
+	mu     sync.Mutex
+	queue  []queued
+	behind bool // queue overflowed: catch up from the ledger
+	err    error
+	ended  bool
+	wake   chan struct{}
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -207,19 +210,28 @@ func (s *Service) runSubscription(ctx context.Context, sub *Subscription, last u
 			return false
 		}
 	}
-	for replay {
-		evs, err := s.led.Since(ctx, last, sub.room, replayPage)
-		if err != nil {
-			sub.end(fmt.Errorf("replay: %w", err))
-			return
-		}
-		for _, ev := range evs {
-			last = ev.Seq
-			if m, ok := toMessage(ev, s.name(ev.Author)); ok && !send(m) {
-				return
+	// replay sends what arrived after last from the ledger, page by page,
+	// until it has caught up.
+	replayAll := func() bool {
+		for {
+			evs, err := s.led.Since(ctx, last, sub.room, replayPage)
+			if err != nil {
+				sub.end(fmt.Errorf("replay: %w", err))
+				return false
+			}
+			for _, ev := range evs {
+				last = ev.Seq
+				if m, ok := toMessage(ev, s.name(ev.Author)); ok && !send(m) {
+					return false
+				}
+			}
+			if len(evs) < replayPage {
+				return true
 			}
 		}
-		replay = len(evs) == replayPage
+	}
+	if replay && !replayAll() {
+		return
 	}
 	for {
 		select {
@@ -228,10 +240,14 @@ func (s *Service) runSubscription(ctx context.Context, sub *Subscription, last u
 		case <-sub.wake:
 		}
 		sub.mu.Lock()
-		q := sub.queue
-		sub.queue = nil
-		ended := sub.ended
+		q, behind, ended := sub.queue, sub.behind, sub.ended
+		sub.queue, sub.behind = nil, false
 		sub.mu.Unlock()
+		// Whatever commits from here on is queued again, and the replay
+		// reads everything committed so far: no gap; seq skips overlaps.
+		if behind && !ended && !replayAll() {
+			return
+		}
 		for _, m := range q {
 			if m.seq <= last {
 				continue
@@ -258,10 +274,8 @@ func (sub *Subscription) push(msgs []queued) {
 			continue
 		}
 		if len(sub.queue) >= maxQueued {
-			sub.err, sub.ended = ErrSlowSubscriber, true
-			sub.queue = nil
-			sub.cancel()
-			return
+			sub.queue, sub.behind = sub.queue[:0], true
+			continue
 		}
 		sub.queue = append(sub.queue, m)
 	}
@@ -282,8 +296,8 @@ func (sub *Subscription) end(err error) {
 // C returns the channel messages arrive on.
 func (sub *Subscription) C() <-chan Message { return sub.out }
 
-// Err returns why the subscription ended: ErrSlowSubscriber, another error,
-// or nil while running or after Close.
+// Err returns why the subscription ended (a failed ledger read, say), or
+// nil while running or after Close.
 func (sub *Subscription) Err() error {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()

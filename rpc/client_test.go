@@ -83,7 +83,7 @@ func TestClientSubscribe(t *testing.T) {
 			t.Fatal("no message")
 		}
 	}
-	fs.end(chat.ErrSlowSubscriber)
+	fs.end(errors.New("replay: ledger read failed"))
 	for range sub.C() {
 	}
 	var re *client.Error

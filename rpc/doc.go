@@ -44,7 +44,7 @@
 //
 //	{"jsonrpc":"2.0","method":"chat_subscription","params":{"subscription":ID,"result":Message}}
 //
-// If the chat side ends the subscription (e.g. chat.ErrSlowSubscriber), a
+// If the chat side ends the subscription (a failed ledger read, say), a
 // last notification carries "error" {code -32009, message, data {cursor}}
 // instead of "result"; subscribe again with since=cursor to resume. Each
 // connection has a bounded outbound queue (Config.WSQueue); a client that

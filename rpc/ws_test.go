@@ -3,6 +3,7 @@ package rpc_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -217,7 +218,7 @@ func TestSubscriptionEndsWithError(t *testing.T) {
 	sub := waitSub(t, ts.chat)
 	sub.push(msg("r", "a", 1))
 	sub.push(msg("r", "b", 2))
-	sub.end(chat.ErrSlowSubscriber)
+	sub.end(errors.New("replay: ledger read failed"))
 	c.mustRead()
 	c.mustRead()
 	var n notif
