@@ -33,7 +33,8 @@ type cluster struct {
 	wg    sync.WaitGroup
 	// lossy is set when a load point lost messages: the next one repairs
 	// first, or the lost events' children would all be orphans.
-	lossy bool
+	lossy    bool
+	lastSent int // messages the last load point sent (what a repair must cover)
 }
 
 // arrivals records when each message ID reached one node's feed.
@@ -244,7 +245,7 @@ func (c *cluster) waitMesh(ctx context.Context, timeout time.Duration) error {
 			streak++
 		} else {
 			streak = 0
-			if err := c.repair(ctx); err != nil {
+			if err := c.repair(ctx, 64); err != nil { // the probes and their parents
 				return err
 			}
 		}
@@ -269,9 +270,9 @@ func (c *cluster) topicsKnown(topic string) bool {
 	return true
 }
 
-// repair gives every node node 0's recent events, as sync would.
-func (c *cluster) repair(ctx context.Context) error {
-	evs, err := c.nodes[0].Chat().Ledger().History(ctx, c.room.ID, "", 16384)
+// repair gives every node node 0's newest n events, as sync would.
+func (c *cluster) repair(ctx context.Context, n int) error {
+	evs, err := c.nodes[0].Chat().Ledger().History(ctx, c.room.ID, "", n)
 	if err != nil {
 		return err
 	}

@@ -169,8 +169,15 @@ func (c *cluster) latencies(msgs []sent) ([]time.Duration, int) {
 func (c *cluster) deliveryPoint(ctx context.Context, rate, count int, mem *memSampler) DeliveryResult {
 	r := DeliveryResult{Nodes: len(c.nodes), Offered: rate}
 	if c.lossy {
-		if err := c.repair(ctx); err != nil {
+		// The last point overloaded the room: hand every node what it
+		// missed, then wait until probes cross the room promptly again, so
+		// this point does not measure the previous one's backlog.
+		if err := c.repair(ctx, c.lastSent+64); err != nil {
 			r.Err = err.Error()
+			return r
+		}
+		if err := c.waitMesh(ctx, time.Minute); err != nil {
+			r.Err = "settling after the previous load point: " + err.Error()
 			return r
 		}
 		c.lossy = false
@@ -182,6 +189,7 @@ func (c *cluster) deliveryPoint(ctx context.Context, rate, count int, mem *memSa
 	}
 	msgs, achieved, err := c.pacedSend(ctx, fmt.Sprintf("load-%d", rate), rate, count)
 	r.Sent, r.Achieved = len(msgs), achieved
+	c.lastSent = len(msgs)
 	if err != nil {
 		r.Err = err.Error()
 	}
@@ -192,7 +200,9 @@ func (c *cluster) deliveryPoint(ctx context.Context, rate, count int, mem *memSa
 	}
 	lats, n := c.latencies(msgs)
 	r.Delivered = float64(n) / float64(len(msgs)*(len(c.nodes)-1))
-	c.lossy = r.Delivered < 1
+	// A point that lost messages or queued them for over a second leaves
+	// a backlog: the next point first lets the room settle.
+	c.lossy = r.Delivered < 1 || r.P99 > Dur(time.Second)
 	if len(lats) > 0 {
 		r.P50, r.P99, r.Max = Dur(pct(lats, 0.50)), Dur(pct(lats, 0.99)), Dur(lats[len(lats)-1])
 	}

@@ -41,10 +41,11 @@ type sendFunc func(ctx context.Context, w, i int) (string, error)
 func (c *cluster) ingestRun(ctx context.Context, api string, conc, count int, send sendFunc) IngestResult {
 	r := IngestResult{API: api, Concurrency: conc, Messages: count}
 	if c.lossy {
-		c.repair(ctx)
+		c.repair(ctx, c.lastSent+64)
 		c.lossy = false
 	}
 	c.resetArrivals()
+	c.lastSent = count
 	msgs := make([]sent, count)
 	durs := make([]time.Duration, count)
 	var next atomic.Int64

@@ -84,7 +84,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		for _, s := range r.Saturation {
 			var tried []string
 			for _, t := range s.Tried {
-				tried = append(tried, fmt.Sprintf("%d: %.4f, %s", t.Offered, t.Delivered, t.P99))
+				tried = append(tried, fmt.Sprintf("%d: %.4f, %s%s", t.Offered, t.Delivered, t.P99, errSuffix(t.Err)))
 			}
 			lim := ""
 			if s.SenderLimited {
