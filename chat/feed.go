@@ -47,11 +47,20 @@ func (f *feed) add(s *Subscription) bool {
 	return true
 }
 
-// listening reports whether any subscription is open.
+// listening reports whether any subscription takes messages from memory:
+// one that is behind reads them from the ledger anyway.
 func (f *feed) listening() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return len(f.subs) > 0
+	for s := range f.subs {
+		s.mu.Lock()
+		behind := s.behind
+		s.mu.Unlock()
+		if !behind {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *feed) remove(s *Subscription) {
@@ -266,16 +275,16 @@ func (s *Service) runSubscription(ctx context.Context, sub *Subscription, last u
 func (sub *Subscription) push(msgs []queued) {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
-	if sub.ended {
-		return
+	if sub.ended || sub.behind {
+		return // a subscription that is behind replays these from the ledger
 	}
 	for _, m := range msgs {
 		if sub.room != "" && m.Room != sub.room {
 			continue
 		}
 		if len(sub.queue) >= maxQueued {
-			sub.queue, sub.behind = sub.queue[:0], true
-			continue
+			sub.queue, sub.behind = nil, true
+			break
 		}
 		sub.queue = append(sub.queue, m)
 	}
