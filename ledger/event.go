@@ -101,7 +101,7 @@ func Decode(raw []byte) (*Event, error) {
 		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrInvalidEvent, len(raw), MaxEventSize)
 	}
 	// Keep our own copy: callers often reuse network buffers.
-	s, err := open(bytes.Clone(raw))
+	s, err := open(bytes.Clone(raw), false)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func Decode(raw []byte) (*Event, error) {
 // stored: it skips the signature check (the expensive part of Decode) but
 // still parses and checks every field. Verify never uses it.
 func parseTrusted(raw []byte) (*Event, error) {
-	s, err := open(raw)
+	s, err := open(raw, true)
 	if err != nil {
 		return nil, err
 	}

@@ -97,8 +97,10 @@ func authorID(pub []byte) (peer.ID, error) {
 // open parses and checks event bytes — size, envelope, payload type, key
 // type, canonical framing, fields — everything Decode checks except the
 // signature. The event keeps raw as its bytes (callers clone first if raw
-// is a reused buffer).
-func open(raw []byte) (*sealed, error) {
+// is a reused buffer). With stored set (bytes that passed all of this
+// when they were stored, and still hash to their ID) the framing is not
+// re-checked.
+func open(raw []byte, stored bool) (*sealed, error) {
 	if len(raw) > MaxEventSize {
 		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrInvalidEvent, len(raw), MaxEventSize)
 	}
@@ -121,14 +123,17 @@ func open(raw []byte) (*sealed, error) {
 	}
 	// The signature covers the payload, not the envelope's framing; insist
 	// on the canonical framing too so one event has exactly one ID.
-	again, err := marshalEnvelope(pub, env.Payload, env.Signature)
-	if err != nil || !bytes.Equal(again, raw) {
-		return nil, fmt.Errorf("%w: non-canonical envelope", ErrInvalidEvent)
+	if !stored {
+		again, err := marshalEnvelope(pub, env.Payload, env.Signature)
+		if err != nil || !bytes.Equal(again, raw) {
+			return nil, fmt.Errorf("%w: non-canonical envelope", ErrInvalidEvent)
+		}
 	}
 	e := new(Event)
 	if err := decodePayload(env.Payload, e); err != nil {
 		return nil, err
 	}
+	var err error
 	if e.Author, err = authorID(pub); err != nil {
 		return nil, err
 	}
@@ -179,7 +184,7 @@ func decodeRange(raws [][]byte, evs []*Event, errs []error, lo, hi int) {
 	opened := make([]*sealed, 0, hi-lo)
 	at := make([]int, 0, hi-lo)
 	for i := lo; i < hi; i++ {
-		s, err := open(bytes.Clone(raws[i]))
+		s, err := open(bytes.Clone(raws[i]), false)
 		if err != nil {
 			errs[i] = err
 			continue

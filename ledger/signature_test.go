@@ -69,7 +69,7 @@ func TestSmallOrderKeyRejected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := open(ev.Raw())
+	s, err := open(ev.Raw(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
