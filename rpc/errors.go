@@ -29,7 +29,7 @@ import (
 //	-32006  not supported on this transport      chat_subscribe over HTTP POST
 //	-32007  unknown subscription                 chat_unsubscribe with an unknown ID
 //	-32008  timeout / canceled                   context.DeadlineExceeded, context.Canceled
-//	-32009  subscription dropped                 final chat_subscription notification (slow subscriber, …)
+//	-32009  subscription dropped                 final chat_subscription notification (ledger read failed, shutdown, …)
 //	-32010  storage failure                      ErrStorage
 //	-32011  rate limited (retry later)           over Config.RateLimit; data {retryAfterMs}; HTTP 429
 //	-32012  limit exceeded                       chat_subscribe over Config.MaxSubscriptions
