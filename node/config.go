@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/p2p"
 )
 
@@ -36,6 +38,36 @@ type Config struct {
 	// Metrics serves Prometheus metrics at /metrics on the RPC listener,
 	// behind the RPC token (docs/METRICS.md). Default off.
 	Metrics bool `toml:"metrics"`
+	// AuthorRate caps the gossip events accepted per author per second
+	// (burst 5×), PeerRate those per forwarding peer (burst 2.5×). 0 keeps
+	// the default (20 and 200); -1 turns the limit off, for a node whose
+	// rooms carry bots or bridges.
+	AuthorRate float64 `toml:"author_rate"`
+	PeerRate   float64 `toml:"peer_rate"`
+}
+
+// chatLimits turns the rate settings into chat's limits.
+func (c Config) chatLimits() (chat.Limits, error) {
+	l := chat.DefaultLimits()
+	set := func(name string, v float64, rate *float64, burst *int, factor float64) error {
+		switch {
+		case v == 0:
+		case v == -1:
+			*rate, *burst = -1, 0
+		case v > 0:
+			*rate, *burst = v, max(1, int(math.Ceil(v*factor)))
+		default:
+			return fmt.Errorf("%s = %g: use a positive rate, 0 for the default or -1 for no limit", name, v)
+		}
+		return nil
+	}
+	if err := set("author_rate", c.AuthorRate, &l.AuthorRate, &l.AuthorBurst, 5); err != nil {
+		return l, err
+	}
+	if err := set("peer_rate", c.PeerRate, &l.PeerRate, &l.PeerBurst, 2.5); err != nil {
+		return l, err
+	}
+	return l, nil
 }
 
 // DefaultConfig returns the defaults for a user node.
@@ -116,4 +148,10 @@ const defaultConfigFile = `# Parley node configuration. Command-line flags overr
 # Serve Prometheus metrics at /metrics on the RPC address, behind the same
 # token (Authorization: Bearer <rpc.token>). See docs/METRICS.md.
 # metrics = false
+
+# Gossip accepted per author and per forwarding peer, events per second
+# (bursts of 5x and 2.5x). Raise them, or set -1 for no limit, if your rooms
+# carry bots or bridges that post faster than people do.
+# author_rate = 20
+# peer_rate = 200
 `

@@ -86,6 +86,10 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	cfg := opts.Config.withDefaults()
 	opts.Config = cfg
+	limits, lerr := cfg.chatLimits()
+	if lerr != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadConfig, lerr)
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -182,6 +186,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		if n.met != nil {
 			ccfg.Metrics = n.met
 		}
+		ccfg.Limits = limits
 		if opts.Chat != nil {
 			opts.Chat(&ccfg)
 		}

@@ -1,0 +1,42 @@
+package node
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/parley-chat/parley/chat"
+)
+
+// author_rate and peer_rate in config.toml set chat's gossip limits: 0
+// keeps the default, a rate sets rate and burst, -1 turns a limit off, and
+// anything else is a config error that names the setting.
+func TestConfigRateLimits(t *testing.T) {
+	for _, tc := range []struct {
+		toml string
+		want chat.Limits
+	}{
+		{"", chat.DefaultLimits()},
+		{"author_rate = 100\n", chat.Limits{AuthorRate: 100, AuthorBurst: 500, PeerRate: 200, PeerBurst: 500}},
+		{"author_rate = -1\npeer_rate = 1000\n", chat.Limits{AuthorRate: -1, PeerRate: 1000, PeerBurst: 2500}},
+		{"peer_rate = 0.1\n", chat.Limits{AuthorRate: 20, AuthorBurst: 100, PeerRate: 0.1, PeerBurst: 1}},
+	} {
+		path := filepath.Join(t.TempDir(), "config.toml")
+		if err := os.WriteFile(path, []byte(tc.toml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := LoadConfig(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.chatLimits()
+		if err != nil || got != tc.want {
+			t.Errorf("%q: limits %+v, %v; want %+v", tc.toml, got, err, tc.want)
+		}
+	}
+	_, err := New(t.Context(), Options{DataDir: t.TempDir(), Config: Config{AuthorRate: -5}, NoRPC: true})
+	if !errors.Is(err, ErrBadConfig) {
+		t.Fatalf("author_rate = -5: err = %v, want ErrBadConfig", err)
+	}
+}
