@@ -329,13 +329,8 @@ func (s *Service) queuePublish(ev *ledger.Event) {
 	s.mu.Lock()
 	j := s.rooms[ev.Room]
 	s.mu.Unlock()
-	if j == nil {
-		return
-	}
-	select {
-	case j.pub <- ev.Raw():
-	default:
-		s.log.Warn("publish queue full; sync will deliver the event", "room", ev.Room, "event", ev.ID())
+	if j != nil {
+		j.pubq.push(ev.Raw())
 	}
 }
 

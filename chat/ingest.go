@@ -39,7 +39,7 @@ func (s *Service) subscribe(r Room) error {
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	j := &joined{Room: r, in: make(chan inbound, ingestQueue), cancel: cancel, done: make(chan struct{}),
-		orph: newOrphans(maxOrphans), pub: make(chan []byte, publishQueue), slots: make(chan struct{}, publishQueue)}
+		orph: newOrphans(maxOrphans), pubq: newPubQueue()}
 	s.rooms[r.ID] = j
 	s.mu.Unlock()
 
@@ -75,36 +75,6 @@ func (s *Service) subscribe(r Room) error {
 		pwg.Wait()
 	}()
 	return nil
-}
-
-// publishQueue bounds our committed events waiting to be published. If it
-// overflows (the network is far slower than the disk), the event is not
-// lost: it is stored, and sync hands it to the other members.
-const publishQueue = 4096
-
-// publish sends our own committed events to the room's topic in commit
-// order, so members receive parents before children and need no sync.
-func (s *Service) publish(ctx context.Context, j *joined) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case raw := <-j.pub:
-			if err := j.topic.Publish(ctx, raw); err != nil && ctx.Err() == nil {
-				s.log.Debug("publish", "room", j.ID, "err", err)
-			}
-			j.release()
-		}
-	}
-}
-
-// release returns a publish slot. Events appended without one (a join,
-// written before the room's worker exists) make it a no-op.
-func (j *joined) release() {
-	select {
-	case <-j.slots:
-	default:
-	}
 }
 
 // missingGrace is how long an event may wait for its parents before we

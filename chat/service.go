@@ -76,10 +76,7 @@ type joined struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	orph   *orphans
-	pub    chan []byte // our committed events, in commit order, to publish
-	// slots bounds our events between Append and Publish (one token each),
-	// so a sender faster than the network waits instead of overflowing pub.
-	slots chan struct{}
+	pubq   *pubQueue // our committed events, in commit order, to publish
 }
 
 var roomsPrefix = ds.NewKey("/rooms")
@@ -340,19 +337,22 @@ func (s *Service) append(ctx context.Context, room, kind string, body []byte) (*
 	j := s.rooms[room]
 	s.mu.Unlock()
 	if j != nil {
-		select {
-		case j.slots <- struct{}{}: // released by the publisher
-		case <-j.done: // left meanwhile
+		// A sender faster than the network waits here, before its event
+		// exists, rather than the node queueing without bound.
+		if err := j.pubq.waitRoom(ctx, j.done); errors.Is(err, errGone) {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return nil, ErrClosed
+			}
 			return nil, fmt.Errorf("%w: %s", ErrNotMember, room)
-		case <-ctx.Done():
-			return nil, fmt.Errorf("waiting to publish: %w", ctx.Err())
+		} else if err != nil {
+			return nil, fmt.Errorf("waiting to publish: %w", err)
 		}
 	}
 	ev, err := s.led.Append(ctx, s.key, room, kind, body, s.cfg.Clock())
 	if err != nil {
-		if j != nil {
-			j.release()
-		}
 		return nil, fmt.Errorf("store event: %w", err)
 	}
 	s.metrics().MessageSent()

@@ -1,0 +1,58 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// The publish queue never drops: past publishQueue events a sender waits
+// until the publisher takes them, or until its context ends or the room is
+// left; events come out in the order they went in.
+func TestPubQueueBackpressure(t *testing.T) {
+	q := newPubQueue()
+	done := make(chan struct{})
+	if err := q.waitRoom(t.Context(), done); err != nil {
+		t.Fatalf("empty queue: %v", err)
+	}
+	for i := range publishQueue + 10 { // the commit hook may overshoot
+		q.push([]byte{byte(i), byte(i >> 8)})
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if err := q.waitRoom(ctx, done); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("full queue: err = %v, want to wait until the deadline", err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- q.waitRoom(t.Context(), done) }()
+	select {
+	case err := <-waited:
+		t.Fatalf("waitRoom returned %v while full", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	items := q.take()
+	if len(items) != publishQueue+10 {
+		t.Fatalf("took %d events, want %d", len(items), publishQueue+10)
+	}
+	for i, b := range items {
+		if b[0] != byte(i) || b[1] != byte(i>>8) {
+			t.Fatalf("event %d out of order", i)
+		}
+	}
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("sender not woken when the publisher took the queue")
+	}
+	for range publishQueue {
+		q.push(nil)
+	}
+	close(done)
+	if err := q.waitRoom(t.Context(), done); !errors.Is(err, errGone) {
+		t.Fatalf("left room: err = %v, want errGone", err)
+	}
+}
