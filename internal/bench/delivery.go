@@ -200,12 +200,12 @@ func (c *cluster) deliveryPoint(ctx context.Context, rate, count int, mem *memSa
 	}
 	lats, n := c.latencies(msgs)
 	r.Delivered = float64(n) / float64(len(msgs)*(len(c.nodes)-1))
-	// A point that lost messages or queued them for over a second leaves
-	// a backlog: the next point first lets the room settle.
-	c.lossy = r.Delivered < 1 || r.P99 > Dur(time.Second)
 	if len(lats) > 0 {
 		r.P50, r.P99, r.Max = Dur(pct(lats, 0.50)), Dur(pct(lats, 0.99)), Dur(lats[len(lats)-1])
 	}
+	// A point that lost messages or queued them for over a second leaves
+	// a backlog: the next point first lets the room settle.
+	c.lossy = r.Delivered < 1 || r.P99 > Dur(time.Second)
 	wire, _ := c.wireBytes().sub(wire0, len(c.nodes))
 	if n > 0 {
 		r.WireBytesPerDelivery = float64(wire.total()) / float64(n)
