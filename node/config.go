@@ -46,6 +46,10 @@ type Config struct {
 	PeerRate   float64 `toml:"peer_rate"`
 }
 
+// maxRate bounds a configured rate (events/s); -1 is the way to say "no
+// limit", and a bound keeps the burst (rate × 5) a sane integer.
+const maxRate = 1e9
+
 // chatLimits turns the rate settings into chat's limits.
 func (c Config) chatLimits() (chat.Limits, error) {
 	l := chat.DefaultLimits()
@@ -54,10 +58,10 @@ func (c Config) chatLimits() (chat.Limits, error) {
 		case v == 0:
 		case v == -1:
 			*rate, *burst = -1, 0
-		case v > 0:
+		case v > 0 && v <= maxRate:
 			*rate, *burst = v, max(1, int(math.Ceil(v*factor)))
 		default:
-			return fmt.Errorf("%s = %g: use a positive rate, 0 for the default or -1 for no limit", name, v)
+			return fmt.Errorf("%s = %g: use a rate up to %g, 0 for the default or -1 for no limit", name, v, float64(maxRate))
 		}
 		return nil
 	}

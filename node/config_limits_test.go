@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -35,8 +36,10 @@ func TestConfigRateLimits(t *testing.T) {
 			t.Errorf("%q: limits %+v, %v; want %+v", tc.toml, got, err, tc.want)
 		}
 	}
-	_, err := New(t.Context(), Options{DataDir: t.TempDir(), Config: Config{AuthorRate: -5}, NoRPC: true})
-	if !errors.Is(err, ErrBadConfig) {
-		t.Fatalf("author_rate = -5: err = %v, want ErrBadConfig", err)
+	for _, bad := range []Config{{AuthorRate: -5}, {PeerRate: math.Inf(1)}, {AuthorRate: math.NaN()}, {PeerRate: 1e300}} {
+		_, err := New(t.Context(), Options{DataDir: t.TempDir(), Config: bad, NoRPC: true})
+		if !errors.Is(err, ErrBadConfig) {
+			t.Fatalf("%+v: err = %v, want ErrBadConfig", bad, err)
+		}
 	}
 }
