@@ -15,9 +15,10 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Events are libp2p signed envelopes (RFC 0002), byte for byte: anything
-// that reads envelopes can check them. We seal and open them here rather
-// than through core/record because record verifies with crypto/ed25519,
+// Events are libp2p signed envelopes (RFC 0002), byte for byte, and
+// core/record accepts every honestly signed one. We seal and open them here
+// rather than through core/record because record verifies with
+// crypto/ed25519,
 // and catch-up and gossip are bound by signature checks:
 // curve25519-voi verifies in ~28 µs where crypto/ed25519 takes ~45 µs on
 // this project's reference machine, signs in ~12 µs instead of ~20 µs, and
@@ -28,7 +29,10 @@ import (
 // options). Unlike crypto/ed25519's cofactorless check it gives the same
 // answer for one signature and for a batch, so whether an event is valid
 // never depends on how it arrived; and it refuses small-order keys, for
-// which anyone can forge a signature. Honest signatures pass both rules.
+// which anyone can forge a signature. Honest signatures pass both rules;
+// the two differ only on signatures a key holder crafts on purpose (with
+// small-order components), which is why every Parley node must use this
+// one rule (docs/PROTOCOL.md, "Signature and ID").
 var verifyOptions = &ed25519.Options{Verify: ed25519.VerifyOptionsDefault}
 
 // sealed is an event whose envelope has been parsed and checked, except
@@ -36,7 +40,7 @@ var verifyOptions = &ed25519.Options{Verify: ed25519.VerifyOptionsDefault}
 type sealed struct {
 	ev      *Event
 	pub     ed25519.PublicKey
-	payload []byte // sub-slices of ev's raw bytes
+	payload []byte // copied out of raw by the protobuf decoder
 	sig     []byte
 }
 
@@ -184,6 +188,10 @@ func decodeRange(raws [][]byte, evs []*Event, errs []error, lo, hi int) {
 	opened := make([]*sealed, 0, hi-lo)
 	at := make([]int, 0, hi-lo)
 	for i := lo; i < hi; i++ {
+		if len(raws[i]) > MaxEventSize { // before copying it
+			errs[i] = fmt.Errorf("%w: %d bytes exceeds %d", ErrInvalidEvent, len(raws[i]), MaxEventSize)
+			continue
+		}
 		s, err := open(bytes.Clone(raws[i]), false)
 		if err != nil {
 			errs[i] = err
