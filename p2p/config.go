@@ -166,9 +166,10 @@ type Config struct {
 	ValidateQueueSize     int
 	ValidateThrottle      int
 
-	// ValidateTimeout bounds one call of a topic's validate function for
-	// a message received from the network; a timed-out message is ignored.
-	// Default 10 seconds.
+	// ValidateTimeout, if positive, bounds one call of a topic's validate
+	// function for a message received from the network; a timed-out
+	// message is ignored. Default 0: validators only compute (a timer per
+	// message would cost more than it guards).
 	ValidateTimeout time.Duration
 
 	// TopicBufferSize is the subscription buffer of each joined topic: how
@@ -210,7 +211,6 @@ func DefaultConfig() Config {
 		PeerOutboundQueueSize: 1024,
 		ValidateQueueSize:     1024,
 		ValidateThrottle:      8192,
-		ValidateTimeout:       10 * time.Second,
 		TopicBufferSize:       1024,
 		MaxKnownPeers:         200,
 		ReconnectPeers:        50,
@@ -279,8 +279,8 @@ func (c Config) Validate() error {
 	case c.PeerOutboundQueueSize <= 0 || c.ValidateQueueSize <= 0 || c.ValidateThrottle <= 0:
 		return bad("pubsub queue sizes must be positive (outbound=%d validate=%d throttle=%d)",
 			c.PeerOutboundQueueSize, c.ValidateQueueSize, c.ValidateThrottle)
-	case c.ValidateTimeout <= 0:
-		return bad("validate timeout %v: want > 0", c.ValidateTimeout)
+	case c.ValidateTimeout < 0:
+		return bad("validate timeout %v: want ≥ 0 (0: none)", c.ValidateTimeout)
 	case c.TopicBufferSize <= 0:
 		return bad("topic buffer size %d: want > 0", c.TopicBufferSize)
 	case c.Bootstrap && c.DHTMode == DHTModeClient:

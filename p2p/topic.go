@@ -22,9 +22,10 @@ var (
 // peer, not necessarily the author), or published locally (from is then
 // the node's own ID). A non-nil error rejects the message: it is neither
 // delivered nor forwarded, and a remote sender's score drops. The returned
-// value is handed to DeliverFunc. It must not block for long; for remote
-// messages ctx expires after Config.ValidateTimeout. It may run
-// concurrently with itself.
+// value is handed to DeliverFunc. It runs on pubsub's validation workers,
+// one per core, so it must not block: a slow validator delays every
+// message of the node (Config.ValidateTimeout, if set, bounds each call).
+// It may run concurrently with itself.
 type ValidateFunc = func(ctx context.Context, from peer.ID, data []byte) (any, error)
 
 // DeliverFunc receives an accepted message and its validator's value.
@@ -114,8 +115,14 @@ func (n *Node) JoinTopic(name string, validate ValidateFunc, deliver DeliverFunc
 // on error it undoes what it did.
 func (t *topic) start() (err error) {
 	ps := t.node.ps
-	if err := ps.RegisterTopicValidator(t.name, pubsub.ValidatorEx(t.validateMsg),
-		pubsub.WithValidatorTimeout(t.node.cfg.ValidateTimeout)); err != nil {
+	// Inline: the validator runs on pubsub's validation workers (one per
+	// core) instead of a new goroutine per message, which suits a check
+	// that only computes (Parley's is a signature check).
+	vopts := []pubsub.ValidatorOpt{pubsub.WithValidatorInline(true)}
+	if d := t.node.cfg.ValidateTimeout; d > 0 {
+		vopts = append(vopts, pubsub.WithValidatorTimeout(d))
+	}
+	if err := ps.RegisterTopicValidator(t.name, pubsub.ValidatorEx(t.validateMsg), vopts...); err != nil {
 		return fmt.Errorf("register validator: %w", err)
 	}
 	defer func() {
