@@ -161,7 +161,9 @@ type Config struct {
 
 	// PeerOutboundQueueSize, ValidateQueueSize and ValidateThrottle size the
 	// gossipsub queues (see the pubsub options of the same names).
-	// Defaults: 1024, 1024, 8192.
+	// Defaults: 1024, 8192, 8192. Topic validators run inline, so the
+	// validation queue is what absorbs a burst: past it pubsub drops
+	// messages (sync fetches them later, at a much higher cost).
 	PeerOutboundQueueSize int
 	ValidateQueueSize     int
 	ValidateThrottle      int
@@ -209,7 +211,7 @@ func DefaultConfig() Config {
 		BootstrapBackoffMax:   time.Minute,
 		DialTimeout:           15 * time.Second,
 		PeerOutboundQueueSize: 1024,
-		ValidateQueueSize:     1024,
+		ValidateQueueSize:     8192,
 		ValidateThrottle:      8192,
 		TopicBufferSize:       1024,
 		MaxKnownPeers:         200,
