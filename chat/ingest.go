@@ -81,18 +81,38 @@ func (s *Service) subscribe(r Room) error {
 // ask a peer for them: gossip often delivers them a moment later anyway.
 const missingGrace = 300 * time.Millisecond
 
-// missing asks for a sync of j's room with from if the orphan id is still
-// waiting for its parents after missingGrace.
+// missingRetries is how many more times we ask, each wait twice the last
+// (0.6 s, 1.2 s, … 9.6 s), while the parents are still missing: the peer
+// asked first may not have had them yet (it got the child by gossip
+// too), so later asks go to any members. Past that, the periodic sync
+// repairs.
+const missingRetries = 5
+
+// missing asks for a sync of j's room when the orphan id is still waiting
+// for its parents after missingGrace: first with from, the peer that
+// forwarded it, then with other members.
 func (s *Service) missing(ctx context.Context, j *joined, id ledger.ID, from peer.ID) {
 	if !j.orph.markAsked(id) {
 		return // already scheduled for this orphan
 	}
-	t := time.AfterFunc(missingGrace, func() {
-		if ctx.Err() == nil && j.orph.has(id) {
-			s.cfg.OnMissing(j.ID, from)
-		}
-	})
-	context.AfterFunc(ctx, func() { t.Stop() })
+	var ask func(attempt int, wait time.Duration)
+	ask = func(attempt int, wait time.Duration) {
+		// No need to stop the timer on leave: it checks ctx and exits.
+		time.AfterFunc(wait, func() {
+			if ctx.Err() != nil || !j.orph.has(id) {
+				return
+			}
+			p := from
+			if attempt > 0 {
+				p = "" // any members
+			}
+			s.cfg.OnMissing(j.ID, p)
+			if attempt < missingRetries {
+				ask(attempt+1, 2*wait)
+			}
+		})
+	}
+	ask(0, missingGrace)
 }
 
 // stop closes the room's topic and waits for its worker.

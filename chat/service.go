@@ -25,9 +25,10 @@ type Config struct {
 	Name string
 	// Logger receives the service's logs; nil means slog.Default().
 	Logger *slog.Logger
-	// OnMissing, if set, is called (from an ingest goroutine; it must not
-	// block) when an event from peer from refers to parents we do not have,
-	// so the caller can start a sync of that room with that peer.
+	// OnMissing, if set, is called (from a timer goroutine; it must not
+	// block) when an event from peer from still refers to parents we do not
+	// have, so the caller can start a sync of that room with that peer; it
+	// is called again with from "" (any members) while they stay missing.
 	OnMissing func(room string, from peer.ID)
 	// OnJoin, if set, is called after a room is joined (not on rejoins at
 	// start), so the caller can fetch the room's history.

@@ -1,0 +1,54 @@
+package node_test
+
+import (
+	"crypto/rand"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/parley-chat/parley/ledger"
+)
+
+// An event whose parent the forwarding peer cannot supply (here a plain
+// libp2p peer that does not speak sync) is not left waiting for the
+// periodic sync: the repeated ask goes to other members, and one of them
+// has the parent.
+func TestOrphanRepairAsksOtherMembers(t *testing.T) {
+	a, c := startNode(t, ""), startNode(t, "")
+	connect(t, c, a)
+	ctx := t.Context()
+	room, err := a.Chat().Join(ctx, "general")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Chat().Join(ctx, "general"); err != nil {
+		t.Fatal(err)
+	}
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	parent, err := ledger.Sign(key, ledger.Draft{Room: room.ID, Kind: ledger.KindMsg, Body: []byte(`{"text":"parent"}`), Time: time.Now(), Lamport: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := ledger.Sign(key, ledger.Draft{Room: room.ID, Kind: ledger.KindMsg, Body: []byte(`{"text":"child"}`), Time: time.Now(),
+		Lamport: 2, Parents: []ledger.ID{parent.ID()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := rawRoomPeer(t, c, room.ID, key)
+	// Let the syncs that joining and connecting start finish first, so
+	// that only the orphan repair can bring the parent over.
+	time.Sleep(2 * time.Second)
+	// Only A has the parent; it is stored, not gossiped.
+	if added, _, err := a.Chat().Ingest(ctx, room.ID, []*ledger.Event{parent}); err != nil || len(added) != 1 {
+		t.Fatalf("ingest parent at A: %v %v", added, err)
+	}
+	if err := raw.Publish(ctx, child.Raw()); err != nil {
+		t.Fatal(err)
+	}
+	// The periodic sync is 30 s ± 25 %; the repair must be much faster.
+	eventually(t, 8*time.Second, "child stored at C", func() bool {
+		ok, _ := c.Chat().Ledger().Has(ctx, room.ID, child.ID())
+		return ok
+	})
+}
