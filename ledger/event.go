@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 	"time"
@@ -97,11 +96,7 @@ func Sign(key crypto.PrivKey, d Draft) (*Event, error) {
 // limits. The returned event keeps raw as its bytes. Decode does not check
 // the event against a room's ledger (parents); Ledger.Add does.
 func Decode(raw []byte) (*Event, error) {
-	if len(raw) > MaxEventSize {
-		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrInvalidEvent, len(raw), MaxEventSize)
-	}
-	// Keep our own copy: callers often reuse network buffers.
-	s, err := open(bytes.Clone(raw), false)
+	s, err := openCopy(raw)
 	if err != nil {
 		return nil, err
 	}

@@ -37,16 +37,25 @@ func (l *Ledger) Has(ctx context.Context, room string, id ID) (bool, error) {
 	return err == nil, err
 }
 
+// storedRaw returns the event bytes of an order-index value (seq | signed
+// bytes), checked against the event's ID.
+func storedRaw(b []byte, id ID) ([]byte, error) {
+	if len(b) < 8 {
+		return nil, fmt.Errorf("event %s: stored value truncated", id)
+	}
+	if ComputeID(b[8:]) != id {
+		return nil, fmt.Errorf("event %s: stored bytes do not match the ID", id)
+	}
+	return b[8:], nil
+}
+
 // loadStored parses an order-index value for reading. The bytes were
 // verified when stored, so the signature is not checked again (Verify
 // does that); they must still hash to id and parse.
 func loadStored(b []byte, id ID) (*Event, error) {
-	if len(b) < 8 {
-		return nil, fmt.Errorf("event %s: stored value truncated", id)
-	}
-	raw := b[8:]
-	if ComputeID(raw) != id {
-		return nil, fmt.Errorf("event %s: stored bytes do not match the ID", id)
+	raw, err := storedRaw(b, id)
+	if err != nil {
+		return nil, err
 	}
 	ev, err := parseTrusted(raw)
 	if err != nil {

@@ -200,18 +200,15 @@ func verifyParallel(batch []*storedEntry) {
 	raws := make([][]byte, 0, len(batch))
 	at := make([]*storedEntry, 0, len(batch))
 	for _, e := range batch {
-		if len(e.value) < 8 {
-			e.err = fmt.Errorf("event %s: stored value truncated", e.id)
+		raw, err := storedRaw(e.value, e.id)
+		if err != nil {
+			e.err = err
 			continue
 		}
-		if ComputeID(e.value[8:]) != e.id {
-			e.err = fmt.Errorf("event %s: stored bytes do not match the ID", e.id)
-			continue
-		}
-		raws = append(raws, e.value[8:])
+		raws = append(raws, raw)
 		at = append(at, e)
 	}
-	evs, errs := DecodeBatch(raws)
+	evs, errs := decodeBatch(raws, true) // the scan copied the values: ours to keep
 	for i, e := range at {
 		if errs[i] != nil {
 			e.err = fmt.Errorf("event %s: %w", e.id, errs[i])
