@@ -9,8 +9,9 @@ import (
 )
 
 // FuzzDecode feeds arbitrary bytes to the event decoder. Properties: it
-// never panics; anything it accepts has exactly one encoding (its bytes),
-// an ID that is the hash of those bytes, and fields within the limits.
+// never panics; DecodeBatch gives the same answer; anything it accepts has
+// exactly one encoding (its bytes), an ID that is the hash of those bytes,
+// and fields within the limits.
 func FuzzDecode(f *testing.F) {
 	key := newKey(f)
 	for _, d := range []ledger.Draft{
@@ -28,6 +29,18 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte("garbage"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ev, err := ledger.Decode(data)
+		// Batch verification must agree with Decode, one by one and in a
+		// batch big enough to be batch-verified.
+		for _, n := range []int{1, 16} {
+			raws := make([][]byte, n)
+			for i := range raws {
+				raws[i] = data
+			}
+			evs, errs := ledger.DecodeBatch(raws)
+			if (errs[n-1] == nil) != (err == nil) || (err == nil && evs[n-1].ID() != ev.ID()) {
+				t.Fatalf("DecodeBatch of %d copies: %v; Decode: %v", n, errs[n-1], err)
+			}
+		}
 		if err != nil {
 			return
 		}
