@@ -1,9 +1,11 @@
 package chat
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -191,6 +193,12 @@ func (s *Service) storeBatch(ctx context.Context, j *joined, batch []inbound) {
 		evs[i] = in.ev
 		from[in.ev.ID()] = in.from
 	}
+	// Parents first: pubsub validates on several workers, so a burst
+	// arrives slightly shuffled, and a child ahead of its parent in the
+	// same batch would be parked as an orphan (and cost a datastore miss)
+	// only to be released a moment later. A parent's Lamport clock is
+	// always lower than its child's.
+	slices.SortStableFunc(evs, func(a, b *ledger.Event) int { return cmp.Compare(a.Lamport, b.Lamport) })
 	for len(evs) > 0 {
 		added, rejected, err := s.led.Add(ctx, j.ID, evs...)
 		if err != nil {

@@ -39,7 +39,7 @@ var verifyOptions = &ed25519.Options{Verify: ed25519.VerifyOptionsDefault}
 // for its signature.
 type sealed struct {
 	ev      *Event
-	pub     ed25519.PublicKey
+	key     *authorKey
 	payload []byte // copied out of raw by the protobuf decoder
 	sig     []byte
 }
@@ -137,13 +137,14 @@ func open(raw []byte, stored bool) (*sealed, error) {
 	if err := decodePayload(env.Payload, e); err != nil {
 		return nil, err
 	}
-	var err error
-	if e.Author, err = authorID(pub); err != nil {
+	key, err := authorKeys.get(pub)
+	if err != nil {
 		return nil, err
 	}
+	e.Author = key.id
 	e.raw = raw
 	e.id = ComputeID(raw)
-	return &sealed{ev: e, pub: pub, payload: env.Payload, sig: env.Signature}, nil
+	return &sealed{ev: e, key: key, payload: env.Payload, sig: env.Signature}, nil
 }
 
 // openCopy is open for bytes from outside (the network, a caller's
@@ -163,7 +164,7 @@ var errBadSignature = fmt.Errorf("%w: bad signature", ErrInvalidEvent)
 func (s *sealed) signed() []byte { return signedBytes(s.payload) }
 
 func (s *sealed) verify() error {
-	if !ed25519.VerifyWithOptions(s.pub, s.signed(), s.sig, verifyOptions) {
+	if s.key.expanded == nil || !ed25519.VerifyExpandedWithOptions(s.key.expanded, s.signed(), s.sig, verifyOptions) {
 		return errBadSignature
 	}
 	return nil
@@ -229,12 +230,22 @@ func decodeRange(raws [][]byte, evs []*Event, errs []error, lo, hi int, own bool
 		return
 	}
 	bv := ed25519.NewBatchVerifierWithCapacity(len(opened))
-	for _, s := range opened {
-		bv.AddWithOptions(s.pub, s.signed(), s.sig, verifyOptions)
+	for k, s := range opened {
+		if s.key.expanded == nil {
+			errs[at[k]] = errBadSignature // not a curve point
+			continue
+		}
+		bv.AddExpandedWithOptions(s.key.expanded, s.signed(), s.sig, verifyOptions)
 	}
 	_, valid := bv.Verify(nil)
+	v := 0
 	for k, s := range opened {
-		if valid[k] {
+		if s.key.expanded == nil {
+			continue
+		}
+		ok := valid[v]
+		v++
+		if ok {
 			evs[at[k]] = s.ev
 		} else {
 			errs[at[k]] = errBadSignature
