@@ -1,0 +1,65 @@
+package chat
+
+import (
+	"crypto/rand"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/parley-chat/parley/ledger"
+)
+
+// rejections counts MessageRejected by reason.
+type rejections struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (r *rejections) MessageSent()     {}
+func (r *rejections) MessageReceived() {}
+func (r *rejections) MessageRejected(reason string) {
+	r.mu.Lock()
+	r.n[reason]++
+	r.mu.Unlock()
+}
+
+// A burst delivered children first (pubsub validates on several workers,
+// so bursts arrive shuffled) is stored whole, without parking anything as
+// an orphan.
+func TestStoreBatchParentsFirst(t *testing.T) {
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	rej := &rejections{n: map[string]int{}}
+	s, err := New(nil, dssync.MutexWrap(ds.NewMapDatastore()), key, Config{Metrics: rej})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	room := PublicRoomID("burst")
+	author, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	var batch []inbound
+	var parents []ledger.ID
+	for i := range 50 {
+		ev, err := ledger.Sign(author, ledger.Draft{Room: room, Kind: ledger.KindMsg,
+			Body: []byte(fmt.Sprintf(`{"text":"%d"}`, i)), Time: time.Now(), Lamport: uint64(i + 1), Parents: parents})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parents = []ledger.ID{ev.ID()}
+		batch = append(batch, inbound{ev: ev})
+	}
+	slices.Reverse(batch)
+	j := &joined{Room: Room{ID: room}, orph: newOrphans(maxOrphans)}
+	s.storeBatch(t.Context(), j, batch)
+	if n, err := s.led.Count(t.Context(), room); err != nil || n != 50 {
+		t.Fatalf("stored %d events (err %v), want 50", n, err)
+	}
+	if got := rej.n[RejectMissingParents]; got != 0 {
+		t.Fatalf("%d events parked as orphans, want 0", got)
+	}
+}
