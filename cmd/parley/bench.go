@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"time"
 
@@ -33,7 +34,8 @@ func benchCommand() *cli.Command {
 			&cli.StringFlag{Name: "binary", Usage: "parley executable for the startup measurement (default: this one)"},
 			&cli.BoolFlag{Name: "mem", Usage: "in-memory datastores instead of Pebble in temp dirs"},
 			&cli.BoolFlag{Name: "full", Usage: "the full-size run (several minutes)"},
-			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the delivery measurement to `FILE`"},
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the delivery and ingest measurements to `FILE`"},
+			&cli.StringSliceFlag{Name: "only", Usage: "measure only these parts: delivery, ingest, catchup, startup (default all)"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress lines on stderr"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
@@ -65,6 +67,11 @@ func benchCommand() *cli.Command {
 			}
 			cfg.Startup = !cmd.Bool("no-startup")
 			cfg.Saturation = !cmd.Bool("no-saturation")
+			if cmd.IsSet("only") {
+				if err := onlyParts(&cfg, cmd.StringSlice("only")); err != nil {
+					return usageError{err}
+				}
+			}
 			cfg.Mem = cmd.Bool("mem")
 			cfg.CPUProfile = cmd.String("cpuprofile")
 			cfg.Seed = time.Now().UnixNano()
@@ -93,4 +100,30 @@ func benchCommand() *cli.Command {
 			return err
 		},
 	}
+}
+
+// onlyParts keeps only the named parts of cfg's run.
+func onlyParts(cfg *bench.Config, parts []string) error {
+	keep := map[string]bool{}
+	for _, p := range parts {
+		switch p {
+		case "delivery", "ingest", "catchup", "startup":
+			keep[p] = true
+		default:
+			return fmt.Errorf("--only %q: want delivery, ingest, catchup or startup", p)
+		}
+	}
+	if !keep["delivery"] {
+		cfg.Nodes = nil
+	}
+	if !keep["ingest"] {
+		cfg.Senders, cfg.RPCClients = nil, nil
+	}
+	if !keep["catchup"] {
+		cfg.Catchup = nil
+	}
+	if !keep["startup"] {
+		cfg.Startup = false
+	}
+	return nil
 }

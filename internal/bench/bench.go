@@ -32,37 +32,33 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 
-	if cfg.CPUProfile != "" && len(cfg.Nodes) > 0 {
+	startProf, stopProf := func() {}, func() {}
+	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)
 		if err != nil {
 			return nil, err
 		}
 		defer f.Close()
+		// One profile for the delivery and ingest measurements, paused
+		// during setup and data generation.
 		profiling := false
-		startProf := func() {
+		startProf = func() {
 			if !profiling && pprof.StartCPUProfile(f) == nil {
 				profiling = true
 			}
 		}
-		stopProf := func() {
+		stopProf = func() {
 			if profiling {
 				pprof.StopCPUProfile()
 				profiling = false
 			}
 		}
 		defer stopProf()
-		rep.note("CPU profile of the delivery measurement in %s", cfg.CPUProfile)
-		for _, n := range cfg.Nodes {
-			if err := roomSize(ctx, cfg, n, rep, progress, startProf, stopProf); err != nil {
-				rep.note("delivery with %d nodes: %v", n, err)
-			}
-		}
-		stopProf()
-	} else {
-		for _, n := range cfg.Nodes {
-			if err := roomSize(ctx, cfg, n, rep, progress, func() {}, func() {}); err != nil {
-				rep.note("delivery with %d nodes: %v", n, err)
-			}
+		rep.note("CPU profile of the delivery and ingest measurements in %s", cfg.CPUProfile)
+	}
+	for _, n := range cfg.Nodes {
+		if err := roomSize(ctx, cfg, n, rep, progress, startProf, stopProf); err != nil {
+			rep.note("delivery with %d nodes: %v", n, err)
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -71,7 +67,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	if len(cfg.Senders)+len(cfg.RPCClients) > 0 {
 		progress("ingest: %d messages per run", cfg.Messages)
-		res, err := ingest(ctx, cfg, progress)
+		res, err := ingest(ctx, cfg, progress, startProf, stopProf)
 		rep.Ingest = res
 		if err != nil {
 			rep.note("ingest: %v", err)

@@ -49,8 +49,8 @@ type Config struct {
 	Binary string
 	// Mem gives every node an in-memory datastore instead of Pebble.
 	Mem bool
-	// CPUProfile, if set, receives a CPU profile of the delivery
-	// measurement only (not of setup or data generation).
+	// CPUProfile, if set, receives a CPU profile of the delivery and
+	// ingest measurements (not of setup or data generation).
 	CPUProfile string
 	// Progress receives one line per step; nil means silent.
 	Progress io.Writer

@@ -92,7 +92,7 @@ func (c *cluster) ingestRun(ctx context.Context, api string, conc, count int, se
 }
 
 // ingest measures durable msg_send on a pair of connected nodes.
-func ingest(ctx context.Context, cfg Config, progress func(string, ...any)) ([]IngestResult, error) {
+func ingest(ctx context.Context, cfg Config, progress func(string, ...any), startProf, stopProf func()) ([]IngestResult, error) {
 	c, err := newCluster(ctx, 2, cfg.Mem, true)
 	if err != nil {
 		return nil, err
@@ -104,6 +104,8 @@ func ingest(ctx context.Context, cfg Config, progress func(string, ...any)) ([]I
 	if err := c.waitMesh(ctx, 30*time.Second); err != nil {
 		return nil, err
 	}
+	startProf()
+	defer stopProf()
 	var out []IngestResult
 	svc := c.nodes[0].Chat()
 	text := func(api string, i int) string {
