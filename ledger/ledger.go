@@ -581,12 +581,10 @@ const maxGather = 500 * time.Microsecond
 // event instead of sharing one. It waits until as many durable writes are
 // queued as were active at the last release, for at most half the last
 // commit's duration (so a fast disk is never slowed by more than a third)
-// and maxGather. Only a group of several writers is evidence of
-// concurrent writers: after a lone writer's group (a person sending, one
-// message at a time) nothing waits, so a message that arrived during the
-// last fsync is published at once.
+// and maxGather. A lone writer, or one that does not come back, costs
+// nothing: with no recent release there is no wait.
 func (l *Ledger) gather(last released) {
-	if last.writers < 2 {
+	if last.writers == 0 {
 		return
 	}
 	want := last.writers + last.queued
