@@ -54,14 +54,9 @@ type Ledger struct {
 	rooms   map[string]*roomState
 	pending map[ID]*pendingEvent
 	queue   []*writeReq
-	// queuedDurable counts the durable requests in queue; gather waits on it.
-	queuedDurable int
-	// grown is signalled when a durable request is queued while the
-	// commit goroutine gathers a group.
-	grown  chan struct{}
-	seq    uint64 // last sequence number handed out (staged)
-	done   uint64 // last sequence number committed
-	closed bool
+	seq     uint64 // last sequence number handed out (staged)
+	done    uint64 // last sequence number committed
+	closed  bool
 
 	kick   chan struct{}
 	ctx    context.Context
@@ -158,7 +153,6 @@ func Open(ctx context.Context, store ds.Batching, opts Options) (*Ledger, error)
 		rooms:     make(map[string]*roomState),
 		pending:   make(map[ID]*pendingEvent),
 		kick:      make(chan struct{}, 1),
-		grown:     make(chan struct{}, 1),
 	}
 	seq, err := l.lastSeq(ctx)
 	if err != nil {
@@ -520,13 +514,6 @@ func accumulate(acc *[32]byte, id ID) {
 // enqueue hands req to the commit goroutine. l.mu must be held.
 func (l *Ledger) enqueue(req *writeReq) {
 	l.queue = append(l.queue, req)
-	if req.durable {
-		l.queuedDurable++
-		select {
-		case l.grown <- struct{}{}:
-		default:
-		}
-	}
 	select {
 	case l.kick <- struct{}{}:
 	default:
@@ -547,7 +534,6 @@ func (l *Ledger) wait(ctx context.Context, req *writeReq) error {
 
 func (l *Ledger) commitLoop() {
 	defer l.wg.Done()
-	var last released
 	for {
 		select {
 		case <-l.kick:
@@ -556,71 +542,18 @@ func (l *Ledger) commitLoop() {
 			l.commitQueued()
 			return
 		}
-		l.gather(last)
-		last = l.commitQueued()
+		l.commitQueued()
 	}
 }
 
-// released describes the last synced group: how many durable writers it
-// released, how many were already queued behind it, when, and how long
-// its commit took.
-type released struct {
-	writers, queued int
-	at              time.Time
-	took            time.Duration
-}
-
-// maxGather bounds how long a group is held open for the writers the last
-// one released.
-const maxGather = 500 * time.Microsecond
-
-// gather holds the next group open briefly when the last synced group just
-// released writers that are likely to write again (concurrent senders):
-// without it, the writers that return while a group syncs form the next
-// group, the rest the one after, and every writer waits for two fsyncs per
-// event instead of sharing one. It waits until as many durable writes are
-// queued as were active at the last release, for at most half the last
-// commit's duration (so a fast disk is never slowed by more than a third)
-// and maxGather. A lone writer, or one that does not come back, costs
-// nothing: with no recent release there is no wait.
-func (l *Ledger) gather(last released) {
-	if last.writers == 0 {
-		return
-	}
-	want := last.writers + last.queued
-	deadline := last.at.Add(min(last.took/2, maxGather))
-	for {
-		l.mu.Lock()
-		n := l.queuedDurable
-		l.mu.Unlock()
-		wait := time.Until(deadline)
-		if n >= want || wait <= 0 {
-			return
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-l.grown:
-		case <-t.C:
-		case <-l.ctx.Done():
-		}
-		t.Stop()
-		if l.ctx.Err() != nil {
-			return
-		}
-	}
-}
-
-// commitQueued writes everything queued as one batch and reports the
-// durable writers it released.
-func (l *Ledger) commitQueued() released {
-	start := time.Now()
+// commitQueued writes everything queued as one batch.
+func (l *Ledger) commitQueued() {
 	l.mu.Lock()
 	reqs := l.queue
 	l.queue = nil
-	l.queuedDurable = 0
 	l.mu.Unlock()
 	if len(reqs) == 0 {
-		return released{}
+		return
 	}
 	err := l.commit(reqs)
 
@@ -632,7 +565,6 @@ func (l *Ledger) commitQueued() released {
 		l.log.Error("ledger commit failed", "events", countEvents(reqs), "err", err)
 		reqs = append(reqs, l.queue...)
 		l.queue = nil
-		l.queuedDurable = 0
 	}
 	for _, r := range reqs {
 		for _, ev := range r.events {
@@ -661,19 +593,6 @@ func (l *Ledger) commitQueued() released {
 		}
 		l.onCommit(evs)
 	}
-	rel := released{took: time.Since(start)}
-	for _, r := range reqs {
-		if r.durable {
-			rel.writers++
-		}
-	}
-	if rel.writers > 0 && err == nil {
-		l.mu.Lock()
-		rel.queued = l.queuedDurable
-		l.mu.Unlock()
-	} else {
-		rel.writers = 0
-	}
 	for _, r := range reqs {
 		if err != nil {
 			r.done <- fmt.Errorf("store events: %w", err)
@@ -681,8 +600,6 @@ func (l *Ledger) commitQueued() released {
 			r.done <- nil
 		}
 	}
-	rel.at = time.Now()
-	return rel
 }
 
 func countEvents(reqs []*writeReq) int {
