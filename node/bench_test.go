@@ -17,8 +17,6 @@ import (
 // 64 concurrent senders, while a connected node B receives every message
 // (Pebble with fsync on both, as the daemon runs).
 func BenchmarkSend(b *testing.B) {
-	t := &testing.T{}
-	_ = t
 	mk := func() *node.Node {
 		n, err := node.New(b.Context(), node.Options{DataDir: b.TempDir(), Config: testConfig(), NoRPC: true,
 			Chat: func(c *chat.Config) { c.Limits = chat.Limits{AuthorRate: -1, PeerRate: -1} }})
