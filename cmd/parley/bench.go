@@ -23,6 +23,8 @@ func benchCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.IntSliceFlag{Name: "nodes", Usage: "room sizes for the delivery measurement (default 10; --full: 10,30)"},
 			&cli.IntFlag{Name: "messages", Usage: "messages per ingest run and at most per load point (default 2000)"},
+			&cli.IntSliceFlag{Name: "procs", Usage: "room sizes for delivery with one parley daemon process per node (default none; --full: 10,30)"},
+			&cli.IntSliceFlag{Name: "procs-rates", Usage: "offered loads of the one-process-per-node delivery, messages/s (default 100)"},
 			&cli.IntSliceFlag{Name: "rates", Usage: "offered loads, messages/s (default 100,1000)"},
 			&cli.DurationFlag{Name: "duration", Usage: "longest a load point sends (default 3s)"},
 			&cli.IntSliceFlag{Name: "senders", Usage: "concurrent chat senders of the ingest runs (default 1,64)"},
@@ -35,7 +37,7 @@ func benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "mem", Usage: "in-memory datastores instead of Pebble in temp dirs"},
 			&cli.BoolFlag{Name: "full", Usage: "the full-size run (several minutes)"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the delivery and ingest measurements to `FILE`"},
-			&cli.StringSliceFlag{Name: "only", Usage: "measure only these parts: delivery, ingest, catchup, startup (default all)"},
+			&cli.StringSliceFlag{Name: "only", Usage: "measure only these parts: delivery, procs, ingest, catchup, startup (default all)"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress lines on stderr"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
@@ -53,6 +55,8 @@ func benchCommand() *cli.Command {
 			}
 			ints("nodes", &cfg.Nodes)
 			ints("rates", &cfg.Rates)
+			ints("procs", &cfg.ProcNodes)
+			ints("procs-rates", &cfg.ProcRates)
 			ints("senders", &cfg.Senders)
 			ints("rpc-clients", &cfg.RPCClients)
 			ints("catchup", &cfg.Catchup)
@@ -107,14 +111,17 @@ func onlyParts(cfg *bench.Config, parts []string) error {
 	keep := map[string]bool{}
 	for _, p := range parts {
 		switch p {
-		case "delivery", "ingest", "catchup", "startup":
+		case "delivery", "procs", "ingest", "catchup", "startup":
 			keep[p] = true
 		default:
-			return fmt.Errorf("--only %q: want delivery, ingest, catchup or startup", p)
+			return fmt.Errorf("--only %q: want delivery, procs, ingest, catchup or startup", p)
 		}
 	}
 	if !keep["delivery"] {
 		cfg.Nodes = nil
+	}
+	if !keep["procs"] {
+		cfg.ProcNodes = nil
 	}
 	if !keep["ingest"] {
 		cfg.Senders, cfg.RPCClients = nil, nil

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"os/exec"
 	"testing"
 
 	"github.com/parley-chat/parley/internal/bench"
@@ -23,5 +25,26 @@ func TestBenchOnlyParts(t *testing.T) {
 	}
 	if err := onlyParts(&cfg, []string{"ingst"}); err == nil {
 		t.Fatal("--only ingst: no error")
+	}
+}
+
+// parley bench --only procs starts real daemons, links them, sends over
+// the RPC and receives over WebSocket: every message reaches every node.
+func TestBenchProcsE2E(t *testing.T) {
+	out, err := exec.Command(parleyBin, "bench", "--only", "procs", "--procs", "3",
+		"--duration", "1s", "--messages", "20", "--json", "--quiet").Output()
+	if err != nil {
+		t.Fatalf("parley bench: %v\n%s", err, out)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, out)
+	}
+	if len(rep.ProcDelivery) != 1 {
+		t.Fatalf("want one load point, got %+v (notes %v)", rep.ProcDelivery, rep.Notes)
+	}
+	r := rep.ProcDelivery[0]
+	if r.Nodes != 3 || r.Sent != 20 || r.Delivered != 1 || r.Err != "" || r.P50 <= 0 {
+		t.Fatalf("load point %+v (notes %v)", r, rep.Notes)
 	}
 }

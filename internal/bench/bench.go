@@ -65,6 +65,23 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, err
 	}
 
+	switch {
+	case len(cfg.ProcNodes) == 0:
+	case cfg.Binary == "":
+		rep.note("delivery with one process per node: skipped (no parley binary given)")
+	default:
+		for _, n := range cfg.ProcNodes {
+			res, err := procsDelivery(ctx, cfg, n, progress)
+			rep.ProcDelivery = append(rep.ProcDelivery, res...)
+			if err != nil {
+				rep.note("delivery with %d daemons: %v", n, err)
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+
 	if len(cfg.Senders)+len(cfg.RPCClients) > 0 {
 		progress("ingest: %d messages per run", cfg.Messages)
 		res, err := ingest(ctx, cfg, progress, startProf, stopProf)

@@ -175,11 +175,21 @@ func (c *cluster) connect(ctx context.Context, i, j int) error {
 // two random others each, so every node has about six connections (the
 // gossipsub mesh degree) and the graph has no single point of failure.
 func (c *cluster) connectMesh(ctx context.Context, seed int64) error {
-	n := len(c.nodes)
+	for _, l := range meshLinks(len(c.nodes), seed) {
+		if err := c.connect(ctx, l[0], l[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// meshLinks is the topology of a room of n nodes: a ring, the ring's
+// second neighbours and two random links per node (seeded), so that every
+// node has a handful of peers, as in a real room, and not all of them.
+func meshLinks(n int, seed int64) [][2]int {
 	rng := rand.New(rand.NewPCG(uint64(seed), 42))
-	type link struct{ a, b int }
-	seen := map[link]bool{}
-	var links []link
+	seen := map[[2]int]bool{}
+	var links [][2]int
 	add := func(a, b int) {
 		if a == b {
 			return
@@ -187,7 +197,7 @@ func (c *cluster) connectMesh(ctx context.Context, seed int64) error {
 		if a > b {
 			a, b = b, a
 		}
-		if l := (link{a, b}); !seen[l] {
+		if l := [2]int{a, b}; !seen[l] {
 			seen[l] = true
 			links = append(links, l)
 		}
@@ -200,12 +210,7 @@ func (c *cluster) connectMesh(ctx context.Context, seed int64) error {
 			add(i, rng.IntN(n))
 		}
 	}
-	for _, l := range links {
-		if err := c.connect(ctx, l.a, l.b); err != nil {
-			return err
-		}
-	}
-	return nil
+	return links
 }
 
 // waitMesh waits until every node knows each connected peer as a member

@@ -29,6 +29,12 @@ type Config struct {
 	// RPCClients are the concurrent RPC clients of the ingest measurement
 	// (default [1, 8]).
 	RPCClients []int
+	// ProcNodes are room sizes for delivery measured with one parley
+	// daemon process per node (needs Binary; default none, --full 10 and
+	// 30): what users run, without the shared heap of the in-process rooms.
+	ProcNodes []int
+	// ProcRates are the offered loads of that measurement (default [100]).
+	ProcRates []int
 	// Saturation runs the saturation probe in every room size: rising
 	// offered loads until one loses a message (default true).
 	Saturation bool
@@ -67,6 +73,7 @@ func DefaultConfig() Config {
 		LoadDuration:    3 * time.Second,
 		Senders:         []int{1, 64},
 		RPCClients:      []int{1, 8},
+		ProcRates:       []int{100},
 		Saturation:      true,
 		SaturationRates: []int{500, 1000, 2000, 3000, 4000},
 		Catchup:         []int{10000},
@@ -82,6 +89,7 @@ func DefaultConfig() Config {
 func FullConfig() Config {
 	c := DefaultConfig()
 	c.Nodes = []int{10, 30}
+	c.ProcNodes = []int{10, 30}
 	c.Messages = 10000
 	c.LoadDuration = 10 * time.Second
 	c.Catchup = []int{10000, 100000}
@@ -97,7 +105,12 @@ func (c Config) Validate() error {
 			return fmt.Errorf("bench: room of %d nodes: want at least 2", n)
 		}
 	}
-	for _, r := range append(append([]int{}, c.Rates...), c.SaturationRates...) {
+	for _, n := range c.ProcNodes {
+		if n < 2 {
+			return fmt.Errorf("bench: room of %d daemons: want at least 2", n)
+		}
+	}
+	for _, r := range append(append(append([]int{}, c.Rates...), c.SaturationRates...), c.ProcRates...) {
 		if r <= 0 {
 			return fmt.Errorf("bench: rate %d: want > 0", r)
 		}

@@ -35,30 +35,45 @@ type sent struct {
 	at time.Time
 }
 
-// pacedSend sends count messages from node 0 at rate per second: a pacer
-// hands out slots on schedule to a pool of senders, so one slow fsync does
-// not hold back the schedule. It returns the messages sent and the rate
-// achieved.
+// pacedSend sends count messages from node 0 at rate per second through
+// the chat API.
 func (c *cluster) pacedSend(ctx context.Context, tag string, rate, count int) ([]sent, float64, error) {
+	svc := c.nodes[0].Chat()
+	return pace(ctx, rate, count, func(ctx context.Context, i int) (string, error) {
+		m, err := svc.Send(ctx, c.room.ID, loadText(tag, i))
+		return m.ID, err
+	})
+}
+
+// loadText is the text of load message i: about sixty bytes, like a chat
+// message.
+func loadText(tag string, i int) string {
+	return fmt.Sprintf("%s message %06d with some padding to about sixty bytes", tag, i)
+}
+
+// pace calls send for messages 0..count-1 at rate per second: a pacer
+// hands out slots on schedule to a pool of senders, so one slow fsync does
+// not hold back the schedule. It returns the messages sent (with the time
+// each send started) and the rate achieved.
+func pace(ctx context.Context, rate, count int, send func(ctx context.Context, i int) (string, error)) ([]sent, float64, error) {
 	const workers = 64
 	out := make([]sent, count)
 	slots := make(chan int, workers)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
-	svc := c.nodes[0].Chat()
 	for range workers {
 		wg.Go(func() {
 			for i := range slots {
 				t0 := time.Now()
-				m, err := svc.Send(ctx, c.room.ID, fmt.Sprintf("%s message %06d with some padding to about sixty bytes", tag, i))
+				id, err := send(ctx, i)
 				if err != nil {
 					mu.Lock()
 					firstErr = cmpErr(firstErr, err)
 					mu.Unlock()
 					continue
 				}
-				out[i] = sent{m.ID, t0}
+				out[i] = sent{id, t0}
 			}
 		})
 	}

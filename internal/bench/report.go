@@ -18,6 +18,17 @@ func (d Dur) MarshalJSON() ([]byte, error) {
 	return json.Marshal(float64(d) / float64(time.Millisecond))
 }
 
+// UnmarshalJSON reads what MarshalJSON writes, so a saved report can be
+// loaded and compared.
+func (d *Dur) UnmarshalJSON(b []byte) error {
+	var ms float64
+	if err := json.Unmarshal(b, &ms); err != nil {
+		return err
+	}
+	*d = Dur(ms * float64(time.Millisecond))
+	return nil
+}
+
 // String formats d for the table: µs below 1 ms, ms with two decimals
 // below 1 s, else seconds.
 func (d Dur) String() string {
@@ -33,14 +44,16 @@ func (d Dur) String() string {
 
 // Report holds every figure of one Run.
 type Report struct {
-	Machine    Machine            `json:"machine"`
-	Config     ReportConfig       `json:"config"`
-	Ingest     []IngestResult     `json:"ingest"`
-	Delivery   []DeliveryResult   `json:"delivery"`
-	Saturation []SaturationResult `json:"saturation"`
-	Catchup    []CatchupResult    `json:"catchup"`
-	Cost       []CostResult       `json:"cost"`
-	Startup    []StartupResult    `json:"startup"`
+	Machine  Machine          `json:"machine"`
+	Config   ReportConfig     `json:"config"`
+	Ingest   []IngestResult   `json:"ingest"`
+	Delivery []DeliveryResult `json:"delivery"`
+	// ProcDelivery is delivery with one daemon process per node.
+	ProcDelivery []DeliveryResult   `json:"deliveryProcesses"`
+	Saturation   []SaturationResult `json:"saturation"`
+	Catchup      []CatchupResult    `json:"catchup"`
+	Cost         []CostResult       `json:"cost"`
+	Startup      []StartupResult    `json:"startup"`
 	// Notes say what was skipped and why.
 	Notes   []string `json:"notes"`
 	Elapsed Dur      `json:"elapsed"`
@@ -76,6 +89,14 @@ func (r *Report) WriteTable(w io.Writer) error {
 	p("nodes\toffered/s\tachieved/s\tsent\tdelivered\tp50\tp99\tmax\twire B/delivery\tsender B/msg")
 	for _, x := range r.Delivery {
 		p("%d\t%d\t%.0f\t%d\t%.4f\t%s\t%s\t%s\t%.0f\t%.0f%s", x.Nodes, x.Offered, x.Achieved, x.Sent, x.Delivered, x.P50, x.P99, x.Max, x.WireBytesPerDelivery, x.SenderBytesPerMsg, errSuffix(x.Err))
+	}
+	if len(r.ProcDelivery) > 0 {
+		p("")
+		p("DELIVERY, ONE PROCESS PER NODE (parley daemons; msg_send over RPC on node 0 → every other node's WebSocket feed)")
+		p("nodes\toffered/s\tachieved/s\tsent\tdelivered\tp50\tp99\tmax")
+		for _, x := range r.ProcDelivery {
+			p("%d\t%d\t%.0f\t%d\t%.4f\t%s\t%s\t%s%s", x.Nodes, x.Offered, x.Achieved, x.Sent, x.Delivered, x.P50, x.P99, x.Max, errSuffix(x.Err))
+		}
 	}
 	if len(r.Saturation) > 0 {
 		p("")

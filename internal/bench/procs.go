@@ -1,0 +1,294 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/rpc"
+	"github.com/parley-chat/parley/rpc/client"
+)
+
+// The in-process rooms share one Go heap: ten or thirty nodes' garbage is
+// collected together, and every mark phase (12–84 ms of wall time with
+// that heap) delays all of them at once. Users run one node per process,
+// so delivery is also measured that way: N `parley daemon` processes on
+// 127.0.0.1, messages sent with msg_send over the RPC on the first and
+// received through chat_subscribe over WebSocket on every other one, as
+// desktop apps do. Latency runs from the msg_send call to the
+// notification, so it includes one RPC request and one WebSocket push.
+
+// daemonConfig is written to each daemon's data dir: the anti-spam limits
+// meant for people are off (one author sends far faster), as in-process.
+const daemonConfig = "author_rate = -1\npeer_rate = -1\n"
+
+// daemon is one parley daemon process.
+type daemon struct {
+	cmd    *exec.Cmd
+	exited chan error
+	cl     *client.Client
+	info   rpc.NodeInfo
+}
+
+// startDaemon starts bin on dir (loopback only, mDNS and NAT port mapping
+// off) and waits until it answers node_info.
+func startDaemon(ctx context.Context, bin, dir string) (*daemon, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(daemonConfig), 0o644); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "--data", dir, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0",
+		"--rpc", "127.0.0.1:0", "--no-mdns", "--no-nat-portmap", "--log-level", "error")
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	d := &daemon{cmd: cmd, exited: make(chan error, 1)}
+	go func() { d.exited <- cmd.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case err := <-d.exited:
+			d.exited <- err
+			return nil, fmt.Errorf("daemon in %s exited: %v", dir, err)
+		default:
+		}
+		if d.cl == nil {
+			if url, tok, err := client.ReadEndpoint(dir); err == nil {
+				d.cl = client.Dial(url, tok)
+			}
+		}
+		if d.cl != nil {
+			cctx, cancel := context.WithTimeout(ctx, time.Second)
+			err := d.cl.Call(cctx, "node_info", nil, &d.info)
+			cancel()
+			if err == nil && len(d.info.Addrs) > 0 {
+				return d, nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			d.stop()
+			return nil, fmt.Errorf("daemon in %s did not answer within 30 s", dir)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// stop ends the daemon (SIGTERM, then SIGKILL after 10 s) and waits.
+func (d *daemon) stop() {
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(10 * time.Second):
+		d.cmd.Process.Kill()
+		<-d.exited
+	}
+}
+
+// procRoom is a room of daemons, each but the first with a WebSocket
+// subscription whose arrivals are recorded.
+type procRoom struct {
+	ds   []*daemon
+	room chat.Room
+	subs []*client.Subscription
+	arr  []*arrivals
+	wg   sync.WaitGroup
+}
+
+func (p *procRoom) close() {
+	for _, s := range p.subs {
+		s.Close()
+	}
+	p.wg.Wait()
+	var wg sync.WaitGroup
+	for _, d := range p.ds {
+		wg.Go(d.stop)
+	}
+	wg.Wait()
+}
+
+// newProcRoom starts n daemons under base, links them as the in-process
+// rooms are linked (meshLinks), joins them to one room and subscribes on
+// every node but the first.
+func newProcRoom(ctx context.Context, bin, base string, n int, seed int64) (_ *procRoom, err error) {
+	p := &procRoom{}
+	defer func() {
+		if err != nil {
+			p.close()
+		}
+	}()
+	for i := range n {
+		d, err := startDaemon(ctx, bin, filepath.Join(base, fmt.Sprintf("d%02d", i)))
+		if err != nil {
+			return nil, err
+		}
+		p.ds = append(p.ds, d)
+	}
+	for _, l := range meshLinks(n, seed) {
+		if err := p.ds[l[0]].cl.Call(ctx, "node_connect", []any{p.ds[l[1]].info.Addrs[0]}, nil); err != nil {
+			return nil, fmt.Errorf("connect daemon %d to %d: %w", l[0], l[1], err)
+		}
+	}
+	for _, d := range p.ds {
+		if err := d.cl.Call(ctx, "room_join", []any{roomName}, &p.room); err != nil {
+			return nil, fmt.Errorf("join: %w", err)
+		}
+	}
+	p.arr = make([]*arrivals, n)
+	for i := range p.ds {
+		p.arr[i] = &arrivals{at: make(map[string]time.Time)}
+		if i == 0 {
+			continue
+		}
+		sub, err := p.ds[i].cl.Subscribe(ctx, p.room.ID, "")
+		if err != nil {
+			return nil, fmt.Errorf("subscribe on daemon %d: %w", i, err)
+		}
+		p.subs = append(p.subs, sub)
+		a := p.arr[i]
+		p.wg.Go(func() {
+			for m := range sub.C() {
+				now := time.Now()
+				a.mu.Lock()
+				a.at[m.ID] = now
+				a.mu.Unlock()
+			}
+		})
+	}
+	return p, nil
+}
+
+func (p *procRoom) send(ctx context.Context, text string) (string, error) {
+	var m chat.Message
+	err := p.ds[0].cl.Call(ctx, "msg_send", []any{p.room.ID, text}, &m)
+	return m.ID, err
+}
+
+// reached reports whether message id reached every other daemon's feed.
+func (p *procRoom) reached(id string) bool {
+	for _, a := range p.arr[1:] {
+		if _, ok := a.get(id); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// waitMesh sends probes until three in a row reach every daemon within a
+// second each: the meshes have formed. A probe that is lost is repaired by
+// the daemons' own sync (they are real nodes), so no harness repair here.
+func (p *procRoom) waitMesh(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	inRow := 0
+	for i := 0; inRow < 3; i++ {
+		if time.Now().After(deadline) {
+			return errors.New("daemons did not form a mesh in time")
+		}
+		id, err := p.send(ctx, fmt.Sprintf("probe %d", i))
+		if err != nil {
+			return err
+		}
+		t := time.Now()
+		for !p.reached(id) && time.Since(t) < time.Second {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if p.reached(id) {
+			inRow++
+		} else {
+			inRow = 0
+		}
+	}
+	return nil
+}
+
+// point runs one load point: rate msg/s for count messages, then waits
+// until every daemon has them all or nothing arrived for idle.
+func (p *procRoom) point(ctx context.Context, rate, count int) DeliveryResult {
+	r := DeliveryResult{Nodes: len(p.ds), Offered: rate}
+	for _, a := range p.arr {
+		a.reset()
+	}
+	msgs, achieved, err := pace(ctx, rate, count, func(ctx context.Context, i int) (string, error) {
+		return p.send(ctx, loadText(fmt.Sprintf("procs-%d", rate), i))
+	})
+	r.Sent, r.Achieved = len(msgs), achieved
+	if err != nil {
+		r.Err = err.Error()
+	}
+	want := len(msgs) * (len(p.ds) - 1)
+	last, lastN := time.Now(), -1
+	for ctx.Err() == nil {
+		n := 0
+		for _, a := range p.arr[1:] {
+			a.mu.Lock()
+			n += len(a.at)
+			a.mu.Unlock()
+		}
+		if n >= want {
+			break
+		}
+		if n != lastN {
+			last, lastN = time.Now(), n
+		} else if time.Since(last) > 3*time.Second {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var lats []time.Duration
+	for _, a := range p.arr[1:] {
+		a.mu.Lock()
+		for _, m := range msgs {
+			if t, ok := a.at[m.id]; ok && m.id != "" {
+				lats = append(lats, t.Sub(m.at))
+			}
+		}
+		a.mu.Unlock()
+	}
+	slices.Sort(lats)
+	if want > 0 {
+		r.Delivered = float64(len(lats)) / float64(want)
+	}
+	if len(lats) > 0 {
+		r.P50, r.P99, r.Max = Dur(pct(lats, 0.50)), Dur(pct(lats, 0.99)), Dur(lats[len(lats)-1])
+	}
+	return r
+}
+
+// procsDelivery measures delivery in a room of n daemons at each rate.
+func procsDelivery(ctx context.Context, cfg Config, n int, progress func(string, ...any)) ([]DeliveryResult, error) {
+	base, err := os.MkdirTemp("", "parley-bench-procs-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(base)
+	t := time.Now()
+	p, err := newProcRoom(ctx, cfg.Binary, base, n, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	defer p.close()
+	if err := p.waitMesh(ctx, 60*time.Second); err != nil {
+		return nil, err
+	}
+	progress("%d daemons up and meshed in %s", n, time.Since(t).Round(time.Millisecond))
+	var out []DeliveryResult
+	for _, rate := range cfg.ProcRates {
+		count := min(cfg.Messages, max(int(float64(rate)*cfg.LoadDuration.Seconds()), 10))
+		r := p.point(ctx, rate, count)
+		out = append(out, r)
+		progress("delivery %d daemons @ %d/s: %d sent, delivered %.4f, p50 %s p99 %s max %s", n, rate, r.Sent, r.Delivered, r.P50, r.P99, r.Max)
+		if ctx.Err() != nil {
+			return out, ctx.Err()
+		}
+	}
+	return out, nil
+}
