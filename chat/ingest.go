@@ -140,7 +140,7 @@ func (s *Service) validator(room string) ValidateFunc {
 				return nil, err
 			}
 		}
-		ev, err := ledger.Decode(data)
+		ev, err := ledger.DecodeOwned(data) // Network: data is never reused
 		if err != nil {
 			s.metrics().MessageRejected(RejectInvalid)
 			return nil, err

@@ -106,6 +106,22 @@ func Decode(raw []byte) (*Event, error) {
 	return s.ev, nil
 }
 
+// DecodeOwned is Decode for a buffer the caller hands over: the event
+// keeps raw as its bytes instead of a copy, so nobody may modify raw
+// afterwards. Gossip uses it: pubsub never reuses a message's data, and
+// keeps it for its gossip cache anyway, so a copy would only double what
+// each recent message holds in memory.
+func DecodeOwned(raw []byte) (*Event, error) {
+	s, err := open(raw, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.verify(); err != nil {
+		return nil, err
+	}
+	return s.ev, nil
+}
+
 // parseTrusted parses event bytes that were verified when they were
 // stored: it skips the signature check (the expensive part of Decode) but
 // still parses and checks every field. Verify never uses it.

@@ -9,7 +9,7 @@ import (
 )
 
 // FuzzDecode feeds arbitrary bytes to the event decoder. Properties: it
-// never panics; DecodeBatch gives the same answer; anything it accepts has
+// never panics; DecodeBatch and DecodeOwned give the same answer; anything it accepts has
 // exactly one encoding (its bytes), an ID that is the hash of those bytes,
 // and fields within the limits.
 func FuzzDecode(f *testing.F) {
@@ -40,6 +40,10 @@ func FuzzDecode(f *testing.F) {
 			if (errs[n-1] == nil) != (err == nil) || (err == nil && evs[n-1].ID() != ev.ID()) {
 				t.Fatalf("DecodeBatch of %d copies: %v; Decode: %v", n, errs[n-1], err)
 			}
+		}
+		// So must DecodeOwned (on its own copy: it keeps the buffer).
+		if own, oerr := ledger.DecodeOwned(bytes.Clone(data)); (oerr == nil) != (err == nil) || (err == nil && own.ID() != ev.ID()) {
+			t.Fatalf("DecodeOwned: %v; Decode: %v", oerr, err)
 		}
 		if err != nil {
 			return
