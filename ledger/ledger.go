@@ -479,6 +479,8 @@ func (l *Ledger) stage(req *writeReq, st *roomState, ev *Event) {
 	val := make([]byte, 8, 8+len(ev.raw))
 	binary.BigEndian.PutUint64(val, ev.Seq)
 	val = append(val, ev.raw...)
+	// Room for every op below at once, not a regrowth per head.
+	req.batch = slices.Grow(req.batch, 6+len(ev.Parents))
 	req.batch = append(req.batch,
 		op{key: ds.RawKey("/r/" + suffix), value: val},
 		op{key: ds.RawKey(roomPrefix(room) + "/e/" + text), value: u64(ev.Lamport)},
