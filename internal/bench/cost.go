@@ -45,7 +45,18 @@ func readMem() (rss, heap uint64, goroutines int) {
 }
 
 // procRSS returns VmRSS of /proc/<pid>/status in bytes (0 if unknown).
-func procRSS(pid string) uint64 {
+func procRSS(pid string) uint64 { return procStatus(pid, "VmRSS:") }
+
+// procRSSAnon returns RssAnon: the resident memory that is the process's
+// own. VmRSS adds RssFile, the pages of the executable and other mapped
+// files that are resident, which are shared with the page cache and vary
+// with its state (an identical binary measured 37.4 or 45.8 MiB of VmRSS
+// depending on how much of the file was cached: 32 or 40 MiB of RssFile,
+// 6 MiB of RssAnon both times).
+func procRSSAnon(pid string) uint64 { return procStatus(pid, "RssAnon:") }
+
+// procStatus returns the kB field name of /proc/<pid>/status in bytes.
+func procStatus(pid, name string) uint64 {
 	f, err := os.Open("/proc/" + pid + "/status")
 	if err != nil {
 		return 0
@@ -54,7 +65,7 @@ func procRSS(pid string) uint64 {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, name); ok {
 			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			return kb << 10
 		}

@@ -142,17 +142,17 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if len(r.Startup) == 0 {
 		p("n/a")
 	} else {
-		p("events in data dir\tmedian\truns\tdaemon idle RSS")
+		p("events in data dir\tmedian\truns\tdaemon idle RSS\tof it, own (RssAnon)")
 		for _, x := range r.Startup {
 			var runs []string
 			for _, d := range x.Runs {
 				runs = append(runs, d.String())
 			}
-			rss := "-"
+			rss, anon := "-", "-"
 			if x.IdleRSS > 0 {
-				rss = mib(float64(x.IdleRSS))
+				rss, anon = mib(float64(x.IdleRSS)), mib(float64(x.IdleRSSAnon))
 			}
-			p("%d\t%s\t%s\t%s%s", x.Events, x.Median, strings.Join(runs, ", "), rss, errSuffix(x.Err))
+			p("%d\t%s\t%s\t%s\t%s%s", x.Events, x.Median, strings.Join(runs, ", "), rss, anon, errSuffix(x.Err))
 		}
 	}
 	for _, n := range r.Notes {

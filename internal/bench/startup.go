@@ -23,9 +23,13 @@ type StartupResult struct {
 	Events int   `json:"events"` // events in the data dir
 	Runs   []Dur `json:"runs"`
 	Median Dur   `json:"median"`
-	// IdleRSS is the daemon's VmRSS one second after its first answer.
-	IdleRSS uint64 `json:"idleRssBytes"`
-	Err     string `json:"error,omitempty"`
+	// IdleRSS is the daemon's VmRSS one second after its first answer,
+	// IdleRSSAnon the part of it that is the daemon's own (RssAnon; the
+	// rest is resident pages of the executable, shared with the page
+	// cache).
+	IdleRSS     uint64 `json:"idleRssBytes"`
+	IdleRSSAnon uint64 `json:"idleRssAnonBytes"`
+	Err         string `json:"error,omitempty"`
 }
 
 // startup times daemon starts on an empty data dir and on one holding
@@ -55,14 +59,14 @@ func startup(ctx context.Context, cfg Config, progress func(string, ...any)) ([]
 		}
 		r := StartupResult{Events: n}
 		for k := range cfg.StartupRuns {
-			d, rss, err := startOnce(ctx, cfg.Binary, dir, k == 0)
+			d, rss, anon, err := startOnce(ctx, cfg.Binary, dir, k == 0)
 			if err != nil {
 				r.Err = err.Error()
 				break
 			}
 			r.Runs = append(r.Runs, Dur(d))
 			if rss > 0 {
-				r.IdleRSS = rss
+				r.IdleRSS, r.IdleRSSAnon = rss, anon
 			}
 		}
 		if len(r.Runs) > 0 {
@@ -93,7 +97,7 @@ func prepareDataDir(ctx context.Context, dir string, n int) error {
 // answered node_info call; with measureRSS it also waits a second and
 // reads the daemon's RSS. The daemon is stopped (SIGTERM, then SIGKILL)
 // before it returns.
-func startOnce(ctx context.Context, bin, dir string, measureRSS bool) (time.Duration, uint64, error) {
+func startOnce(ctx context.Context, bin, dir string, measureRSS bool) (time.Duration, uint64, uint64, error) {
 	addrFile := filepath.Join(dir, node.RPCAddrFile)
 	os.Remove(addrFile)
 	cmd := exec.Command(bin, "--data", dir, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0",
@@ -101,7 +105,7 @@ func startOnce(ctx context.Context, bin, dir string, measureRSS bool) (time.Dura
 	cmd.Stdout, cmd.Stderr = nil, nil
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -118,12 +122,12 @@ func startOnce(ctx context.Context, bin, dir string, measureRSS bool) (time.Dura
 	var cl *client.Client
 	for {
 		if time.Now().After(deadline) {
-			return 0, 0, errors.New("daemon did not answer within 30 s")
+			return 0, 0, 0, errors.New("daemon did not answer within 30 s")
 		}
 		select {
 		case err := <-exited:
 			exited <- err
-			return 0, 0, fmt.Errorf("daemon exited: %v", err)
+			return 0, 0, 0, fmt.Errorf("daemon exited: %v", err)
 		default:
 		}
 		if cl == nil {
@@ -143,10 +147,11 @@ func startOnce(ctx context.Context, bin, dir string, measureRSS bool) (time.Dura
 		time.Sleep(time.Millisecond)
 	}
 	d := time.Since(start)
-	var rss uint64
+	var rss, anon uint64
 	if measureRSS {
 		time.Sleep(time.Second)
-		rss = procRSS(strconv.Itoa(cmd.Process.Pid))
+		pid := strconv.Itoa(cmd.Process.Pid)
+		rss, anon = procRSS(pid), procRSSAnon(pid)
 	}
-	return d, rss, nil
+	return d, rss, anon, nil
 }
