@@ -137,7 +137,15 @@ func open(raw []byte, stored bool) (*sealed, error) {
 	if err := decodePayload(env.Payload, e); err != nil {
 		return nil, err
 	}
-	key, err := authorKeys.get(pub)
+	var key *authorKey
+	var err error
+	if stored {
+		// Reads of stored events never verify: they need only the peer ID,
+		// and must not push the keys gossip is using out of the cache.
+		key, err = authorKeys.peek(pub)
+	} else {
+		key, err = authorKeys.get(pub)
+	}
 	if err != nil {
 		return nil, err
 	}
