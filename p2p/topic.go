@@ -25,7 +25,9 @@ var (
 // value is handed to DeliverFunc. It runs on pubsub's validation workers,
 // one per core, so it must not block: a slow validator delays every
 // message of the node (Config.ValidateTimeout, if set, bounds each call).
-// It may run concurrently with itself.
+// It may run concurrently with itself. data is never modified or reused
+// by pubsub or by us afterwards (received data is a fresh copy; published
+// data must not be changed after Publish), so the validator may keep it.
 type ValidateFunc = func(ctx context.Context, from peer.ID, data []byte) (any, error)
 
 // DeliverFunc receives an accepted message and its validator's value.
@@ -44,7 +46,8 @@ type Topic = interface {
 	// ID as from) and, if accepted, delivers it locally and sends it to
 	// the mesh. A rejected message returns an error wrapping pubsub's
 	// ValidationError. Publishing data already delivered is a silent no-op:
-	// the message ID is the event ID of data.
+	// the message ID is the event ID of data. data must not be modified
+	// after the call.
 	Publish(ctx context.Context, data []byte) error
 	// Peers lists the connected peers known to be subscribed to the topic.
 	Peers() []peer.ID

@@ -33,7 +33,7 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "startup-events", Usage: "events in the large data dir of the startup measurement (default 20000; --full: 100000)"},
 			&cli.BoolFlag{Name: "no-startup", Usage: "skip the startup measurement"},
 			&cli.BoolFlag{Name: "no-saturation", Usage: "skip the saturation probe"},
-			&cli.StringFlag{Name: "binary", Usage: "parley executable for the startup measurement (default: this one)"},
+			&cli.StringFlag{Name: "binary", Usage: "parley executable for the startup and one-process-per-node measurements (default: this one)"},
 			&cli.BoolFlag{Name: "mem", Usage: "in-memory datastores instead of Pebble in temp dirs"},
 			&cli.BoolFlag{Name: "full", Usage: "the full-size run (several minutes)"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the delivery and ingest measurements to `FILE`"},
@@ -122,6 +122,8 @@ func onlyParts(cfg *bench.Config, parts []string) error {
 	}
 	if !keep["procs"] {
 		cfg.ProcNodes = nil
+	} else if len(cfg.ProcNodes) == 0 {
+		cfg.ProcNodes = []int{10} // asked for by name: measure something
 	}
 	if !keep["ingest"] {
 		cfg.Senders, cfg.RPCClients = nil, nil

@@ -16,12 +16,19 @@ func TestBenchOnlyParts(t *testing.T) {
 	if len(cfg.Nodes) != 0 || len(cfg.Catchup) != 0 || cfg.Startup || len(cfg.Senders) == 0 || len(cfg.RPCClients) == 0 {
 		t.Fatalf("--only ingest kept %+v", cfg)
 	}
-	cfg = bench.DefaultConfig()
+	cfg = bench.FullConfig()
 	if err := onlyParts(&cfg, []string{"delivery", "startup"}); err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Nodes) == 0 || !cfg.Startup || len(cfg.Senders) != 0 || len(cfg.Catchup) != 0 {
+	if len(cfg.Nodes) == 0 || !cfg.Startup || len(cfg.Senders) != 0 || len(cfg.Catchup) != 0 || len(cfg.ProcNodes) != 0 {
 		t.Fatalf("--only delivery,startup kept %+v", cfg)
+	}
+	cfg = bench.DefaultConfig() // no daemon rooms unless asked for
+	if err := onlyParts(&cfg, []string{"procs"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.ProcNodes) == 0 || len(cfg.Nodes) != 0 || cfg.Startup {
+		t.Fatalf("--only procs kept %+v", cfg)
 	}
 	if err := onlyParts(&cfg, []string{"ingst"}); err == nil {
 		t.Fatal("--only ingst: no error")

@@ -11,8 +11,8 @@ import (
 
 // Run measures everything cfg asks for and returns the report. Order:
 // delivery and cost per room size first (while the process is fresh, so
-// per-node memory is measured against a clean baseline), then ingest,
-// catch-up and startup. A failing section is noted in the report and the
+// per-node memory is measured against a clean baseline), then delivery
+// with one daemon process per node, ingest, catch-up and startup. A failing section is noted in the report and the
 // others still run; the error is returned only for an invalid Config or a
 // cancelled ctx.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
@@ -23,6 +23,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{Machine: thisMachine(), Config: ReportConfig{
 		Store: "pebble", Nodes: cfg.Nodes, Messages: cfg.Messages, Rates: cfg.Rates, LoadSecs: cfg.LoadDuration.Seconds(),
 	}}
+	if len(cfg.ProcNodes) > 0 {
+		rep.Config.ProcNodes, rep.Config.ProcRates = cfg.ProcNodes, cfg.ProcRates
+	}
 	if cfg.Mem {
 		rep.Config.Store = "memory"
 	}
@@ -33,7 +36,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 
 	startProf, stopProf := func() {}, func() {}
-	if cfg.CPUProfile != "" {
+	if cfg.CPUProfile != "" && len(cfg.Nodes)+len(cfg.Senders)+len(cfg.RPCClients) > 0 {
 		f, err := os.Create(cfg.CPUProfile)
 		if err != nil {
 			return nil, err

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -49,6 +50,10 @@ func startDaemon(ctx context.Context, bin, dir string) (*daemon, error) {
 	}
 	cmd := exec.Command(bin, "--data", dir, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0",
 		"--rpc", "127.0.0.1:0", "--no-mdns", "--no-nat-portmap", "--log-level", "error")
+	out := new(tailBuffer)
+	cmd.Stdout, cmd.Stderr = out, out
+	// A bench killed outright must not leave its daemons running.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -59,7 +64,7 @@ func startDaemon(ctx context.Context, bin, dir string) (*daemon, error) {
 		select {
 		case err := <-d.exited:
 			d.exited <- err
-			return nil, fmt.Errorf("daemon in %s exited: %v", dir, err)
+			return nil, fmt.Errorf("daemon in %s exited: %v: %s", dir, err, out.String())
 		default:
 		}
 		if d.cl == nil {
@@ -75,12 +80,39 @@ func startDaemon(ctx context.Context, bin, dir string) (*daemon, error) {
 				return d, nil
 			}
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		if err := ctx.Err(); err != nil {
 			d.stop()
-			return nil, fmt.Errorf("daemon in %s did not answer within 30 s", dir)
+			return nil, err
+		}
+		if time.Now().After(deadline) {
+			d.stop()
+			return nil, fmt.Errorf("daemon in %s did not answer within 30 s: %s", dir, out.String())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// tailBuffer keeps the last 2 KiB written to it (a daemon's output, for
+// the error when it fails to start).
+type tailBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > 2048 {
+		t.b = t.b[len(t.b)-2048:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
 }
 
 // stop ends the daemon (SIGTERM, then SIGKILL after 10 s) and waits.
@@ -100,8 +132,11 @@ type procRoom struct {
 	ds   []*daemon
 	room chat.Room
 	subs []*client.Subscription
-	arr  []*arrivals
-	wg   sync.WaitGroup
+	// ended[i] is set when subs[i] ended (the daemon dropped it, or the
+	// connection broke): its daemon's arrivals are then incomplete.
+	ended []*atomic.Bool
+	arr   []*arrivals
+	wg    sync.WaitGroup
 }
 
 func (p *procRoom) close() {
@@ -154,6 +189,8 @@ func newProcRoom(ctx context.Context, bin, base string, n int, seed int64) (_ *p
 			return nil, fmt.Errorf("subscribe on daemon %d: %w", i, err)
 		}
 		p.subs = append(p.subs, sub)
+		ended := new(atomic.Bool)
+		p.ended = append(p.ended, ended)
 		a := p.arr[i]
 		p.wg.Go(func() {
 			for m := range sub.C() {
@@ -162,6 +199,7 @@ func newProcRoom(ctx context.Context, bin, base string, n int, seed int64) (_ *p
 				a.at[m.ID] = now
 				a.mu.Unlock()
 			}
+			ended.Store(true)
 		})
 	}
 	return p, nil
@@ -227,13 +265,16 @@ func (p *procRoom) point(ctx context.Context, rate, count int) DeliveryResult {
 	want := len(msgs) * (len(p.ds) - 1)
 	last, lastN := time.Now(), -1
 	for ctx.Err() == nil {
+		// Counting arrivals is cheap; only when there are enough are this
+		// point's own messages counted (a late probe, or a message of the
+		// previous point repaired by sync, also arrives).
 		n := 0
 		for _, a := range p.arr[1:] {
 			a.mu.Lock()
 			n += len(a.at)
 			a.mu.Unlock()
 		}
-		if n >= want {
+		if n >= want && p.delivered(msgs) >= want {
 			break
 		}
 		if n != lastN {
@@ -242,6 +283,11 @@ func (p *procRoom) point(ctx context.Context, rate, count int) DeliveryResult {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	for i, sub := range p.subs {
+		if p.ended[i].Load() {
+			r.Err = cmpErrText(r.Err, fmt.Sprintf("subscription on daemon %d ended: %v", i+1, sub.Err()))
+		}
 	}
 	var lats []time.Duration
 	for _, a := range p.arr[1:] {
@@ -261,6 +307,29 @@ func (p *procRoom) point(ctx context.Context, rate, count int) DeliveryResult {
 		r.P50, r.P99, r.Max = Dur(pct(lats, 0.50)), Dur(pct(lats, 0.99)), Dur(lats[len(lats)-1])
 	}
 	return r
+}
+
+// delivered counts the (message, daemon) pairs of msgs that arrived.
+func (p *procRoom) delivered(msgs []sent) int {
+	n := 0
+	for _, a := range p.arr[1:] {
+		a.mu.Lock()
+		for _, m := range msgs {
+			if _, ok := a.at[m.id]; ok && m.id != "" {
+				n++
+			}
+		}
+		a.mu.Unlock()
+	}
+	return n
+}
+
+// cmpErrText keeps the first error text.
+func cmpErrText(old, s string) string {
+	if old != "" {
+		return old
+	}
+	return s
 }
 
 // procsDelivery measures delivery in a room of n daemons at each rate.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -25,7 +26,7 @@ func (d *Dur) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &ms); err != nil {
 		return err
 	}
-	*d = Dur(ms * float64(time.Millisecond))
+	*d = Dur(math.Round(ms * float64(time.Millisecond)))
 	return nil
 }
 
@@ -66,6 +67,9 @@ type ReportConfig struct {
 	Messages int     `json:"messages"`
 	Rates    []int   `json:"rates"`
 	LoadSecs float64 `json:"loadSeconds"`
+	// ProcNodes and ProcRates shape the one-process-per-node delivery.
+	ProcNodes []int `json:"procNodes,omitempty"`
+	ProcRates []int `json:"procRates,omitempty"`
 }
 
 func (r *Report) note(format string, args ...any) {
