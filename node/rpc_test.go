@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
@@ -207,8 +208,41 @@ func texts(msgs []chat.Message) []string {
 // non-reader's subscription replays a large history into it; it must be
 // dropped while the others receive every live message, node_info stays
 // fast and memory stays bounded.
+// dropWatch is a log handler that signals when the RPC server drops a
+// WebSocket client for not reading.
+type dropWatch struct {
+	slog.Handler
+	sig *dropSignal
+}
+
+type dropSignal struct {
+	once    sync.Once
+	dropped chan struct{}
+}
+
+func newDropWatch() *dropWatch {
+	return &dropWatch{Handler: slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}),
+		sig: &dropSignal{dropped: make(chan struct{})}}
+}
+
+func (d *dropWatch) Handle(ctx context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "too slow, dropping it") {
+		d.sig.once.Do(func() { close(d.sig.dropped) })
+	}
+	return d.Handler.Handle(ctx, r)
+}
+
+func (d *dropWatch) WithAttrs(as []slog.Attr) slog.Handler {
+	return &dropWatch{Handler: d.Handler.WithAttrs(as), sig: d.sig}
+}
+
+func (d *dropWatch) WithGroup(name string) slog.Handler {
+	return &dropWatch{Handler: d.Handler.WithGroup(name), sig: d.sig}
+}
+
 func TestRPCSlowSubscriberDoesNotStall(t *testing.T) {
-	n := startRPCNode(t)
+	watch := newDropWatch()
+	n := startRPCNode(t, func(o *node.Options) { o.Logger = slog.New(watch) })
 	ctx := t.Context()
 	if _, err := n.Chat().Join(ctx, "general"); err != nil {
 		t.Fatal(err)
@@ -316,7 +350,14 @@ func TestRPCSlowSubscriberDoesNotStall(t *testing.T) {
 	t.Logf("%d subscribers got %d live messages each in %s; slowest node_info %s", readers, live, time.Since(start), slowest)
 
 	// The non-reader was dropped: draining it ends with an error before
-	// it saw everything.
+	// it saw everything. Wait for the server to drop it first: on a busy
+	// machine its replay of the history can still be under way, and a
+	// drain that started early would make room for it.
+	select {
+	case <-watch.sig.dropped:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server did not drop the client that never reads")
+	}
 	got := 0
 	rctx, cancel := context.WithTimeout(ctx, 8*time.Second)
 	defer cancel()
