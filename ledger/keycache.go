@@ -48,20 +48,13 @@ func (c *keyCache) peek(pub []byte) (*authorKey, error) {
 	return &authorKey{id: id}, nil
 }
 
-// get returns the author key for pub (which must be PublicKeySize bytes).
+// get returns the author key for pub (which must be PublicKeySize bytes),
+// expanding and caching it on first use.
 func (c *keyCache) get(pub []byte) (*authorKey, error) {
-	k := [ed25519.PublicKeySize]byte(pub)
-	c.mu.Lock()
-	ak := c.m[k]
-	c.mu.Unlock()
-	if ak != nil {
-		return ak, nil
+	ak, err := c.peek(pub)
+	if err != nil || ak.expanded != nil {
+		return ak, err // cached entries are always expanded
 	}
-	id, err := authorID(pub)
-	if err != nil {
-		return nil, err
-	}
-	ak = &authorKey{id: id}
 	ak.expanded, _ = ed25519.NewExpandedPublicKey(ed25519.PublicKey(pub))
 	if ak.expanded == nil {
 		return ak, nil // not worth a slot: nothing it signs will verify
@@ -73,7 +66,7 @@ func (c *keyCache) get(pub []byte) (*authorKey, error) {
 			break
 		}
 	}
-	c.m[k] = ak
+	c.m[[ed25519.PublicKeySize]byte(pub)] = ak
 	c.mu.Unlock()
 	return ak, nil
 }

@@ -130,12 +130,21 @@ func (c *cluster) awaitDelivery(ctx context.Context, msgs []sent, idle time.Dura
 	}
 }
 
-func (c *cluster) arrivalCount() int {
+func (c *cluster) arrivalCount() int { return arrivalCount(c.arr[1:]) }
+
+func (c *cluster) countDelivered(msgs []sent) int { return countDelivered(c.arr[1:], msgs) }
+
+// latencies returns every (message, receiver) latency and how many were
+// delivered.
+func (c *cluster) latencies(msgs []sent) ([]time.Duration, int) {
+	lats := latencies(c.arr[1:], msgs)
+	return lats, len(lats)
+}
+
+// arrivalCount is how many messages arrived at the receivers arr, in all.
+func arrivalCount(arr []*arrivals) int {
 	n := 0
-	for i, a := range c.arr {
-		if i == 0 {
-			continue
-		}
+	for _, a := range arr {
 		a.mu.Lock()
 		n += len(a.at)
 		a.mu.Unlock()
@@ -143,15 +152,14 @@ func (c *cluster) arrivalCount() int {
 	return n
 }
 
-func (c *cluster) countDelivered(msgs []sent) int {
+// countDelivered counts the (message, receiver) pairs of msgs that
+// arrived at the receivers arr.
+func countDelivered(arr []*arrivals, msgs []sent) int {
 	n := 0
-	for i, a := range c.arr {
-		if i == 0 {
-			continue
-		}
+	for _, a := range arr {
 		a.mu.Lock()
 		for _, m := range msgs {
-			if _, ok := a.at[m.id]; ok {
+			if _, ok := a.at[m.id]; ok && m.id != "" {
 				n++
 			}
 		}
@@ -160,14 +168,11 @@ func (c *cluster) countDelivered(msgs []sent) int {
 	return n
 }
 
-// latencies returns every (message, receiver) latency and how many were
-// delivered.
-func (c *cluster) latencies(msgs []sent) ([]time.Duration, int) {
+// latencies returns the sorted latencies of every (message, receiver)
+// pair of msgs that arrived at the receivers arr.
+func latencies(arr []*arrivals, msgs []sent) []time.Duration {
 	var lats []time.Duration
-	for i, a := range c.arr {
-		if i == 0 {
-			continue
-		}
+	for _, a := range arr {
 		a.mu.Lock()
 		for _, m := range msgs {
 			if t, ok := a.at[m.id]; ok && m.id != "" {
@@ -177,7 +182,7 @@ func (c *cluster) latencies(msgs []sent) ([]time.Duration, int) {
 		a.mu.Unlock()
 	}
 	slices.Sort(lats)
-	return lats, len(lats)
+	return lats
 }
 
 // deliveryPoint runs one load point on the cluster.

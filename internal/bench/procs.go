@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -268,13 +267,8 @@ func (p *procRoom) point(ctx context.Context, rate, count int) DeliveryResult {
 		// Counting arrivals is cheap; only when there are enough are this
 		// point's own messages counted (a late probe, or a message of the
 		// previous point repaired by sync, also arrives).
-		n := 0
-		for _, a := range p.arr[1:] {
-			a.mu.Lock()
-			n += len(a.at)
-			a.mu.Unlock()
-		}
-		if n >= want && p.delivered(msgs) >= want {
+		n := arrivalCount(p.arr[1:])
+		if n >= want && countDelivered(p.arr[1:], msgs) >= want {
 			break
 		}
 		if n != lastN {
@@ -289,17 +283,7 @@ func (p *procRoom) point(ctx context.Context, rate, count int) DeliveryResult {
 			r.Err = cmpErrText(r.Err, fmt.Sprintf("subscription on daemon %d ended: %v", i+1, sub.Err()))
 		}
 	}
-	var lats []time.Duration
-	for _, a := range p.arr[1:] {
-		a.mu.Lock()
-		for _, m := range msgs {
-			if t, ok := a.at[m.id]; ok && m.id != "" {
-				lats = append(lats, t.Sub(m.at))
-			}
-		}
-		a.mu.Unlock()
-	}
-	slices.Sort(lats)
+	lats := latencies(p.arr[1:], msgs)
 	if want > 0 {
 		r.Delivered = float64(len(lats)) / float64(want)
 	}
@@ -307,21 +291,6 @@ func (p *procRoom) point(ctx context.Context, rate, count int) DeliveryResult {
 		r.P50, r.P99, r.Max = Dur(pct(lats, 0.50)), Dur(pct(lats, 0.99)), Dur(lats[len(lats)-1])
 	}
 	return r
-}
-
-// delivered counts the (message, daemon) pairs of msgs that arrived.
-func (p *procRoom) delivered(msgs []sent) int {
-	n := 0
-	for _, a := range p.arr[1:] {
-		a.mu.Lock()
-		for _, m := range msgs {
-			if _, ok := a.at[m.id]; ok && m.id != "" {
-				n++
-			}
-		}
-		a.mu.Unlock()
-	}
-	return n
 }
 
 // cmpErrText keeps the first error text.
