@@ -95,24 +95,17 @@ func Sign(key crypto.PrivKey, d Draft) (*Event, error) {
 // domain and payload type, Ed25519 signature, canonical encoding and field
 // limits. The returned event keeps raw as its bytes. Decode does not check
 // the event against a room's ledger (parents); Ledger.Add does.
-func Decode(raw []byte) (*Event, error) {
-	s, err := openCopy(raw)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.verify(); err != nil {
-		return nil, err
-	}
-	return s.ev, nil
-}
+func Decode(raw []byte) (*Event, error) { return verified(openCopy(raw)) }
 
 // DecodeOwned is Decode for a buffer the caller hands over: the event
 // keeps raw as its bytes instead of a copy, so nobody may modify raw
 // afterwards. Gossip uses it: pubsub never reuses a message's data, and
 // keeps it for its gossip cache anyway, so a copy would only double what
 // each recent message holds in memory.
-func DecodeOwned(raw []byte) (*Event, error) {
-	s, err := open(raw, false)
+func DecodeOwned(raw []byte) (*Event, error) { return verified(open(raw, false)) }
+
+// verified is the event of an opened envelope whose signature verifies.
+func verified(s *sealed, err error) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}

@@ -226,6 +226,10 @@ func decodeRange(raws [][]byte, evs []*Event, errs []error, lo, hi int, own bool
 			errs[i] = err
 			continue
 		}
+		if s.key.expanded == nil {
+			errs[i] = errBadSignature // the key is not a curve point
+			continue
+		}
 		opened = append(opened, s)
 		at = append(at, i)
 	}
@@ -238,22 +242,12 @@ func decodeRange(raws [][]byte, evs []*Event, errs []error, lo, hi int, own bool
 		return
 	}
 	bv := ed25519.NewBatchVerifierWithCapacity(len(opened))
-	for k, s := range opened {
-		if s.key.expanded == nil {
-			errs[at[k]] = errBadSignature // not a curve point
-			continue
-		}
+	for _, s := range opened {
 		bv.AddExpandedWithOptions(s.key.expanded, s.signed(), s.sig, verifyOptions)
 	}
 	_, valid := bv.Verify(nil)
-	v := 0
 	for k, s := range opened {
-		if s.key.expanded == nil {
-			continue
-		}
-		ok := valid[v]
-		v++
-		if ok {
+		if valid[k] {
 			evs[at[k]] = s.ev
 		} else {
 			errs[at[k]] = errBadSignature
