@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/node"
 	"github.com/parley-chat/parley/rpc"
 	"github.com/parley-chat/parley/rpc/client"
 )
@@ -39,14 +40,10 @@ type daemon struct {
 }
 
 // startDaemon starts bin on dir (loopback only, mDNS and NAT port mapping
-// off) and waits until it answers node_info.
+// off) and waits until it answers node_info, polling every millisecond
+// (the startup measurement times this).
 func startDaemon(ctx context.Context, bin, dir string) (*daemon, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(daemonConfig), 0o644); err != nil {
-		return nil, err
-	}
+	os.Remove(filepath.Join(dir, node.RPCAddrFile)) // left by an earlier run
 	cmd := exec.Command(bin, "--data", dir, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0",
 		"--rpc", "127.0.0.1:0", "--no-mdns", "--no-nat-portmap", "--log-level", "error")
 	out := new(tailBuffer)
@@ -87,7 +84,7 @@ func startDaemon(ctx context.Context, bin, dir string) (*daemon, error) {
 			d.stop()
 			return nil, fmt.Errorf("daemon in %s did not answer within 30 s: %s", dir, out.String())
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -161,7 +158,14 @@ func newProcRoom(ctx context.Context, bin, base string, n int, seed int64) (_ *p
 		}
 	}()
 	for i := range n {
-		d, err := startDaemon(ctx, bin, filepath.Join(base, fmt.Sprintf("d%02d", i)))
+		dir := filepath.Join(base, fmt.Sprintf("d%02d", i))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(dir, node.ConfigFile), []byte(daemonConfig), 0o644); err != nil {
+			return nil, err
+		}
+		d, err := startDaemon(ctx, bin, dir)
 		if err != nil {
 			return nil, err
 		}

@@ -5,16 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/parley-chat/parley/node"
-	"github.com/parley-chat/parley/rpc"
-	"github.com/parley-chat/parley/rpc/client"
 )
 
 // StartupResult is the start of a real `parley daemon` process on one data
@@ -98,60 +94,18 @@ func prepareDataDir(ctx context.Context, dir string, n int) error {
 // reads the daemon's RSS. The daemon is stopped (SIGTERM, then SIGKILL)
 // before it returns.
 func startOnce(ctx context.Context, bin, dir string, measureRSS bool) (time.Duration, uint64, uint64, error) {
-	addrFile := filepath.Join(dir, node.RPCAddrFile)
-	os.Remove(addrFile)
-	cmd := exec.Command(bin, "--data", dir, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0",
-		"--rpc", "127.0.0.1:0", "--no-mdns", "--no-nat-portmap", "--log-level", "error")
-	cmd.Stdout, cmd.Stderr = nil, nil
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	d, err := startDaemon(ctx, bin, dir)
+	if err != nil {
 		return 0, 0, 0, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	}()
-	deadline := start.Add(30 * time.Second)
-	var cl *client.Client
-	for {
-		if time.Now().After(deadline) {
-			return 0, 0, 0, errors.New("daemon did not answer within 30 s")
-		}
-		select {
-		case err := <-exited:
-			exited <- err
-			return 0, 0, 0, fmt.Errorf("daemon exited: %v", err)
-		default:
-		}
-		if cl == nil {
-			if url, tok, err := client.ReadEndpoint(dir); err == nil {
-				cl = client.Dial(url, tok)
-			}
-		}
-		if cl != nil {
-			cctx, cancel := context.WithTimeout(ctx, time.Second)
-			var info rpc.NodeInfo
-			err := cl.Call(cctx, "node_info", nil, &info)
-			cancel()
-			if err == nil {
-				break
-			}
-		}
-		time.Sleep(time.Millisecond)
-	}
-	d := time.Since(start)
+	defer d.stop()
+	took := time.Since(start)
 	var rss, anon uint64
 	if measureRSS {
 		time.Sleep(time.Second)
-		pid := strconv.Itoa(cmd.Process.Pid)
+		pid := strconv.Itoa(d.cmd.Process.Pid)
 		rss, anon = procRSS(pid), procRSSAnon(pid)
 	}
-	return d, rss, anon, nil
+	return took, rss, anon, nil
 }
