@@ -78,3 +78,15 @@ func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(string(bytes.TrimRight(b, "\n")))
 	return len(b), nil
 }
+
+// The process's own resident memory is read from /proc and is part of
+// its VmRSS.
+func TestProcRSSAnon(t *testing.T) {
+	rss, anon := procRSS("self"), procRSSAnon("self")
+	if anon == 0 || rss == 0 || anon > rss {
+		t.Fatalf("VmRSS %d, RssAnon %d: want 0 < RssAnon <= VmRSS", rss, anon)
+	}
+	if procRSSAnon("0") != 0 {
+		t.Fatal("RssAnon of a process that does not exist: want 0")
+	}
+}
