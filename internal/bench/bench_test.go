@@ -48,11 +48,14 @@ func TestBenchSmoke(t *testing.T) {
 	if d.WireBytesPerDelivery <= 0 {
 		t.Errorf("no wire bytes counted: %+v", d)
 	}
+	if d.CPUPerDelivery <= 0 {
+		t.Errorf("no CPU counted: %+v", d)
+	}
 	if len(rep.Ingest) != 2 {
 		t.Fatalf("ingest results: %d, want 2", len(rep.Ingest))
 	}
 	for _, r := range rep.Ingest {
-		if r.PerSec <= 0 || r.Errors != 0 || r.Received <= 0 || r.CallP50 <= 0 {
+		if r.PerSec <= 0 || r.Errors != 0 || r.Received <= 0 || r.CallP50 <= 0 || r.CPUPerMsg <= 0 || r.Cores <= 0 {
 			t.Errorf("ingest %s x%d: %+v", r.API, r.Concurrency, r)
 		}
 		if r.Lost > 0 {

@@ -24,6 +24,11 @@ type DeliveryResult struct {
 	WireBytesPerDelivery float64 `json:"wireBytesPerDelivery"`
 	// SenderBytesPerMsg is TCP payload bytes sent by node 0 per message.
 	SenderBytesPerMsg float64 `json:"senderBytesPerMsg"`
+	// CPUPerDelivery is the process's CPU time during the point (all
+	// nodes: sending, relaying, verifying, storing, feeds) per message
+	// delivered to a node. Two cores over it, divided by Nodes-1, bounds
+	// the rate the room can carry in this process.
+	CPUPerDelivery Dur `json:"cpuPerDelivery,omitempty"`
 	// Load is memory while the point ran (peak of samples).
 	Load *MemSample `json:"load,omitempty"`
 	Err  string     `json:"error,omitempty"`
@@ -207,6 +212,7 @@ func (c *cluster) deliveryPoint(ctx context.Context, rate, count int, mem *memSa
 	if mem != nil {
 		mem.start()
 	}
+	cpu0 := processCPU()
 	msgs, achieved, err := c.pacedSend(ctx, fmt.Sprintf("load-%d", rate), rate, count)
 	r.Sent, r.Achieved = len(msgs), achieved
 	c.lastSent = len(msgs)
@@ -214,11 +220,15 @@ func (c *cluster) deliveryPoint(ctx context.Context, rate, count int, mem *memSa
 		r.Err = err.Error()
 	}
 	c.awaitDelivery(ctx, msgs, 3*time.Second)
+	cpu := processCPU() - cpu0
 	if mem != nil {
 		s := mem.stop(len(c.nodes))
 		r.Load = &s
 	}
 	lats, n := c.latencies(msgs)
+	if n > 0 {
+		r.CPUPerDelivery = Dur(cpu / time.Duration(n))
+	}
 	r.Delivered = float64(n) / float64(len(msgs)*(len(c.nodes)-1))
 	if len(lats) > 0 {
 		r.P50, r.P99, r.Max = Dur(pct(lats, 0.50)), Dur(pct(lats, 0.99)), Dur(lats[len(lats)-1])

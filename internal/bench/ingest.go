@@ -31,6 +31,14 @@ type IngestResult struct {
 	// ReceiveLag is how long after the last acknowledgement node 1 had
 	// everything (or gave up).
 	ReceiveLag Dur `json:"receiveLag"`
+	// CPUPerMsg is the whole process's CPU time (user + system) from the
+	// first send until node 1 had everything, per acknowledged message:
+	// sender, receiver and, for rpc, the HTTP clients. Cores is that CPU
+	// over the same wall time: near the machine's core count, the run
+	// was CPU-bound; well below it, it waited (on the disk, or on
+	// hand-offs between goroutines).
+	CPUPerMsg Dur     `json:"cpuPerMsg"`
+	Cores     float64 `json:"cores"`
 }
 
 // sendFunc sends message i with caller w and returns its ID.
@@ -51,6 +59,7 @@ func (c *cluster) ingestRun(ctx context.Context, api string, conc, count int, se
 	var next atomic.Int64
 	var errs atomic.Int64
 	var wg sync.WaitGroup
+	cpu0 := processCPU()
 	start := time.Now()
 	for w := range conc {
 		wg.Go(func() {
@@ -87,6 +96,10 @@ func (c *cluster) ingestRun(ctx context.Context, api string, conc, count int, se
 	r.ReceiveLag = Dur(time.Since(t))
 	r.Received = c.countDelivered(acked)
 	r.Lost = len(acked) - r.Received
+	if cpu := processCPU() - cpu0; cpu > 0 && len(acked) > 0 {
+		r.CPUPerMsg = Dur(cpu / time.Duration(len(acked)))
+		r.Cores = cpu.Seconds() / time.Since(start).Seconds()
+	}
 	c.lossy = r.Lost > 0
 	return r
 }

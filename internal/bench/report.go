@@ -84,15 +84,15 @@ func (r *Report) WriteTable(w io.Writer) error {
 	p("machine: %s, %d CPUs, %s, %s/%s; store %s", m.CPU, m.CPUs, m.Go, m.OS, m.Arch, r.Config.Store)
 	p("")
 	p("INGEST (durable msg_send on node 0; node 1 connected and receiving)")
-	p("api\tconcurrency\tmessages\tmsg/s\tcall p50\tcall p99\treceived\tlost\terrors")
+	p("api\tconcurrency\tmessages\tmsg/s\tcall p50\tcall p99\treceived\tlost\terrors\tCPU/msg\tcores busy")
 	for _, x := range r.Ingest {
-		p("%s\t%d\t%d\t%.0f\t%s\t%s\t%d\t%d\t%d", x.API, x.Concurrency, x.Messages, x.PerSec, x.CallP50, x.CallP99, x.Received, x.Lost, x.Errors)
+		p("%s\t%d\t%d\t%.0f\t%s\t%s\t%d\t%d\t%d\t%s\t%.2f", x.API, x.Concurrency, x.Messages, x.PerSec, x.CallP50, x.CallP99, x.Received, x.Lost, x.Errors, x.CPUPerMsg, x.Cores)
 	}
 	p("")
 	p("DELIVERY (send on node 0 → every other node's subscription feed)")
-	p("nodes\toffered/s\tachieved/s\tsent\tdelivered\tp50\tp99\tmax\twire B/delivery\tsender B/msg")
+	p("nodes\toffered/s\tachieved/s\tsent\tdelivered\tp50\tp99\tmax\twire B/delivery\tsender B/msg\tCPU/delivery")
 	for _, x := range r.Delivery {
-		p("%d\t%d\t%.0f\t%d\t%.4f\t%s\t%s\t%s\t%.0f\t%.0f%s", x.Nodes, x.Offered, x.Achieved, x.Sent, x.Delivered, x.P50, x.P99, x.Max, x.WireBytesPerDelivery, x.SenderBytesPerMsg, errSuffix(x.Err))
+		p("%d\t%d\t%.0f\t%d\t%.4f\t%s\t%s\t%s\t%.0f\t%.0f\t%s%s", x.Nodes, x.Offered, x.Achieved, x.Sent, x.Delivered, x.P50, x.P99, x.Max, x.WireBytesPerDelivery, x.SenderBytesPerMsg, x.CPUPerDelivery, errSuffix(x.Err))
 	}
 	if len(r.ProcDelivery) > 0 {
 		p("")
