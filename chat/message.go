@@ -62,6 +62,11 @@ func toMessage(ev *ledger.Event, name string) (Message, bool) {
 	if err := json.Unmarshal(ev.Body, &b); err != nil || b.Text == "" {
 		return Message{}, false
 	}
+	return message(ev, name, b.Text), true
+}
+
+// message is the Message of msg event ev whose body says text.
+func message(ev *ledger.Event, name, text string) Message {
 	parents := make([]string, len(ev.Parents))
 	for i, p := range ev.Parents {
 		parents[i] = p.String()
@@ -71,10 +76,10 @@ func toMessage(ev *ledger.Event, name string) (Message, bool) {
 		Room:       ev.Room,
 		Author:     ev.Author.String(),
 		AuthorName: name,
-		Text:       b.Text,
+		Text:       text,
 		Time:       ev.Timestamp().Format(time.RFC3339Nano),
 		Lamport:    ev.Lamport,
 		Parents:    parents,
 		Cursor:     strconv.FormatUint(ev.Seq, 10),
-	}, true
+	}
 }

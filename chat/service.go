@@ -327,8 +327,8 @@ func (s *Service) Send(ctx context.Context, room, text string) (Message, error) 
 	if err != nil {
 		return Message{}, err
 	}
-	m, _ := toMessage(ev, s.cfg.Name)
-	return m, nil
+	// The body is encodeText(text): no need to decode it again.
+	return message(ev, s.cfg.Name, text), nil
 }
 
 // append stores a new event of ours; once committed it is published on the

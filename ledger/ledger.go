@@ -665,6 +665,12 @@ func (l *Ledger) commit(reqs []*writeReq) error {
 // Pebble's write and compaction work per event low when a batch holds a
 // long chain, as catch-up does.
 func collapse(reqs []*writeReq) []op {
+	if len(reqs) == 1 && len(reqs[0].events) == 1 {
+		// One event's ops touch distinct keys (its own, its parents'
+		// heads, the room's summary): nothing to merge. The common case
+		// at chat rates, so it skips building the map.
+		return reqs[0].batch
+	}
 	n := 0
 	for _, r := range reqs {
 		n += len(r.batch)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"strings"
@@ -434,5 +435,18 @@ func TestDuplicatesIgnored(t *testing.T) {
 	}
 	if rep, err := l2.Verify(ctx, room); err != nil || !rep.OK {
 		t.Fatalf("verify: %+v %v", rep, err)
+	}
+}
+
+// The text form of an ID is multibase base32hex: "v", lower case, no
+// padding (docs/PROTOCOL.md); String builds it by hand, so check it
+// against the standard encoder.
+func TestIDTextForm(t *testing.T) {
+	for i := range 50 {
+		id := ledger.ComputeID([]byte(fmt.Sprint("event ", i)))
+		want := "v" + strings.ToLower(base32.HexEncoding.WithPadding(base32.NoPadding).EncodeToString([]byte(id)))
+		if got := id.String(); got != want {
+			t.Fatalf("String() = %q, want %q", got, want)
+		}
 	}
 }
