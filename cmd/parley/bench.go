@@ -34,10 +34,13 @@ func benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-startup", Usage: "skip the startup measurement"},
 			&cli.BoolFlag{Name: "no-saturation", Usage: "skip the saturation probe"},
 			&cli.StringFlag{Name: "binary", Usage: "parley executable for the startup and one-process-per-node measurements (default: this one)"},
+			&cli.DurationFlag{Name: "soak", Usage: "also run a room at a steady load this long, sampling memory and latency (default off; --only soak: 2m)"},
+			&cli.IntFlag{Name: "soak-nodes", Usage: "nodes of the soak room (default 10)"},
+			&cli.IntFlag{Name: "soak-rate", Usage: "offered load of the soak, messages/s (default 100)"},
 			&cli.BoolFlag{Name: "mem", Usage: "in-memory datastores instead of Pebble in temp dirs"},
 			&cli.BoolFlag{Name: "full", Usage: "the full-size run (several minutes)"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the delivery and ingest measurements to `FILE`"},
-			&cli.StringSliceFlag{Name: "only", Usage: "measure only these parts: delivery, procs, ingest, catchup, startup (default all)"},
+			&cli.StringSliceFlag{Name: "only", Usage: "measure only these parts: delivery, procs, ingest, catchup, soak, startup (default all but soak)"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress lines on stderr"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
@@ -68,6 +71,13 @@ func benchCommand() *cli.Command {
 			}
 			if cmd.IsSet("startup-events") {
 				cfg.StartupEvents = int(cmd.Int("startup-events"))
+			}
+			cfg.Soak = cmd.Duration("soak")
+			if cmd.IsSet("soak-nodes") {
+				cfg.SoakNodes = int(cmd.Int("soak-nodes"))
+			}
+			if cmd.IsSet("soak-rate") {
+				cfg.SoakRate = int(cmd.Int("soak-rate"))
 			}
 			cfg.Startup = !cmd.Bool("no-startup")
 			cfg.Saturation = !cmd.Bool("no-saturation")
@@ -111,10 +121,10 @@ func onlyParts(cfg *bench.Config, parts []string) error {
 	keep := map[string]bool{}
 	for _, p := range parts {
 		switch p {
-		case "delivery", "procs", "ingest", "catchup", "startup":
+		case "delivery", "procs", "ingest", "catchup", "soak", "startup":
 			keep[p] = true
 		default:
-			return fmt.Errorf("--only %q: want delivery, procs, ingest, catchup or startup", p)
+			return fmt.Errorf("--only %q: want delivery, procs, ingest, catchup, soak or startup", p)
 		}
 	}
 	if !keep["delivery"] {
@@ -133,6 +143,11 @@ func onlyParts(cfg *bench.Config, parts []string) error {
 	}
 	if !keep["startup"] {
 		cfg.Startup = false
+	}
+	if !keep["soak"] {
+		cfg.Soak = 0
+	} else if cfg.Soak == 0 {
+		cfg.Soak = 2 * time.Minute
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os/exec"
 	"testing"
+	"time"
 
 	"github.com/parley-chat/parley/internal/bench"
 )
@@ -29,6 +30,18 @@ func TestBenchOnlyParts(t *testing.T) {
 	}
 	if len(cfg.ProcNodes) == 0 || len(cfg.Nodes) != 0 || cfg.Startup {
 		t.Fatalf("--only procs kept %+v", cfg)
+	}
+	cfg = bench.DefaultConfig()
+	cfg.Soak = time.Minute
+	if err := onlyParts(&cfg, []string{"ingest"}); err != nil || cfg.Soak != 0 {
+		t.Fatalf("--soak 1m --only ingest kept the soak (%v, %v)", cfg.Soak, err)
+	}
+	cfg = bench.DefaultConfig() // named without --soak: a 2-minute soak alone
+	if err := onlyParts(&cfg, []string{"soak"}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Soak != 2*time.Minute || len(cfg.Nodes) != 0 || len(cfg.Senders) != 0 || len(cfg.Catchup) != 0 || cfg.Startup {
+		t.Fatalf("--only soak kept %+v", cfg)
 	}
 	if err := onlyParts(&cfg, []string{"ingst"}); err == nil {
 		t.Fatal("--only ingst: no error")

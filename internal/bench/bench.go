@@ -12,7 +12,7 @@ import (
 // Run measures everything cfg asks for and returns the report. Order:
 // delivery and cost per room size first (while the process is fresh, so
 // per-node memory is measured against a clean baseline), then delivery
-// with one daemon process per node, ingest, catch-up and startup. A failing section is noted in the report and the
+// with one daemon process per node, ingest, catch-up, the soak and startup. A failing section is noted in the report and the
 // others still run; the error is returned only for an invalid Config or a
 // cancelled ctx.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
@@ -105,6 +105,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		rep.Catchup = append(rep.Catchup, r)
 		progress("catch-up of %d: %s, %.0f events/s (%s)", n, r.Duration, r.PerSec, r.Wiring)
+	}
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+
+	if cfg.Soak > 0 {
+		progress("soak: %d nodes at %d msg/s for %s", cfg.SoakNodes, cfg.SoakRate, cfg.Soak)
+		r, err := soak(ctx, cfg, progress)
+		rep.Soak = r
+		if err != nil && ctx.Err() == nil {
+			rep.note("soak: %v", err)
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return rep, err

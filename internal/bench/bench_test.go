@@ -22,6 +22,9 @@ func TestBenchSmoke(t *testing.T) {
 		Senders:      []int{4},
 		RPCClients:   []int{2},
 		Catchup:      []int{200},
+		Soak:         3 * time.Second,
+		SoakNodes:    3,
+		SoakRate:     50,
 		Mem:          true,
 		Seed:         1,
 		Progress:     testWriter{t},
@@ -50,6 +53,15 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	if d.CPUPerDelivery <= 0 {
 		t.Errorf("no CPU counted: %+v", d)
+	}
+	if rep.Soak == nil || len(rep.Soak.Samples) < 2 {
+		t.Fatalf("soak: want a sample per second, got %+v", rep.Soak)
+	}
+	for i, x := range rep.Soak.Samples {
+		if x.Delivered != 1 || x.P50 <= 0 || x.Mem.HeapPerNode <= 0 || x.Mem.GoroutinesPN <= 0 ||
+			(i > 0 && x.Sent <= rep.Soak.Samples[i-1].Sent) {
+			t.Errorf("soak sample %d: %+v", i, x)
+		}
 	}
 	if len(rep.Ingest) != 2 {
 		t.Fatalf("ingest results: %d, want 2", len(rep.Ingest))
@@ -91,5 +103,25 @@ func TestProcRSSAnon(t *testing.T) {
 	}
 	if procRSSAnon("0") != 0 {
 		t.Fatal("RssAnon of a process that does not exist: want 0")
+	}
+}
+
+// heapSlope is a least-squares fit: exact on a straight line, 0 when flat.
+func TestHeapSlope(t *testing.T) {
+	line := func(perMin float64) []SoakSample {
+		var ss []SoakSample
+		for i := range 6 {
+			at := time.Duration(i) * 30 * time.Second
+			ss = append(ss, SoakSample{Elapsed: Dur(at), Mem: MemSample{HeapPerNode: 1e6 + perMin*at.Minutes()}})
+		}
+		return ss
+	}
+	for _, want := range []float64{0, 2048, -512} {
+		if got := heapSlope(line(want)); got < want-1e-6 || got > want+1e-6 {
+			t.Errorf("slope of a line of %v/min: %v", want, got)
+		}
+	}
+	if got := heapSlope(line(100)[:1]); got != 0 {
+		t.Errorf("one sample: %v, want 0", got)
 	}
 }

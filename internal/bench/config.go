@@ -53,6 +53,12 @@ type Config struct {
 	// Binary is the parley executable for the startup measurement; empty
 	// skips it (the figures say why).
 	Binary string
+	// Soak, if positive, runs a room of SoakNodes nodes at SoakRate msg/s
+	// for this long, sampling memory and latency every tenth of it (at
+	// least every second). Default 0: off (it is long by nature).
+	Soak      time.Duration
+	SoakNodes int // default 10
+	SoakRate  int // default 100
 	// Mem gives every node an in-memory datastore instead of Pebble.
 	Mem bool
 	// CPUProfile, if set, receives a CPU profile of the delivery and
@@ -80,6 +86,8 @@ func DefaultConfig() Config {
 		Startup:         true,
 		StartupEvents:   20000,
 		StartupRuns:     3,
+		SoakNodes:       10,
+		SoakRate:        100,
 		Seed:            1,
 	}
 }
@@ -125,6 +133,8 @@ func (c Config) Validate() error {
 		return errors.New("bench: messages must be > 0")
 	case c.LoadDuration <= 0:
 		return errors.New("bench: load duration must be > 0")
+	case c.Soak < 0 || c.Soak > 0 && (c.SoakNodes < 2 || c.SoakRate <= 0):
+		return errors.New("bench: soak needs a duration >= 0, at least 2 nodes and a rate > 0")
 	case c.Startup && (c.StartupEvents < 0 || c.StartupRuns <= 0):
 		return errors.New("bench: startup events must be >= 0 and runs > 0")
 	}

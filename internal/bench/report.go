@@ -54,6 +54,7 @@ type Report struct {
 	Saturation   []SaturationResult `json:"saturation"`
 	Catchup      []CatchupResult    `json:"catchup"`
 	Cost         []CostResult       `json:"cost"`
+	Soak         *SoakResult        `json:"soak,omitempty"`
 	Startup      []StartupResult    `json:"startup"`
 	// Notes say what was skipped and why.
 	Notes   []string `json:"notes"`
@@ -142,6 +143,16 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 	}
 	p("")
+	if r.Soak != nil {
+		p("SOAK (%d nodes at %d msg/s; memory after a GC at the end of each interval, per node)", r.Soak.Nodes, r.Soak.Rate)
+		p("elapsed\tsent\tdelivered\tp50\tp99\theap/node\tRSS/node\tgoroutines/node")
+		for _, x := range r.Soak.Samples {
+			p("%s\t%d\t%.4f\t%s\t%s\t%s\t%s\t%.0f", time.Duration(x.Elapsed).Round(time.Second), x.Sent, x.Delivered, x.P50, x.P99,
+				mib(x.Mem.HeapPerNode), mib(x.Mem.RSSPerNode), x.Mem.GoroutinesPN)
+		}
+		p("heap growth over the second half: %.1f KiB per node per minute%s", r.Soak.HeapSlope/1024, errSuffix(r.Soak.Err))
+		p("")
+	}
 	p("STARTUP (exec parley daemon → first answered node_info)")
 	if len(r.Startup) == 0 {
 		p("n/a")

@@ -1,0 +1,100 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"time"
+)
+
+// SoakResult is a room under steady load for a long time, sampled at
+// intervals: does memory level off and does latency stay where it was?
+// What grows without bound in a node (a cache without eviction, a map
+// nobody prunes, a goroutine per message) shows up here and not in a 10 s
+// load point, and so does what slows down as the ledger grows.
+type SoakResult struct {
+	Nodes   int          `json:"nodes"`
+	Rate    int          `json:"ratePerSec"`
+	Samples []SoakSample `json:"samples"`
+	// HeapSlope is the least-squares slope of live heap per node over the
+	// second half of the samples, in bytes per node per minute: near 0
+	// once every cache with a time window (pubsub's 2-minute ones) is
+	// full, if nothing leaks.
+	HeapSlope float64 `json:"heapSlopePerNodePerMin"`
+	Err       string  `json:"error,omitempty"`
+}
+
+// SoakSample is one interval of a soak.
+type SoakSample struct {
+	Elapsed Dur `json:"elapsed"` // since the load started, at the end of the interval
+	Sent    int `json:"sent"`    // messages sent so far
+	// Delivered, P50 and P99 are those of the interval's messages.
+	Delivered float64 `json:"deliveredFraction"`
+	P50       Dur     `json:"p50"`
+	P99       Dur     `json:"p99"`
+	// Mem is taken after the interval's messages were delivered, after a
+	// GC, so the heap is what is live.
+	Mem MemSample `json:"mem"`
+}
+
+// soakInterval is how long each sample's interval is: a tenth of the
+// soak, at least a second.
+func soakInterval(d time.Duration) time.Duration { return max(d/10, time.Second) }
+
+// soak runs cfg.SoakNodes nodes at cfg.SoakRate msg/s for cfg.Soak.
+func soak(ctx context.Context, cfg Config, progress func(string, ...any)) (*SoakResult, error) {
+	n := cfg.SoakNodes
+	res := &SoakResult{Nodes: n, Rate: cfg.SoakRate}
+	debug.FreeOSMemory() // earlier parts' memory must not count against the baseline
+	base := takeBaseline()
+	c, err := newCluster(ctx, n, cfg.Mem, false)
+	if err != nil {
+		return res, err
+	}
+	defer c.Close()
+	if err := c.connectMesh(ctx, cfg.Seed); err != nil {
+		return res, err
+	}
+	if err := c.waitMesh(ctx, 60*time.Second); err != nil {
+		return res, err
+	}
+	every := soakInterval(cfg.Soak)
+	per := max(int(float64(cfg.SoakRate)*every.Seconds()), 1)
+	start := time.Now()
+	sent := 0
+	for time.Since(start) < cfg.Soak && ctx.Err() == nil {
+		r := c.deliveryPoint(ctx, cfg.SoakRate, per, nil)
+		if r.Err != "" {
+			res.Err = r.Err
+			return res, fmt.Errorf("soak: %s", r.Err)
+		}
+		sent += r.Sent
+		s := SoakSample{Elapsed: Dur(time.Since(start)), Sent: sent, Delivered: r.Delivered,
+			P50: r.P50, P99: r.P99, Mem: base.sampleNow(n, true)}
+		res.Samples = append(res.Samples, s)
+		progress("soak %s: %d sent, delivered %.4f, p99 %s, heap/node %s", time.Duration(s.Elapsed).Round(time.Second),
+			sent, s.Delivered, s.P99, mib(s.Mem.HeapPerNode))
+	}
+	res.HeapSlope = heapSlope(res.Samples[len(res.Samples)/2:])
+	return res, ctx.Err()
+}
+
+// heapSlope is the least-squares slope of heap per node against time, in
+// bytes per minute (0 for fewer than two samples).
+func heapSlope(ss []SoakSample) float64 {
+	if len(ss) < 2 {
+		return 0
+	}
+	var sx, sy, sxx, sxy float64
+	for _, s := range ss {
+		x := time.Duration(s.Elapsed).Minutes()
+		y := s.Mem.HeapPerNode
+		sx, sy, sxx, sxy = sx+x, sy+y, sxx+x*x, sxy+x*y
+	}
+	k := float64(len(ss))
+	d := k*sxx - sx*sx
+	if d == 0 {
+		return 0
+	}
+	return (k*sxy - sx*sy) / d
+}
