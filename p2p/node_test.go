@@ -33,6 +33,7 @@ func TestConfigValidate(t *testing.T) {
 		{"low above high", func(c *p2p.Config) { c.ConnMgrLow, c.ConnMgrHigh = 10, 5 }, false},
 		{"zero backoff", func(c *p2p.Config) { c.BootstrapBackoffMin = 0 }, false},
 		{"zero buffer", func(c *p2p.Config) { c.TopicBufferSize = 0 }, false},
+		{"zero seen ttl", func(c *p2p.Config) { c.SeenTTL = 0 }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := p2p.DefaultConfig()

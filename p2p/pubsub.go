@@ -34,7 +34,8 @@ func newPubSub(ctx context.Context, h host.Host, cfg Config) (*pubsub.PubSub, er
 		pubsub.WithNoAuthor(),
 		pubsub.WithMessageIdFn(messageID),
 		pubsub.WithFloodPublish(true),
-		pubsub.WithPeerScore(peerScoreParams(), peerScoreThresholds()),
+		pubsub.WithPeerScore(peerScoreParams(cfg.SeenTTL), peerScoreThresholds()),
+		pubsub.WithSeenMessagesTTL(cfg.SeenTTL),
 		pubsub.WithPeerOutboundQueueSize(cfg.PeerOutboundQueueSize),
 		pubsub.WithValidateQueueSize(cfg.ValidateQueueSize),
 		pubsub.WithValidateThrottle(cfg.ValidateThrottle),
@@ -43,9 +44,12 @@ func newPubSub(ctx context.Context, h host.Host, cfg Config) (*pubsub.PubSub, er
 }
 
 // peerScoreParams are the router-wide score parameters. Topic parameters
-// are added per topic by JoinTopic (topicScoreParams).
-func peerScoreParams() *pubsub.PeerScoreParams {
+// are added per topic by JoinTopic (topicScoreParams). Delivery records
+// are kept as long as seen messages (seenTTL).
+func peerScoreParams(seenTTL time.Duration) *pubsub.PeerScoreParams {
 	return &pubsub.PeerScoreParams{
+		SeenMsgTTL: seenTTL,
+
 		Topics:        make(map[string]*pubsub.TopicScoreParams),
 		TopicScoreCap: 50,
 

@@ -40,6 +40,7 @@ func benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "mem", Usage: "in-memory datastores instead of Pebble in temp dirs"},
 			&cli.BoolFlag{Name: "full", Usage: "the full-size run (several minutes)"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the delivery and ingest measurements to `FILE`"},
+			&cli.StringFlag{Name: "memprofile", Usage: "write a heap profile of what the soak's nodes keep live to `FILE` (with --soak)"},
 			&cli.StringSliceFlag{Name: "only", Usage: "measure only these parts: delivery, procs, ingest, catchup, soak, startup (default all but soak)"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress lines on stderr"},
 		},
@@ -88,6 +89,9 @@ func benchCommand() *cli.Command {
 			}
 			cfg.Mem = cmd.Bool("mem")
 			cfg.CPUProfile = cmd.String("cpuprofile")
+			if cfg.MemProfile = cmd.String("memprofile"); cfg.MemProfile != "" && cfg.Soak == 0 {
+				return usagef("--memprofile profiles the soak: give --soak too")
+			}
 			cfg.Seed = time.Now().UnixNano()
 			if cfg.Binary = cmd.String("binary"); cfg.Binary == "" {
 				cfg.Binary, _ = os.Executable()

@@ -64,6 +64,9 @@ type Config struct {
 	// CPUProfile, if set, receives a CPU profile of the delivery and
 	// ingest measurements (not of setup or data generation).
 	CPUProfile string
+	// MemProfile, if set, receives a heap profile at the end of the soak,
+	// while its room still runs: what the nodes keep live under load.
+	MemProfile string
 	// Progress receives one line per step; nil means silent.
 	Progress io.Writer
 	// Seed makes the random links between nodes reproducible.

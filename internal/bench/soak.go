@@ -3,7 +3,10 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"time"
 )
 
@@ -76,6 +79,11 @@ func soak(ctx context.Context, cfg Config, progress func(string, ...any)) (*Soak
 			sent, s.Delivered, s.P99, mib(s.Mem.HeapPerNode))
 	}
 	res.HeapSlope = heapSlope(res.Samples[len(res.Samples)/2:])
+	if cfg.MemProfile != "" {
+		if err := writeHeapProfile(cfg.MemProfile); err != nil {
+			return res, err
+		}
+	}
 	return res, ctx.Err()
 }
 
@@ -97,4 +105,18 @@ func heapSlope(ss []SoakSample) float64 {
 		return 0
 	}
 	return (k*sxy - sx*sy) / d
+}
+
+// writeHeapProfile writes the live heap (as of the last GC) to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	return f.Close()
 }
