@@ -57,6 +57,9 @@ func TestBenchSmoke(t *testing.T) {
 	if rep.Soak == nil || len(rep.Soak.Samples) < 2 {
 		t.Fatalf("soak: want a sample per second, got %+v", rep.Soak)
 	}
+	if s := rep.Soak; s.P50 <= 0 || s.P99 < s.P50 || s.Max < s.P99 {
+		t.Errorf("soak percentiles: %+v", s)
+	}
 	for i, x := range rep.Soak.Samples {
 		if x.Delivered != 1 || x.P50 <= 0 || x.Mem.HeapPerNode <= 0 || x.Mem.GoroutinesPN <= 0 ||
 			(i > 0 && x.Sent <= rep.Soak.Samples[i-1].Sent) {

@@ -34,7 +34,8 @@ type cluster struct {
 	// lossy is set when a load point lost messages: the next one repairs
 	// first, or the lost events' children would all be orphans.
 	lossy    bool
-	lastSent int // messages the last load point sent (what a repair must cover)
+	lastSent int             // messages the last load point sent (what a repair must cover)
+	lastLats []time.Duration // the last load point's latencies, sorted
 }
 
 // arrivals records when each message ID reached one node's feed.

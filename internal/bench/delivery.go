@@ -226,6 +226,7 @@ func (c *cluster) deliveryPoint(ctx context.Context, rate, count int, mem *memSa
 		r.Load = &s
 	}
 	lats, n := c.latencies(msgs)
+	c.lastLats = lats
 	if n > 0 {
 		r.CPUPerDelivery = Dur(cpu / time.Duration(n))
 	}

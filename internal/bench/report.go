@@ -150,7 +150,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 			p("%s\t%d\t%.4f\t%s\t%s\t%s\t%s\t%.0f", time.Duration(x.Elapsed).Round(time.Second), x.Sent, x.Delivered, x.P50, x.P99,
 				mib(x.Mem.HeapPerNode), mib(x.Mem.RSSPerNode), x.Mem.GoroutinesPN)
 		}
-		p("heap growth over the second half: %.1f KiB per node per minute%s", r.Soak.HeapSlope/1024, errSuffix(r.Soak.Err))
+		p("whole soak: p50 %s, p99 %s, max %s; heap growth over the second half: %.1f KiB per node per minute%s",
+			r.Soak.P50, r.Soak.P99, r.Soak.Max, r.Soak.HeapSlope/1024, errSuffix(r.Soak.Err))
 		p("")
 	}
 	p("STARTUP (exec parley daemon → first answered node_info)")
