@@ -15,6 +15,26 @@ import (
 // an idle node does not pay for it.
 const CacheSize = 32 << 20
 
+// MemTableSize is the largest memtable Pebble grows to (it starts at 256
+// KiB and doubles). Each time one fills, Pebble closes and syncs the
+// write-ahead log, creates the next one and syncs the directory, inline
+// in the write that found it full: every write of the node waits, and
+// with the disk busy that took 25-80 ms here (soak of 10 nodes at 100
+// msg/s, all on one disk). Pebble's default of 4 MiB meant one such
+// stall every ~36 s in that room, and it set the room's p99; 16 MiB
+// makes it four times rarer (whole-soak p99 21.5 / 26.5 ms -> 10.9 /
+// 15.7 ms with walBytesPerSync, docs/BENCHMARKS.md). A memtable's memory is used only as it
+// fills, so an idle node does not pay for it; the cost is at most 16 MiB
+// more of the WAL to replay at start after a crash or close.
+const MemTableSize = 16 << 20
+
+// walBytesPerSync has the OS write the WAL out in the background every
+// 512 KiB. A node that only receives never syncs its WAL (P5 needs that
+// only for its own events), so without it a full memtable's worth of WAL
+// waited in the page cache for the sync that closes the log, and that
+// stall grew with MemTableSize.
+const walBytesPerSync = 512 << 10
+
 // OpenPebble opens (creating if needed) a Pebble datastore in dir.
 //
 // Writes are not synced one by one: the ledger calls Sync once per group of
@@ -23,7 +43,7 @@ const CacheSize = 32 << 20
 // bloom filter, because every incoming event is first looked up by ID (to
 // drop duplicates) and almost all of those lookups miss.
 func OpenPebble(dir string) (*pebbleds.Datastore, error) {
-	o := &pebble.Options{}
+	o := &pebble.Options{MemTableSize: MemTableSize, WALBytesPerSync: walBytesPerSync}
 	for i := range o.Levels {
 		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 		o.Levels[i].FilterType = pebble.TableFilter
