@@ -63,3 +63,52 @@ func TestStoreBatchParentsFirst(t *testing.T) {
 		t.Fatalf("%d events parked as orphans, want 0", got)
 	}
 }
+
+// A copy of an event that arrives again after gossipsub forgot it (its
+// seen window is 30 s) is stored and shown once: the ledger skips events
+// it has, and the feed only carries what was newly stored.
+func TestLateCopyStoredOnce(t *testing.T) {
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	s, err := New(nil, dssync.MutexWrap(ds.NewMapDatastore()), key, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	room := PublicRoomID("late")
+	sub, err := s.Subscribe(t.Context(), Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	author, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	var parents []ledger.ID
+	var evs []*ledger.Event
+	for i := range 2 {
+		ev, err := ledger.Sign(author, ledger.Draft{Room: room, Kind: ledger.KindMsg,
+			Body: []byte(fmt.Sprintf(`{"text":"m%d"}`, i)), Time: time.Now(), Lamport: uint64(i + 1), Parents: parents})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parents = []ledger.ID{ev.ID()}
+		evs = append(evs, ev)
+	}
+	j := &joined{Room: Room{ID: room}, orph: newOrphans(maxOrphans)}
+	s.storeBatch(t.Context(), j, []inbound{{ev: evs[0]}})
+	s.storeBatch(t.Context(), j, []inbound{{ev: evs[0]}}) // the late copy
+	s.storeBatch(t.Context(), j, []inbound{{ev: evs[1]}}) // then something new
+	if n, err := s.led.Count(t.Context(), room); err != nil || n != 2 {
+		t.Fatalf("stored %d events (err %v), want 2", n, err)
+	}
+	var got []string
+	for len(got) < 2 {
+		select {
+		case m := <-sub.C():
+			got = append(got, m.Text)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("feed after 5 s: %q, want [m0 m1]", got)
+		}
+	}
+	if !slices.Equal(got, []string{"m0", "m1"}) {
+		t.Fatalf("feed: %q, want [m0 m1] (the late copy shown again?)", got)
+	}
+}
