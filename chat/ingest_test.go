@@ -41,16 +41,8 @@ func TestStoreBatchParentsFirst(t *testing.T) {
 	}
 	defer s.Close()
 	room := PublicRoomID("burst")
-	author, _, _ := crypto.GenerateEd25519Key(rand.Reader)
 	var batch []inbound
-	var parents []ledger.ID
-	for i := range 50 {
-		ev, err := ledger.Sign(author, ledger.Draft{Room: room, Kind: ledger.KindMsg,
-			Body: []byte(fmt.Sprintf(`{"text":"%d"}`, i)), Time: time.Now(), Lamport: uint64(i + 1), Parents: parents})
-		if err != nil {
-			t.Fatal(err)
-		}
-		parents = []ledger.ID{ev.ID()}
+	for _, ev := range chain(t, room, 50) {
 		batch = append(batch, inbound{ev: ev})
 	}
 	slices.Reverse(batch)
@@ -80,18 +72,7 @@ func TestLateCopyStoredOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Close()
-	author, _, _ := crypto.GenerateEd25519Key(rand.Reader)
-	var parents []ledger.ID
-	var evs []*ledger.Event
-	for i := range 2 {
-		ev, err := ledger.Sign(author, ledger.Draft{Room: room, Kind: ledger.KindMsg,
-			Body: []byte(fmt.Sprintf(`{"text":"m%d"}`, i)), Time: time.Now(), Lamport: uint64(i + 1), Parents: parents})
-		if err != nil {
-			t.Fatal(err)
-		}
-		parents = []ledger.ID{ev.ID()}
-		evs = append(evs, ev)
-	}
+	evs := chain(t, room, 2)
 	j := &joined{Room: Room{ID: room}, orph: newOrphans(maxOrphans)}
 	s.storeBatch(t.Context(), j, []inbound{{ev: evs[0]}})
 	s.storeBatch(t.Context(), j, []inbound{{ev: evs[0]}}) // the late copy
@@ -105,10 +86,29 @@ func TestLateCopyStoredOnce(t *testing.T) {
 		case m := <-sub.C():
 			got = append(got, m.Text)
 		case <-time.After(5 * time.Second):
-			t.Fatalf("feed after 5 s: %q, want [m0 m1]", got)
+			t.Fatalf("feed after 5 s: %q, want [0 1]", got)
 		}
 	}
-	if !slices.Equal(got, []string{"m0", "m1"}) {
-		t.Fatalf("feed: %q, want [m0 m1] (the late copy shown again?)", got)
+	if !slices.Equal(got, []string{"0", "1"}) {
+		t.Fatalf("feed: %q, want [0 1] (the late copy shown again?)", got)
 	}
+}
+
+// chain signs n messages "0", "1", … by one new author in room, each the
+// parent of the next.
+func chain(t *testing.T, room string, n int) []*ledger.Event {
+	t.Helper()
+	author, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	var parents []ledger.ID
+	var evs []*ledger.Event
+	for i := range n {
+		ev, err := ledger.Sign(author, ledger.Draft{Room: room, Kind: ledger.KindMsg,
+			Body: []byte(fmt.Sprintf(`{"text":"%d"}`, i)), Time: time.Now(), Lamport: uint64(i + 1), Parents: parents})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parents = []ledger.ID{ev.ID()}
+		evs = append(evs, ev)
+	}
+	return evs
 }

@@ -142,17 +142,11 @@ func roomSize(ctx context.Context, cfg Config, n int, rep *Report, progress func
 	debug.FreeOSMemory()
 	base := takeBaseline()
 	t := time.Now()
-	c, err := newCluster(ctx, n, cfg.Mem, false)
+	c, err := meshedCluster(ctx, cfg, n, false, 60*time.Second)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if err := c.connectMesh(ctx, cfg.Seed); err != nil {
-		return err
-	}
-	if err := c.waitMesh(ctx, 60*time.Second); err != nil {
-		return err
-	}
 	progress("%d nodes up and meshed in %s", n, time.Since(t).Round(time.Millisecond))
 	// Let the join and probe traffic settle before the idle sample.
 	time.Sleep(2 * time.Second)

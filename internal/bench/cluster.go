@@ -92,6 +92,24 @@ func startNode(ctx context.Context, dir string, mem, rpc bool) (*node.Node, erro
 	return node.New(ctx, opts)
 }
 
+// meshedCluster is newCluster, connected (cfg.Seed picks the random
+// links) and meshed within wait; on error nothing is left running.
+func meshedCluster(ctx context.Context, cfg Config, n int, rpc0 bool, wait time.Duration) (*cluster, error) {
+	c, err := newCluster(ctx, n, cfg.Mem, rpc0)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.connectMesh(ctx, cfg.Seed); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if err := c.waitMesh(ctx, wait); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
 // newCluster starts n nodes (the first with RPC if rpc0), joins them all to
 // the room and seeds every node with every join event, as sync would, so
 // that no message's parents are missing anywhere. It does not connect them.

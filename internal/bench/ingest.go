@@ -106,17 +106,11 @@ func (c *cluster) ingestRun(ctx context.Context, api string, conc, count int, se
 
 // ingest measures durable msg_send on a pair of connected nodes.
 func ingest(ctx context.Context, cfg Config, progress func(string, ...any), startProf, stopProf func()) ([]IngestResult, error) {
-	c, err := newCluster(ctx, 2, cfg.Mem, true)
+	c, err := meshedCluster(ctx, cfg, 2, true, 30*time.Second)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	if err := c.connectMesh(ctx, cfg.Seed); err != nil {
-		return nil, err
-	}
-	if err := c.waitMesh(ctx, 30*time.Second); err != nil {
-		return nil, err
-	}
 	startProf()
 	defer stopProf()
 	var out []IngestResult

@@ -57,17 +57,11 @@ func soak(ctx context.Context, cfg Config, progress func(string, ...any)) (*Soak
 	res := &SoakResult{Nodes: n, Rate: cfg.SoakRate}
 	debug.FreeOSMemory() // earlier parts' memory must not count against the baseline
 	base := takeBaseline()
-	c, err := newCluster(ctx, n, cfg.Mem, false)
+	c, err := meshedCluster(ctx, cfg, n, false, 60*time.Second)
 	if err != nil {
 		return res, err
 	}
 	defer c.Close()
-	if err := c.connectMesh(ctx, cfg.Seed); err != nil {
-		return res, err
-	}
-	if err := c.waitMesh(ctx, 60*time.Second); err != nil {
-		return res, err
-	}
 	every := soakInterval(cfg.Soak)
 	per := max(int(float64(cfg.SoakRate)*every.Seconds()), 1)
 	start := time.Now()
