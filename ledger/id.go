@@ -46,7 +46,7 @@ func (id ID) String() string {
 		return "v" + idEncoding.EncodeToString([]byte(id))
 	}
 	// Every stored event's keys and every fed message need this text:
-	// build it in one allocation, not four.
+	// build it in one allocation, not three.
 	var src [idLen]byte
 	copy(src[:], id)
 	var text [1 + (idLen*8+4)/5]byte

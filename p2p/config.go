@@ -169,9 +169,11 @@ type Config struct {
 	ValidateThrottle      int
 
 	// SeenTTL is how long gossipsub remembers a message it has seen (to
-	// drop duplicates) and who delivered it (for peer scores). Default
-	// 30 s, where pubsub's is 2 min: duplicates come from mesh peers
-	// within milliseconds and from gossip within its 3 s IHAVE window,
+	// drop duplicates; its cache is swept once a minute, so an ID stays
+	// 30-90 s) and who delivered it (for peer scores). Default 30 s,
+	// where pubsub's is 2 min: duplicates come from mesh peers within
+	// milliseconds and from gossip within its 3 s IHAVE window (5 s of
+	// message cache), so at least 5 s is required,
 	// and at chat rates these per-message records are most of what a node
 	// keeps live (78 % of the heap of a 10-node room at 100 msg/s after
 	// 2.5 min). A copy that arrives after it is stored once only: the
@@ -292,8 +294,8 @@ func (c Config) Validate() error {
 	case c.PeerOutboundQueueSize <= 0 || c.ValidateQueueSize <= 0 || c.ValidateThrottle <= 0:
 		return bad("pubsub queue sizes must be positive (outbound=%d validate=%d throttle=%d)",
 			c.PeerOutboundQueueSize, c.ValidateQueueSize, c.ValidateThrottle)
-	case c.SeenTTL <= 0:
-		return bad("seen TTL %v: want > 0", c.SeenTTL)
+	case c.SeenTTL < 5*time.Second:
+		return bad("seen TTL %v: want ≥ 5s (gossip offers a message for up to 5 s)", c.SeenTTL)
 	case c.ValidateTimeout < 0:
 		return bad("validate timeout %v: want ≥ 0 (0: none)", c.ValidateTimeout)
 	case c.TopicBufferSize <= 0:

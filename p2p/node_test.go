@@ -34,6 +34,7 @@ func TestConfigValidate(t *testing.T) {
 		{"zero backoff", func(c *p2p.Config) { c.BootstrapBackoffMin = 0 }, false},
 		{"zero buffer", func(c *p2p.Config) { c.TopicBufferSize = 0 }, false},
 		{"zero seen ttl", func(c *p2p.Config) { c.SeenTTL = 0 }, false},
+		{"seen ttl under gossip window", func(c *p2p.Config) { c.SeenTTL = time.Second }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := p2p.DefaultConfig()

@@ -90,7 +90,7 @@ func benchCommand() *cli.Command {
 			cfg.Mem = cmd.Bool("mem")
 			cfg.CPUProfile = cmd.String("cpuprofile")
 			if cfg.MemProfile = cmd.String("memprofile"); cfg.MemProfile != "" && cfg.Soak == 0 {
-				return usagef("--memprofile profiles the soak: give --soak too")
+				return usagef("--memprofile profiles the soak, and this run has none (give --soak, or --only soak)")
 			}
 			cfg.Seed = time.Now().UnixNano()
 			if cfg.Binary = cmd.String("binary"); cfg.Binary == "" {

@@ -26,7 +26,7 @@ type DeliveryResult struct {
 	SenderBytesPerMsg float64 `json:"senderBytesPerMsg"`
 	// CPUPerDelivery is the process's CPU time during the point (all
 	// nodes: sending, relaying, verifying, storing, feeds) per message
-	// delivered to a node. Two cores over it, divided by Nodes-1, bounds
+	// delivered to a node. The machine's cores over it, divided by Nodes-1, bound
 	// the rate the room can carry in this process.
 	CPUPerDelivery Dur `json:"cpuPerDelivery,omitempty"`
 	// Load is memory while the point ran (peak of samples).

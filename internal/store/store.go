@@ -11,9 +11,15 @@ import (
 	pebbleds "github.com/ipfs/go-ds-pebble"
 )
 
-// CacheSize is Pebble's block cache. It fills only as blocks are read, so
-// an idle node does not pay for it.
-const CacheSize = 32 << 20
+// BlockCacheSize is what Pebble's cache keeps of the blocks it reads. It
+// fills only as blocks are read, so an idle node does not pay for it.
+const BlockCacheSize = 32 << 20
+
+// CacheSize is the cache handed to Pebble: Pebble charges its memtables
+// (the active one and the spare it recycles) to the same cache, so it is
+// the block cache plus two full memtables. Without them, 16 MiB memtables
+// would leave no room for blocks at all.
+const CacheSize = BlockCacheSize + 2*MemTableSize
 
 // MemTableSize is the largest memtable Pebble grows to (it starts at 256
 // KiB and doubles). Each time one fills, Pebble closes and syncs the
@@ -23,13 +29,20 @@ const CacheSize = 32 << 20
 // msg/s, all on one disk). Pebble's default of 4 MiB meant one such
 // stall every ~36 s in that room, and it set the room's p99; 16 MiB
 // makes it four times rarer (whole-soak p99 21.5 / 26.5 ms -> 10.9 /
-// 15.7 ms with walBytesPerSync, docs/BENCHMARKS.md). A memtable's memory is used only as it
-// fills, so an idle node does not pay for it; the cost is at most 16 MiB
-// more of the WAL to replay at start after a crash or close.
+// 15.7 ms with walBytesPerSync; 17.7 ms with walBytesPerSync and 4 MiB;
+// docs/BENCHMARKS.md).
+//
+// The costs: a node that has written more than about 32 MiB keeps two
+// full memtables (the active one and a recycled spare), 32 MiB of
+// memory where the default kept 8; a fresh or quiet node keeps far less,
+// since memtables start small. After a crash (a clean Close flushes) up
+// to two memtables of WAL are replayed at start: ~160 ms for 16 MiB on
+// this project's machine, against ~40 ms for 4 MiB.
 const MemTableSize = 16 << 20
 
 // walBytesPerSync has the OS write the WAL out in the background every
-// 512 KiB. A node that only receives never syncs its WAL (P5 needs that
+// 512 KiB (sync_file_range on Linux; where that is missing, Pebble does a
+// full fdatasync every 512 KiB instead). A node that only receives never syncs its WAL (P5 needs that
 // only for its own events), so without it a full memtable's worth of WAL
 // waited in the page cache for the sync that closes the log, and that
 // stall grew with MemTableSize.
