@@ -16,8 +16,9 @@ type Network interface {
 	// including locally published ones, before it is forwarded or delivered;
 	// a non-nil error rejects the message (it is not forwarded and the
 	// sender's score drops). The data validate is given is never modified
-	// or reused afterwards, so it may keep it. The value validate returns is handed to deliver
-	// with the message, so decoding and signature checks happen once.
+	// or reused afterwards, so it may keep it. The value validate returns
+	// is handed to deliver with the message, so decoding and signature
+	// checks happen once.
 	// deliver is called from one goroutine per topic, in arrival order, for
 	// every accepted message including our own.
 	JoinTopic(topic string, validate ValidateFunc, deliver DeliverFunc) (Topic, error)

@@ -9,9 +9,9 @@ import (
 )
 
 // FuzzDecode feeds arbitrary bytes to the event decoder. Properties: it
-// never panics; DecodeBatch and DecodeOwned give the same answer; anything it accepts has
-// exactly one encoding (its bytes), an ID that is the hash of those bytes,
-// and fields within the limits.
+// never panics; DecodeBatch and DecodeOwned give the same answer; anything
+// it accepts has exactly one encoding (its bytes), an ID that is the hash
+// of those bytes, and fields within the limits.
 func FuzzDecode(f *testing.F) {
 	key := newKey(f)
 	for _, d := range []ledger.Draft{

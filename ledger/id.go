@@ -47,11 +47,9 @@ func (id ID) String() string {
 	}
 	// Every stored event's keys and every fed message need this text:
 	// build it in one allocation, not three.
-	var src [idLen]byte
-	copy(src[:], id)
 	var text [1 + (idLen*8+4)/5]byte
 	text[0] = 'v'
-	idEncoding.Encode(text[1:], src[:])
+	idEncoding.Encode(text[1:], []byte(id))
 	return string(text[:])
 }
 

@@ -4,13 +4,13 @@ import (
 	"crypto/rand"
 	"fmt"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/internal/bench"
 	"github.com/parley-chat/parley/ledger"
 	"github.com/parley-chat/parley/node"
 )
@@ -56,7 +56,7 @@ func BenchmarkSend(b *testing.B) {
 	start := got.Load()
 	var seq atomic.Int64
 	b.SetParallelism(32)
-	cpu0 := processCPU(b)
+	cpu0 := bench.ProcessCPU()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -76,7 +76,7 @@ func BenchmarkSend(b *testing.B) {
 	// CPU of both nodes (sender and receiver) per message, including the
 	// receiver's catching up after the timer: what bounds msgs/s once both
 	// cores are busy.
-	b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(sent), "cpu-µs/msg")
+	b.ReportMetric(float64((bench.ProcessCPU()-cpu0).Microseconds())/float64(sent), "cpu-µs/msg")
 }
 
 // BenchmarkCatchUpNode: node B joins a room in which node A holds N events
@@ -155,13 +155,4 @@ func newBenchKey(b *testing.B) crypto.PrivKey {
 		b.Fatal(err)
 	}
 	return k
-}
-
-// processCPU is the user + system CPU time this process has used.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -204,10 +204,6 @@ func texts(msgs []chat.Message) []string {
 	return out
 }
 
-// (b) 100 WebSocket subscribers and one client that never reads. The
-// non-reader's subscription replays a large history into it; it must be
-// dropped while the others receive every live message, node_info stays
-// fast and memory stays bounded.
 // dropWatch is a log handler that signals when the RPC server drops a
 // WebSocket client for not reading.
 type dropWatch struct {
@@ -240,6 +236,10 @@ func (d *dropWatch) WithGroup(name string) slog.Handler {
 	return &dropWatch{Handler: d.Handler.WithGroup(name), sig: d.sig}
 }
 
+// (b) 100 WebSocket subscribers and one client that never reads. The
+// non-reader's subscription replays a large history into it; it must be
+// dropped while the others receive every live message, node_info stays
+// fast and memory stays bounded.
 func TestRPCSlowSubscriberDoesNotStall(t *testing.T) {
 	watch := newDropWatch()
 	n := startRPCNode(t, func(o *node.Options) { o.Logger = slog.New(watch) })

@@ -12,9 +12,10 @@ import (
 // Run measures everything cfg asks for and returns the report. Order:
 // delivery and cost per room size first (while the process is fresh, so
 // per-node memory is measured against a clean baseline), then delivery
-// with one daemon process per node, ingest, catch-up, the soak and startup. A failing section is noted in the report and the
-// others still run; the error is returned only for an invalid Config or a
-// cancelled ctx.
+// with one daemon process per node, ingest, catch-up, the soak and
+// startup. A failing section is noted in the report and the others still
+// run; the error is returned only for an invalid Config or a cancelled
+// ctx.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err

@@ -44,6 +44,14 @@ type arrivals struct {
 	at map[string]time.Time
 }
 
+// record notes that message id arrived now.
+func (a *arrivals) record(id string) {
+	now := time.Now()
+	a.mu.Lock()
+	a.at[id] = now
+	a.mu.Unlock()
+}
+
 func (a *arrivals) get(id string) (time.Time, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -165,10 +173,7 @@ func newCluster(ctx context.Context, n int, mem, rpc0 bool) (_ *cluster, err err
 		c.arr[i] = a
 		c.wg.Go(func() {
 			for m := range sub.C() {
-				now := time.Now()
-				a.mu.Lock()
-				a.at[m.ID] = now
-				a.mu.Unlock()
+				a.record(m.ID)
 			}
 		})
 	}

@@ -145,9 +145,9 @@ type CostResult struct {
 
 func mib(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }
 
-// processCPU is the user + system CPU time the process has used so far
+// ProcessCPU is the user + system CPU time the process has used so far
 // (0 if the kernel will not say).
-func processCPU() time.Duration {
+func ProcessCPU() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0

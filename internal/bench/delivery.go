@@ -26,8 +26,8 @@ type DeliveryResult struct {
 	SenderBytesPerMsg float64 `json:"senderBytesPerMsg"`
 	// CPUPerDelivery is the process's CPU time during the point (all
 	// nodes: sending, relaying, verifying, storing, feeds) per message
-	// delivered to a node. The machine's cores over it, divided by Nodes-1, bound
-	// the rate the room can carry in this process.
+	// delivered to a node. The machine's cores over it, divided by
+	// Nodes-1, bound the rate the room can carry in this process.
 	CPUPerDelivery Dur `json:"cpuPerDelivery,omitempty"`
 	// Load is memory while the point ran (peak of samples).
 	Load *MemSample `json:"load,omitempty"`
@@ -212,7 +212,7 @@ func (c *cluster) deliveryPoint(ctx context.Context, rate, count int, mem *memSa
 	if mem != nil {
 		mem.start()
 	}
-	cpu0 := processCPU()
+	cpu0 := ProcessCPU()
 	msgs, achieved, err := c.pacedSend(ctx, fmt.Sprintf("load-%d", rate), rate, count)
 	r.Sent, r.Achieved = len(msgs), achieved
 	c.lastSent = len(msgs)
@@ -220,7 +220,7 @@ func (c *cluster) deliveryPoint(ctx context.Context, rate, count int, mem *memSa
 		r.Err = err.Error()
 	}
 	c.awaitDelivery(ctx, msgs, 3*time.Second)
-	cpu := processCPU() - cpu0
+	cpu := ProcessCPU() - cpu0
 	if mem != nil {
 		s := mem.stop(len(c.nodes))
 		r.Load = &s

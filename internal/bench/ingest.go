@@ -59,7 +59,7 @@ func (c *cluster) ingestRun(ctx context.Context, api string, conc, count int, se
 	var next atomic.Int64
 	var errs atomic.Int64
 	var wg sync.WaitGroup
-	cpu0 := processCPU()
+	cpu0 := ProcessCPU()
 	start := time.Now()
 	for w := range conc {
 		wg.Go(func() {
@@ -96,7 +96,7 @@ func (c *cluster) ingestRun(ctx context.Context, api string, conc, count int, se
 	r.ReceiveLag = Dur(time.Since(t))
 	r.Received = c.countDelivered(acked)
 	r.Lost = len(acked) - r.Received
-	if cpu := processCPU() - cpu0; cpu > 0 && len(acked) > 0 {
+	if cpu := ProcessCPU() - cpu0; cpu > 0 && len(acked) > 0 {
 		r.CPUPerMsg = Dur(cpu / time.Duration(len(acked)))
 		r.Cores = cpu.Seconds() / time.Since(start).Seconds()
 	}

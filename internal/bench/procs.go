@@ -197,10 +197,7 @@ func newProcRoom(ctx context.Context, bin, base string, n int, seed int64) (_ *p
 		a := p.arr[i]
 		p.wg.Go(func() {
 			for m := range sub.C() {
-				now := time.Now()
-				a.mu.Lock()
-				a.at[m.ID] = now
-				a.mu.Unlock()
+				a.record(m.ID)
 			}
 			ended.Store(true)
 		})

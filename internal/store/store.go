@@ -42,10 +42,10 @@ const MemTableSize = 16 << 20
 
 // walBytesPerSync has the OS write the WAL out in the background every
 // 512 KiB (sync_file_range on Linux; where that is missing, Pebble does a
-// full fdatasync every 512 KiB instead). A node that only receives never syncs its WAL (P5 needs that
-// only for its own events), so without it a full memtable's worth of WAL
-// waited in the page cache for the sync that closes the log, and that
-// stall grew with MemTableSize.
+// full fdatasync every 512 KiB instead). A node that only receives never
+// syncs its WAL (P5 needs that only for its own events), so without it a
+// full memtable's worth of WAL waited in the page cache for the sync that
+// closes the log, and that stall grew with MemTableSize.
 const walBytesPerSync = 512 << 10
 
 // OpenPebble opens (creating if needed) a Pebble datastore in dir.
