@@ -130,7 +130,7 @@ func (s *Service) stop(j *joined) error {
 // storing, since they may not have arrived yet. Our own messages were
 // checked when we made them.
 func (s *Service) validator(room string) ValidateFunc {
-	return func(_ context.Context, from peer.ID, data []byte) (any, error) {
+	return func(ctx context.Context, from peer.ID, data []byte) (any, error) {
 		if from == s.self {
 			return nil, nil
 		}
@@ -148,6 +148,17 @@ func (s *Service) validator(room string) ValidateFunc {
 		if ev.Room != room {
 			s.metrics().MessageRejected(RejectWrongRoom)
 			return nil, fmt.Errorf("%w: %s on the topic of %s", ledger.ErrWrongRoom, ev.Room, room)
+		}
+		// A copy of an event we have (it came by sync first, or gossip's
+		// seen window passed before this copy arrived) is dropped before
+		// it can spend its author's allowance. Not forwarding it costs
+		// nobody: the peer that sent it has it, and so do we.
+		if ok, err := s.led.Stored(ctx, room, ev.ID(), ev.Lamport); err != nil {
+			// Our store failing is not the sender's fault.
+			return nil, ignoreError{fmt.Errorf("check for a stored copy: %w", err)}
+		} else if ok {
+			s.metrics().MessageRejected(RejectDuplicate)
+			return nil, errStored
 		}
 		if s.limit != nil {
 			if err := s.limit.allowAuthor(ev.Author); err != nil {

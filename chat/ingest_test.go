@@ -2,6 +2,7 @@ package chat
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-chat/parley/ledger"
 )
@@ -122,4 +124,40 @@ func chain(t *testing.T, room string, n int) []*ledger.Event {
 		evs = append(evs, ev)
 	}
 	return evs
+}
+
+// Late copies of stored events (gossip's seen window passed, or sync
+// brought them first) are ignored before the author's rate limit: they do
+// not use up the allowance of an author who is still talking.
+func TestLateCopiesSpareAuthorAllowance(t *testing.T) {
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	s, err := New(nil, dssync.MutexWrap(ds.NewMapDatastore()), key, Config{Limits: Limits{AuthorRate: 0.001, AuthorBurst: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	room := PublicRoomID("late")
+	evs := chain(t, room, 3)
+	j := &joined{Room: Room{ID: room}, orph: newOrphans(maxOrphans)}
+	s.storeBatch(t.Context(), j, []inbound{{ev: evs[0]}, {ev: evs[1]}})
+
+	validate := s.validator(room)
+	other := peer.ID("forwarder")
+	for range 10 {
+		for _, ev := range evs[:2] {
+			_, err := validate(t.Context(), other, ev.Raw())
+			var ig interface{ Ignore() bool }
+			if !errors.As(err, &ig) || !ig.Ignore() || !errors.Is(err, errStored) {
+				t.Fatalf("late copy of a stored event: err %v, want it ignored as stored", err)
+			}
+		}
+	}
+	// The author's three tokens are all still there.
+	v, err := validate(t.Context(), other, evs[2].Raw())
+	if err != nil {
+		t.Fatalf("the author's next event after 20 late copies: %v", err)
+	}
+	if got, ok := v.(*ledger.Event); !ok || got.ID() != evs[2].ID() {
+		t.Fatalf("validator returned %v, want the event", v)
+	}
 }

@@ -32,6 +32,10 @@ func DefaultLimits() Limits {
 // true, which the p2p layer maps to "ignore" rather than "reject".
 var ErrRateLimited = ignoreError{errors.New("rate limited")}
 
+// errStored marks gossip carrying an event already stored: ignored, not
+// forwarded, and nobody penalized.
+var errStored = ignoreError{errors.New("event already stored")}
+
 type ignoreError struct{ error }
 
 // Ignore tells the transport to drop the message without penalizing the sender.

@@ -411,21 +411,13 @@ func (l *Ledger) Add(ctx context.Context, room string, evs ...*Event) (added []*
 			}
 			continue
 		}
-		// Duplicates are found in memory for the top of the DAG (where
-		// almost every incoming event lands) and in the datastore below.
-		if stored, known := st.lookupRecent(ev.ID(), ev.Lamport); known {
-			if stored {
-				continue
-			}
-		} else {
-			_, ok, err := l.lamportOf(ctx, room, st, ev.ID())
-			if err != nil {
-				fatal = fmt.Errorf("add to %s: %w", room, err)
-				break
-			}
-			if ok {
-				continue
-			}
+		stored, err := l.stored(ctx, room, st, ev.ID(), ev.Lamport)
+		if err != nil {
+			fatal = fmt.Errorf("add to %s: %w", room, err)
+			break
+		}
+		if stored {
+			continue
 		}
 		if err := l.checkParents(ctx, room, st, ev); err != nil {
 			if !errors.Is(err, ErrMissingParents) && !errors.Is(err, ErrBadParents) {
@@ -452,6 +444,41 @@ func (l *Ledger) Add(ctx context.Context, room string, evs ...*Event) (added []*
 		}
 	}
 	return req.events, rejected, fatal
+}
+
+// Stored reports whether the event id, with Lamport clock lamport, is
+// already stored or queued in room. Gossip asks before a copy can spend
+// its author's rate allowance. The top of the DAG, where almost every
+// gossiped event lands, is answered from memory.
+func (l *Ledger) Stored(ctx context.Context, room string, id ID, lamport uint64) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false, ErrClosed
+	}
+	st, err := l.room(ctx, room)
+	if err != nil {
+		return false, err
+	}
+	if p := l.pending[id]; p != nil && p.room == room {
+		return true, nil
+	}
+	ok, err := l.stored(ctx, room, st, id, lamport)
+	if err != nil {
+		return false, fmt.Errorf("look up %s in %s: %w", id, room, err)
+	}
+	return ok, nil
+}
+
+// stored finds id (with Lamport clock lam) among accepted events: in
+// memory for the top of the DAG, in the datastore below. l.mu must be
+// held.
+func (l *Ledger) stored(ctx context.Context, room string, st *roomState, id ID, lam uint64) (bool, error) {
+	if stored, known := st.lookupRecent(id, lam); known {
+		return stored, nil
+	}
+	_, ok, err := l.lamportOf(ctx, room, st, id)
+	return ok, err
 }
 
 // checkParents enforces that ev's parents are stored (or queued) in the

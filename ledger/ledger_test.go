@@ -450,3 +450,47 @@ func TestIDTextForm(t *testing.T) {
 		}
 	}
 }
+
+// Stored answers for events in the in-memory window, below it, after a
+// reopen (datastore only), and for events never stored.
+func TestStored(t *testing.T) {
+	ctx := context.Background()
+	store := dssync.MutexWrap(ds.NewMapDatastore())
+	l, err := ledger.Open(ctx, store, ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := newKey(t)
+	evs := appendN(t, l, key, 300) // the first ones fall below the window
+	stranger, err := ledger.Sign(newKey(t), ledger.Draft{Room: room, Kind: ledger.KindMsg, Body: []byte("never stored"), Time: time.Now(), Lamport: 5, Parents: []ledger.ID{evs[3].ID()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(l *ledger.Ledger, when string) {
+		t.Helper()
+		for _, i := range []int{0, 10, 150, 299} {
+			if ok, err := l.Stored(ctx, room, evs[i].ID(), evs[i].Lamport); err != nil || !ok {
+				t.Fatalf("%s: event %d: stored %v, err %v", when, i, ok, err)
+			}
+		}
+		for _, lam := range []uint64{stranger.Lamport, 300, 301} {
+			if ok, err := l.Stored(ctx, room, stranger.ID(), lam); err != nil || ok {
+				t.Fatalf("%s: unknown event at Lamport %d: stored %v, err %v", when, lam, ok, err)
+			}
+		}
+		if ok, err := l.Stored(ctx, "otherroom", evs[0].ID(), evs[0].Lamport); err != nil || ok {
+			t.Fatalf("%s: event found in another room: %v %v", when, ok, err)
+		}
+	}
+	check(l, "open")
+	l.Close()
+	if _, err := l.Stored(ctx, room, evs[0].ID(), evs[0].Lamport); !errors.Is(err, ledger.ErrClosed) {
+		t.Fatalf("Stored after Close: %v, want ErrClosed", err)
+	}
+	l2, err := ledger.Open(ctx, store, ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	check(l2, "reopened")
+}
