@@ -89,9 +89,12 @@ func benchCommand() *cli.Command {
 			}
 			cfg.Mem = cmd.Bool("mem")
 			cfg.CPUProfile = cmd.String("cpuprofile")
-			if cfg.MemProfile = cmd.String("memprofile"); cfg.MemProfile != "" && cfg.Soak == 0 {
-				return usagef("--memprofile profiles the soak, and this run has none (give --soak, or --only soak)")
+			for _, f := range []string{"memprofile", "soak-nodes", "soak-rate"} {
+				if cmd.IsSet(f) && cfg.Soak == 0 {
+					return usagef("--%s is for the soak, and this run has none (give --soak, or --only soak)", f)
+				}
 			}
+			cfg.MemProfile = cmd.String("memprofile")
 			cfg.Seed = time.Now().UnixNano()
 			if cfg.Binary = cmd.String("binary"); cfg.Binary == "" {
 				cfg.Binary, _ = os.Executable()

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,5 +67,17 @@ func TestBenchProcsE2E(t *testing.T) {
 	r := rep.ProcDelivery[0]
 	if r.Nodes != 3 || r.Sent != 20 || r.Delivered != 1 || r.Err != "" || r.P50 <= 0 {
 		t.Fatalf("load point %+v (notes %v)", r, rep.Notes)
+	}
+}
+
+// The soak's own flags without a soak are a usage error (exit 2), not
+// silently ignored.
+func TestBenchSoakFlagsNeedSoak(t *testing.T) {
+	for _, f := range [][]string{{"--soak-nodes", "5"}, {"--soak-rate", "50"}, {"--memprofile", t.TempDir() + "/heap"}} {
+		args := append([]string{"bench", "--only", "ingest", "--quiet"}, f...)
+		_, errOut, code := runCLI(t, args...)
+		if code != 2 || !strings.Contains(errOut, f[0]+" is for the soak") {
+			t.Fatalf("parley %v: exit %d, stderr %q; want exit 2 naming %s", args, code, errOut, f[0])
+		}
 	}
 }
