@@ -34,6 +34,7 @@ func benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-startup", Usage: "skip the startup measurement"},
 			&cli.BoolFlag{Name: "no-saturation", Usage: "skip the saturation probe"},
 			&cli.StringFlag{Name: "binary", Usage: "parley executable for the startup and one-process-per-node measurements (default: this one)"},
+			&cli.DurationFlag{Name: "idle", Usage: "how long the CPU of each quiet room is measured before its load points (default 3s; --full: 40s)"},
 			&cli.DurationFlag{Name: "soak", Usage: "also run a room at a steady load this long, sampling memory and latency (default off; --only soak: 2m)"},
 			&cli.IntFlag{Name: "soak-nodes", Usage: "nodes of the soak room (default 10)"},
 			&cli.IntFlag{Name: "soak-rate", Usage: "offered load of the soak, messages/s (default 100)"},
@@ -69,6 +70,9 @@ func benchCommand() *cli.Command {
 			}
 			if cmd.IsSet("duration") {
 				cfg.LoadDuration = cmd.Duration("duration")
+			}
+			if cmd.IsSet("idle") {
+				cfg.IdleWindow = cmd.Duration("idle")
 			}
 			if cmd.IsSet("startup-events") {
 				cfg.StartupEvents = int(cmd.Int("startup-events"))

@@ -149,9 +149,19 @@ func roomSize(ctx context.Context, cfg Config, n int, rep *Report, progress func
 	}
 	defer c.Close()
 	progress("%d nodes up and meshed in %s", n, time.Since(t).Round(time.Millisecond))
-	// Let the join and probe traffic settle before the idle sample.
+	// Let the join and probe traffic settle before the idle samples.
 	time.Sleep(2 * time.Second)
-	cost := CostResult{Nodes: n, Idle: base.sampleNow(n, true)}
+	cost := CostResult{Nodes: n}
+	if cfg.IdleWindow > 0 {
+		cpu0, t0 := ProcessCPU(), time.Now()
+		select {
+		case <-time.After(cfg.IdleWindow):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		cost.IdleCPU = Dur(float64(ProcessCPU()-cpu0) / time.Since(t0).Seconds() / float64(n))
+	}
+	cost.Idle = base.sampleNow(n, true)
 
 	startProf()
 	defer stopProf()

@@ -23,6 +23,10 @@ type Config struct {
 	// 100 msg/s point sends min(Messages, 100*LoadDuration) messages).
 	// Default 3 s.
 	LoadDuration time.Duration
+	// IdleWindow is how long the CPU of an idle room is measured before
+	// its load points (heartbeats, gossip, periodic sync: what a node
+	// costs a laptop while nobody talks).
+	IdleWindow time.Duration
 	// Senders are the concurrent chat.Service.Send callers of the ingest
 	// measurement (default [1, 64]).
 	Senders []int
@@ -80,6 +84,7 @@ func DefaultConfig() Config {
 		Messages:        2000,
 		Rates:           []int{100, 1000},
 		LoadDuration:    3 * time.Second,
+		IdleWindow:      3 * time.Second,
 		Senders:         []int{1, 64},
 		RPCClients:      []int{1, 8},
 		ProcRates:       []int{100},
@@ -103,6 +108,7 @@ func FullConfig() Config {
 	c.ProcNodes = []int{10, 30}
 	c.Messages = 10000
 	c.LoadDuration = 10 * time.Second
+	c.IdleWindow = 40 * time.Second // covers a periodic sync of every node (every 30 s ± 25 %)
 	c.Catchup = []int{10000, 100000}
 	c.StartupEvents = 100000
 	c.SaturationRates = []int{250, 500, 750, 1000, 1500, 2000, 3000, 4000}

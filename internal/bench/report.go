@@ -135,9 +135,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	p("")
 	p("COST (in-process nodes; per node = growth over the empty process / nodes)")
-	p("nodes\tstate\tRSS/node\theap/node\tgoroutines/node\tprocess RSS\twire B/delivery\tsender B/msg")
+	p("nodes\tstate\tRSS/node\theap/node\tgoroutines/node\tprocess RSS\twire B/delivery\tsender B/msg\tCPU/node")
 	for _, x := range r.Cost {
-		p("%d\tidle\t%s\t%s\t%.0f\t%s\t\t", x.Nodes, mib(x.Idle.RSSPerNode), mib(x.Idle.HeapPerNode), x.Idle.GoroutinesPN, mib(float64(x.Idle.RSS)))
+		idleCPU := ""
+		if x.IdleCPU > 0 {
+			idleCPU = fmt.Sprintf("%s/s (%.2f %% of a core)", x.IdleCPU, float64(x.IdleCPU)/float64(time.Second)*100)
+		}
+		p("%d\tidle\t%s\t%s\t%.0f\t%s\t\t\t%s", x.Nodes, mib(x.Idle.RSSPerNode), mib(x.Idle.HeapPerNode), x.Idle.GoroutinesPN, mib(float64(x.Idle.RSS)), idleCPU)
 		if x.Load != nil {
 			p("%d\tload (peak)\t%s\t%s\t%.0f\t%s\t%.0f\t%.0f", x.Nodes, mib(x.Load.RSSPerNode), mib(x.Load.HeapPerNode), x.Load.GoroutinesPN, mib(float64(x.Load.RSS)), x.WireBytesPerDelivery, x.SenderBytesPerMsg)
 		}
