@@ -52,6 +52,9 @@ func TestBenchSmoke(t *testing.T) {
 	if d.WireBytesPerDelivery <= 0 {
 		t.Errorf("no wire bytes counted: %+v", d)
 	}
+	if d.FirstP50 <= 0 || d.FirstP50 > d.P50 || d.FirstP99 < d.FirstP50 || d.FirstP99 > d.Max {
+		t.Errorf("first arrivals: %+v", d)
+	}
 	if d.CPUPerDelivery <= 0 {
 		t.Errorf("no CPU counted: %+v", d)
 	}
@@ -130,5 +133,19 @@ func TestHeapSlope(t *testing.T) {
 	}
 	if got := heapSlope(line(100)[:1]); got != 0 {
 		t.Errorf("one sample: %v, want 0", got)
+	}
+}
+
+// firstArrivals takes, per message, the earliest receiver, and skips
+// messages nobody received.
+func TestFirstArrivals(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	msgs := []sent{{"a", t0}, {"b", t0.Add(time.Second)}, {"lost", t0}}
+	r1 := &arrivals{at: map[string]time.Time{"a": t0.Add(5 * time.Millisecond), "b": t0.Add(time.Second + time.Millisecond)}}
+	r2 := &arrivals{at: map[string]time.Time{"a": t0.Add(2 * time.Millisecond)}}
+	got := firstArrivals([]*arrivals{r1, r2}, msgs)
+	want := []time.Duration{time.Millisecond, 2 * time.Millisecond}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("firstArrivals = %v, want %v", got, want)
 	}
 }

@@ -19,6 +19,11 @@ type DeliveryResult struct {
 	P50       Dur     `json:"p50"`
 	P99       Dur     `json:"p99"`
 	Max       Dur     `json:"max"`
+	// FirstP50 and FirstP99 are over messages, of the time until the
+	// first receiver had each: the sender's own path and one hop, apart
+	// from the spread through the room.
+	FirstP50 Dur `json:"firstP50"`
+	FirstP99 Dur `json:"firstP99"`
 	// WireBytesPerDelivery is TCP payload bytes sent by all nodes during
 	// the point (gossip, control and all) per message delivered to a node.
 	WireBytesPerDelivery float64 `json:"wireBytesPerDelivery"`
@@ -234,6 +239,9 @@ func (c *cluster) deliveryPoint(ctx context.Context, rate, count int, mem *memSa
 	if len(lats) > 0 {
 		r.P50, r.P99, r.Max = Dur(pct(lats, 0.50)), Dur(pct(lats, 0.99)), Dur(lats[len(lats)-1])
 	}
+	if first := firstArrivals(c.arr[1:], msgs); len(first) > 0 {
+		r.FirstP50, r.FirstP99 = Dur(pct(first, 0.50)), Dur(pct(first, 0.99))
+	}
 	// A point that lost messages or queued them for over a second leaves
 	// a backlog: the next point first lets the room settle.
 	c.lossy = r.Delivered < 1 || r.P99 > Dur(time.Second)
@@ -245,6 +253,31 @@ func (c *cluster) deliveryPoint(ctx context.Context, rate, count int, mem *memSa
 		r.SenderBytesPerMsg = float64(wire[0]) / float64(len(msgs))
 	}
 	return r
+}
+
+// firstArrivals returns, sorted, for each message of msgs that arrived
+// anywhere, the time until the first of the receivers arr had it.
+func firstArrivals(arr []*arrivals, msgs []sent) []time.Duration {
+	first := make(map[string]time.Time, len(msgs))
+	for _, a := range arr {
+		a.mu.Lock()
+		for _, m := range msgs {
+			if t, ok := a.at[m.id]; ok && m.id != "" {
+				if f, seen := first[m.id]; !seen || t.Before(f) {
+					first[m.id] = t
+				}
+			}
+		}
+		a.mu.Unlock()
+	}
+	out := make([]time.Duration, 0, len(first))
+	for _, m := range msgs {
+		if t, ok := first[m.id]; ok {
+			out = append(out, t.Sub(m.at))
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // pct is the p-quantile of sorted durations (nearest rank).

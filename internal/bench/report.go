@@ -91,9 +91,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	p("")
 	p("DELIVERY (send on node 0 → every other node's subscription feed)")
-	p("nodes\toffered/s\tachieved/s\tsent\tdelivered\tp50\tp99\tmax\twire B/delivery\tsender B/msg\tCPU/delivery")
+	p("nodes\toffered/s\tachieved/s\tsent\tdelivered\tp50\tp99\tmax\tfirst p50/p99\twire B/delivery\tsender B/msg\tCPU/delivery")
 	for _, x := range r.Delivery {
-		p("%d\t%d\t%.0f\t%d\t%.4f\t%s\t%s\t%s\t%.0f\t%.0f\t%s%s", x.Nodes, x.Offered, x.Achieved, x.Sent, x.Delivered, x.P50, x.P99, x.Max, x.WireBytesPerDelivery, x.SenderBytesPerMsg, x.CPUPerDelivery, errSuffix(x.Err))
+		p("%d\t%d\t%.0f\t%d\t%.4f\t%s\t%s\t%s\t%s / %s\t%.0f\t%.0f\t%s%s", x.Nodes, x.Offered, x.Achieved, x.Sent, x.Delivered, x.P50, x.P99, x.Max, x.FirstP50, x.FirstP99, x.WireBytesPerDelivery, x.SenderBytesPerMsg, x.CPUPerDelivery, errSuffix(x.Err))
 	}
 	if len(r.ProcDelivery) > 0 {
 		p("")
