@@ -35,6 +35,7 @@ func benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-saturation", Usage: "skip the saturation probe"},
 			&cli.StringFlag{Name: "binary", Usage: "parley executable for the startup and one-process-per-node measurements (default: this one)"},
 			&cli.DurationFlag{Name: "idle", Usage: "how long the CPU of each quiet room is measured before its load points (default 3s; --full: 40s)"},
+			&cli.IntFlag{Name: "rooms", Usage: "quiet rooms each of 3 nodes joins, to measure what a joined room costs (default 50; --full: 200; 0 skips)"},
 			&cli.DurationFlag{Name: "soak", Usage: "also run a room at a steady load this long, sampling memory and latency (default off; --only soak: 2m)"},
 			&cli.IntFlag{Name: "soak-nodes", Usage: "nodes of the soak room (default 10)"},
 			&cli.IntFlag{Name: "soak-rate", Usage: "offered load of the soak, messages/s (default 100)"},
@@ -42,7 +43,7 @@ func benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "full", Usage: "the full-size run (several minutes)"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the delivery and ingest measurements to `FILE`"},
 			&cli.StringFlag{Name: "memprofile", Usage: "write a heap profile of what the soak's nodes keep live to `FILE` (with --soak)"},
-			&cli.StringSliceFlag{Name: "only", Usage: "measure only these parts: delivery, procs, ingest, catchup, soak, startup (default all but soak)"},
+			&cli.StringSliceFlag{Name: "only", Usage: "measure only these parts: delivery, procs, ingest, rooms, catchup, soak, startup (default all but soak)"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress lines on stderr"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
@@ -70,6 +71,9 @@ func benchCommand() *cli.Command {
 			}
 			if cmd.IsSet("duration") {
 				cfg.LoadDuration = cmd.Duration("duration")
+			}
+			if cmd.IsSet("rooms") {
+				cfg.Rooms = int(cmd.Int("rooms"))
 			}
 			if cmd.IsSet("idle") {
 				cfg.IdleWindow = cmd.Duration("idle")
@@ -132,10 +136,10 @@ func onlyParts(cfg *bench.Config, parts []string) error {
 	keep := map[string]bool{}
 	for _, p := range parts {
 		switch p {
-		case "delivery", "procs", "ingest", "catchup", "soak", "startup":
+		case "delivery", "procs", "ingest", "rooms", "catchup", "soak", "startup":
 			keep[p] = true
 		default:
-			return fmt.Errorf("--only %q: want delivery, procs, ingest, catchup, soak or startup", p)
+			return fmt.Errorf("--only %q: want delivery, procs, ingest, rooms, catchup, soak or startup", p)
 		}
 	}
 	if !keep["delivery"] {
@@ -148,6 +152,11 @@ func onlyParts(cfg *bench.Config, parts []string) error {
 	}
 	if !keep["ingest"] {
 		cfg.Senders, cfg.RPCClients = nil, nil
+	}
+	if !keep["rooms"] {
+		cfg.Rooms = 0
+	} else if cfg.Rooms == 0 {
+		cfg.Rooms = 50 // asked for by name: measure something
 	}
 	if !keep["catchup"] {
 		cfg.Catchup = nil

@@ -15,8 +15,13 @@ func TestBenchOnlyParts(t *testing.T) {
 	if err := onlyParts(&cfg, []string{"ingest"}); err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Nodes) != 0 || len(cfg.Catchup) != 0 || cfg.Startup || len(cfg.Senders) == 0 || len(cfg.RPCClients) == 0 {
+	if len(cfg.Nodes) != 0 || len(cfg.Catchup) != 0 || cfg.Startup || len(cfg.Senders) == 0 || len(cfg.RPCClients) == 0 || cfg.Rooms != 0 {
 		t.Fatalf("--only ingest kept %+v", cfg)
+	}
+	cfg = bench.DefaultConfig()
+	cfg.Rooms = 0
+	if err := onlyParts(&cfg, []string{"rooms"}); err != nil || cfg.Rooms == 0 || len(cfg.Nodes) != 0 || len(cfg.Senders) != 0 {
+		t.Fatalf("--only rooms kept %+v (%v)", cfg, err)
 	}
 	cfg = bench.FullConfig()
 	if err := onlyParts(&cfg, []string{"delivery", "startup"}); err != nil {

@@ -98,6 +98,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, err
 	}
 
+	if cfg.Rooms > 0 {
+		progress("rooms: %d nodes, %d quiet rooms each", cfg.RoomsNodes, cfg.Rooms)
+		r, err := roomsCost(ctx, cfg, progress)
+		if err != nil {
+			r.Err = err.Error()
+			if ctx.Err() == nil {
+				rep.note("rooms: %v", err)
+			}
+		}
+		rep.Rooms = &r
+	}
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+
 	for _, n := range cfg.Catchup {
 		progress("catch-up of %d events", n)
 		r, err := catchup(ctx, cfg, n)

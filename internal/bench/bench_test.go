@@ -20,6 +20,8 @@ func TestBenchSmoke(t *testing.T) {
 		Rates:        []int{100},
 		LoadDuration: 500 * time.Millisecond,
 		IdleWindow:   time.Second,
+		Rooms:        3,
+		RoomsNodes:   2,
 		Senders:      []int{4},
 		RPCClients:   []int{2},
 		Catchup:      []int{200},
@@ -57,6 +59,11 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	if d.CPUPerDelivery <= 0 {
 		t.Errorf("no CPU counted: %+v", d)
+	}
+	// A joined room runs at least its ingest worker, publisher and topic
+	// reader.
+	if x := rep.Rooms; x == nil || x.Err != "" || x.GoroutinesPerRoom < 3 || x.HeapPerRoom <= 0 || x.IdleCPUOne <= 0 || x.IdleCPUAll <= 0 || x.Join <= 0 {
+		t.Errorf("rooms: %+v", rep.Rooms)
 	}
 	if rep.Soak == nil || len(rep.Soak.Samples) < 2 {
 		t.Fatalf("soak: want a sample per second, got %+v", rep.Soak)

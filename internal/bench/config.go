@@ -27,6 +27,10 @@ type Config struct {
 	// its load points (heartbeats, gossip, periodic sync: what a node
 	// costs a laptop while nobody talks).
 	IdleWindow time.Duration
+	// Rooms is how many quiet rooms each of RoomsNodes nodes joins to
+	// measure what a joined room costs (0: skip).
+	Rooms      int
+	RoomsNodes int
 	// Senders are the concurrent chat.Service.Send callers of the ingest
 	// measurement (default [1, 64]).
 	Senders []int
@@ -85,6 +89,8 @@ func DefaultConfig() Config {
 		Rates:           []int{100, 1000},
 		LoadDuration:    3 * time.Second,
 		IdleWindow:      3 * time.Second,
+		Rooms:           50,
+		RoomsNodes:      3,
 		Senders:         []int{1, 64},
 		RPCClients:      []int{1, 8},
 		ProcRates:       []int{100},
@@ -109,6 +115,7 @@ func FullConfig() Config {
 	c.Messages = 10000
 	c.LoadDuration = 10 * time.Second
 	c.IdleWindow = 40 * time.Second // covers a periodic sync of every node (every 30 s ± 25 %)
+	c.Rooms = 200
 	c.Catchup = []int{10000, 100000}
 	c.StartupEvents = 100000
 	c.SaturationRates = []int{250, 500, 750, 1000, 1500, 2000, 3000, 4000}
@@ -144,6 +151,10 @@ func (c Config) Validate() error {
 		return errors.New("bench: load duration must be > 0")
 	case c.Soak < 0 || c.Soak > 0 && (c.SoakNodes < 2 || c.SoakRate <= 0):
 		return errors.New("bench: soak needs a duration >= 0, at least 2 nodes and a rate > 0")
+	case c.Rooms < 0 || c.Rooms > 0 && c.RoomsNodes < 2:
+		return errors.New("bench: rooms must be >= 0, on at least 2 nodes")
+	case c.IdleWindow < 0:
+		return errors.New("bench: idle window must be >= 0")
 	case c.Startup && (c.StartupEvents < 0 || c.StartupRuns <= 0):
 		return errors.New("bench: startup events must be >= 0 and runs > 0")
 	}

@@ -54,6 +54,7 @@ type Report struct {
 	Saturation   []SaturationResult `json:"saturation"`
 	Catchup      []CatchupResult    `json:"catchup"`
 	Cost         []CostResult       `json:"cost"`
+	Rooms        *RoomsResult       `json:"rooms,omitempty"`
 	Soak         *SoakResult        `json:"soak,omitempty"`
 	Startup      []StartupResult    `json:"startup"`
 	// Notes say what was skipped and why.
@@ -147,6 +148,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 	}
 	p("")
+	if x := r.Rooms; x != nil {
+		p("ROOMS (%d nodes in one room, then each joins %d quiet rooms; per node and joined room)", x.Nodes, x.Rooms)
+		p("rooms\tjoin all\theap/room\tRSS/room\tgoroutines/room\tidle CPU/node, 1 room\tidle CPU/node, %d rooms", x.Rooms+1)
+		p("%d\t%s\t%.1f KiB\t%.1f KiB\t%.1f\t%s/s\t%s/s%s", x.Rooms, x.Join, x.HeapPerRoom/1024, x.RSSPerRoom/1024, x.GoroutinesPerRoom, x.IdleCPUOne, x.IdleCPUAll, errSuffix(x.Err))
+		p("")
+	}
 	if r.Soak != nil {
 		p("SOAK (%d nodes at %d msg/s; memory after a GC at the end of each interval, per node)", r.Soak.Nodes, r.Soak.Rate)
 		p("elapsed\tsent\tdelivered\tp50\tp99\theap/node\tRSS/node\tgoroutines/node")
