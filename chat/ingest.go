@@ -22,7 +22,9 @@ type inbound struct {
 
 // ingestQueue bounds the events waiting to be stored per room. When it is
 // full, gossip delivery waits, which backs pressure up into pubsub's own
-// bounded queues rather than growing memory.
+// bounded queues rather than growing memory. (A queue rather than a
+// channel of this size: a channel would hold ~100 KiB per joined room
+// even while the room is quiet, and the GC would scan it.)
 const ingestQueue = 4096
 
 // ingestBatch bounds how many queued events one ledger write takes.
@@ -40,8 +42,8 @@ func (s *Service) subscribe(r Room) error {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	j := &joined{Room: r, in: make(chan inbound, ingestQueue), cancel: cancel, done: make(chan struct{}),
-		orph: newOrphans(maxOrphans), pubq: newPubQueue()}
+	j := &joined{Room: r, in: newRoomQueue[inbound](ingestQueue), cancel: cancel, done: make(chan struct{}),
+		orph: newOrphans(maxOrphans), pubq: newRoomQueue[[]byte](publishQueue)}
 	s.rooms[r.ID] = j
 	s.mu.Unlock()
 
@@ -50,9 +52,8 @@ func (s *Service) subscribe(r Room) error {
 		if !ok || ev == nil {
 			return // our own message, stored before it was published
 		}
-		select {
-		case j.in <- inbound{ev, from}:
-		case <-ctx.Done():
+		if j.in.waitRoom(ctx, j.done) == nil {
+			j.in.push(inbound{ev, from})
 		}
 	})
 	if err != nil {
@@ -174,24 +175,17 @@ func (s *Service) validator(room string) ValidateFunc {
 // ingest stores verified events for one room in batches, holding back those
 // whose parents are missing until the parents arrive.
 func (s *Service) ingest(ctx context.Context, j *joined) {
-	batch := make([]inbound, 0, ingestBatch)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case in := <-j.in:
-			batch = append(batch[:0], in)
+		case <-j.in.ready:
 		}
-	fill:
-		for len(batch) < ingestBatch {
-			select {
-			case in := <-j.in:
-				batch = append(batch, in)
-			default:
-				break fill
-			}
+		for batch := j.in.take(); len(batch) > 0 && ctx.Err() == nil; {
+			n := min(len(batch), ingestBatch)
+			s.storeBatch(ctx, j, batch[:n])
+			batch = batch[n:]
 		}
-		s.storeBatch(ctx, j, batch)
 	}
 }
 

@@ -73,11 +73,11 @@ type Service struct {
 type joined struct {
 	Room
 	topic  Topic
-	in     chan inbound
+	in     *roomQueue[inbound] // verified gossip, to store
 	cancel context.CancelFunc
 	done   chan struct{}
 	orph   *orphans
-	pubq   *pubQueue // our committed events, in commit order, to publish
+	pubq   *roomQueue[[]byte] // our committed events, in commit order, to publish
 }
 
 var roomsPrefix = ds.NewKey("/rooms")

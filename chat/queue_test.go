@@ -7,11 +7,11 @@ import (
 	"time"
 )
 
-// The publish queue never drops: past publishQueue events a sender waits
-// until the publisher takes them, or until its context ends or the room is
-// left; events come out in the order they went in.
-func TestPubQueueBackpressure(t *testing.T) {
-	q := newPubQueue()
+// A room queue never drops: past its limit a producer waits until the
+// worker takes the items, or until its context ends or the room is left;
+// items come out in the order they went in.
+func TestRoomQueueBackpressure(t *testing.T) {
+	q := newRoomQueue[[]byte](publishQueue)
 	done := make(chan struct{})
 	if err := q.waitRoom(t.Context(), done); err != nil {
 		t.Fatalf("empty queue: %v", err)

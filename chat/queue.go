@@ -1,0 +1,74 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// errGone is waitRoom's answer when the room's worker stopped (left).
+var errGone = errors.New("room left")
+
+// roomQueue hands items of one room from producers to the room's worker,
+// in order. push never blocks and never drops; producers that can wait
+// call waitRoom first, which returns once fewer than limit items are
+// queued, so the queue exceeds limit only by the producers that passed
+// the check together (or by pushes that must not wait). It holds memory
+// only for what is queued: a node in many quiet rooms keeps no buffers.
+type roomQueue[T any] struct {
+	limit int
+	mu    sync.Mutex
+	items []T
+	ready chan struct{} // signalled when items are added
+	space chan struct{} // closed (and replaced) when items are taken
+}
+
+func newRoomQueue[T any](limit int) *roomQueue[T] {
+	return &roomQueue[T]{limit: limit, ready: make(chan struct{}, 1), space: make(chan struct{})}
+}
+
+// push queues v without blocking.
+func (q *roomQueue[T]) push(v T) {
+	q.mu.Lock()
+	q.items = append(q.items, v)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// take returns everything queued, oldest first, and wakes waiting
+// producers.
+func (q *roomQueue[T]) take() []T {
+	q.mu.Lock()
+	items := q.items
+	q.items = nil
+	if len(items) > 0 {
+		close(q.space)
+		q.space = make(chan struct{})
+	}
+	q.mu.Unlock()
+	return items
+}
+
+// waitRoom returns once the queue has room, or with ctx's error, or with
+// errGone when done is closed (the room was left).
+func (q *roomQueue[T]) waitRoom(ctx context.Context, done <-chan struct{}) error {
+	for {
+		q.mu.Lock()
+		if len(q.items) < q.limit {
+			q.mu.Unlock()
+			return nil
+		}
+		space := q.space
+		q.mu.Unlock()
+		select {
+		case <-space:
+		case <-done:
+			return errGone
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
