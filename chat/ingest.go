@@ -181,10 +181,8 @@ func (s *Service) ingest(ctx context.Context, j *joined) {
 			return
 		case <-j.in.ready:
 		}
-		for batch := j.in.take(); len(batch) > 0 && ctx.Err() == nil; {
-			n := min(len(batch), ingestBatch)
-			s.storeBatch(ctx, j, batch[:n])
-			batch = batch[n:]
+		for batch := j.in.take(ingestBatch); len(batch) > 0 && ctx.Err() == nil; batch = j.in.take(ingestBatch) {
+			s.storeBatch(ctx, j, batch)
 		}
 	}
 }

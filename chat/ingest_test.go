@@ -161,3 +161,44 @@ func TestLateCopiesSpareAuthorAllowance(t *testing.T) {
 		t.Fatalf("validator returned %v, want the event", v)
 	}
 }
+
+// A chain of orphans comes out whole when its root's parent is stored,
+// parents before children, so one ledger write takes it; a child still
+// missing another parent stays held.
+func TestOrphanChainReleasedWhole(t *testing.T) {
+	evs := chain(t, PublicRoomID("orphans"), 5)
+	o := newOrphans(maxOrphans)
+	for i := 4; i >= 1; i-- { // children first, as a faster path delivers them
+		o.add(evs[i], []ledger.ID{evs[i-1].ID()}, "")
+	}
+	other := chain(t, PublicRoomID("orphans"), 1)[0]
+	o.add(evs[4], nil, "") // already held: no change
+	got := o.releaseChildren(evs[:1])
+	if len(got) != 4 {
+		t.Fatalf("released %d events, want the chain of 4", len(got))
+	}
+	for i, ev := range got {
+		if ev.ID() != evs[i+1].ID() {
+			t.Fatalf("released event %d is Lamport %d, want %d (parents first)", i, ev.Lamport, evs[i+1].Lamport)
+		}
+	}
+	if o.len() != 0 {
+		t.Fatalf("%d events still held", o.len())
+	}
+
+	// Two missing parents: the chain's release does not free it.
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	two, err := ledger.Sign(key, ledger.Draft{Room: evs[0].Room, Kind: ledger.KindMsg, Body: []byte(`{"text":"two"}`),
+		Time: time.Now(), Lamport: 6, Parents: []ledger.ID{evs[4].ID(), other.ID()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.add(evs[4], []ledger.ID{evs[3].ID()}, "")
+	o.add(two, []ledger.ID{evs[4].ID(), other.ID()}, "")
+	if got := o.releaseChildren(evs[3:4]); len(got) != 1 || got[0].ID() != evs[4].ID() {
+		t.Fatalf("released %v, want only the event whose one parent was stored", got)
+	}
+	if !o.has(two.ID()) {
+		t.Fatal("an event still missing a parent was released")
+	}
+}

@@ -92,11 +92,16 @@ func (o *orphans) len() int {
 }
 
 // releaseChildren returns the orphans that were waiting only for events
-// among stored.
+// among stored and, transitively, for the events it returns: a chain of
+// orphans comes out whole, parents before children, so one ledger write
+// stores it instead of one write per generation.
 func (o *orphans) releaseChildren(stored []*ledger.Event) []*ledger.Event {
 	var out []*ledger.Event
 	for _, ev := range stored {
 		out = append(out, o.release(ev.ID())...)
+	}
+	for i := 0; i < len(out); i++ {
+		out = append(out, o.release(out[i].ID())...)
 	}
 	return out
 }

@@ -21,7 +21,7 @@ func (s *Service) publish(ctx context.Context, j *joined) {
 			return
 		case <-j.pubq.ready:
 		}
-		for _, raw := range j.pubq.take() {
+		for _, raw := range j.pubq.take(0) {
 			if err := j.topic.Publish(ctx, raw); err != nil && ctx.Err() == nil {
 				s.log.Debug("publish", "room", j.ID, "err", err)
 			}

@@ -38,12 +38,16 @@ func (q *roomQueue[T]) push(v T) {
 	}
 }
 
-// take returns everything queued, oldest first, and wakes waiting
-// producers.
-func (q *roomQueue[T]) take() []T {
+// take returns up to limit of the oldest items (all of them if limit <= 0),
+// oldest first, and wakes waiting producers.
+func (q *roomQueue[T]) take(limit int) []T {
 	q.mu.Lock()
 	items := q.items
-	q.items = nil
+	if limit > 0 && len(items) > limit {
+		items, q.items = items[:limit:limit], items[limit:]
+	} else {
+		q.items = nil // let a burst's array go
+	}
 	if len(items) > 0 {
 		close(q.space)
 		q.space = make(chan struct{})

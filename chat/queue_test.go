@@ -31,7 +31,10 @@ func TestRoomQueueBackpressure(t *testing.T) {
 		t.Fatalf("waitRoom returned %v while full", err)
 	case <-time.After(20 * time.Millisecond):
 	}
-	items := q.take()
+	if first := q.take(3); len(first) != 3 || first[0][0] != 0 || first[2][0] != 2 {
+		t.Fatalf("take(3) = %v, want the 3 oldest", first)
+	}
+	items := append(make([][]byte, 3), q.take(0)...)
 	if len(items) != publishQueue+10 {
 		t.Fatalf("took %d events, want %d", len(items), publishQueue+10)
 	}
