@@ -31,10 +31,11 @@ func TestRoomQueueBackpressure(t *testing.T) {
 		t.Fatalf("waitRoom returned %v while full", err)
 	case <-time.After(20 * time.Millisecond):
 	}
-	if first := q.take(3); len(first) != 3 || first[0][0] != 0 || first[2][0] != 2 {
+	first := q.take(3)
+	if len(first) != 3 || first[0][0] != 0 || first[2][0] != 2 {
 		t.Fatalf("take(3) = %v, want the 3 oldest", first)
 	}
-	items := append(make([][]byte, 3), q.take(0)...)
+	items := append(first, q.take(0)...)
 	if len(items) != publishQueue+10 {
 		t.Fatalf("took %d events, want %d", len(items), publishQueue+10)
 	}
