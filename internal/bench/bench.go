@@ -60,6 +60,23 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		defer stopProf()
 		rep.note("CPU profile of the delivery and ingest measurements in %s", cfg.CPUProfile)
 	}
+	// Rooms first: its RSS and idle CPU need a process that has not yet
+	// run (and is still returning memory from) the big rooms.
+	if cfg.Rooms > 0 {
+		progress("rooms: %d nodes, %d quiet rooms each", cfg.RoomsNodes, cfg.Rooms)
+		r, err := roomsCost(ctx, cfg, progress)
+		if err != nil {
+			r.Err = err.Error()
+			if ctx.Err() == nil {
+				rep.note("rooms: %v", err)
+			}
+		}
+		rep.Rooms = &r
+	}
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+
 	for _, n := range cfg.Nodes {
 		if err := roomSize(ctx, cfg, n, rep, progress, startProf, stopProf); err != nil {
 			rep.note("delivery with %d nodes: %v", n, err)
@@ -93,21 +110,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if err != nil {
 			rep.note("ingest: %v", err)
 		}
-	}
-	if err := ctx.Err(); err != nil {
-		return rep, err
-	}
-
-	if cfg.Rooms > 0 {
-		progress("rooms: %d nodes, %d quiet rooms each", cfg.RoomsNodes, cfg.Rooms)
-		r, err := roomsCost(ctx, cfg, progress)
-		if err != nil {
-			r.Err = err.Error()
-			if ctx.Err() == nil {
-				rep.note("rooms: %v", err)
-			}
-		}
-		rep.Rooms = &r
 	}
 	if err := ctx.Err(); err != nil {
 		return rep, err

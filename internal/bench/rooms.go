@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"time"
 )
 
@@ -31,6 +32,7 @@ type RoomsResult struct {
 func roomsCost(ctx context.Context, cfg Config, progress func(string, ...any)) (RoomsResult, error) {
 	n := cfg.RoomsNodes
 	r := RoomsResult{Nodes: n, Rooms: cfg.Rooms}
+	debug.FreeOSMemory()
 	c, err := meshedCluster(ctx, cfg, n, false, 60*time.Second)
 	if err != nil {
 		return r, err
