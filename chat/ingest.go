@@ -151,9 +151,12 @@ func (s *Service) validator(room string) ValidateFunc {
 			return nil, fmt.Errorf("%w: %s on the topic of %s", ledger.ErrWrongRoom, ev.Room, room)
 		}
 		// A copy of an event we have (it came by sync first, or gossip's
-		// seen window passed before this copy arrived) is dropped before
-		// it can spend its author's allowance. Not forwarding it costs
-		// nobody: the peer that sent it has it, and so do we.
+		// seen window passed before this copy arrived) is ignored before
+		// it can spend its author's allowance (the forwarding peer's is
+		// spent above). Ignored means not forwarded either: that stops a
+		// stale copy from flooding the room again, at the price that when
+		// sync brought the event first, our mesh peers get it from their
+		// other mesh peers or their own sync rather than from us.
 		if ok, err := s.led.Stored(ctx, room, ev.ID(), ev.Lamport); err != nil {
 			// Our store failing is not the sender's fault.
 			return nil, ignoreError{fmt.Errorf("check for a stored copy: %w", err)}
@@ -183,6 +186,7 @@ func (s *Service) ingest(ctx context.Context, j *joined) {
 		}
 		for batch := j.in.take(ingestBatch); len(batch) > 0 && ctx.Err() == nil; batch = j.in.take(ingestBatch) {
 			s.storeBatch(ctx, j, batch)
+			clear(batch) // the queue's array may still hold it: drop the events
 		}
 	}
 }
@@ -203,14 +207,18 @@ func (s *Service) storeBatch(ctx context.Context, j *joined, batch []inbound) {
 	// always lower than its child's.
 	slices.SortStableFunc(evs, func(a, b *ledger.Event) int { return cmp.Compare(a.Lamport, b.Lamport) })
 	for len(evs) > 0 {
-		added, rejected, err := s.led.Add(ctx, j.ID, evs...)
+		// A released chain of orphans can be long: one write takes at most
+		// ingestBatch events, parents first.
+		n := min(len(evs), ingestBatch)
+		chunk, rest := evs[:n], evs[n:]
+		added, rejected, err := s.led.Add(ctx, j.ID, chunk...)
 		if err != nil {
 			if !errors.Is(err, context.Canceled) {
-				s.log.Error("store events", "room", j.ID, "events", len(evs), "err", err)
+				s.log.Error("store events", "room", j.ID, "events", len(chunk), "err", err)
 			}
 			return
 		}
-		for range len(evs) - len(added) - len(rejected) {
+		for range len(chunk) - len(added) - len(rejected) {
 			s.metrics().MessageRejected(RejectDuplicate) // Add skips stored events
 		}
 		missing := false
@@ -233,8 +241,9 @@ func (s *Service) storeBatch(ctx context.Context, j *joined, batch []inbound) {
 				}
 			}
 		}
-		// Children waiting for what we just stored can go in now.
-		evs = j.orph.releaseChildren(added)
+		// Children waiting for what we just stored can go in now, after
+		// the rest of this batch or chain.
+		evs = append(rest, j.orph.releaseChildren(added)...)
 	}
 }
 

@@ -202,3 +202,32 @@ func TestOrphanChainReleasedWhole(t *testing.T) {
 		t.Fatal("an event still missing a parent was released")
 	}
 }
+
+// A chain longer than one write, all of it parked behind its missing root,
+// is stored whole (in writes of at most ingestBatch) once the root comes.
+func TestLongOrphanChainStored(t *testing.T) {
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	s, err := New(nil, dssync.MutexWrap(ds.NewMapDatastore()), key, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	room := PublicRoomID("chain")
+	evs := chain(t, room, ingestBatch+200)
+	j := &joined{Room: Room{ID: room}, orph: newOrphans(maxOrphans)}
+	var kids []inbound
+	for _, ev := range slices.Backward(evs[1:]) {
+		kids = append(kids, inbound{ev: ev})
+	}
+	s.storeBatch(t.Context(), j, kids)
+	if n := j.orph.len(); n != len(evs)-1 {
+		t.Fatalf("%d orphans held, want %d", n, len(evs)-1)
+	}
+	s.storeBatch(t.Context(), j, []inbound{{ev: evs[0]}})
+	if n, err := s.led.Count(t.Context(), room); err != nil || n != uint64(len(evs)) {
+		t.Fatalf("stored %d events (err %v), want %d", n, err, len(evs))
+	}
+	if n := j.orph.len(); n != 0 {
+		t.Fatalf("%d orphans still held", n)
+	}
+}

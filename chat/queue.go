@@ -13,8 +13,9 @@ var errGone = errors.New("room left")
 // in order. push never blocks and never drops; producers that can wait
 // call waitRoom first, which returns once fewer than limit items are
 // queued, so the queue exceeds limit only by the producers that passed
-// the check together (or by pushes that must not wait). It holds memory
-// only for what is queued: a node in many quiet rooms keeps no buffers.
+// the check together (or by pushes that must not wait). Its memory follows
+// what is queued (the array goes once the queue is drained): a node in
+// many quiet rooms keeps no buffers.
 type roomQueue[T any] struct {
 	limit int
 	mu    sync.Mutex

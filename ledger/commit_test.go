@@ -17,11 +17,22 @@ import (
 // disk that takes writes but cannot flush them.
 type failingSyncStore struct {
 	ds.Batching
-	mu  sync.Mutex
-	err error
+	mu      sync.Mutex
+	err     error
+	gate    chan struct{} // if set, Sync waits for it to close
+	entered chan struct{} // if set, receives when a Sync starts
 }
 
 func (s *failingSyncStore) Sync(context.Context, ds.Key) error {
+	s.mu.Lock()
+	gate, entered := s.gate, s.entered
+	s.mu.Unlock()
+	if entered != nil {
+		entered <- struct{}{}
+	}
+	if gate != nil {
+		<-gate
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.err
@@ -81,5 +92,70 @@ func TestFailedFsyncReported(t *testing.T) {
 	}
 	if got := l.CommittedSeq(); got != ev.Seq {
 		t.Fatalf("CommittedSeq %d, want %d", got, ev.Seq)
+	}
+}
+
+// A failed fsync fails only our own writes in the group: a peer's event
+// that shared it asked for no fsync, is stored, and its Add succeeds (so
+// orphans waiting for it are released).
+func TestFailedFsyncSparesPeerEvents(t *testing.T) {
+	gate, entered := make(chan struct{}), make(chan struct{}, 4)
+	store := &failingSyncStore{Batching: dssync.MutexWrap(ds.NewMapDatastore()), gate: gate, entered: entered}
+	l, err := ledger.Open(context.Background(), store, ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	defer func() {
+		select {
+		case <-gate:
+		default:
+			close(gate)
+		}
+	}()
+	ctx := context.Background()
+	key := newKey(t)
+
+	first := make(chan error, 1)
+	go func() {
+		_, err := l.Append(ctx, key, room, ledger.KindMsg, []byte("first"), time.Now())
+		first <- err
+	}()
+	<-entered // the commit goroutine is in the first group's fsync
+	heads, err := l.Heads(ctx, room)
+	if err != nil || len(heads) != 1 {
+		t.Fatalf("heads %v %v", heads, err)
+	}
+	peerEv, err := ledger.Sign(newKey(t), ledger.Draft{Room: room, Kind: ledger.KindMsg, Body: []byte("peer"), Time: time.Now(), Lamport: 2, Parents: heads})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, peer := make(chan error, 1), make(chan error, 1)
+	go func() {
+		_, err := l.Append(ctx, key, room, ledger.KindMsg, []byte("second"), time.Now())
+		own <- err
+	}()
+	go func() {
+		added, _, err := l.Add(ctx, room, peerEv)
+		if err == nil && len(added) != 1 {
+			err = errors.New("peer event not added")
+		}
+		peer <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // both queued behind the fsync: one group
+	diskErr := errors.New("disk on fire")
+	store.fail(diskErr)
+	close(gate)
+	if err := <-first; !errors.Is(err, diskErr) {
+		t.Fatalf("first Append: %v, want the fsync's error", err)
+	}
+	if err := <-own; !errors.Is(err, diskErr) {
+		t.Fatalf("second Append: %v, want the fsync's error", err)
+	}
+	if err := <-peer; err != nil {
+		t.Fatalf("peer Add in a group whose fsync failed: %v, want success (it is stored)", err)
+	}
+	if ok, err := l.Stored(ctx, room, peerEv.ID(), peerEv.Lamport); err != nil || !ok {
+		t.Fatalf("peer event stored %v, %v", ok, err)
 	}
 }

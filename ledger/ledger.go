@@ -437,25 +437,40 @@ func (l *Ledger) Add(ctx context.Context, room string, evs ...*Event) (added []*
 // Stored reports whether the event id, with Lamport clock lamport, is
 // already stored or queued in room. Gossip asks before a copy can spend
 // its author's rate allowance. The top of the DAG, where almost every
-// gossiped event lands, is answered from memory.
+// gossiped event lands, is answered from memory under the ledger's lock;
+// anything else (an old event, a room not loaded) is read from the
+// datastore without holding it, so a gossip validator never waits behind
+// a write's lookups. An event committed during that read may be reported
+// as not stored; Add still skips it.
 func (l *Ledger) Stored(ctx context.Context, room string, id ID, lamport uint64) (bool, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return false, ErrClosed
 	}
-	st, err := l.room(ctx, room)
-	if err != nil {
-		return false, err
+	if st := l.rooms[room]; st != nil {
+		if stored, known := st.lookupRecent(id, lamport); known {
+			l.mu.Unlock()
+			return stored, nil
+		}
+		if _, ok := st.heads[id]; ok {
+			l.mu.Unlock()
+			return true, nil
+		}
 	}
 	if p := l.pending[id]; p != nil && p.room == room {
+		l.mu.Unlock()
 		return true, nil
 	}
-	ok, err := l.stored(ctx, room, st, id, lamport)
-	if err != nil {
+	l.mu.Unlock()
+	_, err := l.storedLamport(ctx, room, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return false, nil
+	case err != nil:
 		return false, fmt.Errorf("look up %s in %s: %w", id, room, err)
 	}
-	return ok, nil
+	return true, nil
 }
 
 // stored finds id (with Lamport clock lam) among accepted events: in
@@ -628,7 +643,9 @@ func (l *Ledger) commitQueued() {
 		l.onCommit(evs)
 	}
 	for _, r := range reqs {
-		if err != nil {
+		// After a failed fsync only our own events' writers hear of it:
+		// peers' events asked for none, and they are stored.
+		if err != nil && (!written || r.durable) {
 			r.done <- fmt.Errorf("store events: %w", err)
 		} else {
 			r.done <- nil

@@ -120,7 +120,8 @@ func (t *topic) start() (err error) {
 	ps := t.node.ps
 	// Inline: the validator runs on pubsub's validation workers (one per
 	// core) instead of a new goroutine per message, which suits a check
-	// that only computes (Parley's is a signature check).
+	// that mostly computes (Parley's is a signature check; it reads the
+	// datastore only for copies of old events).
 	vopts := []pubsub.ValidatorOpt{pubsub.WithValidatorInline(true)}
 	if d := t.node.cfg.ValidateTimeout; d > 0 {
 		vopts = append(vopts, pubsub.WithValidatorTimeout(d))
