@@ -99,7 +99,7 @@ func benchCommand() *cli.Command {
 			cfg.CPUProfile = cmd.String("cpuprofile")
 			for _, f := range []string{"memprofile", "soak-nodes", "soak-rate"} {
 				if cmd.IsSet(f) && cfg.Soak == 0 {
-					return usagef("--%s is for the soak, and this run has none (give --soak, or --only soak)", f)
+					return usagef("--%s is for the soak, and this run has none (give --soak DURATION, and soak in --only if --only is given)", f)
 				}
 			}
 			cfg.MemProfile = cmd.String("memprofile")

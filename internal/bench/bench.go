@@ -167,18 +167,15 @@ func roomSize(ctx context.Context, cfg Config, n int, rep *Report, progress func
 	defer c.Close()
 	progress("%d nodes up and meshed in %s", n, time.Since(t).Round(time.Millisecond))
 	// Let the join and probe traffic settle before the idle samples.
-	time.Sleep(2 * time.Second)
-	cost := CostResult{Nodes: n}
-	if cfg.IdleWindow > 0 {
-		cpu0, t0 := ProcessCPU(), time.Now()
-		select {
-		case <-time.After(cfg.IdleWindow):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		cost.IdleCPU = Dur(float64(ProcessCPU()-cpu0) / time.Since(t0).Seconds() / float64(n))
+	if err := sleepCtx(ctx, 2*time.Second); err != nil {
+		return err
 	}
-	cost.Idle = base.sampleNow(n, true)
+	cost := CostResult{Nodes: n, Idle: base.sampleNow(n, true)}
+	if cfg.IdleWindow > 0 {
+		if cost.IdleCPU, err = idleCPU(ctx, cfg.IdleWindow, n); err != nil {
+			return err
+		}
+	}
 
 	startProf()
 	defer stopProf()

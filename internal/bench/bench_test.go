@@ -62,7 +62,9 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	// A joined room runs at least its ingest worker, publisher and topic
 	// reader.
-	if x := rep.Rooms; x == nil || x.Err != "" || x.GoroutinesPerRoom < 3 || x.HeapPerRoom <= 0 || x.IdleCPUOne <= 0 || x.IdleCPUAll <= 0 || x.Join <= 0 {
+	// (Heap and RSS per room are not checked: six joins are within the
+	// noise of the main room's caches.)
+	if x := rep.Rooms; x == nil || x.Err != "" || x.GoroutinesPerRoom < 3 || x.IdleCPUOne <= 0 || x.IdleCPUAll <= 0 || x.Join <= 0 {
 		t.Errorf("rooms: %+v", rep.Rooms)
 	}
 	if rep.Soak == nil || len(rep.Soak.Samples) < 2 {

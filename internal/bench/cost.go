@@ -137,8 +137,8 @@ type CostResult struct {
 	Nodes int       `json:"nodes"`
 	Idle  MemSample `json:"idle"`
 	// IdleCPU is the CPU time one idle node uses per second of wall time
-	// (the process's CPU while the room was quiet for Config.IdleWindow,
-	// over the nodes): 10 ms is 1 % of a core.
+	// (the whole process's CPU while the room was quiet for
+	// Config.IdleWindow, over the nodes): 10 ms is 1 % of a core.
 	IdleCPU Dur `json:"idleCpuPerNodePerSec,omitempty"`
 	// Load is the peak during the highest offered load of Rates.
 	Load *MemSample `json:"load,omitempty"`
