@@ -1,6 +1,10 @@
 package chat
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/parley-chat/parley/ledger"
+)
 
 // Errors returned by Service. rpc maps them to JSON-RPC error codes.
 var (
@@ -19,6 +23,11 @@ var (
 	// ErrBadCursor is returned when a cursor or message ID cannot be parsed
 	// or found.
 	ErrBadCursor = errors.New("invalid cursor")
+	// ErrNotDurable is returned (wrapped) by Send when the message was
+	// stored and sent to the room, but the disk did not confirm it: it
+	// may be lost here in a power cut. Sending it again would post it
+	// twice.
+	ErrNotDurable = ledger.ErrNotDurable
 	// ErrClosed is returned after the service is closed.
 	ErrClosed = errors.New("chat service closed")
 )

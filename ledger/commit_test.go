@@ -68,8 +68,8 @@ func TestFailedFsyncReported(t *testing.T) {
 	diskErr := errors.New("disk on fire")
 	store.fail(diskErr)
 	_, err = l.Append(ctx, key, room, ledger.KindMsg, []byte("unsynced"), time.Now())
-	if !errors.Is(err, diskErr) {
-		t.Fatalf("Append with a failing fsync: err %v, want the fsync's error", err)
+	if !errors.Is(err, diskErr) || !errors.Is(err, ledger.ErrNotDurable) {
+		t.Fatalf("Append with a failing fsync: err %v, want ErrNotDurable and the fsync's error", err)
 	}
 	heads, err := l.Heads(ctx, room)
 	if err != nil || len(heads) != 1 {

@@ -17,6 +17,12 @@ var (
 	ErrBadParents = errors.New("event does not fit its parents")
 	// ErrNotFound is returned when an event is not in the ledger.
 	ErrNotFound = errors.New("event not found")
+	// ErrNotDurable is returned (wrapped with the cause) by Append when the
+	// event was written, is readable and was handed to OnApplied (so it
+	// may have been published), but the fsync that makes it durable
+	// failed: a power cut may lose it. Retrying would create a second
+	// event.
+	ErrNotDurable = errors.New("event stored but not synced to disk")
 	// ErrClosed is returned by writes after Close.
 	ErrClosed = errors.New("ledger closed")
 )

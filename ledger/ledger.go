@@ -645,9 +645,12 @@ func (l *Ledger) commitQueued() {
 	for _, r := range reqs {
 		// After a failed fsync only our own events' writers hear of it:
 		// peers' events asked for none, and they are stored.
-		if err != nil && (!written || r.durable) {
+		switch {
+		case err != nil && !written:
 			r.done <- fmt.Errorf("store events: %w", err)
-		} else {
+		case err != nil && r.durable:
+			r.done <- fmt.Errorf("store events: %w: %w", ErrNotDurable, err)
+		default:
 			r.done <- nil
 		}
 	}

@@ -33,6 +33,7 @@ import (
 //	-32010  storage failure                      ErrStorage
 //	-32011  rate limited (retry later)           over Config.RateLimit; data {retryAfterMs}; HTTP 429
 //	-32012  limit exceeded                       chat_subscribe over Config.MaxSubscriptions
+//	-32013  sent, not durable                    chat.ErrNotDurable: msg_send stored and sent it, the fsync failed; do not resend
 const (
 	CodeParseError     = -32700
 	CodeInvalidRequest = -32600
@@ -52,6 +53,7 @@ const (
 	CodeStorage             = -32010
 	CodeRateLimited         = -32011
 	CodeLimitExceeded       = -32012
+	CodeNotDurable          = -32013
 )
 
 // Sentinels for errors that do not come from package chat. The node wraps
@@ -110,6 +112,8 @@ func ErrorCode(err error) int {
 		return CodeInvalidArgument
 	case errors.Is(err, ErrUnreachable):
 		return CodeUnreachable
+	case errors.Is(err, chat.ErrNotDurable):
+		return CodeNotDurable
 	case errors.Is(err, ErrStorage):
 		return CodeStorage
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
@@ -168,6 +172,7 @@ var errorCodes = []errorInfo{
 	{CodeStorage, "storage failure", "the node's datastore failed"},
 	{CodeRateLimited, "rate limited", "the client exceeded its rate limit; data {retryAfterMs}; over HTTP also status 429"},
 	{CodeLimitExceeded, "limit exceeded", "too many subscriptions on this WebSocket connection"},
+	{CodeNotDurable, "sent, not durable", "msg_send: the message was stored and sent to the room, but the disk did not confirm the write (fsync failed), so a power cut may lose it on this node; do not send it again (it would appear twice)"},
 }
 
 // commonErrors can be answered by any method.

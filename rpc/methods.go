@@ -152,7 +152,7 @@ var mMsgSend = &method{
 	},
 	Result:        paramSpec{Name: "message", Schema: ref("Message")},
 	NeedsChat:     true,
-	Errors:        []int{CodeUnknownRoom, CodeNotMember, CodeTooLarge, CodeInvalidArgument, CodeStorage},
+	Errors:        []int{CodeUnknownRoom, CodeNotMember, CodeTooLarge, CodeInvalidArgument, CodeStorage, CodeNotDurable},
 	Example:       `["general","hello"]`,
 	ExampleResult: `{"id":"v28g3s8v82o03imaa6e4kupb4s6oj92ttf808hl1c9b5n7rleqme0178","room":"ptnayqpvn7rmdmpcqf6goc5ajfv5ahd2t","author":"12D3KooWJbF9Lav5AcT23NudvSsCWMD8nbdCdmbochnBeV3nEwz2","authorName":"alice","text":"hello","time":"2025-01-02T03:04:05.123456789Z","lamport":7,"parents":["v28gcl5s12b51nfeavb133csq4fe4r9s6tvs18v2eeaso0ts5lvn4heo"],"cursor":"42"}`,
 	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {

@@ -119,6 +119,7 @@ func TestApplicationErrors(t *testing.T) {
 		{"msg_send", `["r",""]`, rpc.CodeInvalidArgument},
 		{"msg_send", `["r","` + strings.Repeat("x", 101) + `"]`, rpc.CodeTooLarge},
 		{"msg_send", `["broken","hi"]`, rpc.CodeStorage},
+		{"msg_send", `["undurable","hi"]`, rpc.CodeNotDurable},
 		{"msg_history", `["r",{"before":"bogus"}]`, rpc.CodeInvalidArgument},
 		{"node_connect", `["unreachable"]`, rpc.CodeUnreachable},
 		{"node_connect", `["plain"]`, rpc.CodeUnreachable},
