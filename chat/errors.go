@@ -1,10 +1,24 @@
 package chat
 
 import (
+	"context"
 	"errors"
+	"fmt"
 
 	"github.com/parley-chat/parley/ledger"
 )
+
+// storeErr marks an error of the ledger as a storage failure, unless it
+// already says something more specific: the write was stored but not
+// synced, the service is closing, or the caller gave up.
+func storeErr(err error) error {
+	switch {
+	case errors.Is(err, ledger.ErrNotDurable), errors.Is(err, ledger.ErrClosed),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrStorage, err)
+}
 
 // Errors returned by Service. rpc maps them to JSON-RPC error codes.
 var (
@@ -28,6 +42,9 @@ var (
 	// may be lost here in a power cut. Sending it again would post it
 	// twice.
 	ErrNotDurable = ledger.ErrNotDurable
+	// ErrStorage is wrapped around failures of the node's own store
+	// (reading or writing the ledger), as opposed to bad input.
+	ErrStorage = errors.New("storage failure")
 	// ErrClosed is returned after the service is closed.
 	ErrClosed = errors.New("chat service closed")
 )

@@ -354,7 +354,7 @@ func (s *Service) append(ctx context.Context, room, kind string, body []byte) (*
 	}
 	ev, err := s.led.Append(ctx, s.key, room, kind, body, s.cfg.Clock())
 	if err != nil {
-		return nil, fmt.Errorf("store event: %w", err)
+		return nil, fmt.Errorf("store event: %w", storeErr(err))
 	}
 	s.metrics().MessageSent()
 	// Published by the room's publisher, in commit order (see onCommit).
@@ -385,13 +385,13 @@ func (s *Service) History(ctx context.Context, room string, q HistoryQuery) ([]M
 			return nil, fmt.Errorf("%w: before: %v", ErrBadCursor, err)
 		}
 		if ok, err := s.led.Has(ctx, r.ID, before); err != nil {
-			return nil, err
+			return nil, storeErr(err)
 		} else if !ok {
 			return nil, fmt.Errorf("%w: before: no message %s in room", ErrBadCursor, q.Before)
 		}
 	} else if _, joined := s.joinedRoom(r.ID); !joined {
 		if n, err := s.led.Count(ctx, r.ID); err != nil {
-			return nil, err
+			return nil, storeErr(err)
 		} else if n == 0 {
 			return nil, fmt.Errorf("%w: %s", ErrUnknownRoom, room)
 		}
@@ -402,7 +402,7 @@ func (s *Service) History(ctx context.Context, room string, q HistoryQuery) ([]M
 	for len(out) < limit {
 		evs, err := s.led.History(ctx, r.ID, before, limit)
 		if err != nil {
-			return nil, err
+			return nil, storeErr(err)
 		}
 		page := make([]Message, 0, len(evs))
 		for _, ev := range evs {

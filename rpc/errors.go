@@ -30,7 +30,7 @@ import (
 //	-32007  unknown subscription                 chat_unsubscribe with an unknown ID
 //	-32008  timeout / canceled                   context.DeadlineExceeded, context.Canceled
 //	-32009  subscription dropped                 final chat_subscription notification (ledger read failed, shutdown, …)
-//	-32010  storage failure                      ErrStorage
+//	-32010  storage failure                      ErrStorage, chat.ErrStorage
 //	-32011  rate limited (retry later)           over Config.RateLimit; data {retryAfterMs}; HTTP 429
 //	-32012  limit exceeded                       chat_subscribe over Config.MaxSubscriptions
 //	-32013  sent, not durable                    chat.ErrNotDurable: msg_send stored and sent it, the fsync failed; do not resend
@@ -114,7 +114,7 @@ func ErrorCode(err error) int {
 		return CodeUnreachable
 	case errors.Is(err, chat.ErrNotDurable):
 		return CodeNotDurable
-	case errors.Is(err, ErrStorage):
+	case errors.Is(err, ErrStorage), errors.Is(err, chat.ErrStorage):
 		return CodeStorage
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return CodeTimeout

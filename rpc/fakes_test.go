@@ -139,6 +139,8 @@ func (c *fakeChat) Send(_ context.Context, room, text string) (chat.Message, err
 		return chat.Message{}, chat.ErrNotMember
 	case room == "broken":
 		return chat.Message{}, fmt.Errorf("put: %w", rpc.ErrStorage)
+	case room == "brokendisk":
+		return chat.Message{}, fmt.Errorf("store event: %w: input/output error", chat.ErrStorage)
 	case room == "undurable":
 		return chat.Message{}, fmt.Errorf("store event: %w: fsync: disk on fire", chat.ErrNotDurable)
 	case text == "":

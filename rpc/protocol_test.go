@@ -120,6 +120,7 @@ func TestApplicationErrors(t *testing.T) {
 		{"msg_send", `["r","` + strings.Repeat("x", 101) + `"]`, rpc.CodeTooLarge},
 		{"msg_send", `["broken","hi"]`, rpc.CodeStorage},
 		{"msg_send", `["undurable","hi"]`, rpc.CodeNotDurable},
+		{"msg_send", `["brokendisk","hi"]`, rpc.CodeStorage},
 		{"msg_history", `["r",{"before":"bogus"}]`, rpc.CodeInvalidArgument},
 		{"node_connect", `["unreachable"]`, rpc.CodeUnreachable},
 		{"node_connect", `["plain"]`, rpc.CodeUnreachable},
