@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	ds "github.com/ipfs/go-datastore"
-	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -17,7 +15,6 @@ import (
 // FuzzValidateGossip runs the room topic validator on arbitrary messages.
 // Properties: no panic; an accepted message is a valid event of that room.
 func FuzzValidateGossip(f *testing.F) {
-	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
 	other, _, _ := crypto.GenerateEd25519Key(rand.Reader)
 	from, _ := peer.IDFromPrivateKey(other)
 	room := PublicRoomID("general")
@@ -31,11 +28,7 @@ func FuzzValidateGossip(f *testing.F) {
 	f.Add([]byte("not an event"))
 	// A real service (in-memory store): the validator asks its ledger
 	// whether an event is already stored.
-	s, err := New(nil, dssync.MutexWrap(ds.NewMapDatastore()), key, Config{Limits: Limits{AuthorRate: -1, PeerRate: -1}})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { s.Close() })
+	s := localService(f, Config{Limits: Limits{AuthorRate: -1, PeerRate: -1}})
 	validate := s.validator(room)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, err := validate(context.Background(), from, data)

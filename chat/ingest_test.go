@@ -35,13 +35,8 @@ func (r *rejections) MessageRejected(reason string) {
 // so bursts arrive shuffled) is stored whole, without parking anything as
 // an orphan.
 func TestStoreBatchParentsFirst(t *testing.T) {
-	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
 	rej := &rejections{n: map[string]int{}}
-	s, err := New(nil, dssync.MutexWrap(ds.NewMapDatastore()), key, Config{Metrics: rej})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := localService(t, Config{Metrics: rej})
 	room := PublicRoomID("burst")
 	var batch []inbound
 	for _, ev := range chain(t, room, 50) {
@@ -66,12 +61,7 @@ func TestStoreBatchParentsFirst(t *testing.T) {
 func TestLateCopyStoredOnce(t *testing.T) {
 	for _, between := range []int{1, 300} {
 		t.Run(fmt.Sprint(between, " between"), func(t *testing.T) {
-			key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
-			s, err := New(nil, dssync.MutexWrap(ds.NewMapDatastore()), key, Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := localService(t, Config{})
 			room := PublicRoomID("late")
 			sub, err := s.Subscribe(t.Context(), Filter{})
 			if err != nil {
@@ -130,12 +120,7 @@ func chain(t *testing.T, room string, n int) []*ledger.Event {
 // brought them first) are ignored before the author's rate limit: they do
 // not use up the allowance of an author who is still talking.
 func TestLateCopiesSpareAuthorAllowance(t *testing.T) {
-	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
-	s, err := New(nil, dssync.MutexWrap(ds.NewMapDatastore()), key, Config{Limits: Limits{AuthorRate: 0.001, AuthorBurst: 3}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := localService(t, Config{Limits: Limits{AuthorRate: 0.001, AuthorBurst: 3}})
 	room := PublicRoomID("late")
 	evs := chain(t, room, 3)
 	j := &joined{Room: Room{ID: room}, orph: newOrphans(maxOrphans)}
@@ -206,12 +191,7 @@ func TestOrphanChainReleasedWhole(t *testing.T) {
 // A chain longer than one write, all of it parked behind its missing root,
 // is stored whole (in writes of at most ingestBatch) once the root comes.
 func TestLongOrphanChainStored(t *testing.T) {
-	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
-	s, err := New(nil, dssync.MutexWrap(ds.NewMapDatastore()), key, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := localService(t, Config{})
 	room := PublicRoomID("chain")
 	evs := chain(t, room, ingestBatch+200)
 	j := &joined{Room: Room{ID: room}, orph: newOrphans(maxOrphans)}
@@ -230,4 +210,18 @@ func TestLongOrphanChainStored(t *testing.T) {
 	if n := j.orph.len(); n != 0 {
 		t.Fatalf("%d orphans still held", n)
 	}
+}
+
+// localService is a Service on an in-memory store with no network: enough
+// for what gossip hands to the validator and the ingest worker. Closed at
+// the end of the test.
+func localService(t testing.TB, cfg Config) *Service {
+	t.Helper()
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	s, err := New(nil, dssync.MutexWrap(ds.NewMapDatastore()), key, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
