@@ -264,20 +264,31 @@ func (l *Ledger) storedLamport(ctx context.Context, room string, id ID) (uint64,
 
 // lamportOf finds id among pending and committed events. l.mu must be held.
 func (l *Ledger) lamportOf(ctx context.Context, room string, st *roomState, id ID) (uint64, bool, error) {
-	if lam, ok := st.heads[id]; ok {
+	if lam, ok := l.lamportInMemory(room, st, id); ok {
 		return lam, true, nil
-	}
-	if lam, ok := st.recent[id]; ok {
-		return lam, true, nil
-	}
-	if p := l.pending[id]; p != nil && p.room == room {
-		return p.lamport, true, nil
 	}
 	lam, err := l.storedLamport(ctx, room, id)
 	if errors.Is(err, ErrNotFound) {
 		return 0, false, nil
 	}
 	return lam, err == nil, err
+}
+
+// lamportInMemory finds id among room's heads, recent events and queued
+// writes; st may be nil (room not loaded). l.mu must be held.
+func (l *Ledger) lamportInMemory(room string, st *roomState, id ID) (uint64, bool) {
+	if st != nil {
+		if lam, ok := st.heads[id]; ok {
+			return lam, true
+		}
+		if lam, ok := st.recent[id]; ok {
+			return lam, true
+		}
+	}
+	if p := l.pending[id]; p != nil && p.room == room {
+		return p.lamport, true
+	}
+	return 0, false
 }
 
 // Append creates, signs and stores a new event by key in room, with the
@@ -448,21 +459,18 @@ func (l *Ledger) Stored(ctx context.Context, room string, id ID, lamport uint64)
 		l.mu.Unlock()
 		return false, ErrClosed
 	}
-	if st := l.rooms[room]; st != nil {
+	st := l.rooms[room]
+	if st != nil {
 		if stored, known := st.lookupRecent(id, lamport); known {
 			l.mu.Unlock()
 			return stored, nil
 		}
-		if _, ok := st.heads[id]; ok {
-			l.mu.Unlock()
-			return true, nil
-		}
 	}
-	if p := l.pending[id]; p != nil && p.room == room {
-		l.mu.Unlock()
+	_, ok := l.lamportInMemory(room, st, id)
+	l.mu.Unlock()
+	if ok {
 		return true, nil
 	}
-	l.mu.Unlock()
 	_, err := l.storedLamport(ctx, room, id)
 	switch {
 	case errors.Is(err, ErrNotFound):
