@@ -72,9 +72,9 @@ func message(ev *ledger.Event, name, text string) Message {
 		parents[i] = p.String()
 	}
 	return Message{
-		ID:         ev.ID().String(),
+		ID:         ev.IDText(),
 		Room:       ev.Room,
-		Author:     ev.Author.String(),
+		Author:     ev.AuthorText(),
 		AuthorName: name,
 		Text:       text,
 		Time:       ev.Timestamp().Format(time.RFC3339Nano),

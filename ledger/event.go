@@ -46,10 +46,31 @@ type Event struct {
 
 	id  ID
 	raw []byte
+	// authorText and idText are the text forms of Author and ID, kept
+	// because every stored key and fed message needs them: authorText is
+	// set when the event is made, idText when a ledger stores it.
+	authorText string
+	idText     string
 }
 
 // ID returns the event's ID: the sha2-256 multihash of Raw.
 func (e *Event) ID() ID { return e.id }
+
+// IDText returns ID().String(), computed once per stored event.
+func (e *Event) IDText() string {
+	if e.idText != "" {
+		return e.idText
+	}
+	return e.id.String()
+}
+
+// AuthorText returns Author.String(), computed once per author key.
+func (e *Event) AuthorText() string {
+	if e.authorText != "" {
+		return e.authorText
+	}
+	return e.Author.String()
+}
 
 // Raw returns the signed bytes (a marshalled record.Envelope). Callers must
 // not modify them.
@@ -86,7 +107,7 @@ func Sign(key crypto.PrivKey, d Draft) (*Event, error) {
 	if len(raw) > MaxEventSize {
 		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrInvalidEvent, len(raw), MaxEventSize)
 	}
-	e.Author = author
+	e.Author, e.authorText = author.id, author.text
 	e.raw, e.id = raw, ComputeID(raw)
 	return e, nil
 }

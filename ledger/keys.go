@@ -60,9 +60,11 @@ func orderKey(room string, lamport uint64, id ID) string {
 	return "/r/" + orderSuffix(room, lamport, id)
 }
 
-func idKey(room string, id ID) string   { return roomPrefix(room) + "/e/" + id.String() }
-func headKey(room string, id ID) string { return roomPrefix(room) + "/h/" + id.String() }
-func metaKey(room string) string        { return roomPrefix(room) + "/m" }
+// The keys below are written in one concatenation each (one allocation):
+// they are on the write path of every event.
+func idKey(room string, id ID) string   { return "/r/" + room + "/e/" + id.String() }
+func headKey(room string, id ID) string { return "/r/" + room + "/h/" + id.String() }
+func metaKey(room string) string        { return "/r/" + room + "/m" }
 func seqKey(seq uint64) string          { return "/s/" + splitNum(seq) }
 func roomListKey(room string) string    { return "/rm/" + room }
 

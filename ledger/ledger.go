@@ -335,6 +335,7 @@ func (l *Ledger) Append(ctx context.Context, key crypto.PrivKey, room, kind stri
 	}
 	req := &writeReq{done: make(chan error, 1), durable: true}
 	l.stage(req, st, ev)
+	stageMeta(req, room, st)
 	l.enqueue(req)
 	l.mu.Unlock()
 	if err := l.wait(ctx, req); err != nil {
@@ -429,6 +430,7 @@ func (l *Ledger) Add(ctx context.Context, room string, evs ...*Event) (added []*
 		l.stage(req, st, ev)
 	}
 	if len(req.events) > 0 {
+		stageMeta(req, room, st)
 		l.enqueue(req)
 	}
 	l.mu.Unlock()
@@ -521,8 +523,10 @@ func (l *Ledger) checkParents(ctx context.Context, room string, st *roomState, e
 // l.mu must be held.
 func (l *Ledger) stage(req *writeReq, st *roomState, ev *Event) {
 	room, id := ev.Room, ev.ID()
-	// One text form of the ID for all of the event's keys.
+	// One text form of the ID for all of the event's keys, kept on the
+	// event for the feed's Message.
 	text := id.String()
+	ev.idText = text
 	suffix := room + "/o/" + splitNum(ev.Lamport) + "/" + text
 	l.seq++
 	ev.Seq = l.seq
@@ -533,7 +537,7 @@ func (l *Ledger) stage(req *writeReq, st *roomState, ev *Event) {
 	req.batch = slices.Grow(req.batch, 6+len(ev.Parents))
 	req.batch = append(req.batch,
 		op{key: ds.RawKey("/r/" + suffix), value: val},
-		op{key: ds.RawKey(roomPrefix(room) + "/e/" + text), value: u64(ev.Lamport)},
+		op{key: ds.RawKey("/r/" + room + "/e/" + text), value: u64(ev.Lamport)},
 		op{key: ds.RawKey(seqKey(ev.Seq)), value: []byte(suffix)},
 	)
 	if st.meta.count == 0 {
@@ -546,14 +550,19 @@ func (l *Ledger) stage(req *writeReq, st *roomState, ev *Event) {
 		}
 	}
 	st.heads[id] = ev.Lamport
-	req.batch = append(req.batch, op{key: ds.RawKey(roomPrefix(room) + "/h/" + text), value: []byte{}, fresh: true})
+	req.batch = append(req.batch, op{key: ds.RawKey("/r/" + room + "/h/" + text), value: []byte{}, fresh: true})
 	st.meta.count++
 	st.meta.maxLamport = max(st.meta.maxLamport, ev.Lamport)
 	st.remember(id, ev.Lamport)
 	accumulate(&st.meta.acc, id)
-	req.batch = append(req.batch, op{key: ds.RawKey(metaKey(room)), value: st.meta.marshal()})
 	req.events = append(req.events, ev)
 	l.pending[id] = &pendingEvent{room: room, lamport: ev.Lamport, req: req}
+}
+
+// stageMeta adds the room's summary, as it stands after the events staged
+// into req, to req: once per request, not once per event.
+func stageMeta(req *writeReq, room string, st *roomState) {
+	req.batch = append(req.batch, op{key: ds.RawKey(metaKey(room)), value: st.meta.marshal()})
 }
 
 func accumulate(acc *[32]byte, id ID) {

@@ -57,20 +57,22 @@ func signedBytes(payload []byte) []byte {
 }
 
 // seal signs payload with key and returns the envelope bytes and the author.
-func seal(key crypto.PrivKey, payload []byte) ([]byte, peer.ID, error) {
+func seal(key crypto.PrivKey, payload []byte) ([]byte, *authorKey, error) {
 	priv, err := key.Raw() // seed | public key, as crypto/ed25519 lays it out
 	if err != nil || len(priv) != ed25519.PrivateKeySize {
-		return nil, "", fmt.Errorf("sign event: unusable Ed25519 key")
+		return nil, nil, fmt.Errorf("sign event: unusable Ed25519 key")
 	}
 	sig := ed25519.Sign(ed25519.PrivateKey(priv), signedBytes(payload))
 	pub := priv[ed25519.SeedSize:]
 	raw, err := marshalEnvelope(pub, payload, sig)
 	if err != nil {
-		return nil, "", fmt.Errorf("marshal event: %w", err)
+		return nil, nil, fmt.Errorf("marshal event: %w", err)
 	}
-	author, err := authorID(pub)
+	// The signer's own key is cached like any author's: its peer ID and
+	// text are then derived once, not for every event it signs.
+	author, err := authorKeys.get(pub)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	return raw, author, nil
 }
@@ -149,7 +151,7 @@ func open(raw []byte, stored bool) (*sealed, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.Author = key.id
+	e.Author, e.authorText = key.id, key.text
 	e.raw = raw
 	e.id = ComputeID(raw)
 	return &sealed{ev: e, key: key, payload: env.Payload, sig: env.Signature}, nil
