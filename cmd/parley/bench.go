@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/urfave/cli/v3"
@@ -39,6 +40,7 @@ func benchCommand() *cli.Command {
 			&cli.DurationFlag{Name: "soak", Usage: "also run a room at a steady load this long, sampling memory and latency (default off; --only soak: 2m)"},
 			&cli.IntFlag{Name: "soak-nodes", Usage: "nodes of the soak room (default 10)"},
 			&cli.IntFlag{Name: "soak-rate", Usage: "offered load of the soak, messages/s (default 100)"},
+			&cli.IntFlag{Name: "size", Usage: "bytes of every load message's text, 32 to 16384 (default: about 60, a typical chat line)"},
 			&cli.BoolFlag{Name: "mem", Usage: "in-memory datastores instead of Pebble in temp dirs"},
 			&cli.BoolFlag{Name: "full", Usage: "the full-size run (several minutes)"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the delivery and ingest measurements to `FILE`"},
@@ -91,11 +93,15 @@ func benchCommand() *cli.Command {
 			cfg.Startup = !cmd.Bool("no-startup")
 			cfg.Saturation = !cmd.Bool("no-saturation")
 			if cmd.IsSet("only") {
+				if cmd.IsSet("rooms") && cfg.Rooms == 0 && slices.Contains(cmd.StringSlice("only"), "rooms") {
+					return usagef("--only rooms with --rooms 0 measures nothing")
+				}
 				if err := onlyParts(&cfg, cmd.StringSlice("only")); err != nil {
 					return usageError{err}
 				}
 			}
 			cfg.Mem = cmd.Bool("mem")
+			cfg.TextBytes = int(cmd.Int("size"))
 			cfg.CPUProfile = cmd.String("cpuprofile")
 			for _, f := range []string{"memprofile", "soak-nodes", "soak-rate"} {
 				if cmd.IsSet(f) && cfg.Soak == 0 {

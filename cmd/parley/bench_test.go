@@ -75,6 +75,24 @@ func TestBenchProcsE2E(t *testing.T) {
 	}
 }
 
+// Sizes out of range and contradictory flags are usage errors (exit 2).
+func TestBenchBadFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--size", "10"}, "text size 10 bytes"},
+		{[]string{"--size", "20000"}, "text size 20000 bytes"},
+		{[]string{"--only", "rooms", "--rooms", "0"}, "measures nothing"},
+	} {
+		args := append([]string{"bench", "--quiet"}, c.args...)
+		_, errOut, code := runCLI(t, args...)
+		if code != 2 || !strings.Contains(errOut, c.want) {
+			t.Fatalf("parley %v: exit %d, stderr %q; want exit 2 saying %q", args, code, errOut, c.want)
+		}
+	}
+}
+
 // The soak's own flags without a soak are a usage error (exit 2), not
 // silently ignored.
 func TestBenchSoakFlagsNeedSoak(t *testing.T) {

@@ -23,6 +23,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	start := time.Now()
 	rep := &Report{Machine: thisMachine(), Config: ReportConfig{
 		Store: "pebble", Nodes: cfg.Nodes, Messages: cfg.Messages, Rates: cfg.Rates, LoadSecs: cfg.LoadDuration.Seconds(),
+		TextBytes: cfg.TextBytes,
 	}}
 	if len(cfg.ProcNodes) > 0 {
 		rep.Config.ProcNodes, rep.Config.ProcRates = cfg.ProcNodes, cfg.ProcRates

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -28,6 +29,7 @@ func TestBenchSmoke(t *testing.T) {
 		Soak:         3 * time.Second,
 		SoakNodes:    3,
 		SoakRate:     50,
+		TextBytes:    1500,
 		Mem:          true,
 		Seed:         1,
 		Progress:     testWriter{t},
@@ -51,8 +53,8 @@ func TestBenchSmoke(t *testing.T) {
 	if d.Delivered != 1 || d.Sent != 50 || d.P50 <= 0 || d.P99 < d.P50 || d.Max < d.P99 || d.Err != "" {
 		t.Errorf("delivery: %+v", d)
 	}
-	if d.WireBytesPerDelivery <= 0 {
-		t.Errorf("no wire bytes counted: %+v", d)
+	if d.WireBytesPerDelivery < float64(cfg.TextBytes) {
+		t.Errorf("%.0f wire bytes per delivery of a %d-byte text: %+v", d.WireBytesPerDelivery, cfg.TextBytes, d)
 	}
 	if d.FirstP50 <= 0 || d.FirstP50 > d.P50 || d.FirstP99 < d.FirstP50 || d.FirstP99 > d.Max {
 		t.Errorf("first arrivals: %+v", d)
@@ -156,5 +158,23 @@ func TestFirstArrivals(t *testing.T) {
 	want := []time.Duration{time.Millisecond, 2 * time.Millisecond}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("firstArrivals = %v, want %v", got, want)
+	}
+}
+
+func TestSizedText(t *testing.T) {
+	base := loadText("load-100", 7)
+	for _, n := range []int{0, MinTextBytes, len(base), 100, 4096} {
+		got := sizedText(base, n)
+		want := n
+		if n == 0 {
+			want = len(base)
+		}
+		if len(got) != want || !strings.HasPrefix(got, base[:min(len(base), MinTextBytes)]) {
+			t.Errorf("sizedText(%q, %d) = %d bytes %q", base, n, len(got), got)
+		}
+	}
+	// The part that makes a load text unique fits in the smallest size.
+	if sizedText(loadText("load-100", 1), MinTextBytes) == sizedText(loadText("load-100", 2), MinTextBytes) {
+		t.Error("two load texts cut to MinTextBytes are equal")
 	}
 }

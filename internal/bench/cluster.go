@@ -33,9 +33,10 @@ type cluster struct {
 	wg    sync.WaitGroup
 	// lossy is set when a load point lost messages: the next one repairs
 	// first, or the lost events' children would all be orphans.
-	lossy    bool
-	lastSent int             // messages the last load point sent (what a repair must cover)
-	lastLats []time.Duration // the last load point's latencies, sorted
+	lossy     bool
+	lastSent  int             // messages the last load point sent (what a repair must cover)
+	textBytes int             // size of the load's message texts (0: about sixty bytes)
+	lastLats  []time.Duration // the last load point's latencies, sorted
 }
 
 // arrivals records when each message ID reached one node's feed.
@@ -107,6 +108,7 @@ func meshedCluster(ctx context.Context, cfg Config, n int, rpc0 bool, wait time.
 	if err != nil {
 		return nil, err
 	}
+	c.textBytes = cfg.TextBytes
 	if err := c.connectMesh(ctx, cfg.Seed); err != nil {
 		c.Close()
 		return nil, err

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/parley-chat/parley/chat"
 )
 
 // Config selects what Run measures and how big the runs are. Start from
@@ -67,6 +69,11 @@ type Config struct {
 	Soak      time.Duration
 	SoakNodes int // default 10
 	SoakRate  int // default 100
+	// TextBytes is the size of every load message's text, from
+	// MinTextBytes to chat.MaxTextBytes (default 0: about sixty bytes, a
+	// typical chat line). Larger texts show what the per-message costs
+	// hide: bytes to hash, sign, copy, store and gossip.
+	TextBytes int
 	// Mem gives every node an in-memory datastore instead of Pebble.
 	Mem bool
 	// CPUProfile, if set, receives a CPU profile of the delivery and
@@ -80,6 +87,10 @@ type Config struct {
 	// Seed makes the random links between nodes reproducible.
 	Seed int64
 }
+
+// MinTextBytes is the smallest TextBytes: a load text's first bytes are
+// what makes it unique.
+const MinTextBytes = 32
 
 // DefaultConfig is the small run of `parley bench` without flags.
 func DefaultConfig() Config {
@@ -153,6 +164,8 @@ func (c Config) Validate() error {
 		return errors.New("bench: soak needs a duration >= 0, at least 2 nodes and a rate > 0")
 	case c.Rooms < 0 || c.Rooms > 0 && c.RoomsNodes < 2:
 		return errors.New("bench: rooms must be >= 0, on at least 2 nodes")
+	case c.TextBytes != 0 && (c.TextBytes < MinTextBytes || c.TextBytes > chat.MaxTextBytes):
+		return fmt.Errorf("bench: text size %d bytes: want %d to %d", c.TextBytes, MinTextBytes, chat.MaxTextBytes)
 	case c.IdleWindow < 0:
 		return errors.New("bench: idle window must be >= 0")
 	case c.Startup && (c.StartupEvents < 0 || c.StartupRuns <= 0):

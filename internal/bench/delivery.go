@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -50,7 +51,7 @@ type sent struct {
 func (c *cluster) pacedSend(ctx context.Context, tag string, rate, count int) ([]sent, float64, error) {
 	svc := c.nodes[0].Chat()
 	return pace(ctx, rate, count, func(ctx context.Context, i int) (string, error) {
-		m, err := svc.Send(ctx, c.room.ID, loadText(tag, i))
+		m, err := svc.Send(ctx, c.room.ID, sizedText(loadText(tag, i), c.textBytes))
 		return m.ID, err
 	})
 }
@@ -59,6 +60,25 @@ func (c *cluster) pacedSend(ctx context.Context, tag string, rate, count int) ([
 // message.
 func loadText(tag string, i int) string {
 	return fmt.Sprintf("%s message %06d with some padding to about sixty bytes", tag, i)
+}
+
+// sizedText is text padded or cut to n bytes (n = 0: as it is). Texts
+// begin with what makes them unique, and n is at least MinTextBytes.
+func sizedText(text string, n int) string {
+	switch {
+	case n <= 0 || len(text) == n:
+		return text
+	case len(text) > n:
+		return text[:n]
+	}
+	const filler = " the quick brown fox jumps over the lazy dog"
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(text)
+	for b.Len() < n {
+		b.WriteString(filler[:min(len(filler), n-b.Len())])
+	}
+	return b.String()
 }
 
 // pace calls send for messages 0..count-1 at rate per second: a pacer

@@ -116,7 +116,7 @@ func ingest(ctx context.Context, cfg Config, progress func(string, ...any), star
 	var out []IngestResult
 	svc := c.nodes[0].Chat()
 	text := func(api string, i int) string {
-		return fmt.Sprintf("ingest %s %07d: a typical chat message of some sixty bytes", api, i)
+		return sizedText(fmt.Sprintf("ingest %s %07d: a typical chat message of some sixty bytes", api, i), cfg.TextBytes)
 	}
 	for _, conc := range cfg.Senders {
 		r := c.ingestRun(ctx, "chat", conc, cfg.Messages, func(ctx context.Context, _, i int) (string, error) {

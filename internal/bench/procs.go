@@ -133,6 +133,8 @@ type procRoom struct {
 	ended []*atomic.Bool
 	arr   []*arrivals
 	wg    sync.WaitGroup
+	// textBytes is the size of the load's message texts (0: about sixty).
+	textBytes int
 }
 
 func (p *procRoom) close() {
@@ -256,7 +258,7 @@ func (p *procRoom) point(ctx context.Context, rate, count int) DeliveryResult {
 		a.reset()
 	}
 	msgs, achieved, err := pace(ctx, rate, count, func(ctx context.Context, i int) (string, error) {
-		return p.send(ctx, loadText(fmt.Sprintf("procs-%d", rate), i))
+		return p.send(ctx, sizedText(loadText(fmt.Sprintf("procs-%d", rate), i), p.textBytes))
 	})
 	r.Sent, r.Achieved = len(msgs), achieved
 	if err != nil {
@@ -314,6 +316,7 @@ func procsDelivery(ctx context.Context, cfg Config, n int, progress func(string,
 	if err != nil {
 		return nil, err
 	}
+	p.textBytes = cfg.TextBytes
 	defer p.close()
 	if err := p.waitMesh(ctx, 60*time.Second); err != nil {
 		return nil, err

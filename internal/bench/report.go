@@ -69,6 +69,8 @@ type ReportConfig struct {
 	Messages int     `json:"messages"`
 	Rates    []int   `json:"rates"`
 	LoadSecs float64 `json:"loadSeconds"`
+	// TextBytes is the size of the load's message texts (0: about sixty).
+	TextBytes int `json:"textBytes,omitempty"`
 	// ProcNodes and ProcRates shape the one-process-per-node delivery.
 	ProcNodes []int `json:"procNodes,omitempty"`
 	ProcRates []int `json:"procRates,omitempty"`
@@ -83,7 +85,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	p := func(format string, args ...any) { fmt.Fprintf(tw, format+"\n", args...) }
 	m := r.Machine
-	p("machine: %s, %d CPUs, %s, %s/%s; store %s", m.CPU, m.CPUs, m.Go, m.OS, m.Arch, r.Config.Store)
+	text := "about 60 bytes"
+	if r.Config.TextBytes > 0 {
+		text = fmt.Sprintf("%d bytes", r.Config.TextBytes)
+	}
+	p("machine: %s, %d CPUs, %s, %s/%s; store %s; message texts %s", m.CPU, m.CPUs, m.Go, m.OS, m.Arch, r.Config.Store, text)
 	p("")
 	p("INGEST (durable msg_send on node 0; node 1 connected and receiving)")
 	p("api\tconcurrency\tmessages\tmsg/s\tcall p50\tcall p99\treceived\tlost\terrors\tCPU/msg\tcores busy")
