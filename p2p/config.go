@@ -180,6 +180,19 @@ type Config struct {
 	// ledger skips events it has.
 	SeenTTL time.Duration
 
+	// MeshDegree is gossipsub's D: how many peers of each room topic this
+	// node relays every message to (it keeps between MeshDegree-1 and
+	// 2×MeshDegree in its mesh, and offers message IDs to others by
+	// gossip). Default 4, where gossipsub's is 6. Each node receives a
+	// message about once per mesh peer, so the degree sets how many
+	// redundant copies every node reads, checks and drops: in a 10-node
+	// room 4.4 copies per delivery at D = 6 and 2.8–3.1 at D = 4 (see
+	// docs/BENCHMARKS.md). Fewer copies cost a little redundancy and
+	// somewhat more hops in large rooms; Parley does not rely on gossip
+	// alone to deliver, since sync repairs whatever gossip missed.
+	// 2 to 12.
+	MeshDegree int
+
 	// ValidateTimeout, if positive, bounds one call of a topic's validate
 	// function for a message received from the network; a timed-out
 	// message is ignored. Default 0: validators only compute (a timer per
@@ -227,6 +240,7 @@ func DefaultConfig() Config {
 		ValidateThrottle:      8192,
 		TopicBufferSize:       1024,
 		SeenTTL:               30 * time.Second,
+		MeshDegree:            4,
 		MaxKnownPeers:         200,
 		ReconnectPeers:        50,
 		RoomMinPeers:          6,
@@ -296,6 +310,8 @@ func (c Config) Validate() error {
 			c.PeerOutboundQueueSize, c.ValidateQueueSize, c.ValidateThrottle)
 	case c.SeenTTL < 5*time.Second:
 		return bad("seen TTL %v: want ≥ 5s (gossip offers a message for up to 5 s)", c.SeenTTL)
+	case c.MeshDegree < 2 || c.MeshDegree > 12:
+		return bad("mesh degree %d: want 2 to 12", c.MeshDegree)
 	case c.ValidateTimeout < 0:
 		return bad("validate timeout %v: want ≥ 0 (0: none)", c.ValidateTimeout)
 	case c.TopicBufferSize <= 0:

@@ -35,6 +35,10 @@ func TestConfigValidate(t *testing.T) {
 		{"zero buffer", func(c *p2p.Config) { c.TopicBufferSize = 0 }, false},
 		{"zero seen ttl", func(c *p2p.Config) { c.SeenTTL = 0 }, false},
 		{"seen ttl under gossip window", func(c *p2p.Config) { c.SeenTTL = time.Second }, false},
+		{"mesh degree 2", func(c *p2p.Config) { c.MeshDegree = 2 }, true},
+		{"mesh degree 12", func(c *p2p.Config) { c.MeshDegree = 12 }, true},
+		{"mesh degree 1", func(c *p2p.Config) { c.MeshDegree = 1 }, false},
+		{"mesh degree 13", func(c *p2p.Config) { c.MeshDegree = 13 }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := p2p.DefaultConfig()
@@ -152,6 +156,26 @@ func TestNewWithMocknet(t *testing.T) {
 		t.Fatalf("Publish: %v", err)
 	}
 	waitFor(t, 10*time.Second, "mocknet delivery", func() bool { return box1.count("over mocknet") == 1 })
+}
+
+// Every mesh degree Validate accepts gives gossipsub parameters it accepts
+// too (it checks D, Dlo, Dhi, Dout and Dscore against each other).
+func TestMeshDegreesStart(t *testing.T) {
+	mn := mocknet.New()
+	t.Cleanup(func() { mn.Close() })
+	for d := 2; d <= 12; d++ {
+		h, err := mn.GenPeer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := testConfig()
+		cfg.MeshDegree = d
+		n, err := p2p.NewWithHost(t.Context(), h, cfg)
+		if err != nil {
+			t.Fatalf("mesh degree %d: %v", d, err)
+		}
+		n.Close()
+	}
 }
 
 func TestNewFailsCleanly(t *testing.T) {

@@ -34,6 +34,7 @@ func newPubSub(ctx context.Context, h host.Host, cfg Config) (*pubsub.PubSub, er
 		pubsub.WithNoAuthor(),
 		pubsub.WithMessageIdFn(messageID),
 		pubsub.WithFloodPublish(true),
+		pubsub.WithGossipSubParams(gossipParams(cfg.MeshDegree)),
 		pubsub.WithPeerScore(peerScoreParams(cfg.SeenTTL), peerScoreThresholds()),
 		pubsub.WithSeenMessagesTTL(cfg.SeenTTL),
 		pubsub.WithPeerOutboundQueueSize(cfg.PeerOutboundQueueSize),
@@ -41,6 +42,18 @@ func newPubSub(ctx context.Context, h host.Host, cfg Config) (*pubsub.PubSub, er
 		pubsub.WithValidateThrottle(cfg.ValidateThrottle),
 		pubsub.WithLogger(slog.New(newThrottle(cfg.logger().With("component", "pubsub").Handler(), time.Minute))),
 	)
+}
+
+// gossipParams are gossipsub's defaults with mesh degree d (Config.
+// MeshDegree): the mesh is kept between d-1 and 2d peers, and at least
+// d/2-1 of them must be peers we dialled (pubsub wants fewer than d/2), so
+// that inbound connections alone cannot fill it.
+func gossipParams(d int) pubsub.GossipSubParams {
+	p := pubsub.DefaultGossipSubParams()
+	p.D, p.Dlo, p.Dhi = d, d-1, 2*d
+	p.Dout = max(0, d/2-1)
+	p.Dscore = min(p.Dscore, p.Dhi)
+	return p
 }
 
 // peerScoreParams are the router-wide score parameters. Topic parameters
