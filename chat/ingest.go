@@ -262,13 +262,17 @@ func (s *Service) Ingest(ctx context.Context, room string, evs []*ledger.Event) 
 	if j == nil {
 		return added, rejected, nil
 	}
+	// Gossiped children that were waiting for these events go in too, a
+	// write of at most ingestBatch at a time (a parked chain can be up to
+	// maxOrphans long), parents first.
 	for released := j.orph.releaseChildren(added); len(released) > 0; {
-		more, _, err := s.led.Add(ctx, room, released...)
+		n := min(len(released), ingestBatch)
+		more, _, err := s.led.Add(ctx, room, released[:n]...)
 		if err != nil {
 			return added, rejected, err
 		}
 		added = append(added, more...)
-		released = j.orph.releaseChildren(more)
+		released = append(released[n:], j.orph.releaseChildren(more)...)
 	}
 	return added, rejected, nil
 }

@@ -212,6 +212,41 @@ func TestLongOrphanChainStored(t *testing.T) {
 	}
 }
 
+// Sync's Ingest releases a long parked chain the same way: whole, and the
+// events it returns are all that were new.
+func TestIngestReleasesLongChain(t *testing.T) {
+	s := localService(t, Config{})
+	room := PublicRoomID("chain")
+	evs := chain(t, room, 2*ingestBatch+100)
+	j := &joined{Room: Room{ID: room}, orph: newOrphans(maxOrphans)}
+	s.mu.Lock()
+	s.rooms[room] = j // joined without a topic: no network here
+	s.mu.Unlock()
+	t.Cleanup(func() { // before Close, which would leave its topic
+		s.mu.Lock()
+		delete(s.rooms, room)
+		s.mu.Unlock()
+	})
+	var kids []inbound
+	for _, ev := range evs[1:] {
+		kids = append(kids, inbound{ev: ev})
+	}
+	s.storeBatch(t.Context(), j, kids)
+	if n := j.orph.len(); n != len(evs)-1 {
+		t.Fatalf("%d orphans held, want %d", n, len(evs)-1)
+	}
+	added, rejected, err := s.Ingest(t.Context(), room, evs[:1])
+	if err != nil || len(rejected) != 0 || len(added) != len(evs) {
+		t.Fatalf("Ingest: %d added, %v rejected, err %v; want %d added", len(added), rejected, err, len(evs))
+	}
+	if n, err := s.led.Count(t.Context(), room); err != nil || n != uint64(len(evs)) {
+		t.Fatalf("stored %d events (err %v), want %d", n, err, len(evs))
+	}
+	if n := j.orph.len(); n != 0 {
+		t.Fatalf("%d orphans still held", n)
+	}
+}
+
 // localService is a Service on an in-memory store with no network: enough
 // for what gossip hands to the validator and the ingest worker. Closed at
 // the end of the test.
