@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	mrand "math/rand/v2"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-chat/parley/ledger"
 )
@@ -216,4 +220,41 @@ func waitCount(t *testing.T, s *testStore, n int) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// Peers that served a room come first when picking whom to sync it with,
+// and picking reads the known peers while finished sessions record more
+// (under -race this caught pickPeers reading the room's map unlocked,
+// which a 30-node room under overload turned into a fatal error).
+func TestPickPeersKnownFirst(t *testing.T) {
+	a := newNode(t, manual(), testRoom)
+	var others []peer.ID
+	for range 3 {
+		b := newNode(t, manual(), testRoom)
+		connect(t, a.h, b.h)
+		others = append(others, b.h.ID())
+	}
+	a.sy.mu.Lock()
+	a.sy.remember(testRoom, others[2])
+	a.sy.mu.Unlock()
+	for range 20 {
+		if got := a.sy.pickPeers(testRoom, 1); len(got) != 1 || got[0] != others[2] {
+			t.Fatalf("pickPeers = %v, want the known peer %s first", got, others[2])
+		}
+	}
+	if got := a.sy.pickPeers(testRoom, 10); len(got) != 3 {
+		t.Fatalf("pickPeers(10) = %d peers, want the 3 connected", len(got))
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range 2000 {
+			a.sy.mu.Lock()
+			a.sy.remember(testRoom, peer.ID(fmt.Sprint("p", i%100)))
+			a.sy.mu.Unlock()
+		}
+	})
+	for range 2000 {
+		a.sy.pickPeers(testRoom, 2)
+	}
+	wg.Wait()
 }

@@ -294,24 +294,22 @@ func (s *Syncer) periodic() {
 func (s *Syncer) pickPeers(room string, n int) []peer.ID {
 	conns := s.h.Network().Peers()
 	rand.Shuffle(len(conns), func(i, j int) { conns[i], conns[j] = conns[j], conns[i] })
+	// The room's map of known peers is written by finished sessions
+	// (remember), so it is read only under the lock.
+	picked := make([]peer.ID, 0, len(conns))
+	var others []peer.ID
 	s.mu.Lock()
 	known := s.known[room]
-	s.mu.Unlock()
-	slices.SortStableFunc(conns, func(a, b peer.ID) int {
-		_, ka := known[a]
-		_, kb := known[b]
-		switch {
-		case ka && !kb:
-			return -1
-		case kb && !ka:
-			return 1
+	for _, p := range conns {
+		if _, ok := known[p]; ok {
+			picked = append(picked, p)
+		} else {
+			others = append(others, p)
 		}
-		return 0
-	})
-	if len(conns) > n {
-		conns = conns[:n]
 	}
-	return conns
+	s.mu.Unlock()
+	picked = append(picked, others...)
+	return picked[:min(n, len(picked))]
 }
 
 // remember notes that p holds room. s.mu must be held.
