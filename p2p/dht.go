@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	dht "github.com/libp2p/go-libp2p-kad-dht"
@@ -93,12 +94,13 @@ func (n *Node) maintainBootstrap(ctx context.Context) {
 // returns how many are connected now and how many of those are new.
 func (n *Node) dialBootstrap(ctx context.Context) (connected, fresh int) {
 	var (
-		mu sync.Mutex
-		wg sync.WaitGroup
+		already int          // connected before: counted by this loop
+		dialled atomic.Int64 // connected by a dial goroutine
+		wg      sync.WaitGroup
 	)
 	for _, ai := range n.bootstrap {
 		if n.host.Network().Connectedness(ai.ID) == network.Connected {
-			connected++
+			already++
 			continue
 		}
 		wg.Go(func() {
@@ -111,14 +113,12 @@ func (n *Node) dialBootstrap(ctx context.Context) (connected, fresh int) {
 				return
 			}
 			n.log.Info("connected to bootstrap peer", "peer", ai.ID)
-			mu.Lock()
-			connected++
-			fresh++
-			mu.Unlock()
+			dialled.Add(1)
 		})
 	}
 	wg.Wait()
-	return connected, fresh
+	fresh = int(dialled.Load())
+	return already + fresh, fresh
 }
 
 // addBootstrapPeers records the bootstrap peers' addresses permanently and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/event"
@@ -104,21 +105,21 @@ const reconnectParallelism = 8
 // returns how many are connected afterwards.
 func (n *Node) dialAll(ctx context.Context, peers []KnownPeer) int {
 	var (
-		mu        sync.Mutex
-		connected int
-		wg        sync.WaitGroup
-		sem       = make(chan struct{}, reconnectParallelism)
+		already int          // connected before: counted by this loop
+		dialled atomic.Int64 // connected by a dial goroutine
+		wg      sync.WaitGroup
+		sem     = make(chan struct{}, reconnectParallelism)
 	)
 	for _, kp := range peers {
 		if n.host.Network().Connectedness(kp.ID) == network.Connected {
-			connected++
+			already++
 			continue
 		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 			wg.Wait()
-			return connected
+			return already + int(dialled.Load())
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
@@ -128,13 +129,11 @@ func (n *Node) dialAll(ctx context.Context, peers []KnownPeer) int {
 				n.log.Debug("known peer dial failed", "peer", kp.ID, "err", err)
 				return
 			}
-			mu.Lock()
-			connected++
-			mu.Unlock()
+			dialled.Add(1)
 		})
 	}
 	wg.Wait()
-	return connected
+	return already + int(dialled.Load())
 }
 
 // kicked returns a channel that is closed at the next kickDiscovery.
