@@ -146,7 +146,8 @@ type Config struct {
 	// give each node its own registry. go-libp2p keeps these collectors in
 	// package variables, so with several nodes in one process every
 	// registry shows the process-wide values. Nil (the default) turns
-	// libp2p's metrics off. Ignored by NewWithHost.
+	// libp2p's metrics off. NewWithHost (whose host is the caller's) only
+	// registers Parley's own gossip counter with it.
 	Registerer prometheus.Registerer
 
 	// BootstrapBackoffMin and BootstrapBackoffMax bound the delay between

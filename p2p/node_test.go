@@ -3,6 +3,7 @@ package p2p_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/p2p"
@@ -156,6 +158,55 @@ func TestNewWithMocknet(t *testing.T) {
 		t.Fatalf("Publish: %v", err)
 	}
 	waitFor(t, 10*time.Second, "mocknet delivery", func() bool { return box1.count("over mocknet") == 1 })
+}
+
+// With a Registerer, a node counts the gossip copies it drops as already
+// seen: in a fully connected room of three, once the mesh has formed,
+// each message reaches a receiver from the publisher and again from the
+// third node.
+func TestGossipDuplicatesCounted(t *testing.T) {
+	var nodes []*p2p.Node
+	var regs []*prometheus.Registry
+	for range 3 {
+		cfg := testConfig()
+		reg := prometheus.NewRegistry()
+		cfg.Registerer = reg
+		nodes, regs = append(nodes, newNode(t, cfg)), append(regs, reg)
+	}
+	connect(t, nodes[0], nodes[1])
+	connect(t, nodes[0], nodes[2])
+	connect(t, nodes[1], nodes[2])
+	t0, _ := join(t, nodes[0], room, "")
+	t1, box1 := join(t, nodes[1], room, "")
+	t2, box2 := join(t, nodes[2], room, "")
+	waitTopicPeers(t, t0, nodes[1].Self(), nodes[2].Self())
+	waitTopicPeers(t, t1, nodes[0].Self(), nodes[2].Self())
+	waitTopicPeers(t, t2, nodes[0].Self(), nodes[1].Self())
+	warmUp(t, t0, box1, box2)
+	duplicates := func() (sum float64) {
+		for _, reg := range regs {
+			mfs, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, mf := range mfs {
+				if mf.GetName() == "parley_gossip_duplicates_total" {
+					sum += mf.GetMetric()[0].GetCounter().GetValue()
+				}
+			}
+		}
+		return sum
+	}
+	// The relays forward only to their mesh, which forms at the first
+	// heartbeats (warmUp's copies came straight from the publisher).
+	before, i := duplicates(), 0
+	waitFor(t, 15*time.Second, "duplicate copies counted", func() bool {
+		i++
+		if err := t0.Publish(t.Context(), fmt.Appendf(nil, "dup %d", i)); err != nil {
+			t.Fatal(err)
+		}
+		return duplicates() >= before+10
+	})
 }
 
 // Every mesh degree Validate accepts gives gossipsub parameters it accepts

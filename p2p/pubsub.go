@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"time"
@@ -29,7 +30,7 @@ func messageID(m *pb.Message) string {
 // a message published before the mesh forms (right after joining a room)
 // is not lost. Chat traffic is small enough for this to be cheap.
 func newPubSub(ctx context.Context, h host.Host, cfg Config) (*pubsub.PubSub, error) {
-	return pubsub.NewGossipSub(ctx, h,
+	opts := []pubsub.Option{
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithNoAuthor(),
 		pubsub.WithMessageIdFn(messageID),
@@ -41,7 +42,15 @@ func newPubSub(ctx context.Context, h host.Host, cfg Config) (*pubsub.PubSub, er
 		pubsub.WithValidateQueueSize(cfg.ValidateQueueSize),
 		pubsub.WithValidateThrottle(cfg.ValidateThrottle),
 		pubsub.WithLogger(slog.New(newThrottle(cfg.logger().With("component", "pubsub").Handler(), time.Minute))),
-	)
+	}
+	if cfg.Registerer != nil {
+		t, err := newGossipTracer(cfg.Registerer)
+		if err != nil {
+			return nil, fmt.Errorf("gossip metrics: %w", err)
+		}
+		opts = append(opts, pubsub.WithRawTracer(t))
+	}
+	return pubsub.NewGossipSub(ctx, h, opts...)
 }
 
 // gossipParams are gossipsub's defaults with mesh degree d (Config.
