@@ -53,6 +53,11 @@ func TestBenchSmoke(t *testing.T) {
 	if d.Delivered != 1 || d.Sent != 50 || d.P50 <= 0 || d.P99 < d.P50 || d.Max < d.P99 || d.Err != "" {
 		t.Errorf("delivery: %+v", d)
 	}
+	// Every message arrived, so the room carried about the offered rate:
+	// the last arrival is after the last send began.
+	if d.DeliveredRate <= 0 || d.DeliveredRate > 1.05*float64(d.Offered) {
+		t.Errorf("delivered %.1f msg/s at %d offered: %+v", d.DeliveredRate, d.Offered, d)
+	}
 	if d.WireBytesPerDelivery < float64(cfg.TextBytes) {
 		t.Errorf("%.0f wire bytes per delivery of a %d-byte text: %+v", d.WireBytesPerDelivery, cfg.TextBytes, d)
 	}
@@ -158,6 +163,21 @@ func TestFirstArrivals(t *testing.T) {
 	want := []time.Duration{time.Millisecond, 2 * time.Millisecond}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("firstArrivals = %v, want %v", got, want)
+	}
+}
+
+// Two receivers, two messages a second apart, the last arrival 2 s after
+// the first send: one message per second per receiver.
+func TestDeliveredRate(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	msgs := []sent{{"a", t0}, {"b", t0.Add(time.Second)}}
+	r1 := &arrivals{at: map[string]time.Time{"a": t0.Add(500 * time.Millisecond), "b": t0.Add(2 * time.Second)}}
+	r2 := &arrivals{at: map[string]time.Time{"a": t0.Add(time.Second), "b": t0.Add(1500 * time.Millisecond), "other": t0.Add(time.Hour)}}
+	if got := deliveredRate([]*arrivals{r1, r2}, msgs); got != 1 {
+		t.Fatalf("deliveredRate = %v, want 1", got)
+	}
+	if got := deliveredRate([]*arrivals{{at: map[string]time.Time{}}}, msgs); got != 0 {
+		t.Fatalf("deliveredRate with nothing arrived = %v, want 0", got)
 	}
 }
 

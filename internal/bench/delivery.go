@@ -17,9 +17,14 @@ type DeliveryResult struct {
 	Achieved  float64 `json:"achievedPerSec"` // sends started per second
 	Sent      int     `json:"sent"`
 	Delivered float64 `json:"deliveredFraction"` // of Sent × (Nodes-1)
-	P50       Dur     `json:"p50"`
-	P99       Dur     `json:"p99"`
-	Max       Dur     `json:"max"`
+	// DeliveredRate is what the room carried: messages delivered per
+	// receiver over the time from the first send to the last arrival. A
+	// room that keeps up delivers at the offered rate; one that queues
+	// delivers everything, late, at a lower rate.
+	DeliveredRate float64 `json:"deliveredPerSec"`
+	P50           Dur     `json:"p50"`
+	P99           Dur     `json:"p99"`
+	Max           Dur     `json:"max"`
 	// FirstP50 and FirstP99 are over messages, of the time until the
 	// first receiver had each: the sender's own path and one hop, apart
 	// from the spread through the room.
@@ -256,6 +261,7 @@ func (c *cluster) deliveryPoint(ctx context.Context, rate, count int, mem *memSa
 		r.CPUPerDelivery = Dur(cpu / time.Duration(n))
 	}
 	r.Delivered = float64(n) / float64(len(msgs)*(len(c.nodes)-1))
+	r.DeliveredRate = deliveredRate(c.arr[1:], msgs)
 	if len(lats) > 0 {
 		r.P50, r.P99, r.Max = Dur(pct(lats, 0.50)), Dur(pct(lats, 0.99)), Dur(lats[len(lats)-1])
 	}
@@ -273,6 +279,39 @@ func (c *cluster) deliveryPoint(ctx context.Context, rate, count int, mem *memSa
 		r.SenderBytesPerMsg = float64(wire[0]) / float64(len(msgs))
 	}
 	return r
+}
+
+// deliveredRate is messages delivered per receiver (of msgs, at the
+// receivers arr) per second from the first send to the last arrival.
+func deliveredRate(arr []*arrivals, msgs []sent) float64 {
+	if len(arr) == 0 || len(msgs) == 0 {
+		return 0
+	}
+	first := msgs[0].at
+	for _, m := range msgs {
+		if m.at.Before(first) {
+			first = m.at
+		}
+	}
+	var last time.Time
+	n := 0
+	for _, a := range arr {
+		a.mu.Lock()
+		for _, m := range msgs {
+			if t, ok := a.at[m.id]; ok && m.id != "" {
+				n++
+				if t.After(last) {
+					last = t
+				}
+			}
+		}
+		a.mu.Unlock()
+	}
+	span := last.Sub(first).Seconds()
+	if n == 0 || span <= 0 {
+		return 0
+	}
+	return float64(n) / float64(len(arr)) / span
 }
 
 // firstArrivals returns, sorted, for each message of msgs that arrived
@@ -318,6 +357,11 @@ type SaturationResult struct {
 	// SenderLimited is set when the probe stopped because one sending node
 	// could not offer more, not because messages were lost.
 	SenderLimited bool `json:"senderLimited"`
+	// BestDeliveredRate is the highest DeliveredRate of the lossless
+	// points: what the room carried to every node, queueing included.
+	// Lossless counts a rate whose messages all arrived, however late;
+	// this does not.
+	BestDeliveredRate float64 `json:"bestDeliveredPerSec"`
 	// Tried are the load points in the order run.
 	Tried []DeliveryResult `json:"tried"`
 }
@@ -333,6 +377,7 @@ func (c *cluster) saturation(ctx context.Context, rates []int, dur time.Duration
 		if r.Delivered < 1 || r.Err != "" || ctx.Err() != nil {
 			break
 		}
+		s.BestDeliveredRate = max(s.BestDeliveredRate, r.DeliveredRate)
 		if r.Achieved < 0.95*float64(rate) {
 			// The sender cannot offer more: lossless up to what it did.
 			s.Lossless, s.SenderLimited = int(r.Achieved), true

@@ -289,6 +289,7 @@ func (p *procRoom) point(ctx context.Context, rate, count int) DeliveryResult {
 	lats := latencies(p.arr[1:], msgs)
 	if want > 0 {
 		r.Delivered = float64(len(lats)) / float64(want)
+		r.DeliveredRate = deliveredRate(p.arr[1:], msgs)
 	}
 	if len(lats) > 0 {
 		r.P50, r.P99, r.Max = Dur(pct(lats, 0.50)), Dur(pct(lats, 0.99)), Dur(lats[len(lats)-1])

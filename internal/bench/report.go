@@ -98,32 +98,32 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	p("")
 	p("DELIVERY (send on node 0 → every other node's subscription feed)")
-	p("nodes\toffered/s\tachieved/s\tsent\tdelivered\tp50\tp99\tmax\tfirst p50/p99\twire B/delivery\tsender B/msg\tCPU/delivery")
+	p("nodes\toffered/s\tachieved/s\tsent\tdelivered\tdelivered/s\tp50\tp99\tmax\tfirst p50/p99\twire B/delivery\tsender B/msg\tCPU/delivery")
 	for _, x := range r.Delivery {
-		p("%d\t%d\t%.0f\t%d\t%.4f\t%s\t%s\t%s\t%s / %s\t%.0f\t%.0f\t%s%s", x.Nodes, x.Offered, x.Achieved, x.Sent, x.Delivered, x.P50, x.P99, x.Max, x.FirstP50, x.FirstP99, x.WireBytesPerDelivery, x.SenderBytesPerMsg, x.CPUPerDelivery, errSuffix(x.Err))
+		p("%d\t%d\t%.0f\t%d\t%.4f\t%.0f\t%s\t%s\t%s\t%s / %s\t%.0f\t%.0f\t%s%s", x.Nodes, x.Offered, x.Achieved, x.Sent, x.Delivered, x.DeliveredRate, x.P50, x.P99, x.Max, x.FirstP50, x.FirstP99, x.WireBytesPerDelivery, x.SenderBytesPerMsg, x.CPUPerDelivery, errSuffix(x.Err))
 	}
 	if len(r.ProcDelivery) > 0 {
 		p("")
 		p("DELIVERY, ONE PROCESS PER NODE (parley daemons; msg_send over RPC on node 0 → every other node's WebSocket feed)")
-		p("nodes\toffered/s\tachieved/s\tsent\tdelivered\tp50\tp99\tmax")
+		p("nodes\toffered/s\tachieved/s\tsent\tdelivered\tdelivered/s\tp50\tp99\tmax")
 		for _, x := range r.ProcDelivery {
-			p("%d\t%d\t%.0f\t%d\t%.4f\t%s\t%s\t%s%s", x.Nodes, x.Offered, x.Achieved, x.Sent, x.Delivered, x.P50, x.P99, x.Max, errSuffix(x.Err))
+			p("%d\t%d\t%.0f\t%d\t%.4f\t%.0f\t%s\t%s\t%s%s", x.Nodes, x.Offered, x.Achieved, x.Sent, x.Delivered, x.DeliveredRate, x.P50, x.P99, x.Max, errSuffix(x.Err))
 		}
 	}
 	if len(r.Saturation) > 0 {
 		p("")
-		p("SATURATION (highest offered rate with 100%% delivered to every node)")
-		p("nodes\tlossless msg/s\ttried (rate: delivered, p99)")
+		p("SATURATION (highest offered rate with 100%% delivered to every node; best delivered/s of those points)")
+		p("nodes\tlossless msg/s\tdelivered/s\ttried (rate: delivered, delivered/s, p99)")
 		for _, s := range r.Saturation {
 			var tried []string
 			for _, t := range s.Tried {
-				tried = append(tried, fmt.Sprintf("%d: %.4f, %s%s", t.Offered, t.Delivered, t.P99, errSuffix(t.Err)))
+				tried = append(tried, fmt.Sprintf("%d: %.4f, %.0f/s, %s%s", t.Offered, t.Delivered, t.DeliveredRate, t.P99, errSuffix(t.Err)))
 			}
 			lim := ""
 			if s.SenderLimited {
 				lim = " (sender-limited)"
 			}
-			p("%d\t%d%s\t%s", s.Nodes, s.Lossless, lim, strings.Join(tried, "; "))
+			p("%d\t%d%s\t%.0f\t%s", s.Nodes, s.Lossless, lim, s.BestDeliveredRate, strings.Join(tried, "; "))
 		}
 	}
 	p("")
