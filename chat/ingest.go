@@ -43,7 +43,7 @@ func (s *Service) subscribe(r Room) error {
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	j := &joined{Room: r, in: newRoomQueue[inbound](ingestQueue), cancel: cancel, done: make(chan struct{}),
-		orph: newOrphans(maxOrphans), pubq: newRoomQueue[[]byte](publishQueue)}
+		ready: make(chan struct{}), orph: newOrphans(maxOrphans), pubq: newRoomQueue[[]byte](publishQueue)}
 	s.rooms[r.ID] = j
 	s.mu.Unlock()
 
@@ -59,11 +59,18 @@ func (s *Service) subscribe(r Room) error {
 	if err != nil {
 		cancel()
 		s.mu.Lock()
-		delete(s.rooms, r.ID)
+		if s.rooms[r.ID] == j {
+			delete(s.rooms, r.ID)
+		}
 		s.mu.Unlock()
+		// No worker will run: a Close or Leave that found j stops it
+		// without waiting for one.
+		close(j.done)
+		close(j.ready)
 		return fmt.Errorf("join topic of %s: %w", r.ID, err)
 	}
 	j.topic = topic
+	defer close(j.ready) // after the worker is counted in s.wg
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -118,9 +125,14 @@ func (s *Service) missing(ctx context.Context, j *joined, id ledger.ID, from pee
 	ask(0, missingGrace)
 }
 
-// stop closes the room's topic and waits for its worker.
+// stop closes the room's topic and waits for its worker. A subscription
+// still joining the topic finishes first.
 func (s *Service) stop(j *joined) error {
-	err := j.topic.Close()
+	<-j.ready
+	var err error
+	if j.topic != nil {
+		err = j.topic.Close()
+	}
 	j.cancel()
 	<-j.done
 	return err

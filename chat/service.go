@@ -72,10 +72,15 @@ type Service struct {
 // joined is a room we are a member of, with its topic and ingest worker.
 type joined struct {
 	Room
+	// topic is set by subscribe after the room is in s.rooms (so that a
+	// second Join of it waits for nothing); ready is closed once it is
+	// set, or once joining it failed (topic stays nil). Read topic only
+	// after ready.
 	topic  Topic
+	ready  chan struct{}
 	in     *roomQueue[inbound] // verified gossip, to store
 	cancel context.CancelFunc
-	done   chan struct{}
+	done   chan struct{} // closed when the room's worker ends (or never started)
 	orph   *orphans
 	pubq   *roomQueue[[]byte] // our committed events, in commit order, to publish
 }
@@ -254,7 +259,10 @@ func (s *Service) Leave(ctx context.Context, room string) error {
 		j := s.rooms[r.ID]
 		s.mu.Unlock()
 		if j != nil {
-			j.topic.Publish(ctx, ev.Raw())
+			<-j.ready
+			if j.topic != nil {
+				j.topic.Publish(ctx, ev.Raw())
+			}
 		}
 	}
 	if err := s.store.Delete(ctx, roomsPrefix.ChildString(r.ID)); err != nil {

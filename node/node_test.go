@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"os"
@@ -235,3 +236,30 @@ func TestDataDirLockedAndDamagedKey(t *testing.T) {
 }
 
 func peerIDOf(key crypto.PrivKey) (peer.ID, error) { return peer.IDFromPrivateKey(key) }
+
+// A Join still subscribing when Close or Leave of the same room runs:
+// neither may touch the room's topic before it exists, nor wait forever
+// for a worker that a failed subscription never started. (Under -race
+// this caught Close and Leave reading the topic that Join sets.)
+func TestJoinRacingCloseAndLeave(t *testing.T) {
+	for i := range 8 {
+		n := startNode(t, "")
+		room := fmt.Sprintf("race-%d", i)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			n.Chat().Join(context.Background(), room) // may fail: closing
+		}()
+		if i%2 == 0 {
+			n.Chat().Leave(context.Background(), room) // may find nothing to leave
+		}
+		closed := make(chan error, 1)
+		go func() { closed <- n.Close() }()
+		select {
+		case <-closed:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("run %d: Close did not return", i)
+		}
+		<-done
+	}
+}
