@@ -187,19 +187,26 @@ func arrivalCount(arr []*arrivals) int {
 	return n
 }
 
-// countDelivered counts the (message, receiver) pairs of msgs that
-// arrived at the receivers arr.
-func countDelivered(arr []*arrivals, msgs []sent) int {
-	n := 0
+// eachArrival calls f for every (message, receiver) pair of msgs that
+// arrived at the receivers arr, with the arrival time; f runs under the
+// receiver's lock.
+func eachArrival(arr []*arrivals, msgs []sent, f func(m sent, at time.Time)) {
 	for _, a := range arr {
 		a.mu.Lock()
 		for _, m := range msgs {
-			if _, ok := a.at[m.id]; ok && m.id != "" {
-				n++
+			if t, ok := a.at[m.id]; ok && m.id != "" {
+				f(m, t)
 			}
 		}
 		a.mu.Unlock()
 	}
+}
+
+// countDelivered counts the (message, receiver) pairs of msgs that
+// arrived at the receivers arr.
+func countDelivered(arr []*arrivals, msgs []sent) int {
+	n := 0
+	eachArrival(arr, msgs, func(sent, time.Time) { n++ })
 	return n
 }
 
@@ -207,15 +214,7 @@ func countDelivered(arr []*arrivals, msgs []sent) int {
 // pair of msgs that arrived at the receivers arr.
 func latencies(arr []*arrivals, msgs []sent) []time.Duration {
 	var lats []time.Duration
-	for _, a := range arr {
-		a.mu.Lock()
-		for _, m := range msgs {
-			if t, ok := a.at[m.id]; ok && m.id != "" {
-				lats = append(lats, t.Sub(m.at))
-			}
-		}
-		a.mu.Unlock()
-	}
+	eachArrival(arr, msgs, func(m sent, at time.Time) { lats = append(lats, at.Sub(m.at)) })
 	slices.Sort(lats)
 	return lats
 }
@@ -295,18 +294,12 @@ func deliveredRate(arr []*arrivals, msgs []sent) float64 {
 	}
 	var last time.Time
 	n := 0
-	for _, a := range arr {
-		a.mu.Lock()
-		for _, m := range msgs {
-			if t, ok := a.at[m.id]; ok && m.id != "" {
-				n++
-				if t.After(last) {
-					last = t
-				}
-			}
+	eachArrival(arr, msgs, func(_ sent, at time.Time) {
+		n++
+		if at.After(last) {
+			last = at
 		}
-		a.mu.Unlock()
-	}
+	})
 	span := last.Sub(first).Seconds()
 	if n == 0 || span <= 0 {
 		return 0
@@ -318,17 +311,11 @@ func deliveredRate(arr []*arrivals, msgs []sent) float64 {
 // anywhere, the time until the first of the receivers arr had it.
 func firstArrivals(arr []*arrivals, msgs []sent) []time.Duration {
 	first := make(map[string]time.Time, len(msgs))
-	for _, a := range arr {
-		a.mu.Lock()
-		for _, m := range msgs {
-			if t, ok := a.at[m.id]; ok && m.id != "" {
-				if f, seen := first[m.id]; !seen || t.Before(f) {
-					first[m.id] = t
-				}
-			}
+	eachArrival(arr, msgs, func(m sent, at time.Time) {
+		if f, seen := first[m.id]; !seen || at.Before(f) {
+			first[m.id] = at
 		}
-		a.mu.Unlock()
-	}
+	})
 	out := make([]time.Duration, 0, len(first))
 	for _, m := range msgs {
 		if t, ok := first[m.id]; ok {
