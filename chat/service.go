@@ -55,6 +55,10 @@ type Service struct {
 	store ds.Datastore // chat's own namespace: membership
 	led   *ledger.Ledger
 
+	// joinMu serialises Join and Leave, so that a room's membership
+	// record, topic and join/leave events agree when both race.
+	joinMu sync.Mutex
+
 	mu      sync.Mutex
 	rooms   map[string]*joined // by room ID
 	names   map[peer.ID]string
@@ -207,6 +211,8 @@ func (s *Service) Join(ctx context.Context, name string) (Room, error) {
 		return Room{}, err
 	}
 	r := Room{ID: PublicRoomID(n), Name: n}
+	s.joinMu.Lock()
+	defer s.joinMu.Unlock()
 	if got, ok := s.joinedRoom(r.ID); ok {
 		return got, nil
 	}
@@ -246,6 +252,8 @@ func (s *Service) Leave(ctx context.Context, room string) error {
 	if err != nil {
 		return err
 	}
+	s.joinMu.Lock()
+	defer s.joinMu.Unlock()
 	if _, ok := s.joinedRoom(r.ID); !ok {
 		return fmt.Errorf("%w: %s", ErrNotMember, room)
 	}
