@@ -11,10 +11,11 @@ import (
 )
 
 // gossipTracer counts, for Prometheus, the gossip copies pubsub drops as
-// already seen. Divided by parley_messages_received_total it is the
-// redundancy the mesh degree buys: about one copy per mesh peer per
-// message (Config.MeshDegree). pubsub calls it synchronously from its
-// event loop, so it only increments a counter.
+// already seen. On a node that only receives, divided by
+// parley_messages_received_total it is the redundancy the mesh degree
+// buys: about one copy per mesh peer per message, minus one
+// (Config.MeshDegree). pubsub calls it synchronously from its event loop
+// and validation workers, so it only increments a counter.
 type gossipTracer struct {
 	duplicates prometheus.Counter
 }

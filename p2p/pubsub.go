@@ -54,14 +54,16 @@ func newPubSub(ctx context.Context, h host.Host, cfg Config) (*pubsub.PubSub, er
 }
 
 // gossipParams are gossipsub's defaults with mesh degree d (Config.
-// MeshDegree): the mesh is kept between d-1 and 2d peers, and at least
-// d/2-1 of them must be peers we dialled (pubsub wants fewer than d/2), so
-// that inbound connections alone cannot fill it.
+// MeshDegree): the mesh is kept between d-1 and 2d peers; at least d/2-1
+// of them must be peers we dialled (pubsub wants fewer than d/2), so that
+// inbound connections alone cannot fill it; and when an oversubscribed
+// mesh is pruned, 2/3 of the d kept are the best scored and the rest
+// random (gossipsub's 4 of 6), so the mesh stays diverse.
 func gossipParams(d int) pubsub.GossipSubParams {
 	p := pubsub.DefaultGossipSubParams()
 	p.D, p.Dlo, p.Dhi = d, d-1, 2*d
 	p.Dout = max(0, d/2-1)
-	p.Dscore = min(p.Dscore, p.Dhi)
+	p.Dscore = max(1, 2*d/3)
 	return p
 }
 
