@@ -1,11 +1,13 @@
 package chat
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -212,10 +214,17 @@ func TestLongOrphanChainStored(t *testing.T) {
 	}
 }
 
-// Sync's Ingest releases a long parked chain the same way: whole, and the
-// events it returns are all that were new.
+// Sync's Ingest releases a long parked chain the same way: whole, in
+// writes of at most ingestBatch events (3 puts each: the event and its two
+// indexes), and the events it returns are all that were new.
 func TestIngestReleasesLongChain(t *testing.T) {
-	s := localService(t, Config{})
+	store := &batchCounter{Batching: dssync.MutexWrap(ds.NewMapDatastore())}
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	s, err := New(nil, store, key, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
 	room := PublicRoomID("chain")
 	evs := chain(t, room, 2*ingestBatch+100)
 	j := &joined{Room: Room{ID: room}, orph: newOrphans(maxOrphans)}
@@ -245,6 +254,41 @@ func TestIngestReleasesLongChain(t *testing.T) {
 	if n := j.orph.len(); n != 0 {
 		t.Fatalf("%d orphans still held", n)
 	}
+	if most := store.most.Load(); most > 3*ingestBatch+16 {
+		t.Fatalf("one write put %d keys: more than %d events at once", most, ingestBatch)
+	}
+}
+
+// batchCounter is a datastore that records the most puts one batch
+// committed.
+type batchCounter struct {
+	ds.Batching
+	most atomic.Int64
+}
+
+func (b *batchCounter) Batch(ctx context.Context) (ds.Batch, error) {
+	inner, err := b.Batching.Batch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &countingBatch{Batch: inner, of: b}, nil
+}
+
+type countingBatch struct {
+	ds.Batch
+	of   *batchCounter
+	puts int64
+}
+
+func (c *countingBatch) Put(ctx context.Context, k ds.Key, v []byte) error {
+	c.puts++
+	return c.Batch.Put(ctx, k, v)
+}
+
+func (c *countingBatch) Commit(ctx context.Context) error {
+	for m := c.of.most.Load(); c.puts > m && !c.of.most.CompareAndSwap(m, c.puts); m = c.of.most.Load() {
+	}
+	return c.Batch.Commit(ctx)
 }
 
 // localService is a Service on an in-memory store with no network: enough
