@@ -20,10 +20,10 @@ import (
 type Options struct {
 	// Logger receives the ledger's logs; nil means slog.Default().
 	Logger *slog.Logger
-	// OnCommit, if set, is called from the ledger's commit goroutine with
-	// every batch of newly stored events, in arrival (Seq) order, after the
-	// batch is durable. It must not block and must not call back into the
-	// ledger's write methods.
+	// OnCommit, if set, is called from one of the ledger's goroutines with
+	// every batch of newly stored events, in arrival (Seq) order, once the
+	// batch is stored and, when it holds events of ours, synced. It must
+	// not block and must not call back into the ledger's write methods.
 	OnCommit func([]*Event)
 	// OnApplied, if set, is called from the commit goroutine with our own
 	// (Append) events as soon as their batch is applied, before the fsync
@@ -43,6 +43,11 @@ type Options struct {
 // an fsync of Pebble's log): durable (P5). Add (events from peers) returns
 // once committed; they become durable with the next synced write.
 //
+// The fsync runs on a second goroutine, so the next group is written (and
+// our events in it published) while the disk syncs the last one: a send
+// never waits behind another send's fsync before it reaches the network.
+// Groups are still acknowledged, and OnCommit called, in order.
+//
 // All methods are safe for concurrent use.
 type Ledger struct {
 	ds        ds.Batching
@@ -53,15 +58,19 @@ type Ledger struct {
 	mu      sync.Mutex
 	rooms   map[string]*roomState
 	pending map[ID]*pendingEvent
-	queue   []*writeReq
-	seq     uint64 // last sequence number handed out (staged)
-	done    uint64 // last sequence number committed
+	queue   []*writeReq // staged, waiting to be written
+	applied []*writeReq // written, waiting for the fsync and acknowledgement
+	syncing bool        // the sync goroutine holds groups not yet acknowledged
+	seq     uint64      // last sequence number handed out (staged)
+	done    uint64      // last sequence number committed
 	closed  bool
 
-	kick   chan struct{}
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	kick       chan struct{} // something queued
+	syncKick   chan struct{} // something applied
+	commitDone chan struct{} // closed when the commit goroutine has stopped
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
 }
 
 // roomState is the in-memory view of a room's heads and summary, loaded
@@ -146,13 +155,15 @@ func Open(ctx context.Context, store ds.Batching, opts Options) (*Ledger, error)
 		log = slog.Default().With("subsystem", "ledger")
 	}
 	l := &Ledger{
-		ds:        store,
-		log:       log,
-		onCommit:  opts.OnCommit,
-		onApplied: opts.OnApplied,
-		rooms:     make(map[string]*roomState),
-		pending:   make(map[ID]*pendingEvent),
-		kick:      make(chan struct{}, 1),
+		ds:         store,
+		log:        log,
+		onCommit:   opts.OnCommit,
+		onApplied:  opts.OnApplied,
+		rooms:      make(map[string]*roomState),
+		pending:    make(map[ID]*pendingEvent),
+		kick:       make(chan struct{}, 1),
+		syncKick:   make(chan struct{}, 1),
+		commitDone: make(chan struct{}),
 	}
 	seq, err := l.lastSeq(ctx)
 	if err != nil {
@@ -160,8 +171,9 @@ func Open(ctx context.Context, store ds.Batching, opts Options) (*Ledger, error)
 	}
 	l.seq, l.done = seq, seq
 	l.ctx, l.cancel = context.WithCancel(context.Background())
-	l.wg.Add(1)
+	l.wg.Add(2)
 	go l.commitLoop()
+	go l.syncLoop()
 	return l, nil
 }
 
@@ -595,6 +607,7 @@ func (l *Ledger) wait(ctx context.Context, req *writeReq) error {
 
 func (l *Ledger) commitLoop() {
 	defer l.wg.Done()
+	defer close(l.commitDone)
 	for {
 		select {
 		case <-l.kick:
@@ -607,7 +620,9 @@ func (l *Ledger) commitLoop() {
 	}
 }
 
-// commitQueued writes everything queued as one batch.
+// commitQueued writes everything queued as one batch and hands it to the
+// sync goroutine, or acknowledges it at once when it needs no fsync and no
+// earlier group is still waiting for one.
 func (l *Ledger) commitQueued() {
 	l.mu.Lock()
 	reqs := l.queue
@@ -616,43 +631,108 @@ func (l *Ledger) commitQueued() {
 	if len(reqs) == 0 {
 		return
 	}
-	written, err := l.commit(reqs)
-
-	l.mu.Lock()
-	switch {
-	case !written:
-		// Everything queued since was staged on top of the failed writes:
-		// fail it too and reload room state from the datastore, which
-		// stays the source of truth.
-		l.log.Error("ledger commit failed", "events", countEvents(reqs), "err", err)
-		reqs = append(reqs, l.queue...)
-		l.queue = nil
-	case err != nil:
-		// Only the fsync failed: the events are stored, readable and shown
-		// to subscribers, but their senders learn that they may not be
-		// durable.
-		l.log.Error("ledger sync failed", "events", countEvents(reqs), "err", err)
+	if err := l.write(reqs); err != nil {
+		l.failed(reqs, err)
+		return
 	}
+	l.mu.Lock()
+	if !durable(reqs) && len(l.applied) == 0 && !l.syncing {
+		l.mu.Unlock()
+		l.finish(reqs, nil) // events of peers only: nothing to wait for
+		return
+	}
+	l.applied = append(l.applied, reqs...)
+	l.mu.Unlock()
+	select {
+	case l.syncKick <- struct{}{}:
+	default:
+	}
+}
+
+// failed reports a write error to reqs and to everything queued since,
+// which was staged on top of them, and reloads room state from the
+// datastore, which stays the source of truth.
+func (l *Ledger) failed(reqs []*writeReq, err error) {
+	l.mu.Lock()
+	l.log.Error("ledger commit failed", "events", countEvents(reqs), "err", err)
+	reqs = append(reqs, l.queue...)
+	l.queue = nil
 	for _, r := range reqs {
 		for _, ev := range r.events {
 			delete(l.pending, ev.ID())
 		}
 	}
-	if !written {
-		l.rooms = make(map[string]*roomState)
-		if seq, serr := l.lastSeq(context.Background()); serr == nil {
-			l.seq, l.done = seq, seq
+	l.rooms = make(map[string]*roomState)
+	if seq, serr := l.lastSeq(context.Background()); serr == nil {
+		// Groups written before this one may still await their fsync:
+		// they are stored, and done catches up when they are acknowledged.
+		l.seq, l.done = seq, min(l.done, seq)
+	}
+	l.mu.Unlock()
+	for _, r := range reqs {
+		r.done <- fmt.Errorf("store events: %w", err)
+	}
+}
+
+// syncLoop syncs written groups that hold events of ours and acknowledges
+// them in order, until the commit goroutine has stopped and nothing is
+// left.
+func (l *Ledger) syncLoop() {
+	defer l.wg.Done()
+	for {
+		select {
+		case <-l.syncKick:
+			l.syncApplied()
+		case <-l.commitDone:
+			l.syncApplied()
+			return
 		}
-	} else {
-		for _, r := range reqs {
-			for _, ev := range r.events {
-				l.done = max(l.done, ev.Seq)
-			}
+	}
+}
+
+// syncApplied makes everything written so far durable with one fsync when
+// any of it is ours, then acknowledges it. A failed fsync is reported to
+// the writers, but the events are stored and readable all the same.
+func (l *Ledger) syncApplied() {
+	l.mu.Lock()
+	reqs := l.applied
+	l.applied = nil
+	l.syncing = len(reqs) > 0
+	l.mu.Unlock()
+	if len(reqs) == 0 {
+		return
+	}
+	var err error
+	// One fsync for the whole group, and only when it holds an event of
+	// ours: those are acknowledged as durable (P5). Events from peers ride
+	// along unsynced; a power cut may lose the newest of them, and sync
+	// fetches them again. The store's log is sequential, so a synced write
+	// also makes everything before it durable: a child never outlives its
+	// parent.
+	if durable(reqs) {
+		if serr := l.ds.Sync(context.Background(), ds.NewKey("/")); serr != nil {
+			err = fmt.Errorf("sync to disk: %w", serr)
+			l.log.Error("ledger sync failed", "events", countEvents(reqs), "err", serr)
+		}
+	}
+	l.finish(reqs, err)
+	l.mu.Lock()
+	l.syncing = false
+	l.mu.Unlock()
+}
+
+// finish acknowledges written groups: they leave the pending index, done
+// moves past them, OnCommit sees their events and each writer gets err.
+func (l *Ledger) finish(reqs []*writeReq, err error) {
+	l.mu.Lock()
+	for _, r := range reqs {
+		for _, ev := range r.events {
+			delete(l.pending, ev.ID())
+			l.done = max(l.done, ev.Seq)
 		}
 	}
 	l.mu.Unlock()
-
-	if written && l.onCommit != nil {
+	if l.onCommit != nil {
 		var evs []*Event
 		for _, r := range reqs {
 			evs = append(evs, r.events...)
@@ -662,15 +742,21 @@ func (l *Ledger) commitQueued() {
 	for _, r := range reqs {
 		// After a failed fsync only our own events' writers hear of it:
 		// peers' events asked for none, and they are stored.
-		switch {
-		case err != nil && !written:
-			r.done <- fmt.Errorf("store events: %w", err)
-		case err != nil && r.durable:
+		if err != nil && r.durable {
 			r.done <- fmt.Errorf("store events: %w: %w", ErrNotDurable, err)
-		default:
+		} else {
 			r.done <- nil
 		}
 	}
+}
+
+func durable(reqs []*writeReq) bool {
+	for _, r := range reqs {
+		if r.durable {
+			return true
+		}
+	}
+	return false
 }
 
 func countEvents(reqs []*writeReq) int {
@@ -681,18 +767,13 @@ func countEvents(reqs []*writeReq) int {
 	return n
 }
 
-// commit writes a group as one batch and, when it holds events of ours,
-// syncs it. written reports whether the batch reached the store: after a
-// failed fsync it did, readable but not known to be durable.
-func (l *Ledger) commit(reqs []*writeReq) (written bool, err error) {
+// write applies a group to the datastore as one batch, unsynced, and
+// hands our own events in it to OnApplied.
+func (l *Ledger) write(reqs []*writeReq) error {
 	ctx := context.Background()
-	durable := false
-	for _, r := range reqs {
-		durable = durable || r.durable
-	}
 	b, err := l.ds.Batch(ctx)
 	if err != nil {
-		return false, err
+		return err
 	}
 	for _, o := range collapse(reqs) {
 		if o.value == nil {
@@ -701,13 +782,13 @@ func (l *Ledger) commit(reqs []*writeReq) (written bool, err error) {
 			err = b.Put(ctx, o.key, o.value)
 		}
 		if err != nil {
-			return false, err
+			return err
 		}
 	}
 	if err := b.Commit(ctx); err != nil {
-		return false, err
+		return err
 	}
-	if durable && l.onApplied != nil {
+	if l.onApplied != nil && durable(reqs) {
 		var own []*Event
 		for _, r := range reqs {
 			if r.durable {
@@ -716,18 +797,7 @@ func (l *Ledger) commit(reqs []*writeReq) (written bool, err error) {
 		}
 		l.onApplied(own)
 	}
-	// One fsync for the whole group, and only when it holds an event of
-	// ours: those are acknowledged as durable (P5). Events from peers ride
-	// along unsynced; a power cut may lose the newest of them, and sync
-	// fetches them again. The store's log is sequential, so a synced write
-	// also makes everything before it durable: a child never outlives its
-	// parent.
-	if durable {
-		if err := l.ds.Sync(ctx, ds.NewKey("/")); err != nil {
-			return true, fmt.Errorf("sync to disk: %w", err)
-		}
-	}
-	return true, nil
+	return nil
 }
 
 // collapse merges the writes of a group into their net effect, in order:

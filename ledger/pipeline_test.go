@@ -1,0 +1,213 @@
+package ledger_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/parley-chat/parley/ledger"
+)
+
+// gatedSyncStore is a datastore whose Sync blocks until the test lets it
+// go, and fails while failSync is set: it stands in for a slow or broken
+// disk.
+type gatedSyncStore struct {
+	ds.Batching
+	entered chan struct{} // receives once per Sync call
+	release chan struct{} // each Sync waits for one value, or for free
+	free    chan struct{} // closed: Sync no longer waits
+	once    sync.Once
+
+	mu       sync.Mutex
+	syncs    int
+	failSync error
+}
+
+func newGatedSyncStore() *gatedSyncStore {
+	return &gatedSyncStore{
+		Batching: dssync.MutexWrap(ds.NewMapDatastore()),
+		entered:  make(chan struct{}, 16),
+		release:  make(chan struct{}),
+		free:     make(chan struct{}),
+	}
+}
+
+// unblock lets every Sync through from now on.
+func (s *gatedSyncStore) unblock() { s.once.Do(func() { close(s.free) }) }
+
+func (s *gatedSyncStore) Sync(ctx context.Context, _ ds.Key) error {
+	select {
+	case s.entered <- struct{}{}:
+	default:
+	}
+	select {
+	case <-s.release:
+	case <-s.free:
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.syncs++
+	return s.failSync
+}
+
+// commitLog records OnApplied and OnCommit calls.
+type commitLog struct {
+	mu        sync.Mutex
+	committed []ledger.ID
+	applied   chan ledger.ID
+}
+
+func (c *commitLog) options() ledger.Options {
+	return ledger.Options{
+		OnApplied: func(evs []*ledger.Event) {
+			for _, ev := range evs {
+				c.applied <- ev.ID()
+			}
+		},
+		OnCommit: func(evs []*ledger.Event) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			for _, ev := range evs {
+				c.committed = append(c.committed, ev.ID())
+			}
+		},
+	}
+}
+
+func (c *commitLog) order() []ledger.ID {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]ledger.ID(nil), c.committed...)
+}
+
+// openGated opens a ledger on a gated store. Cleanup lets every fsync
+// through before closing, so a failing test does not hang in Close.
+func openGated(t *testing.T) (*ledger.Ledger, *gatedSyncStore, *commitLog) {
+	t.Helper()
+	store := newGatedSyncStore()
+	log := &commitLog{applied: make(chan ledger.ID, 16)}
+	l, err := ledger.Open(context.Background(), store, log.options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		store.unblock()
+		l.Close()
+	})
+	return l, store, log
+}
+
+func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+	var zero T
+	return zero
+}
+
+type appended struct {
+	ev  *ledger.Event
+	err error
+}
+
+func appendAsync(l *ledger.Ledger, key crypto.PrivKey, body string) <-chan appended {
+	out := make(chan appended, 1)
+	go func() {
+		ev, err := l.Append(context.Background(), key, room, ledger.KindMsg, []byte(body), time.Now())
+		out <- appended{ev, err}
+	}()
+	return out
+}
+
+// A send is written and handed to OnApplied (which publishes it) while the
+// previous send's fsync is still running; both are acknowledged only after
+// an fsync that covers them, in order.
+func TestNextGroupWrittenDuringFsync(t *testing.T) {
+	l, store, log := openGated(t)
+	key := newKey(t)
+
+	first := appendAsync(l, key, "first")
+	idA := waitFor(t, log.applied, "the first event to be applied")
+	waitFor(t, store.entered, "the first fsync")
+
+	second := appendAsync(l, key, "second")
+	idB := waitFor(t, log.applied, "the second event to be applied during the first fsync")
+	select {
+	case r := <-first:
+		t.Fatalf("first send acknowledged before its fsync finished: %v", r.err)
+	case r := <-second:
+		t.Fatalf("second send acknowledged before any fsync covering it: %v", r.err)
+	default:
+	}
+	if got := log.order(); len(got) != 0 {
+		t.Fatalf("OnCommit saw %v before any fsync finished", got)
+	}
+
+	store.release <- struct{}{} // the first fsync ends
+	a := waitFor(t, first, "the first acknowledgement")
+	if a.err != nil || a.ev.ID() != idA {
+		t.Fatalf("first send: %v", a.err)
+	}
+	select {
+	case r := <-second:
+		t.Fatalf("second send acknowledged without an fsync after its write: %v", r.err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	waitFor(t, store.entered, "the second fsync")
+	store.release <- struct{}{}
+	b := waitFor(t, second, "the second acknowledgement")
+	if b.err != nil || b.ev.ID() != idB {
+		t.Fatalf("second send: %v", b.err)
+	}
+	if got := log.order(); len(got) != 2 || got[0] != idA || got[1] != idB {
+		t.Fatalf("OnCommit order %v, want [%s %s]", got, idA, idB)
+	}
+}
+
+// An event from a peer needs no fsync, but it is not acknowledged (nor
+// shown by OnCommit) ahead of an earlier send still waiting for its fsync.
+func TestPeerEventWaitsForEarlierFsync(t *testing.T) {
+	l, store, log := openGated(t)
+
+	own := appendAsync(l, newKey(t), "own")
+	idA := waitFor(t, log.applied, "our event to be applied")
+	waitFor(t, store.entered, "its fsync")
+
+	peerEv, err := ledger.Sign(newKey(t), ledger.Draft{Room: room, Kind: ledger.KindMsg, Body: []byte("peer"), Time: time.Now(), Lamport: 2, Parents: []ledger.ID{idA}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	added := make(chan error, 1)
+	go func() {
+		got, _, err := l.Add(context.Background(), room, peerEv)
+		if err == nil && len(got) != 1 {
+			err = errors.New("peer event not added")
+		}
+		added <- err
+	}()
+	select {
+	case err := <-added:
+		t.Fatalf("peer event acknowledged ahead of the pending fsync: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	store.unblock()
+	if r := waitFor(t, own, "our acknowledgement"); r.err != nil {
+		t.Fatal(r.err)
+	}
+	if err := waitFor(t, added, "the peer event's acknowledgement"); err != nil {
+		t.Fatal(err)
+	}
+	if got := log.order(); len(got) != 2 || got[0] != idA || got[1] != peerEv.ID() {
+		t.Fatalf("OnCommit order %v, want ours then the peer's", got)
+	}
+}
