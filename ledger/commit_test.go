@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,13 +96,16 @@ func TestFailedFsyncReported(t *testing.T) {
 	}
 }
 
-// A failed fsync fails only our own writes in the group: a peer's event
-// that shared it asked for no fsync, is stored, and its Add succeeds (so
+// A failed fsync fails only our own writes: a peer's event that waited
+// for the same fsync asked for none, is stored, and its Add succeeds (so
 // orphans waiting for it are released).
 func TestFailedFsyncSparesPeerEvents(t *testing.T) {
 	gate, entered := make(chan struct{}), make(chan struct{}, 4)
 	store := &failingSyncStore{Batching: dssync.MutexWrap(ds.NewMapDatastore()), gate: gate, entered: entered}
-	l, err := ledger.Open(context.Background(), store, ledger.Options{})
+	var ownWritten atomic.Int64
+	l, err := ledger.Open(context.Background(), store, ledger.Options{
+		OnApplied: func(evs []*ledger.Event) { ownWritten.Add(int64(len(evs))) },
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +125,7 @@ func TestFailedFsyncSparesPeerEvents(t *testing.T) {
 		_, err := l.Append(ctx, key, room, ledger.KindMsg, []byte("first"), time.Now())
 		first <- err
 	}()
-	<-entered // the commit goroutine is in the first group's fsync
+	<-entered // the sync goroutine is in the first group's fsync
 	heads, err := l.Heads(ctx, room)
 	if err != nil || len(heads) != 1 {
 		t.Fatalf("heads %v %v", heads, err)
@@ -142,7 +146,17 @@ func TestFailedFsyncSparesPeerEvents(t *testing.T) {
 		}
 		peer <- err
 	}()
-	time.Sleep(50 * time.Millisecond) // both queued behind the fsync: one group
+	// Both written while the first fsync holds: they wait for the next
+	// one together, whatever groups the commit goroutine made of them.
+	peerKey := ds.NewKey("/r/" + room + "/e/" + peerEv.ID().String())
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if has, _ := store.Has(ctx, peerKey); has && ownWritten.Load() == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second send and the peer event were not written during the first fsync")
+		}
+	}
 	diskErr := errors.New("disk on fire")
 	store.fail(diskErr)
 	close(gate)

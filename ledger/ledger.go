@@ -46,7 +46,10 @@ type Options struct {
 // The fsync runs on a second goroutine, so the next group is written (and
 // our events in it published) while the disk syncs the last one: a send
 // never waits behind another send's fsync before it reaches the network.
-// Groups are still acknowledged, and OnCommit called, in order.
+// Groups are still acknowledged, and OnCommit called, in order; only a
+// failed write is reported at once, possibly before earlier groups have
+// their fsync (its events were never stored, so nothing is shown out of
+// order).
 //
 // All methods are safe for concurrent use.
 type Ledger struct {
@@ -177,7 +180,8 @@ func Open(ctx context.Context, store ds.Batching, opts Options) (*Ledger, error)
 	return l, nil
 }
 
-// Close flushes queued writes, stops the commit goroutine and waits for it.
+// Close flushes queued writes, stops the commit and sync goroutines and
+// waits for them.
 // It does not close the datastore, which the caller owns. Close is
 // idempotent.
 func (l *Ledger) Close() error {
