@@ -24,9 +24,34 @@ type gatedSyncStore struct {
 	free    chan struct{} // closed: Sync no longer waits
 	once    sync.Once
 
-	mu       sync.Mutex
-	syncs    int
-	failSync error
+	mu        sync.Mutex
+	syncs     int
+	failSync  error
+	failWrite error // while set, batches fail to commit
+}
+
+func (s *gatedSyncStore) Batch(ctx context.Context) (ds.Batch, error) {
+	b, err := s.Batching.Batch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &failingBatch{Batch: b, store: s}, nil
+}
+
+// failingBatch fails its Commit while its store's failWrite is set.
+type failingBatch struct {
+	ds.Batch
+	store *gatedSyncStore
+}
+
+func (b *failingBatch) Commit(ctx context.Context) error {
+	b.store.mu.Lock()
+	err := b.store.failWrite
+	b.store.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return b.Batch.Commit(ctx)
 }
 
 func newGatedSyncStore() *gatedSyncStore {
@@ -209,5 +234,50 @@ func TestPeerEventWaitsForEarlierFsync(t *testing.T) {
 	}
 	if got := log.order(); len(got) != 2 || got[0] != idA || got[1] != peerEv.ID() {
 		t.Fatalf("OnCommit order %v, want ours then the peer's", got)
+	}
+}
+
+// A write that fails while an earlier send waits for its fsync fails only
+// itself (its writer hears at once); the earlier send is still
+// acknowledged and shown, and the next send builds on it.
+func TestWriteFailsDuringEarlierFsync(t *testing.T) {
+	l, store, log := openGated(t)
+	key := newKey(t)
+	ctx := context.Background()
+
+	first := appendAsync(l, key, "first")
+	idA := waitFor(t, log.applied, "the first event to be applied")
+	waitFor(t, store.entered, "the first fsync")
+
+	diskErr := errors.New("write refused")
+	store.mu.Lock()
+	store.failWrite = diskErr
+	store.mu.Unlock()
+	if r := waitFor(t, appendAsync(l, key, "lost"), "the failed write's answer"); !errors.Is(r.err, diskErr) {
+		t.Fatalf("send whose write failed: %v, want the write's error", r.err)
+	}
+	store.mu.Lock()
+	store.failWrite = nil
+	store.mu.Unlock()
+
+	store.unblock()
+	if a := waitFor(t, first, "the first acknowledgement"); a.err != nil || a.ev.ID() != idA {
+		t.Fatalf("first send, written before the failure: %v", a.err)
+	}
+	c, err := l.Append(ctx, key, room, ledger.KindMsg, []byte("after"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Parents) != 1 || c.Parents[0] != idA {
+		t.Fatalf("next send's parents %v, want [%s]", c.Parents, idA)
+	}
+	if got := log.order(); len(got) != 2 || got[0] != idA || got[1] != c.ID() {
+		t.Fatalf("OnCommit order %v, want [%s %s]", got, idA, c.ID())
+	}
+	if n, err := l.Count(ctx, room); err != nil || n != 2 {
+		t.Fatalf("%d events stored (%v), want 2", n, err)
+	}
+	if seq := l.CommittedSeq(); seq != c.Seq || seq != 2 {
+		t.Fatalf("committed seq %d (last event %d), want 2", seq, c.Seq)
 	}
 }
