@@ -76,10 +76,10 @@ type Service struct {
 // joined is a room we are a member of, with its topic and ingest worker.
 type joined struct {
 	Room
-	// topic is set by subscribe after the room is in s.rooms (so that a
-	// second Join of it waits for nothing); ready is closed once it is
-	// set, or once joining it failed (topic stays nil). Read topic only
-	// after ready.
+	// topic is set by subscribe after the room is in s.rooms, where a
+	// Close may already find it; ready is closed once topic is set, or
+	// once joining it failed (topic stays nil). Read topic only after
+	// ready.
 	topic  Topic
 	ready  chan struct{}
 	in     *roomQueue[inbound] // verified gossip, to store

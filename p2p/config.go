@@ -187,7 +187,7 @@ type Config struct {
 	// gossip). Default 4, where gossipsub's is 6. Each node receives a
 	// message about once per mesh peer, so the degree sets how many
 	// redundant copies every node reads, checks and drops: in a 10-node
-	// room 4.4 copies per delivery at D = 6 and 2.8–3.1 at D = 4 (see
+	// room 4.0–4.9 copies per delivery at D = 6 and 2.7–3.1 at D = 4 (see
 	// docs/BENCHMARKS.md). Fewer copies cost a little redundancy and
 	// somewhat more hops in large rooms; Parley does not rely on gossip
 	// alone to deliver, since sync repairs whatever gossip missed.

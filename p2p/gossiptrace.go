@@ -24,7 +24,7 @@ type gossipTracer struct {
 func newGossipTracer(reg prometheus.Registerer) (*gossipTracer, error) {
 	dup := prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "parley", Name: "gossip_duplicates_total",
-		Help: "Copies of gossip messages this node had already seen, dropped before validation.",
+		Help: "Copies of gossip messages this node had already seen, dropped before Parley's validator runs.",
 	})
 	if err := reg.Register(dup); err != nil {
 		var are prometheus.AlreadyRegisteredError
