@@ -203,8 +203,8 @@ func (s *Service) ingest(ctx context.Context, j *joined) {
 	}
 }
 
-// storeBatch adds a batch to the ledger, parks orphans and releases the orphans
-// that the new events complete.
+// storeBatch adds a batch of gossip to the ledger, parks orphans and
+// stores the orphans that the new events complete.
 func (s *Service) storeBatch(ctx context.Context, j *joined, batch []inbound) {
 	evs := make([]*ledger.Event, len(batch))
 	from := make(map[ledger.ID]peer.ID, len(batch))
@@ -218,18 +218,27 @@ func (s *Service) storeBatch(ctx context.Context, j *joined, batch []inbound) {
 	// only to be released a moment later. A parent's Lamport clock is
 	// always lower than its child's.
 	slices.SortStableFunc(evs, func(a, b *ledger.Event) int { return cmp.Compare(a.Lamport, b.Lamport) })
+	if _, err := s.storeChain(ctx, j, evs, from); err != nil && !errors.Is(err, context.Canceled) {
+		s.log.Error("store events", "room", j.ID, "events", len(evs), "err", err)
+	}
+}
+
+// storeChain adds evs (parents first) to j's ledger in writes of at most
+// ingestBatch events, parks those whose parents are missing (from names
+// the peer that forwarded each, for the sync that asks for the parents;
+// it may be nil), and stores the orphans each write completes after the
+// rest of evs: a released chain can be up to maxOrphans long. It returns
+// every event added.
+func (s *Service) storeChain(ctx context.Context, j *joined, evs []*ledger.Event, from map[ledger.ID]peer.ID) ([]*ledger.Event, error) {
+	var all []*ledger.Event
 	for len(evs) > 0 {
-		// A released chain of orphans can be long: one write takes at most
-		// ingestBatch events, parents first.
 		n := min(len(evs), ingestBatch)
 		chunk, rest := evs[:n], evs[n:]
 		added, rejected, err := s.led.Add(ctx, j.ID, chunk...)
 		if err != nil {
-			if !errors.Is(err, context.Canceled) {
-				s.log.Error("store events", "room", j.ID, "events", len(chunk), "err", err)
-			}
-			return
+			return all, err
 		}
+		all = append(all, added...)
 		for range len(chunk) - len(added) - len(rejected) {
 			s.metrics().MessageRejected(RejectDuplicate) // Add skips stored events
 		}
@@ -257,12 +266,14 @@ func (s *Service) storeBatch(ctx context.Context, j *joined, batch []inbound) {
 		// the rest of this batch or chain.
 		evs = append(rest, j.orph.releaseChildren(added)...)
 	}
+	return all, nil
 }
 
 // Ingest stores events of room obtained outside gossip (by sync), in the
 // order given (parents first), exactly as gossip would: verified with
 // ledger.Decode by the caller, new ones shown to subscribers once. It
-// returns the events that were new and the rejections.
+// returns the events that were new (with the gossiped orphans they
+// completed) and the rejections of evs.
 func (s *Service) Ingest(ctx context.Context, room string, evs []*ledger.Event) ([]*ledger.Event, []ledger.Rejection, error) {
 	added, rejected, err := s.led.Add(ctx, room, evs...)
 	if err != nil {
@@ -274,19 +285,8 @@ func (s *Service) Ingest(ctx context.Context, room string, evs []*ledger.Event) 
 	if j == nil {
 		return added, rejected, nil
 	}
-	// Gossiped children that were waiting for these events go in too, a
-	// write of at most ingestBatch at a time (a parked chain can be up to
-	// maxOrphans long), parents first.
-	for released := j.orph.releaseChildren(added); len(released) > 0; {
-		n := min(len(released), ingestBatch)
-		more, _, err := s.led.Add(ctx, room, released[:n]...)
-		if err != nil {
-			return added, rejected, err
-		}
-		added = append(added, more...)
-		released = append(released[n:], j.orph.releaseChildren(more)...)
-	}
-	return added, rejected, nil
+	more, err := s.storeChain(ctx, j, j.orph.releaseChildren(added), nil)
+	return append(added, more...), rejected, err
 }
 
 // rejectReason maps a ledger rejection to a Metrics reason.
