@@ -477,18 +477,39 @@ func (l *Ledger) Stored(ctx context.Context, room string, id ID, lamport uint64)
 		l.mu.Unlock()
 		return false, ErrClosed
 	}
-	st := l.rooms[room]
+	stored, known := l.storedInMemory(room, l.rooms[room], id, lamport)
+	l.mu.Unlock()
+	if known {
+		return stored, nil
+	}
+	return l.storedOnDisk(ctx, room, id)
+}
+
+// stored finds id (with Lamport clock lam) among accepted events: in
+// memory for the top of the DAG, in the datastore below. l.mu must be
+// held.
+func (l *Ledger) stored(ctx context.Context, room string, st *roomState, id ID, lam uint64) (bool, error) {
+	if stored, known := l.storedInMemory(room, st, id, lam); known {
+		return stored, nil
+	}
+	return l.storedOnDisk(ctx, room, id)
+}
+
+// storedInMemory answers from memory whether id (with Lamport clock lam)
+// is stored or queued in room; known is false when only the datastore
+// can tell. st may be nil (room not loaded). l.mu must be held.
+func (l *Ledger) storedInMemory(room string, st *roomState, id ID, lam uint64) (stored, known bool) {
 	if st != nil {
-		if stored, known := st.lookupRecent(id, lamport); known {
-			l.mu.Unlock()
-			return stored, nil
+		if stored, known := st.lookupRecent(id, lam); known {
+			return stored, true
 		}
 	}
 	_, ok := l.lamportInMemory(room, st, id)
-	l.mu.Unlock()
-	if ok {
-		return true, nil
-	}
+	return ok, ok
+}
+
+// storedOnDisk reports whether id is stored in room's datastore records.
+func (l *Ledger) storedOnDisk(ctx context.Context, room string, id ID) (bool, error) {
 	_, err := l.storedLamport(ctx, room, id)
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -497,17 +518,6 @@ func (l *Ledger) Stored(ctx context.Context, room string, id ID, lamport uint64)
 		return false, fmt.Errorf("look up %s in %s: %w", id, room, err)
 	}
 	return true, nil
-}
-
-// stored finds id (with Lamport clock lam) among accepted events: in
-// memory for the top of the DAG, in the datastore below. l.mu must be
-// held.
-func (l *Ledger) stored(ctx context.Context, room string, st *roomState, id ID, lam uint64) (bool, error) {
-	if stored, known := st.lookupRecent(id, lam); known {
-		return stored, nil
-	}
-	_, ok, err := l.lamportOf(ctx, room, st, id)
-	return ok, err
 }
 
 // checkParents enforces that ev's parents are stored (or queued) in the
