@@ -157,6 +157,17 @@ type Config struct {
 	BootstrapBackoffMin time.Duration
 	BootstrapBackoffMax time.Duration
 
+	// RelayRetry is how soon a private user node tries again to get a
+	// relay reservation on its bootstrap peers (AutoRelay's static relays)
+	// after it could not: after a bootstrap peer was unreachable or did not
+	// offer the relay protocol yet, and after a reservation was refused.
+	// go-libp2p's defaults (30 s and one hour) suit relays found on a
+	// public network; with a community's few bootstrap nodes as its only
+	// relays, an hour without a reservation would leave the node
+	// unreachable for that long after one refusal or a bootstrap restart.
+	// A retry costs one reservation request. Default 15 seconds.
+	RelayRetry time.Duration
+
 	// DialTimeout bounds one dial of a bootstrap peer. Default 15 seconds.
 	DialTimeout time.Duration
 
@@ -235,6 +246,7 @@ func DefaultConfig() Config {
 		UserAgent:             "parley",
 		BootstrapBackoffMin:   time.Second,
 		BootstrapBackoffMax:   time.Minute,
+		RelayRetry:            15 * time.Second,
 		DialTimeout:           15 * time.Second,
 		PeerOutboundQueueSize: 1024,
 		ValidateQueueSize:     8192,
@@ -304,6 +316,8 @@ func (c Config) Validate() error {
 		return bad("negative connection manager grace period %v", c.ConnMgrGrace)
 	case c.BootstrapBackoffMin <= 0 || c.BootstrapBackoffMax < c.BootstrapBackoffMin:
 		return bad("bootstrap backoff min=%v max=%v: want 0 < min <= max", c.BootstrapBackoffMin, c.BootstrapBackoffMax)
+	case c.RelayRetry <= 0:
+		return bad("relay retry %v: want > 0", c.RelayRetry)
 	case c.DialTimeout <= 0:
 		return bad("dial timeout %v: want > 0", c.DialTimeout)
 	case c.PeerOutboundQueueSize <= 0 || c.ValidateQueueSize <= 0 || c.ValidateThrottle <= 0:

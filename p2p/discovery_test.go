@@ -2,6 +2,7 @@ package p2p_test
 
 import (
 	"fmt"
+	"net"
 	"slices"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/parley-chat/parley/p2p"
@@ -23,6 +25,7 @@ func fastDiscovery(cfg *p2p.Config) {
 	cfg.DiscoveryBackoffMax = 2 * time.Second
 	cfg.BootstrapBackoffMin = 100 * time.Millisecond
 	cfg.BootstrapBackoffMax = 2 * time.Second
+	cfg.RelayRetry = 500 * time.Millisecond
 }
 
 // bootstrapNode starts a bootstrap node (DHT server, relay and AutoNAT
@@ -219,4 +222,68 @@ func newNodeWithKey(t *testing.T, key crypto.PrivKey, cfg p2p.Config) *p2p.Node 
 		}
 	})
 	return n
+}
+
+// freeTCPPort returns a loopback TCP port that was free a moment ago.
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// A private user node whose bootstrap node is down when it starts gets a
+// relay reservation there once the bootstrap node is up, within
+// Config.RelayRetry rather than go-libp2p's 30 s (or an hour after a
+// refused reservation), and is then reachable through the relay.
+func TestRelayReservationAfterBootstrapReturns(t *testing.T) {
+	keyBoot := newKey(t)
+	idBoot, err := peer.IDFromPrivateKey(keyBoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bootAddr := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", freeTCPPort(t))
+
+	cfgA := testConfigMode(p2p.DHTModeAuto)
+	cfgA.BootstrapPeers = []string{bootAddr + "/p2p/" + idBoot.String()}
+	cfgA.ForceReachability = p2p.ReachabilityPrivate
+	fastDiscovery(&cfgA)
+	a := newNode(t, cfgA)
+	// AutoRelay asks for its static relays as soon as the node is private,
+	// and the dial to the closed port is refused at once: by now its
+	// first attempt has failed.
+	time.Sleep(time.Second)
+
+	cfgBoot := testConfigMode(p2p.DHTModeAuto)
+	cfgBoot.Bootstrap = true
+	cfgBoot.ListenAddrs = []string{bootAddr}
+	fastDiscovery(&cfgBoot)
+	newNodeWithKey(t, keyBoot, cfgBoot)
+
+	// B has no relay of its own (reachability unknown: no AutoRelay), so
+	// a circuit to A through the bootstrap node exists only once A holds
+	// a reservation there.
+	b := newNode(t, testConfigMode(p2p.DHTModeAuto))
+	circuit := bootAddr + "/p2p/" + idBoot.String() + "/p2p-circuit/p2p/" + a.Self().String()
+	var lastErr error
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("last circuit dial: %v", lastErr)
+		}
+	})
+	waitFor(t, 15*time.Second, "a circuit to A through the returned bootstrap node", func() bool {
+		// Each failed circuit dial puts the address in the swarm's dial
+		// backoff (5 s and more); the test polls faster than that.
+		b.Host().Network().(*swarm.Swarm).Backoff().Clear(a.Self())
+		lastErr = b.Connect(t.Context(), circuit)
+		return lastErr == nil
+	})
+	for _, c := range b.Host().Network().ConnsToPeer(a.Self()) {
+		if !isCircuit(c.RemoteMultiaddr()) {
+			t.Errorf("B reached A directly (%s), not through the relay", c.RemoteMultiaddr())
+		}
+	}
 }

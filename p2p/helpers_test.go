@@ -159,10 +159,13 @@ func join(t *testing.T, n *p2p.Node, topic, reject string) (p2p.Topic, *inbox) {
 	return tp, box
 }
 
-// waitTopicPeers waits until tp sees every peer in want.
+// waitTopicPeers waits until tp sees every peer in want. The bound is
+// generous because discovery and relay dials retry with backoff (a failed
+// circuit dial stays in the swarm's dial backoff for 5 s), and CI runs
+// other packages' tests alongside.
 func waitTopicPeers(t *testing.T, tp p2p.Topic, want ...peer.ID) {
 	t.Helper()
-	waitFor(t, 10*time.Second, "topic peers", func() bool {
+	waitFor(t, 20*time.Second, "topic peers", func() bool {
 		got := tp.Peers()
 		for _, p := range want {
 			if !slices.Contains(got, p) {

@@ -6,6 +6,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -72,7 +73,8 @@ func relayResources() relayv2.Resources {
 // bootstrap nodes (Config.withFallbacks). A user node adds hole punching
 // (DCUtR) and, when it has bootstrap peers, AutoRelay with those peers as
 // its static relays: once AutoNAT finds the node private, it reserves a
-// slot on them and advertises /p2p-circuit addresses through them.
+// slot on them and advertises /p2p-circuit addresses through them,
+// retrying after Config.RelayRetry when it could not.
 func natOptions(cfg Config, bootstrap []peer.AddrInfo) []libp2p.Option {
 	opts := []libp2p.Option{libp2p.EnableAutoNATv2()}
 	switch cfg.ForceReachability {
@@ -89,7 +91,10 @@ func natOptions(cfg Config, bootstrap []peer.AddrInfo) []libp2p.Option {
 	}
 	opts = append(opts, libp2p.EnableHolePunching())
 	if len(bootstrap) > 0 {
-		opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(bootstrap))
+		opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(bootstrap,
+			autorelay.WithMinInterval(cfg.RelayRetry),
+			autorelay.WithBackoff(cfg.RelayRetry),
+		))
 	}
 	return opts
 }

@@ -34,6 +34,7 @@ func TestConfigValidate(t *testing.T) {
 		{"bootstrap without peer id", func(c *p2p.Config) { c.BootstrapPeers = []string{"/ip4/127.0.0.1/tcp/4747"} }, false},
 		{"low above high", func(c *p2p.Config) { c.ConnMgrLow, c.ConnMgrHigh = 10, 5 }, false},
 		{"zero backoff", func(c *p2p.Config) { c.BootstrapBackoffMin = 0 }, false},
+		{"zero relay retry", func(c *p2p.Config) { c.RelayRetry = 0 }, false},
 		{"zero buffer", func(c *p2p.Config) { c.TopicBufferSize = 0 }, false},
 		{"zero seen ttl", func(c *p2p.Config) { c.SeenTTL = 0 }, false},
 		{"seen ttl under gossip window", func(c *p2p.Config) { c.SeenTTL = time.Second }, false},
