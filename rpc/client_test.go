@@ -40,6 +40,48 @@ func TestClientCall(t *testing.T) {
 	}
 }
 
+func TestClientBatch(t *testing.T) {
+	ts := startServer(t, func(c *rpc.Config) { c.MaxBatch = 4 })
+	c := client.Dial(ts.url, testToken)
+	var (
+		info rpc.NodeInfo
+		m    chat.Message
+	)
+	calls := []client.BatchCall{
+		{Method: "node_info", Result: &info},
+		{Method: "msg_send", Params: []any{"general", "hi"}, Result: &m},
+		{Method: "room_leave", Params: []any{"nope"}},
+		{Method: "msg_send", Params: []any{"general"}},
+	}
+	if err := c.Batch(t.Context(), calls); err != nil {
+		t.Fatalf("Batch: %v", err)
+	}
+	if calls[0].Err != nil || info.PeerID != "12D3KooWTest" {
+		t.Errorf("node_info = %+v, %v", info, calls[0].Err)
+	}
+	if calls[1].Err != nil || m.Text != "hi" {
+		t.Errorf("msg_send = %+v, %v", m, calls[1].Err)
+	}
+	for i, code := range map[int]int{2: rpc.CodeUnknownRoom, 3: rpc.CodeInvalidParams} {
+		var re *client.Error
+		if !errors.As(calls[i].Err, &re) || re.Code != code {
+			t.Errorf("call %d (%s): error %v, want code %d", i, calls[i].Method, calls[i].Err, code)
+		}
+	}
+	if err := c.Batch(t.Context(), nil); err != nil {
+		t.Errorf("empty batch: %v", err)
+	}
+	// Over MaxBatch the node refuses the whole batch with one error.
+	big := make([]client.BatchCall, 5)
+	for i := range big {
+		big[i].Method = "node_info"
+	}
+	var re *client.Error
+	if err := c.Batch(t.Context(), big); !errors.As(err, &re) || re.Code != rpc.CodeInvalidRequest {
+		t.Fatalf("batch of 5 over a limit of 4: %v, want code %d", err, rpc.CodeInvalidRequest)
+	}
+}
+
 func TestReadEndpoint(t *testing.T) {
 	dir := t.TempDir()
 	if _, _, err := client.ReadEndpoint(dir); !errors.Is(err, client.ErrNotRunning) {

@@ -7,6 +7,8 @@
 //	err = c.Call(ctx, "node_info", nil, &info)
 //
 // JSON-RPC errors come back as *Error (use errors.As and compare Code with
-// the rpc.Code* constants). Subscribe opens a WebSocket and streams a room's
+// the rpc.Code* constants). Batch sends several calls in one request (a
+// JSON-RPC batch), which a program sending many messages should use: one
+// round trip for all, and their disk syncs shared. Subscribe opens a WebSocket and streams a room's
 // new messages. A Client is safe for concurrent use.
 package client
