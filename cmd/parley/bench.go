@@ -30,6 +30,7 @@ func benchCommand() *cli.Command {
 			&cli.DurationFlag{Name: "duration", Usage: "longest a load point sends (default 3s)"},
 			&cli.IntSliceFlag{Name: "senders", Usage: "concurrent chat senders of the ingest runs (default 1,64)"},
 			&cli.IntSliceFlag{Name: "rpc-clients", Usage: "concurrent RPC clients of the ingest runs (default 1,8)"},
+			&cli.IntFlag{Name: "rpc-batch", Usage: "also send with the most RPC clients in JSON-RPC batches of this many msg_send calls (default 16; 0 or 1: no such run)"},
 			&cli.IntSliceFlag{Name: "catchup", Usage: "missed events of the catch-up runs (default 10000; --full: 10000,100000)"},
 			&cli.IntFlag{Name: "startup-events", Usage: "events in the large data dir of the startup measurement (default 20000; --full: 100000)"},
 			&cli.BoolFlag{Name: "no-startup", Usage: "skip the startup measurement"},
@@ -68,6 +69,9 @@ func benchCommand() *cli.Command {
 			ints("senders", &cfg.Senders)
 			ints("rpc-clients", &cfg.RPCClients)
 			ints("catchup", &cfg.Catchup)
+			if cmd.IsSet("rpc-batch") {
+				cfg.RPCBatch = int(cmd.Int("rpc-batch"))
+			}
 			if cmd.IsSet("messages") {
 				cfg.Messages = int(cmd.Int("messages"))
 			}

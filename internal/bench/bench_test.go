@@ -25,6 +25,7 @@ func TestBenchSmoke(t *testing.T) {
 		RoomsNodes:   2,
 		Senders:      []int{4},
 		RPCClients:   []int{2},
+		RPCBatch:     8, // 50 messages: six batches of 8 and one of 2
 		Catchup:      []int{200},
 		Soak:         3 * time.Second,
 		SoakNodes:    3,
@@ -86,8 +87,11 @@ func TestBenchSmoke(t *testing.T) {
 			t.Errorf("soak sample %d: %+v", i, x)
 		}
 	}
-	if len(rep.Ingest) != 2 {
-		t.Fatalf("ingest results: %d, want 2", len(rep.Ingest))
+	if len(rep.Ingest) != 3 {
+		t.Fatalf("ingest results: %d, want 3", len(rep.Ingest))
+	}
+	if b := rep.Ingest[2]; b.API != "rpc" || b.Batch != 8 || b.Concurrency != 2 || b.Messages != 50 {
+		t.Errorf("batched rpc run: %+v", b)
 	}
 	for _, r := range rep.Ingest {
 		if r.PerSec <= 0 || r.Errors != 0 || r.Received <= 0 || r.CallP50 <= 0 || r.CPUPerMsg <= 0 || r.Cores <= 0 {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/rpc"
 )
 
 // Config selects what Run measures and how big the runs are. Start from
@@ -39,6 +40,11 @@ type Config struct {
 	// RPCClients are the concurrent RPC clients of the ingest measurement
 	// (default [1, 8]).
 	RPCClients []int
+	// RPCBatch, if above 1, adds for the largest of RPCClients a run in
+	// which every client sends its messages in JSON-RPC batches of this
+	// many msg_send calls, as a bridge or importer would (default 16; 0
+	// or 1: no such run). At most rpc.DefaultMaxBatch.
+	RPCBatch int
 	// ProcNodes are room sizes for delivery measured with one parley
 	// daemon process per node (needs Binary; default none, --full 10 and
 	// 30): what users run, without the shared heap of the in-process rooms.
@@ -104,6 +110,7 @@ func DefaultConfig() Config {
 		RoomsNodes:      3,
 		Senders:         []int{1, 64},
 		RPCClients:      []int{1, 8},
+		RPCBatch:        16,
 		ProcRates:       []int{100},
 		Saturation:      true,
 		SaturationRates: []int{500, 1000, 2000, 3000, 4000},
@@ -158,6 +165,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Messages <= 0:
 		return errors.New("bench: messages must be > 0")
+	case c.RPCBatch < 0 || c.RPCBatch > rpc.DefaultMaxBatch:
+		return fmt.Errorf("bench: rpc batch %d: want 0 to %d", c.RPCBatch, rpc.DefaultMaxBatch)
 	case c.LoadDuration <= 0:
 		return errors.New("bench: load duration must be > 0")
 	case c.Soak < 0 || c.Soak > 0 && (c.SoakNodes < 2 || c.SoakRate <= 0):

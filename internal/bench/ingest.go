@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -18,13 +17,18 @@ import (
 // Concurrency callers can, through API ("chat" or "rpc"), while node 1,
 // connected, receives them.
 type IngestResult struct {
-	API         string  `json:"api"` // "chat" (chat.Service.Send) or "rpc" (msg_send over HTTP)
-	Concurrency int     `json:"concurrency"`
-	Messages    int     `json:"messages"`
-	Errors      int     `json:"errors"`
-	PerSec      float64 `json:"perSec"` // acknowledged (durable) sends per second
-	CallP50     Dur     `json:"callP50"`
-	CallP99     Dur     `json:"callP99"`
+	API         string `json:"api"` // "chat" (chat.Service.Send) or "rpc" (msg_send over HTTP)
+	Concurrency int    `json:"concurrency"`
+	// Batch is how many msg_send calls each RPC request carries (a
+	// JSON-RPC batch); 1 for single calls and for chat.
+	Batch    int     `json:"batch"`
+	Messages int     `json:"messages"`
+	Errors   int     `json:"errors"`
+	PerSec   float64 `json:"perSec"` // acknowledged (durable) sends per second
+	// CallP50 and CallP99 are the time from a call to its answer; with
+	// batches, from the request to the answer to the whole batch.
+	CallP50 Dur `json:"callP50"`
+	CallP99 Dur `json:"callP99"`
 	// Received is how many reached node 1's feed; Lost = Messages-Errors-Received.
 	Received int `json:"received"`
 	Lost     int `json:"lost"`
@@ -41,13 +45,24 @@ type IngestResult struct {
 	Cores     float64 `json:"cores"`
 }
 
-// sendFunc sends message i with caller w and returns its ID.
-type sendFunc func(ctx context.Context, w, i int) (string, error)
+// sendFunc sends the messages numbered idx with caller w in one call and
+// sets ids[j] to the ID of message idx[j], leaving it empty if that send
+// failed.
+type sendFunc func(ctx context.Context, w int, idx []int, ids []string)
 
-// ingestRun sends count messages with conc callers of send and waits for
-// node 1 to receive them.
-func (c *cluster) ingestRun(ctx context.Context, api string, conc, count int, send sendFunc) IngestResult {
-	r := IngestResult{API: api, Concurrency: conc, Messages: count}
+// single adapts a one-message send to sendFunc.
+func single(send func(ctx context.Context, w, i int) (string, error)) sendFunc {
+	return func(ctx context.Context, w int, idx []int, ids []string) {
+		if id, err := send(ctx, w, idx[0]); err == nil {
+			ids[0] = id
+		}
+	}
+}
+
+// ingestRun sends count messages with conc callers of send, batch messages
+// per call, and waits for node 1 to receive them.
+func (c *cluster) ingestRun(ctx context.Context, api string, conc, batch, count int, send sendFunc) IngestResult {
+	r := IngestResult{API: api, Concurrency: conc, Batch: batch, Messages: count}
 	if c.lossy {
 		c.repair(ctx, c.lastSent+64)
 		c.lossy = false
@@ -63,19 +78,29 @@ func (c *cluster) ingestRun(ctx context.Context, api string, conc, count int, se
 	start := time.Now()
 	for w := range conc {
 		wg.Go(func() {
+			idx := make([]int, 0, batch)
+			ids := make([]string, batch)
 			for {
-				i := int(next.Add(1)) - 1
-				if i >= count || ctx.Err() != nil {
+				first := int(next.Add(int64(batch))) - batch
+				if first >= count || ctx.Err() != nil {
 					return
 				}
-				t0 := time.Now()
-				id, err := send(ctx, w, i)
-				durs[i] = time.Since(t0)
-				if err != nil {
-					errs.Add(1)
-					continue
+				idx = idx[:0]
+				for i := first; i < min(first+batch, count); i++ {
+					idx = append(idx, i)
 				}
-				msgs[i] = sent{id, t0}
+				clear(ids)
+				t0 := time.Now()
+				send(ctx, w, idx, ids[:len(idx)])
+				d := time.Since(t0)
+				for j, i := range idx {
+					durs[i] = d
+					if ids[j] == "" {
+						errs.Add(1)
+						continue
+					}
+					msgs[i] = sent{ids[j], t0}
+				}
 			}
 		})
 	}
@@ -119,35 +144,54 @@ func ingest(ctx context.Context, cfg Config, progress func(string, ...any), star
 		return sizedText(fmt.Sprintf("ingest %s %07d: a typical chat message of some sixty bytes", api, i), cfg.TextBytes)
 	}
 	for _, conc := range cfg.Senders {
-		r := c.ingestRun(ctx, "chat", conc, cfg.Messages, func(ctx context.Context, _, i int) (string, error) {
+		r := c.ingestRun(ctx, "chat", conc, 1, cfg.Messages, single(func(ctx context.Context, _, i int) (string, error) {
 			m, err := svc.Send(ctx, c.room.ID, text("chat", i))
 			return m.ID, err
-		})
+		}))
 		progress("ingest chat x%d: %.0f msg/s, %d lost", conc, r.PerSec, r.Lost)
 		out = append(out, r)
 	}
 
-	// Keep-alive for every concurrent client: net/http's default transport
-	// keeps only 2 idle connections per host, so 8 clients would redial on
-	// most calls. rpc/client uses the default transport.
-	if t, ok := http.DefaultTransport.(*http.Transport); ok && t.MaxIdleConnsPerHost < 64 {
-		t.MaxIdleConnsPerHost = 64
-	}
 	url, token, err := client.ReadEndpoint(filepath.Join(c.base, "n00"))
 	if err != nil {
 		return out, fmt.Errorf("rpc endpoint: %w", err)
 	}
-	for _, k := range cfg.RPCClients {
+	dial := func(k int) []*client.Client {
 		clients := make([]*client.Client, k)
 		for i := range clients {
 			clients[i] = client.Dial(url, token)
 		}
-		r := c.ingestRun(ctx, "rpc", k, cfg.Messages, func(ctx context.Context, w, i int) (string, error) {
+		return clients
+	}
+	for _, k := range cfg.RPCClients {
+		clients := dial(k)
+		r := c.ingestRun(ctx, "rpc", k, 1, cfg.Messages, single(func(ctx context.Context, w, i int) (string, error) {
 			var m chat.Message
 			err := clients[w].Call(ctx, "msg_send", []any{c.room.ID, text("rpc", i)}, &m)
 			return m.ID, err
-		})
+		}))
 		progress("ingest rpc x%d: %.0f msg/s, %d lost", k, r.PerSec, r.Lost)
+		out = append(out, r)
+	}
+	if b := cfg.RPCBatch; b > 1 && len(cfg.RPCClients) > 0 {
+		k := slices.Max(cfg.RPCClients)
+		clients := dial(k)
+		r := c.ingestRun(ctx, "rpc", k, b, cfg.Messages, func(ctx context.Context, w int, idx []int, ids []string) {
+			msgs := make([]chat.Message, len(idx))
+			calls := make([]client.BatchCall, len(idx))
+			for j, i := range idx {
+				calls[j] = client.BatchCall{Method: "msg_send", Params: []any{c.room.ID, text("rpc", i)}, Result: &msgs[j]}
+			}
+			if err := clients[w].Batch(ctx, calls); err != nil {
+				return
+			}
+			for j, call := range calls {
+				if call.Err == nil {
+					ids[j] = msgs[j].ID
+				}
+			}
+		})
+		progress("ingest rpc x%d in batches of %d: %.0f msg/s, %d lost", k, b, r.PerSec, r.Lost)
 		out = append(out, r)
 	}
 	return out, nil

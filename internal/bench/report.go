@@ -94,7 +94,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	p("INGEST (durable msg_send on node 0; node 1 connected and receiving)")
 	p("api\tconcurrency\tmessages\tmsg/s\tcall p50\tcall p99\treceived\tlost\terrors\tCPU/msg\tcores busy")
 	for _, x := range r.Ingest {
-		p("%s\t%d\t%d\t%.0f\t%s\t%s\t%d\t%d\t%d\t%s\t%.2f", x.API, x.Concurrency, x.Messages, x.PerSec, x.CallP50, x.CallP99, x.Received, x.Lost, x.Errors, x.CPUPerMsg, x.Cores)
+		api := x.API
+		if x.Batch > 1 {
+			api = fmt.Sprintf("%s (batches of %d)", x.API, x.Batch)
+		}
+		p("%s\t%d\t%d\t%.0f\t%s\t%s\t%d\t%d\t%d\t%s\t%.2f", api, x.Concurrency, x.Messages, x.PerSec, x.CallP50, x.CallP99, x.Received, x.Lost, x.Errors, x.CPUPerMsg, x.Cores)
 	}
 	p("")
 	p("DELIVERY (send on node 0 → every other node's subscription feed)")
