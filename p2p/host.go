@@ -49,7 +49,8 @@ type PeerInfo struct {
 	Addrs []string
 }
 
-// newHost builds the libp2p host: TCP and QUIC v1, Noise and TLS, yamux,
+// newHost builds the libp2p host: TCP and QUIC v1, Noise and TLS, yamux
+// (over coalescing connections, see coalescingMuxer),
 // the connection manager, the resource manager (resourceLimits), the NAT
 // traversal and bootstrap services of natOptions, the connection gater if
 // any, libp2p's metrics only if cfg.Registerer, and, only if
@@ -75,7 +76,7 @@ func newHost(key crypto.PrivKey, cfg Config, bootstrap []peer.AddrInfo) (host.Ho
 		libp2p.Transport(libp2pquic.NewTransport),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Security(libp2ptls.ID, libp2ptls.New),
-		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.Muxer(yamux.ID, coalescingMuxer{yamux.DefaultTransport}),
 		libp2p.ConnectionManager(cm),
 		libp2p.ResourceManager(rm),
 		libp2p.UserAgent(cfg.UserAgent),
