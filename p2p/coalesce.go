@@ -18,11 +18,16 @@ import (
 // idle connection is written at once; frames share a write only when they
 // queue up behind a slow one, as they do when the node is busy. QUIC
 // connections multiplex by themselves and are not affected.
-type coalescingMuxer struct{ inner network.Multiplexer }
+type coalescingMuxer struct {
+	inner network.Multiplexer
+	// writeTimeout bounds one write to the kernel (yamux's
+	// ConnectionWriteTimeout, which the wrapper takes over).
+	writeTimeout time.Duration
+}
 
 // NewConn implements network.Multiplexer.
 func (m coalescingMuxer) NewConn(c net.Conn, isServer bool, scope network.PeerScope) (network.MuxedConn, error) {
-	cc := newCoalescingConn(c)
+	cc := newCoalescingConn(c, m.writeTimeout, closeFlushTimeout)
 	mc, err := m.inner.NewConn(cc, isServer, scope)
 	if err != nil {
 		cc.Close()
@@ -32,39 +37,46 @@ func (m coalescingMuxer) NewConn(c net.Conn, isServer bool, scope network.PeerSc
 }
 
 const (
-	// maxPending bounds the bytes a connection holds unwritten; a writer
-	// past it waits until the kernel takes them (the peer reads). yamux
-	// alone could queue 64 frames in its send channel.
+	// maxPending bounds the bytes a connection holds unwritten, counting
+	// the write in progress; a writer past it waits until the kernel
+	// takes them (the peer reads). yamux alone could queue 64 frames.
 	maxPending = 256 << 10
-	// maxSpare is the largest write buffer a connection keeps between
-	// bursts.
-	maxSpare = 64 << 10
+	// maxSpare is the largest write buffer a connection keeps for reuse.
+	maxSpare = 16 << 10
 	// closeFlushTimeout bounds how long Close spends writing what is
 	// pending (a GoAway frame, the last messages) to a peer that does not
-	// read.
-	closeFlushTimeout = time.Second
+	// read: yamux's own wait for its GoAway.
+	closeFlushTimeout = 100 * time.Millisecond
 )
 
 // coalescingConn hands writes to its flush goroutine, which writes
 // everything accepted so far in one call. Write returns once the bytes are
-// accepted; after a write fails, every Write returns that error (and yamux
-// closes the session). Reads, addresses and deadlines are the underlying
-// connection's: a write deadline bounds the flush goroutine's writes.
-// Close stops the goroutine.
+// accepted. A failed write closes the underlying connection (so yamux's
+// read loop ends and the session closes, as when its own write fails), and
+// every later Write returns the error.
+//
+// The wrapper owns the write deadline: a Write returns before its bytes
+// reach the kernel, so yamux's deadline, which it extends at every Write,
+// would keep extending a write that is stuck. Instead each write to the
+// kernel must finish within writeTimeout; SetWriteDeadline is ignored and
+// SetDeadline sets only the read deadline. Close stops the goroutine.
 type coalescingConn struct {
 	net.Conn
+	writeTimeout, closeTimeout time.Duration
 
-	mu      sync.Mutex
-	cond    sync.Cond // signals new pending bytes, space, an error, closing
-	pending []byte    // accepted, not yet handed to the kernel
-	spare   []byte    // the flushed buffer, kept for reuse
-	err     error     // the first write error
-	closed  bool
-	done    chan struct{} // closed when flush returns
+	mu       sync.Mutex
+	cond     sync.Cond // signals new pending bytes, space, an error, closing
+	pending  []byte    // accepted, not yet handed to the kernel
+	inFlight int       // bytes of the write in progress
+	spare    []byte    // a written buffer kept for reuse
+	deadline time.Time // the underlying connection's write deadline
+	err      error     // the first write error
+	closed   bool
+	done     chan struct{} // closed when flush returns
 }
 
-func newCoalescingConn(c net.Conn) *coalescingConn {
-	cc := &coalescingConn{Conn: c, done: make(chan struct{})}
+func newCoalescingConn(c net.Conn, writeTimeout, closeTimeout time.Duration) *coalescingConn {
+	cc := &coalescingConn{Conn: c, writeTimeout: writeTimeout, closeTimeout: closeTimeout, done: make(chan struct{})}
 	cc.cond.L = &cc.mu
 	go cc.flush()
 	return cc
@@ -74,7 +86,7 @@ func newCoalescingConn(c net.Conn) *coalescingConn {
 func (c *coalescingConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for c.err == nil && !c.closed && len(c.pending) > 0 && len(c.pending)+len(p) > maxPending {
+	for c.err == nil && !c.closed && c.inFlight+len(c.pending) > 0 && c.inFlight+len(c.pending)+len(p) > maxPending {
 		c.cond.Wait()
 	}
 	switch {
@@ -88,8 +100,15 @@ func (c *coalescingConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// SetWriteDeadline is ignored: see coalescingConn.
+func (c *coalescingConn) SetWriteDeadline(time.Time) error { return nil }
+
+// SetDeadline sets the read deadline only: see coalescingConn.
+func (c *coalescingConn) SetDeadline(t time.Time) error { return c.Conn.SetReadDeadline(t) }
+
 // flush writes all that is pending in one call, again and again, until
 // the connection is closed and nothing is pending, or a write fails.
+// c.mu is held except around the write.
 func (c *coalescingConn) flush() {
 	defer close(c.done)
 	c.mu.Lock()
@@ -101,24 +120,43 @@ func (c *coalescingConn) flush() {
 		if len(c.pending) == 0 {
 			return
 		}
+		// Like yamux, move the deadline only once half of it has passed:
+		// a write may then take between half and all of writeTimeout.
+		// After Close, Close's shorter deadline stands.
+		if now := time.Now(); !c.closed && now.Add(c.writeTimeout/2).After(c.deadline) {
+			c.deadline = now.Add(c.writeTimeout)
+			c.Conn.SetWriteDeadline(c.deadline)
+		}
 		buf := c.pending
 		c.pending, c.spare = c.spare[:0], nil
+		c.inFlight = len(buf)
 		c.mu.Unlock()
 		_, err := c.Conn.Write(buf)
 		c.mu.Lock()
-		if cap(buf) <= maxSpare {
-			c.spare = buf[:0]
+		c.inFlight = 0
+		// Keep one buffer for reuse: the written one, as the next pending
+		// buffer if nothing came meanwhile, else as the spare.
+		if cap(buf) > maxSpare {
+			buf = nil
+		} else {
+			buf = buf[:0]
+		}
+		if len(c.pending) == 0 {
+			c.pending = buf
+		} else {
+			c.spare = buf
 		}
 		c.cond.Broadcast()
 		if err != nil {
 			c.err = err
+			c.Conn.Close()
 			return
 		}
 	}
 }
 
-// Close writes what is pending, for at most closeFlushTimeout, and closes
-// the underlying connection.
+// Close writes what is pending, for at most closeTimeout, and closes the
+// underlying connection.
 func (c *coalescingConn) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -126,9 +164,10 @@ func (c *coalescingConn) Close() error {
 		return net.ErrClosed
 	}
 	c.closed = true
+	c.deadline = time.Now().Add(c.closeTimeout)
+	c.Conn.SetWriteDeadline(c.deadline)
 	c.cond.Broadcast()
 	c.mu.Unlock()
-	c.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
 	<-c.done
 	return c.Conn.Close()
 }

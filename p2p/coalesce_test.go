@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 )
 
 // recordingConn is the transport under a coalescingConn: it records the
@@ -31,6 +33,11 @@ func (r *recordingConn) sizes() []int {
 	return append([]int(nil), r.writes...)
 }
 
+// newTestConn wraps c as NewConn does, with yamux's write timeout.
+func newTestConn(c net.Conn) *coalescingConn {
+	return newCoalescingConn(c, 10*time.Second, closeFlushTimeout)
+}
+
 func frame(i, n int) []byte { return bytes.Repeat([]byte{byte('a' + i)}, n) }
 
 // waitUntil polls cond for up to 5 s.
@@ -51,7 +58,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func TestCoalescingConnGathersQueuedFrames(t *testing.T) {
 	a, b := net.Pipe() // a write blocks until the other end reads it
 	rec := &recordingConn{Conn: a}
-	c := newCoalescingConn(rec)
+	c := newTestConn(rec)
 	defer c.Close()
 
 	var want bytes.Buffer
@@ -80,7 +87,7 @@ func TestCoalescingConnGathersQueuedFrames(t *testing.T) {
 // After the transport fails a write, Write reports the failure.
 func TestCoalescingConnReportsWriteError(t *testing.T) {
 	a, b := net.Pipe()
-	c := newCoalescingConn(a)
+	c := newTestConn(a)
 	defer c.Close()
 	b.Close()
 	if _, err := c.Write([]byte("accepted before the failure is known")); err != nil {
@@ -101,7 +108,7 @@ func TestCoalescingConnReportsWriteError(t *testing.T) {
 func TestCoalescingConnBoundsPending(t *testing.T) {
 	a, b := net.Pipe()
 	rec := &recordingConn{Conn: a}
-	c := newCoalescingConn(rec)
+	c := newTestConn(rec)
 	defer c.Close()
 	const size = 64 << 10
 	var want bytes.Buffer
@@ -128,11 +135,11 @@ func TestCoalescingConnBoundsPending(t *testing.T) {
 		}
 	}()
 	count := func() int { mu.Lock(); defer mu.Unlock(); return accepted }
-	// Frames 1-4 fill maxPending; frame 5 must wait.
-	waitUntil(t, "5 frames accepted", func() bool { return count() == 5 })
+	// Frame 0 in flight and frames 1-3 make maxPending; frame 4 must wait.
+	waitUntil(t, "4 frames accepted", func() bool { return count() == 4 })
 	time.Sleep(100 * time.Millisecond)
-	if n := count(); n != 5 {
-		t.Fatalf("%d frames accepted with nothing read, want 5 (maxPending %d)", n, maxPending)
+	if n := count(); n != 4 {
+		t.Fatalf("%d frames accepted with nothing read, want 4 (maxPending %d)", n, maxPending)
 	}
 	got := make([]byte, want.Len())
 	if _, err := io.ReadFull(b, got); err != nil {
@@ -147,7 +154,7 @@ func TestCoalescingConnBoundsPending(t *testing.T) {
 // Close writes what is pending before it closes the transport.
 func TestCoalescingConnCloseFlushes(t *testing.T) {
 	a, b := net.Pipe()
-	c := newCoalescingConn(a)
+	c := newTestConn(a)
 	for i := range 3 {
 		if _, err := c.Write(frame(i, 10)); err != nil {
 			t.Fatal(err)
@@ -175,16 +182,139 @@ func TestCoalescingConnCloseFlushes(t *testing.T) {
 func TestCoalescingConnCloseBounded(t *testing.T) {
 	a, b := net.Pipe()
 	defer b.Close()
-	c := newCoalescingConn(a)
+	c := newTestConn(a)
 	if _, err := c.Write([]byte("never read")); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	c.Close()
-	if d := time.Since(start); d > closeFlushTimeout+2*time.Second {
-		t.Fatalf("Close took %v with an unread write pending", d)
+	closed := make(chan struct{})
+	go func() { c.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(closeFlushTimeout + 3*time.Second):
+		t.Fatal("Close hangs with an unread write pending")
 	}
 	if _, err := b.Write([]byte("x")); !errors.Is(err, io.ErrClosedPipe) {
 		t.Fatalf("the transport is still open after Close: %v", err)
+	}
+}
+
+// A write the peer never takes fails after the write timeout, although
+// the session keeps writing small frames and extending its deadline as
+// yamux does (the wrapper ignores that deadline, which would otherwise
+// keep the stuck write alive); the transport is then closed.
+func TestCoalescingConnStuckWriteTimesOut(t *testing.T) {
+	a, b := net.Pipe()
+	defer b.Close()
+	const timeout = 200 * time.Millisecond
+	c := newCoalescingConn(a, timeout, closeFlushTimeout)
+	defer c.Close()
+	start := time.Now()
+	var err error
+	for err == nil && time.Since(start) < 5*time.Second {
+		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		_, err = c.Write(make([]byte, 12)) // a yamux ping or window update
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err == nil {
+		t.Fatal("writes to a peer that never reads still succeed after 5 s")
+	}
+	if d := time.Since(start); d > 10*timeout {
+		t.Errorf("the stuck write failed after %v, want about %v", d, timeout)
+	}
+	if _, err := b.Write([]byte("x")); !errors.Is(err, io.ErrClosedPipe) {
+		t.Fatalf("the transport is still open after the failed write: %v", err)
+	}
+}
+
+// Under real yamux on a TCP connection: streams carry their data intact
+// in both directions, and closing the session stops both wrappers' flush
+// goroutines.
+func TestCoalescingConnUnderYamux(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	raw, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cliConn, srvConn := newTestConn(raw), newTestConn(<-accepted)
+	mux := yamux.DefaultTransport
+	cli, err := mux.NewConn(cliConn, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := mux.NewConn(srvConn, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	const streams, frames = 4, 200
+	errs := make(chan error, 2*streams)
+	for s := range streams {
+		go func() {
+			st, err := cli.OpenStream(t.Context())
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer st.Close()
+			for i := range frames {
+				if _, err := st.Write(frame(s, 1+i%300)); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+		go func() {
+			st, err := srv.AcceptStream()
+			if err != nil {
+				errs <- err
+				return
+			}
+			got, err := io.ReadAll(st)
+			if err != nil {
+				errs <- err
+				return
+			}
+			var want []byte
+			for i := range frames {
+				want = append(want, frame(int(got[0]-'a'), 1+i%300)...)
+			}
+			if !bytes.Equal(got, want) {
+				errs <- errors.New("a stream's bytes differ from what was written")
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range 2 * streams {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("streams did not finish")
+		}
+	}
+	if err := cli.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, cc := range map[string]*coalescingConn{"client": cliConn, "server": srvConn} {
+		select {
+		case <-cc.done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the %s's flush goroutine still runs after the session closed", name)
+		}
 	}
 }
