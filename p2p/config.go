@@ -159,13 +159,14 @@ type Config struct {
 
 	// RelayRetry is how soon a private user node tries again to get a
 	// relay reservation on its bootstrap peers (AutoRelay's static relays)
-	// after it could not: after a bootstrap peer was unreachable or did not
-	// offer the relay protocol yet, and after a reservation was refused.
-	// go-libp2p's defaults (30 s and one hour) suit relays found on a
-	// public network; with a community's few bootstrap nodes as its only
-	// relays, an hour without a reservation would leave the node
-	// unreachable for that long after one refusal or a bootstrap restart.
-	// A retry costs one reservation request. Default 15 seconds.
+	// when none was reachable or offered the relay protocol yet, as after
+	// a bootstrap restart. After a relay refused a reservation (it is
+	// full, or holds its limit for our IP address) the node asks it again
+	// after 2 minutes, or RelayRetry if longer. go-libp2p's defaults (30 s
+	// and one hour) suit relays found on a public network; with a
+	// community's few bootstrap nodes as its only relays, an hour without
+	// a reservation would leave the node unreachable that long. Default
+	// 15 seconds.
 	RelayRetry time.Duration
 
 	// DialTimeout bounds one dial of a bootstrap peer. Default 15 seconds.

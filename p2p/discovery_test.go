@@ -236,9 +236,10 @@ func freeTCPPort(t *testing.T) int {
 }
 
 // A private user node whose bootstrap node is down when it starts gets a
-// relay reservation there once the bootstrap node is up, within
-// Config.RelayRetry rather than go-libp2p's 30 s (or an hour after a
-// refused reservation), and is then reachable through the relay.
+// relay reservation there once the bootstrap node is up, retrying after
+// Config.RelayRetry (500 ms here) rather than go-libp2p's 30 s, and is then
+// reachable through the relay. (It takes ~5 s: the node's own bootstrap
+// redial backoff and the swarm's dial backoff on the closed port.)
 func TestRelayReservationAfterBootstrapReturns(t *testing.T) {
 	keyBoot := newKey(t)
 	idBoot, err := peer.IDFromPrivateKey(keyBoot)

@@ -52,6 +52,11 @@ const (
 	RelayReservationTTL       = time.Hour
 )
 
+// relayRefusedBackoff is how long a user node waits before it asks again a
+// relay that refused it a reservation: a full relay is not asked by every
+// member every few seconds.
+const relayRefusedBackoff = 2 * time.Minute
+
 // relayResources are the circuit relay v2 service's resources.
 func relayResources() relayv2.Resources {
 	rc := relayv2.DefaultResources()
@@ -74,7 +79,8 @@ func relayResources() relayv2.Resources {
 // (DCUtR) and, when it has bootstrap peers, AutoRelay with those peers as
 // its static relays: once AutoNAT finds the node private, it reserves a
 // slot on them and advertises /p2p-circuit addresses through them,
-// retrying after Config.RelayRetry when it could not.
+// retrying after Config.RelayRetry when it could not (after
+// relayRefusedBackoff when a relay refused).
 func natOptions(cfg Config, bootstrap []peer.AddrInfo) []libp2p.Option {
 	opts := []libp2p.Option{libp2p.EnableAutoNATv2()}
 	switch cfg.ForceReachability {
@@ -93,7 +99,7 @@ func natOptions(cfg Config, bootstrap []peer.AddrInfo) []libp2p.Option {
 	if len(bootstrap) > 0 {
 		opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(bootstrap,
 			autorelay.WithMinInterval(cfg.RelayRetry),
-			autorelay.WithBackoff(cfg.RelayRetry),
+			autorelay.WithBackoff(max(cfg.RelayRetry, relayRefusedBackoff)),
 		))
 	}
 	return opts
