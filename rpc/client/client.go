@@ -120,6 +120,9 @@ func (c *Client) Batch(ctx context.Context, calls []BatchCall) error {
 	if len(calls) == 0 {
 		return nil
 	}
+	for i := range calls {
+		calls[i].Err = nil // a reused slice must not keep an earlier outcome
+	}
 	first := c.id.Add(uint64(len(calls))) - uint64(len(calls)) + 1
 	reqs := make([]request, len(calls))
 	for i, bc := range calls {
