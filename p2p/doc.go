@@ -14,8 +14,10 @@
 //	defer n.Close()
 //
 // The host speaks TCP and QUIC, secures connections with Noise or TLS,
-// multiplexes with yamux, and runs under a connection manager
-// (Config.ConnMgrLow/High) and an autoscaled resource manager. NAT port
+// multiplexes with yamux (over a connection that writes the frames queued
+// behind a write in progress together: coalesce.go), and runs under a
+// connection manager (Config.ConnMgrLow/High) and an autoscaled resource
+// manager. NAT port
 // mapping runs only when Config.NATPortMap is set. No peer is built in:
 // bootstrap peers come only from Config.BootstrapPeers. The node dials them
 // in the background with exponential backoff for its whole life, protects
