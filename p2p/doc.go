@@ -18,9 +18,8 @@
 // behind a write in progress together: coalesce.go), and runs under a
 // connection manager (Config.ConnMgrLow/High) and an autoscaled resource
 // manager. NAT port mapping runs only when Config.NATPortMap is set. No
-// peer is built in:
-// bootstrap peers come only from Config.BootstrapPeers. The node dials them
-// in the background with exponential backoff for its whole life, protects
+// peer is built in: bootstrap peers come only from Config.BootstrapPeers.
+// The node dials them in the background with exponential backoff for its whole life, protects
 // them in the connection manager, and bootstraps the DHT once connected;
 // New does not wait for them.
 //
