@@ -19,9 +19,9 @@
 // connection manager (Config.ConnMgrLow/High) and an autoscaled resource
 // manager. NAT port mapping runs only when Config.NATPortMap is set. No
 // peer is built in: bootstrap peers come only from Config.BootstrapPeers.
-// The node dials them in the background with exponential backoff for its whole life, protects
-// them in the connection manager, and bootstraps the DHT once connected;
-// New does not wait for them.
+// The node dials them in the background with exponential backoff for its
+// whole life, protects them in the connection manager, and bootstraps the
+// DHT once connected; New does not wait for them.
 //
 // NewWithHost runs the same node on a host the caller built, such as a
 // mocknet host in tests. In both cases the Node owns the host and closes it.
