@@ -43,6 +43,7 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "soak-rate", Usage: "offered load of the soak, messages/s (default 100)"},
 			&cli.IntFlag{Name: "size", Usage: "bytes of every load message's text, 32 to 16384 (default: about 60, a typical chat line)"},
 			&cli.BoolFlag{Name: "mem", Usage: "in-memory datastores instead of Pebble in temp dirs"},
+			&cli.BoolFlag{Name: "quic", Usage: "in-process nodes listen on QUIC instead of TCP"},
 			&cli.BoolFlag{Name: "full", Usage: "the full-size run (several minutes)"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the delivery and ingest measurements to `FILE`"},
 			&cli.StringFlag{Name: "memprofile", Usage: "write a heap profile of what the soak's nodes keep live to `FILE` (with --soak)"},
@@ -105,6 +106,7 @@ func benchCommand() *cli.Command {
 				}
 			}
 			cfg.Mem = cmd.Bool("mem")
+			cfg.QUIC = cmd.Bool("quic")
 			cfg.TextBytes = int(cmd.Int("size"))
 			cfg.CPUProfile = cmd.String("cpuprofile")
 			for _, f := range []string{"memprofile", "soak-nodes", "soak-rate"} {

@@ -22,7 +22,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	start := time.Now()
 	rep := &Report{Machine: thisMachine(), Config: ReportConfig{
-		Store: "pebble", Nodes: cfg.Nodes, Messages: cfg.Messages, Rates: cfg.Rates, LoadSecs: cfg.LoadDuration.Seconds(),
+		Store: "pebble", Transport: "tcp", Nodes: cfg.Nodes, Messages: cfg.Messages, Rates: cfg.Rates, LoadSecs: cfg.LoadDuration.Seconds(),
 		TextBytes: cfg.TextBytes,
 	}}
 	if len(cfg.ProcNodes) > 0 {
@@ -30,6 +30,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.Mem {
 		rep.Config.Store = "memory"
+	}
+	if cfg.QUIC {
+		rep.Config.Transport = "quic"
 	}
 	progress := func(format string, args ...any) {
 		if cfg.Progress != nil {

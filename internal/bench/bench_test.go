@@ -126,6 +126,36 @@ func (w testWriter) Write(b []byte) (int, error) {
 
 // The process's own resident memory is read from /proc and is part of
 // its VmRSS.
+// With --quic the in-process nodes connect over QUIC, and a room still
+// delivers every message.
+func TestBenchQUIC(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real nodes")
+	}
+	cfg := Config{
+		Nodes:        []int{3},
+		Messages:     50,
+		Rates:        []int{100},
+		LoadDuration: 500 * time.Millisecond,
+		QUIC:         true,
+		Mem:          true,
+		Seed:         1,
+		Progress:     testWriter{t},
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Config.Transport != "quic" {
+		t.Errorf("report transport %q, want quic", rep.Config.Transport)
+	}
+	if len(rep.Delivery) != 1 || rep.Delivery[0].Delivered != 1 || rep.Delivery[0].Sent != 50 {
+		t.Fatalf("delivery over QUIC: %+v", rep.Delivery)
+	}
+}
+
 func TestProcRSSAnon(t *testing.T) {
 	rss, anon := procRSS("self"), procRSSAnon("self")
 	if anon == 0 || rss == 0 || anon > rss {

@@ -76,12 +76,16 @@ func nodeLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 }
 
-// benchConfig is a node configuration for 127.0.0.1 only, mDNS and NAT
-// port mapping off, RPC on a free loopback port.
-func benchConfig() node.Config {
+// benchConfig is a node configuration for 127.0.0.1 only (TCP, or QUIC
+// if quic), mDNS and NAT port mapping off, RPC on a free loopback port.
+func benchConfig(quic bool) node.Config {
 	off := false
+	listen := "/ip4/127.0.0.1/tcp/0"
+	if quic {
+		listen = "/ip4/127.0.0.1/udp/0/quic-v1"
+	}
 	return node.Config{
-		Listen:     []string{"/ip4/127.0.0.1/tcp/0"},
+		Listen:     []string{listen},
 		RPC:        "127.0.0.1:0",
 		MDNS:       &off,
 		NATPortMap: &off,
@@ -89,9 +93,10 @@ func benchConfig() node.Config {
 	}
 }
 
-// startNode starts one node on dir; mem gives it an in-memory datastore.
-func startNode(ctx context.Context, dir string, mem, rpc bool) (*node.Node, error) {
-	opts := node.Options{DataDir: dir, Config: benchConfig(), NoRPC: !rpc, Logger: nodeLogger(),
+// startNode starts one node on dir; mem gives it an in-memory datastore,
+// quic has it listen on QUIC instead of TCP.
+func startNode(ctx context.Context, dir string, mem, quic, rpc bool) (*node.Node, error) {
+	opts := node.Options{DataDir: dir, Config: benchConfig(quic), NoRPC: !rpc, Logger: nodeLogger(),
 		// One author sends far above the anti-spam limits meant for
 		// people (20 events/s per author); measure the node, not them.
 		Chat: func(c *chat.Config) { c.Limits = chat.Limits{AuthorRate: -1, PeerRate: -1} }}
@@ -104,7 +109,7 @@ func startNode(ctx context.Context, dir string, mem, rpc bool) (*node.Node, erro
 // meshedCluster is newCluster, connected (cfg.Seed picks the random
 // links) and meshed within wait; on error nothing is left running.
 func meshedCluster(ctx context.Context, cfg Config, n int, rpc0 bool, wait time.Duration) (*cluster, error) {
-	c, err := newCluster(ctx, n, cfg.Mem, rpc0)
+	c, err := newCluster(ctx, n, cfg.Mem, cfg.QUIC, rpc0)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +128,7 @@ func meshedCluster(ctx context.Context, cfg Config, n int, rpc0 bool, wait time.
 // newCluster starts n nodes (the first with RPC if rpc0), joins them all to
 // the room and seeds every node with every join event, as sync would, so
 // that no message's parents are missing anywhere. It does not connect them.
-func newCluster(ctx context.Context, n int, mem, rpc0 bool) (_ *cluster, err error) {
+func newCluster(ctx context.Context, n int, mem, quic, rpc0 bool) (_ *cluster, err error) {
 	base, err := os.MkdirTemp("", "parley-bench-*")
 	if err != nil {
 		return nil, err
@@ -142,7 +147,7 @@ func newCluster(ctx context.Context, n int, mem, rpc0 bool) (_ *cluster, err err
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			c.nodes[i], errs[i] = startNode(ctx, filepath.Join(base, fmt.Sprintf("n%02d", i)), mem, rpc0 && i == 0)
+			c.nodes[i], errs[i] = startNode(ctx, filepath.Join(base, fmt.Sprintf("n%02d", i)), mem, quic, rpc0 && i == 0)
 		})
 	}
 	wg.Wait()

@@ -82,6 +82,10 @@ type Config struct {
 	TextBytes int
 	// Mem gives every node an in-memory datastore instead of Pebble.
 	Mem bool
+	// QUIC has the in-process nodes listen on QUIC instead of TCP (with
+	// Noise and yamux): go-libp2p prefers QUIC when a peer offers both, as
+	// a daemon's default addresses do.
+	QUIC bool
 	// CPUProfile, if set, receives a CPU profile of the delivery and
 	// ingest measurements (not of setup or data generation).
 	CPUProfile string

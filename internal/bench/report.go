@@ -64,11 +64,13 @@ type Report struct {
 
 // ReportConfig is the part of Config that shapes the figures.
 type ReportConfig struct {
-	Store    string  `json:"store"` // "pebble" or "memory"
-	Nodes    []int   `json:"nodes"`
-	Messages int     `json:"messages"`
-	Rates    []int   `json:"rates"`
-	LoadSecs float64 `json:"loadSeconds"`
+	Store string `json:"store"` // "pebble" or "memory"
+	// Transport the in-process nodes listen on: "tcp" (Noise, yamux) or "quic".
+	Transport string  `json:"transport"`
+	Nodes     []int   `json:"nodes"`
+	Messages  int     `json:"messages"`
+	Rates     []int   `json:"rates"`
+	LoadSecs  float64 `json:"loadSeconds"`
 	// TextBytes is the size of the load's message texts (0: about sixty).
 	TextBytes int `json:"textBytes,omitempty"`
 	// ProcNodes and ProcRates shape the one-process-per-node delivery.
@@ -89,7 +91,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if r.Config.TextBytes > 0 {
 		text = fmt.Sprintf("%d bytes", r.Config.TextBytes)
 	}
-	p("machine: %s, %d CPUs, %s, %s/%s; store %s; message texts %s", m.CPU, m.CPUs, m.Go, m.OS, m.Arch, r.Config.Store, text)
+	p("machine: %s, %d CPUs, %s, %s/%s; store %s; transport %s; message texts %s", m.CPU, m.CPUs, m.Go, m.OS, m.Arch, r.Config.Store, r.Config.Transport, text)
 	p("")
 	p("INGEST (durable msg_send on node 0; node 1 connected and receiving)")
 	p("api\tconcurrency\tmessages\tmsg/s\tcall p50\tcall p99\treceived\tlost\terrors\tCPU/msg\tcores busy")
