@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	pool "github.com/libp2p/go-buffer-pool"
 	"github.com/libp2p/go-libp2p/core/network"
 )
 
@@ -41,8 +42,9 @@ const (
 	// the write in progress; a writer past it waits until the kernel
 	// takes them (the peer reads). yamux alone could queue 64 frames.
 	maxPending = 256 << 10
-	// maxSpare is the largest write buffer a connection keeps for reuse.
-	maxSpare = 16 << 10
+	// minBuffer is the smallest buffer a connection takes from the shared
+	// pool when writes arrive on an empty one.
+	minBuffer = 4 << 10
 	// closeFlushTimeout bounds how long Close spends writing what is
 	// pending (a GoAway frame, the last messages) to a peer that does not
 	// read: yamux's own wait for its GoAway.
@@ -66,9 +68,8 @@ type coalescingConn struct {
 
 	mu       sync.Mutex
 	cond     sync.Cond // signals new pending bytes, space, an error, closing
-	pending  []byte    // accepted, not yet handed to the kernel
+	pending  []byte    // accepted, not yet handed to the kernel; from pool
 	inFlight int       // bytes of the write in progress
-	spare    []byte    // a written buffer kept for reuse
 	deadline time.Time // the underlying connection's write deadline
 	err      error     // the first write error
 	closed   bool
@@ -94,6 +95,14 @@ func (c *coalescingConn) Write(p []byte) (int, error) {
 		return 0, c.err
 	case c.closed:
 		return 0, net.ErrClosed
+	}
+	if n := len(c.pending) + len(p); n > cap(c.pending) {
+		// Buffers come from and go back to libp2p's shared pool, so an
+		// idle connection holds none and a busy one allocates none.
+		grown := pool.Get(max(n, 2*cap(c.pending), minBuffer))[:len(c.pending)]
+		copy(grown, c.pending)
+		pool.Put(c.pending)
+		c.pending = grown
 	}
 	c.pending = append(c.pending, p...)
 	c.cond.Broadcast()
@@ -128,24 +137,13 @@ func (c *coalescingConn) flush() {
 			c.Conn.SetWriteDeadline(c.deadline)
 		}
 		buf := c.pending
-		c.pending, c.spare = c.spare[:0], nil
+		c.pending = nil
 		c.inFlight = len(buf)
 		c.mu.Unlock()
 		_, err := c.Conn.Write(buf)
+		pool.Put(buf)
 		c.mu.Lock()
 		c.inFlight = 0
-		// Keep one buffer for reuse: the written one, as the next pending
-		// buffer if nothing came meanwhile, else as the spare.
-		if cap(buf) > maxSpare {
-			buf = nil
-		} else {
-			buf = buf[:0]
-		}
-		if len(c.pending) == 0 {
-			c.pending = buf
-		} else {
-			c.spare = buf
-		}
 		c.cond.Broadcast()
 		if err != nil {
 			c.err = err
