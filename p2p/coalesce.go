@@ -96,6 +96,7 @@ func (c *coalescingConn) Write(p []byte) (int, error) {
 	case c.closed:
 		return 0, net.ErrClosed
 	}
+	ping := isYamuxPing(p)
 	if n := len(c.pending) + len(p); n > cap(c.pending) {
 		// Buffers come from and go back to libp2p's shared pool, so an
 		// idle connection holds none and a busy one allocates none.
@@ -104,10 +105,31 @@ func (c *coalescingConn) Write(p []byte) (int, error) {
 		pool.Put(c.pending)
 		c.pending = grown
 	}
-	c.pending = append(c.pending, p...)
+	if ping && len(c.pending) > 0 {
+		// yamux sends pings and pongs ahead of queued data; keep that, or a
+		// pong could wait behind up to maxPending of frames, past the
+		// peer's keepalive timeout. pending holds whole frames, so the
+		// front is a frame boundary.
+		c.pending = c.pending[:len(c.pending)+len(p)]
+		copy(c.pending[len(p):], c.pending[:len(c.pending)-len(p)])
+		copy(c.pending, p)
+	} else {
+		c.pending = append(c.pending, p...)
+	}
 	c.cond.Broadcast()
 	return len(p), nil
 }
+
+// yamuxHeaderSize and yamuxTypePing are from the yamux specification: a
+// frame is a 12-byte header (version, type, flags, stream ID, length) and
+// a body; a ping or its answer is a header of type 2 alone, written by
+// yamux in one Write.
+const (
+	yamuxHeaderSize = 12
+	yamuxTypePing   = 2
+)
+
+func isYamuxPing(p []byte) bool { return len(p) == yamuxHeaderSize && p[1] == yamuxTypePing }
 
 // SetWriteDeadline is ignored: see coalescingConn.
 func (c *coalescingConn) SetWriteDeadline(time.Time) error { return nil }

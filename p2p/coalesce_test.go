@@ -84,6 +84,41 @@ func TestCoalescingConnGathersQueuedFrames(t *testing.T) {
 	}
 }
 
+// A yamux ping or pong goes ahead of the frames queued behind the write in
+// progress, as yamux itself sends them ahead of its queue; other frames,
+// a 12-byte window update included, keep their order.
+func TestCoalescingConnPingsJumpQueue(t *testing.T) {
+	a, b := net.Pipe()
+	rec := &recordingConn{Conn: a}
+	c := newTestConn(rec)
+	defer c.Close()
+	ping := []byte{0, 2, 0, 2, 0, 0, 0, 0, 0, 0, 0, 7}   // pong (ACK) to ping 7
+	window := []byte{0, 1, 0, 0, 0, 0, 0, 3, 0, 0, 1, 0} // window update, stream 3
+	write := func(p []byte) {
+		t.Helper()
+		if _, err := c.Write(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(frame(0, 100))
+	waitUntil(t, "frame 0 with the transport", func() bool { return len(rec.sizes()) == 1 })
+	write(frame(1, 100))
+	write(window)
+	write(frame(2, 100))
+	write(ping)
+	var want []byte
+	for _, f := range [][]byte{frame(0, 100), ping, frame(1, 100), window, frame(2, 100)} {
+		want = append(want, f...)
+	}
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(b, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("frames reached the transport as\n%v\nwant\n%v", got, want)
+	}
+}
+
 // After the transport fails a write, Write reports the failure.
 func TestCoalescingConnReportsWriteError(t *testing.T) {
 	a, b := net.Pipe()
