@@ -20,7 +20,8 @@
 // on error or cancellation. Run is not safe to call concurrently with
 // itself (it measures the whole process's memory).
 //
-// Nodes listen on /ip4/127.0.0.1/tcp/0 only, with mDNS and NAT port
-// mapping off; by default each has Pebble (fsync on) in a temporary
-// directory, Config.Mem gives them in-memory datastores instead.
+// Nodes listen on /ip4/127.0.0.1/tcp/0 only (/ip4/127.0.0.1/udp/0/quic-v1
+// with Config.QUIC), with mDNS and NAT port mapping off; by default each
+// has Pebble (fsync on) in a temporary directory, Config.Mem gives them
+// in-memory datastores instead.
 package bench
