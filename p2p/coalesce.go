@@ -40,8 +40,14 @@ func (m coalescingMuxer) NewConn(c net.Conn, isServer bool, scope network.PeerSc
 const (
 	// maxPending bounds the bytes a connection holds unwritten, counting
 	// the write in progress; a writer past it waits until the kernel
-	// takes them (the peer reads). yamux alone could queue 64 frames.
-	maxPending = 256 << 10
+	// takes them (the peer reads). It is also the most a yamux ping or
+	// pong can wait behind: yamux's send loop, where pongs jump the
+	// queue, is the writer that waits here, so a pong goes out only
+	// after what was accepted before it (a pong later than the peer's
+	// 10 s keepalive timeout makes the peer close the connection). yamux
+	// alone held up to 64 frames in its queue: about as much for
+	// gossip's small frames.
+	maxPending = 64 << 10
 	// minBuffer is the smallest buffer a connection takes from the shared
 	// pool when writes arrive on an empty one.
 	minBuffer = 4 << 10
@@ -106,10 +112,9 @@ func (c *coalescingConn) Write(p []byte) (int, error) {
 		c.pending = grown
 	}
 	if ping && len(c.pending) > 0 {
-		// yamux sends pings and pongs ahead of queued data; keep that, or a
-		// pong could wait behind up to maxPending of frames, past the
-		// peer's keepalive timeout. pending holds whole frames, so the
-		// front is a frame boundary.
+		// yamux sends pings and pongs ahead of queued data; keep that for
+		// the frames held here. pending holds whole frames (yamux writes
+		// one per call), so the front is a frame boundary.
 		c.pending = c.pending[:len(c.pending)+len(p)]
 		copy(c.pending[len(p):], c.pending[:len(c.pending)-len(p)])
 		copy(c.pending, p)
@@ -129,7 +134,9 @@ const (
 	yamuxTypePing   = 2
 )
 
-func isYamuxPing(p []byte) bool { return len(p) == yamuxHeaderSize && p[1] == yamuxTypePing }
+func isYamuxPing(p []byte) bool {
+	return len(p) == yamuxHeaderSize && p[0] == 0 && p[1] == yamuxTypePing
+}
 
 // SetWriteDeadline is ignored: see coalescingConn.
 func (c *coalescingConn) SetWriteDeadline(time.Time) error { return nil }
@@ -169,6 +176,8 @@ func (c *coalescingConn) flush() {
 		c.cond.Broadcast()
 		if err != nil {
 			c.err = err
+			pool.Put(c.pending) // never written now
+			c.pending = nil
 			c.Conn.Close()
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -119,6 +120,53 @@ func TestCoalescingConnPingsJumpQueue(t *testing.T) {
 	}
 }
 
+// A pong waits behind at most maxPending of earlier frames. yamux's send
+// loop writes a pong ahead of its own queue, but only once its Write of
+// the frame in hand returns, which takes room here: so what the pong waits
+// behind is what the connection held unwritten when the ping came in.
+func TestCoalescingConnPongWaitsAtMostMaxPending(t *testing.T) {
+	a, b := net.Pipe()
+	c := newTestConn(a)
+	defer c.Close()
+	pong := []byte{0, 2, 0, 2, 0, 0, 0, 0, 0, 0, 0, 9}
+	const size = 1 << 10
+	var (
+		accepted    atomic.Int64
+		pingArrived atomic.Bool
+	)
+	go func() { // yamux's send loop
+		for i := 0; ; i++ {
+			if _, err := c.Write(frame(i%20, size)); err != nil {
+				return
+			}
+			accepted.Add(1)
+			if pingArrived.Load() {
+				c.Write(pong)
+				return
+			}
+		}
+	}()
+	// Nobody reads yet: the loop fills the connection, then waits in Write.
+	waitUntil(t, "the connection to fill", func() bool { return accepted.Load() >= maxPending/size-1 })
+	time.Sleep(50 * time.Millisecond)
+	pingArrived.Store(true)
+	got := make([]byte, 0, 2*maxPending)
+	buf := make([]byte, 4<<10)
+	for !bytes.Contains(got, pong) {
+		b.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := b.Read(buf)
+		if err != nil {
+			t.Fatalf("reading up to the pong: %v", err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	// 64 KiB is what yamux's own queue held of gossip-sized frames; a
+	// slow peer must still answer a ping within its 10 s timeout.
+	if budget := 64<<10 + size; bytes.Index(got, pong) > budget {
+		t.Fatalf("the pong waited behind %d bytes, want at most %d", bytes.Index(got, pong), budget)
+	}
+}
+
 // After the transport fails a write, Write reports the failure.
 func TestCoalescingConnReportsWriteError(t *testing.T) {
 	a, b := net.Pipe()
@@ -145,7 +193,7 @@ func TestCoalescingConnBoundsPending(t *testing.T) {
 	rec := &recordingConn{Conn: a}
 	c := newTestConn(rec)
 	defer c.Close()
-	const size = 64 << 10
+	const size = maxPending / 4
 	var want bytes.Buffer
 	for i := range 10 {
 		want.Write(frame(i, size))
