@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -153,6 +154,14 @@ func TestBenchQUIC(t *testing.T) {
 	}
 	if len(rep.Delivery) != 1 || rep.Delivery[0].Delivered != 1 || rep.Delivery[0].Sent != 50 {
 		t.Fatalf("delivery over QUIC: %+v", rep.Delivery)
+	}
+	// Wire bytes are read from TCP sockets: the table must not show 0.
+	var out bytes.Buffer
+	rep.WriteTable(&out)
+	lines := strings.Split(out.String(), "\n")
+	i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "DELIVERY (") })
+	if !strings.Contains(lines[0], "transport quic") || i < 0 || i+2 >= len(lines) || strings.Count(lines[i+2], "n/a") != 2 {
+		t.Errorf("table does not name QUIC or mark its delivery row's 2 wire figures n/a:\n%s", out.String())
 	}
 }
 

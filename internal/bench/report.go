@@ -103,14 +103,21 @@ func (r *Report) WriteTable(w io.Writer) error {
 		p("%s\t%d\t%d\t%.0f\t%s\t%s\t%d\t%d\t%d\t%s\t%.2f", api, x.Concurrency, x.Messages, x.PerSec, x.CallP50, x.CallP99, x.Received, x.Lost, x.Errors, x.CPUPerMsg, x.Cores)
 	}
 	p("")
+	// Wire bytes are read from TCP sockets (wire.go): none over QUIC.
+	wire := func(v float64) string {
+		if r.Config.Transport == "quic" {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.0f", v)
+	}
 	p("DELIVERY (send on node 0 → every other node's subscription feed)")
 	p("nodes\toffered/s\tachieved/s\tsent\tdelivered\tdelivered/s\tp50\tp99\tmax\tfirst p50/p99\twire B/delivery\tsender B/msg\tCPU/delivery")
 	for _, x := range r.Delivery {
-		p("%d\t%d\t%.0f\t%d\t%.4f\t%.0f\t%s\t%s\t%s\t%s / %s\t%.0f\t%.0f\t%s%s", x.Nodes, x.Offered, x.Achieved, x.Sent, x.Delivered, x.DeliveredRate, x.P50, x.P99, x.Max, x.FirstP50, x.FirstP99, x.WireBytesPerDelivery, x.SenderBytesPerMsg, x.CPUPerDelivery, errSuffix(x.Err))
+		p("%d\t%d\t%.0f\t%d\t%.4f\t%.0f\t%s\t%s\t%s\t%s / %s\t%s\t%s\t%s%s", x.Nodes, x.Offered, x.Achieved, x.Sent, x.Delivered, x.DeliveredRate, x.P50, x.P99, x.Max, x.FirstP50, x.FirstP99, wire(x.WireBytesPerDelivery), wire(x.SenderBytesPerMsg), x.CPUPerDelivery, errSuffix(x.Err))
 	}
 	if len(r.ProcDelivery) > 0 {
 		p("")
-		p("DELIVERY, ONE PROCESS PER NODE (parley daemons; msg_send over RPC on node 0 → every other node's WebSocket feed)")
+		p("DELIVERY, ONE PROCESS PER NODE (parley daemons on TCP; msg_send over RPC on node 0 → every other node's WebSocket feed)")
 		p("nodes\toffered/s\tachieved/s\tsent\tdelivered\tdelivered/s\tp50\tp99\tmax")
 		for _, x := range r.ProcDelivery {
 			p("%d\t%d\t%.0f\t%d\t%.4f\t%.0f\t%s\t%s\t%s%s", x.Nodes, x.Offered, x.Achieved, x.Sent, x.Delivered, x.DeliveredRate, x.P50, x.P99, x.Max, errSuffix(x.Err))
@@ -143,7 +150,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 				p("%d\tn/a (sync not wired)\t\t\t\t\t%s", x.Missed, x.Err)
 				continue
 			}
-			p("%d\t%s\t%s\t%.0f\t%d\t%.0f\t%v%s", x.Missed, x.Wiring, x.Duration, x.PerSec, x.WireBytes, x.BytesPerEvent, x.Complete, errSuffix(x.Err))
+			p("%d\t%s\t%s\t%.0f\t%s\t%s\t%v%s", x.Missed, x.Wiring, x.Duration, x.PerSec, wire(float64(x.WireBytes)), wire(x.BytesPerEvent), x.Complete, errSuffix(x.Err))
 		}
 	}
 	p("")
@@ -156,7 +163,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 		p("%d\tidle\t%s\t%s\t%.0f\t%s\t\t\t%s", x.Nodes, mib(x.Idle.RSSPerNode), mib(x.Idle.HeapPerNode), x.Idle.GoroutinesPN, mib(float64(x.Idle.RSS)), idleCPU)
 		if x.Load != nil {
-			p("%d\tload (peak)\t%s\t%s\t%.0f\t%s\t%.0f\t%.0f", x.Nodes, mib(x.Load.RSSPerNode), mib(x.Load.HeapPerNode), x.Load.GoroutinesPN, mib(float64(x.Load.RSS)), x.WireBytesPerDelivery, x.SenderBytesPerMsg)
+			p("%d\tload (peak)\t%s\t%s\t%.0f\t%s\t%s\t%s", x.Nodes, mib(x.Load.RSSPerNode), mib(x.Load.HeapPerNode), x.Load.GoroutinesPN, mib(float64(x.Load.RSS)), wire(x.WireBytesPerDelivery), wire(x.SenderBytesPerMsg))
 		}
 	}
 	p("")
