@@ -16,32 +16,15 @@ func TestBenchSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real nodes")
 	}
-	cfg := Config{
-		Nodes:        []int{3},
-		Messages:     50,
-		Rates:        []int{100},
-		LoadDuration: 500 * time.Millisecond,
-		IdleWindow:   time.Second,
-		Rooms:        3,
-		RoomsNodes:   2,
-		Senders:      []int{4},
-		RPCClients:   []int{2},
-		RPCBatch:     8, // 50 messages: six batches of 8 and one of 2
-		Catchup:      []int{200},
-		Soak:         3 * time.Second,
-		SoakNodes:    3,
-		SoakRate:     50,
-		TextBytes:    1500,
-		Mem:          true,
-		Seed:         1,
-		Progress:     testWriter{t},
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	rep, err := Run(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := tinyConfig(t)
+	cfg.IdleWindow = time.Second
+	cfg.Rooms, cfg.RoomsNodes = 3, 2
+	cfg.Senders, cfg.RPCClients = []int{4}, []int{2}
+	cfg.RPCBatch = 8 // 50 messages: six batches of 8 and one of 2
+	cfg.Catchup = []int{200}
+	cfg.Soak, cfg.SoakNodes, cfg.SoakRate = 3*time.Second, 3, 50
+	cfg.TextBytes = 1500
+	rep := runTiny(t, cfg)
 	var out bytes.Buffer
 	rep.WriteTable(&out)
 	t.Log("\n" + out.String())
@@ -125,30 +108,15 @@ func (w testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// The process's own resident memory is read from /proc and is part of
-// its VmRSS.
 // With --quic the in-process nodes connect over QUIC, and a room still
 // delivers every message.
 func TestBenchQUIC(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real nodes")
 	}
-	cfg := Config{
-		Nodes:        []int{3},
-		Messages:     50,
-		Rates:        []int{100},
-		LoadDuration: 500 * time.Millisecond,
-		QUIC:         true,
-		Mem:          true,
-		Seed:         1,
-		Progress:     testWriter{t},
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	rep, err := Run(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := tinyConfig(t)
+	cfg.QUIC = true
+	rep := runTiny(t, cfg)
 	if rep.Config.Transport != "quic" {
 		t.Errorf("report transport %q, want quic", rep.Config.Transport)
 	}
@@ -165,6 +133,34 @@ func TestBenchQUIC(t *testing.T) {
 	}
 }
 
+// tinyConfig is a 3-node room, 50 messages at 100 msg/s for at most half a
+// second, in-memory stores: every other part off.
+func tinyConfig(t *testing.T) Config {
+	return Config{
+		Nodes:        []int{3},
+		Messages:     50,
+		Rates:        []int{100},
+		LoadDuration: 500 * time.Millisecond,
+		Mem:          true,
+		Seed:         1,
+		Progress:     testWriter{t},
+	}
+}
+
+// runTiny runs cfg within a minute.
+func runTiny(t *testing.T, cfg Config) *Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// The process's own resident memory is read from /proc and is part of
+// its VmRSS.
 func TestProcRSSAnon(t *testing.T) {
 	rss, anon := procRSS("self"), procRSSAnon("self")
 	if anon == 0 || rss == 0 || anon > rss {
