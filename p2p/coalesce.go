@@ -7,6 +7,7 @@ import (
 
 	pool "github.com/libp2p/go-buffer-pool"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 )
 
 // coalescingMuxer is yamux over a connection that gathers the frames yamux
@@ -19,16 +20,12 @@ import (
 // idle connection is written at once; frames share a write only when they
 // queue up behind a slow one, as they do when the node is busy. QUIC
 // connections multiplex by themselves and are not affected.
-type coalescingMuxer struct {
-	inner network.Multiplexer
-	// writeTimeout bounds one write to the kernel (yamux's
-	// ConnectionWriteTimeout, which the wrapper takes over).
-	writeTimeout time.Duration
-}
+type coalescingMuxer struct{ inner *yamux.Transport }
 
-// NewConn implements network.Multiplexer.
+// NewConn implements network.Multiplexer. The connection takes over
+// yamux's ConnectionWriteTimeout: it bounds each write to the kernel.
 func (m coalescingMuxer) NewConn(c net.Conn, isServer bool, scope network.PeerScope) (network.MuxedConn, error) {
-	cc := newCoalescingConn(c, m.writeTimeout, closeFlushTimeout)
+	cc := newCoalescingConn(c, m.inner.Config().ConnectionWriteTimeout)
 	mc, err := m.inner.NewConn(cc, isServer, scope)
 	if err != nil {
 		cc.Close()
@@ -70,7 +67,7 @@ const (
 // SetDeadline sets only the read deadline. Close stops the goroutine.
 type coalescingConn struct {
 	net.Conn
-	writeTimeout, closeTimeout time.Duration
+	writeTimeout time.Duration
 
 	mu       sync.Mutex
 	cond     sync.Cond // signals new pending bytes, space, an error, closing
@@ -82,8 +79,8 @@ type coalescingConn struct {
 	done     chan struct{} // closed when flush returns
 }
 
-func newCoalescingConn(c net.Conn, writeTimeout, closeTimeout time.Duration) *coalescingConn {
-	cc := &coalescingConn{Conn: c, writeTimeout: writeTimeout, closeTimeout: closeTimeout, done: make(chan struct{})}
+func newCoalescingConn(c net.Conn, writeTimeout time.Duration) *coalescingConn {
+	cc := &coalescingConn{Conn: c, writeTimeout: writeTimeout, done: make(chan struct{})}
 	cc.cond.L = &cc.mu
 	go cc.flush()
 	return cc
@@ -184,7 +181,7 @@ func (c *coalescingConn) flush() {
 	}
 }
 
-// Close writes what is pending, for at most closeTimeout, and closes the
+// Close writes what is pending, for at most closeFlushTimeout, and closes the
 // underlying connection.
 func (c *coalescingConn) Close() error {
 	c.mu.Lock()
@@ -193,7 +190,7 @@ func (c *coalescingConn) Close() error {
 		return net.ErrClosed
 	}
 	c.closed = true
-	c.deadline = time.Now().Add(c.closeTimeout)
+	c.deadline = time.Now().Add(closeFlushTimeout)
 	c.Conn.SetWriteDeadline(c.deadline)
 	c.cond.Broadcast()
 	c.mu.Unlock()

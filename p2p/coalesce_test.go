@@ -36,7 +36,7 @@ func (r *recordingConn) sizes() []int {
 
 // newTestConn wraps c as NewConn does, with yamux's write timeout.
 func newTestConn(c net.Conn) *coalescingConn {
-	return newCoalescingConn(c, 10*time.Second, closeFlushTimeout)
+	return newCoalescingConn(c, 10*time.Second)
 }
 
 func frame(i, n int) []byte { return bytes.Repeat([]byte{byte('a' + i)}, n) }
@@ -289,7 +289,7 @@ func TestCoalescingConnStuckWriteTimesOut(t *testing.T) {
 	a, b := net.Pipe()
 	defer b.Close()
 	const timeout = 200 * time.Millisecond
-	c := newCoalescingConn(a, timeout, closeFlushTimeout)
+	c := newCoalescingConn(a, timeout)
 	defer c.Close()
 	start := time.Now()
 	var err error

@@ -76,7 +76,7 @@ func newHost(key crypto.PrivKey, cfg Config, bootstrap []peer.AddrInfo) (host.Ho
 		libp2p.Transport(libp2pquic.NewTransport),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Security(libp2ptls.ID, libp2ptls.New),
-		libp2p.Muxer(yamux.ID, coalescingMuxer{yamux.DefaultTransport, yamux.DefaultTransport.Config().ConnectionWriteTimeout}),
+		libp2p.Muxer(yamux.ID, coalescingMuxer{yamux.DefaultTransport}),
 		libp2p.ConnectionManager(cm),
 		libp2p.ResourceManager(rm),
 		libp2p.UserAgent(cfg.UserAgent),
