@@ -135,11 +135,12 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 
 	pcfg := p2p.DefaultConfig()
 	pcfg.OnTopicPeer = func(topic string, p peer.ID) {
-		// A peer joined one of our rooms: reconcile with it right away,
-		// so whatever either side missed (gossip before the mesh formed,
-		// time offline) arrives without waiting for the periodic sync.
+		// A peer joined one of our rooms: reconcile with it right away
+		// and once the mesh has formed, so whatever either side missed
+		// (time offline, gossip while the mesh formed) arrives without
+		// waiting for the periodic sync.
 		if s := syncer.Load(); s != nil && strings.HasPrefix(topic, chat.TopicName("")) {
-			s.Trigger(strings.TrimPrefix(topic, chat.TopicName("")), p)
+			s.PeerJoined(strings.TrimPrefix(topic, chat.TopicName("")), p)
 		}
 	}
 	pcfg.ListenAddrs = cfg.Listen

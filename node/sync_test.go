@@ -1,14 +1,19 @@
 package node_test
 
 import (
+	"crypto/rand"
 	"fmt"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/ledger"
 	"github.com/parley-chat/parley/node"
+	"github.com/parley-chat/parley/p2p/ledgersync"
 )
 
 // sendN sends n messages from nd with a few concurrent senders.
@@ -142,4 +147,53 @@ func TestJoinGetsLongHistory(t *testing.T) {
 	connect(t, late, b)
 	joinAll(t, late)
 	converged(t, 20*time.Second, 2000, a, b, late)
+}
+
+// An event a neighbour learns just after meeting us without gossiping it
+// on (in real rooms: forwarded before its mesh grafted us; here: stored as
+// sync stores events) reaches us by the second sync that follows a topic
+// join, not only by the periodic sync, which is off here.
+func TestSyncAfterMeshForms(t *testing.T) {
+	noPeriodic := func(o *node.Options) { o.Sync = func(c *ledgersync.Config) { c.Interval = -1 } }
+	b, c := startNode(t, "", noPeriodic), startNode(t, "", noPeriodic)
+	connect(t, c, b)
+	joinAll(t, b, c)
+	joined := time.Now()
+	ctx := t.Context()
+	rooms, err := b.Chat().Rooms(ctx)
+	if err != nil || len(rooms) != 1 {
+		t.Fatalf("rooms: %v %v", rooms, err)
+	}
+	room := rooms[0]
+	synced := func(n *node.Node) bool {
+		info, err := n.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rs := range info.Sync {
+			if rs.Room == room.ID {
+				return rs.LastSync != "" && !rs.InProgress
+			}
+		}
+		return false
+	}
+	eventually(t, 10*time.Second, "the syncs of the topic join", func() bool { return synced(b) && synced(c) }, b, c)
+	t.Logf("first syncs done %s after joining", time.Since(joined).Round(time.Millisecond))
+	// Several syncs start on meeting (identification, join, topic join);
+	// one refused as busy is retried within 600 ms. Let them all end.
+	time.Sleep(time.Second)
+
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	ev, err := ledger.Sign(key, ledger.Draft{Room: room.ID, Kind: ledger.KindMsg, Body: []byte(`{"text":"late"}`), Time: time.Now(), Lamport: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if added, _, err := b.Chat().Ingest(ctx, room.ID, []*ledger.Event{ev}); err != nil || len(added) != 1 {
+		t.Fatalf("ingest at B: %v %v", added, err)
+	}
+	eventually(t, 10*time.Second, "the event at C", func() bool {
+		ok, err := c.Chat().Ledger().Has(ctx, room.ID, ev.ID())
+		return err == nil && ok
+	}, b, c)
+	t.Logf("event at C %s after joining", time.Since(joined).Round(time.Millisecond))
 }

@@ -68,6 +68,15 @@ type Config struct {
 	// one connected peer, jittered by ±25% (default 30 s; negative turns
 	// them off).
 	Interval time.Duration
+	// Settle is how long after a peer joins a room's gossip topic
+	// (PeerJoined) the room is synced with it a second time (default 3 s;
+	// negative turns the second sync off). Gossipsub forwards a message
+	// only to the peers in its mesh at that moment and grafts a new peer
+	// at a later heartbeat, so an event that passed in between reaches
+	// the new peer neither by gossip nor by the first sync, which ran
+	// before it existed. Three heartbeats (gossipsub's gossip window) is
+	// enough for the mesh to have formed.
+	Settle time.Duration
 	// Manual turns off the automatic syncs (on identification, periodic,
 	// and the reverse sync after serving a peer that has events we lack);
 	// Sync and Trigger still work. For tests and tools.
@@ -102,6 +111,7 @@ func DefaultConfig() Config {
 		Timeout:             20 * time.Second,
 		SessionTimeout:      10 * time.Minute,
 		Interval:            30 * time.Second,
+		Settle:              3 * time.Second,
 		MaxInbound:          16,
 		MaxOutbound:         4,
 		Branch:              16,
@@ -134,6 +144,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Interval == 0 {
 		c.Interval = d.Interval
+	}
+	if c.Settle == 0 {
+		c.Settle = d.Settle
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default().With("subsystem", "sync")

@@ -153,6 +153,25 @@ func (s *Syncer) Trigger(room string, p peer.ID) {
 	s.enqueue(t)
 }
 
+// PeerJoined syncs room with p, which just joined the room's gossip topic:
+// now, so that whatever either side missed while apart arrives at once,
+// and again after Config.Settle, for what gossip passed on while the mesh
+// was forming (see Config.Settle). The second sync is skipped if p has
+// gone by then, and with Manual.
+func (s *Syncer) PeerJoined(room string, p peer.ID) {
+	s.Trigger(room, p)
+	if s.cfg.Settle <= 0 || s.cfg.Manual {
+		return
+	}
+	// Trigger is a no-op once the syncer is closed, so a timer that fires
+	// after Close does nothing.
+	time.AfterFunc(s.cfg.Settle, func() {
+		if s.h.Network().Connectedness(p) == network.Connected {
+			s.Trigger(room, p)
+		}
+	})
+}
+
 // enqueue queues t unless the queue is full. s.mu must be held.
 func (s *Syncer) enqueue(t task) {
 	select {
