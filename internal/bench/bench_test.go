@@ -71,14 +71,17 @@ func TestBenchSmoke(t *testing.T) {
 			t.Errorf("soak sample %d: %+v", i, x)
 		}
 	}
-	if len(rep.Ingest) != 3 {
-		t.Fatalf("ingest results: %d, want 3", len(rep.Ingest))
+	if len(rep.Ingest) != 4 {
+		t.Fatalf("ingest results: %d, want 4", len(rep.Ingest))
 	}
-	if b := rep.Ingest[2]; b.API != "rpc" || b.Batch != 8 || b.Concurrency != 2 || b.Messages != 50 {
+	if a := rep.Ingest[1]; a.API != "chat" || !a.Alone || a.Concurrency != 4 || a.Received != 0 || a.Lost != 0 {
+		t.Errorf("chat run with no peer: %+v", a)
+	}
+	if b := rep.Ingest[3]; b.API != "rpc" || b.Batch != 8 || b.Concurrency != 2 || b.Messages != 50 {
 		t.Errorf("batched rpc run: %+v", b)
 	}
 	for _, r := range rep.Ingest {
-		if r.PerSec <= 0 || r.Errors != 0 || r.Received <= 0 || r.CallP50 <= 0 || r.CPUPerMsg <= 0 || r.Cores <= 0 {
+		if r.PerSec <= 0 || r.Errors != 0 || (r.Received <= 0) != r.Alone || r.CallP50 <= 0 || r.CPUPerMsg <= 0 || r.Cores <= 0 {
 			t.Errorf("ingest %s x%d: %+v", r.API, r.Concurrency, r)
 		}
 		if r.Lost > 0 {

@@ -15,10 +15,15 @@ import (
 
 // IngestResult is one ingest run: Messages sent on node 0 as fast as
 // Concurrency callers can, through API ("chat" or "rpc"), while node 1,
-// connected, receives them.
+// connected, receives them; or, with Alone, on a node with no peer.
 type IngestResult struct {
 	API         string `json:"api"` // "chat" (chat.Service.Send) or "rpc" (msg_send over HTTP)
 	Concurrency int    `json:"concurrency"`
+	// Alone is a run on a node with no peer: the sending node's own cost
+	// (sign, store, fsync, publish to nobody), without a receiver's
+	// verification and storage on the same cores. Received and Lost are
+	// then zero: there is no one to receive.
+	Alone bool `json:"alone,omitempty"`
 	// Batch is how many msg_send calls each RPC request carries (a
 	// JSON-RPC batch); 1 for single calls and for chat.
 	Batch    int     `json:"batch"`
@@ -67,6 +72,8 @@ func (c *cluster) ingestRun(ctx context.Context, api string, conc, batch, count 
 		c.repair(ctx, c.lastSent+64)
 		c.lossy = false
 	}
+	alone := len(c.nodes) == 1
+	r.Alone = alone
 	c.resetArrivals()
 	c.lastSent = count
 	msgs := make([]sent, count)
@@ -116,11 +123,13 @@ func (c *cluster) ingestRun(ctx context.Context, api string, conc, batch, count 
 			acked = append(acked, m)
 		}
 	}
-	t := time.Now()
-	c.awaitDelivery(ctx, acked, 5*time.Second)
-	r.ReceiveLag = Dur(time.Since(t))
-	r.Received = c.countDelivered(acked)
-	r.Lost = len(acked) - r.Received
+	if !alone {
+		t := time.Now()
+		c.awaitDelivery(ctx, acked, 5*time.Second)
+		r.ReceiveLag = Dur(time.Since(t))
+		r.Received = c.countDelivered(acked)
+		r.Lost = len(acked) - r.Received
+	}
 	if cpu := ProcessCPU() - cpu0; cpu > 0 && len(acked) > 0 {
 		r.CPUPerMsg = Dur(cpu / time.Duration(len(acked)))
 		r.Cores = cpu.Seconds() / time.Since(start).Seconds()
@@ -129,7 +138,21 @@ func (c *cluster) ingestRun(ctx context.Context, api string, conc, batch, count 
 	return r
 }
 
-// ingest measures durable msg_send on a pair of connected nodes.
+// ingestText is the text of ingest message i.
+func ingestText(cfg Config, api string, i int) string {
+	return sizedText(fmt.Sprintf("ingest %s %07d: a typical chat message of some sixty bytes", api, i), cfg.TextBytes)
+}
+
+// chatSend sends message i of an ingest run through c's node 0's chat API.
+func chatSend(c *cluster, cfg Config) sendFunc {
+	return single(func(ctx context.Context, _, i int) (string, error) {
+		m, err := c.nodes[0].Chat().Send(ctx, c.room.ID, ingestText(cfg, "chat", i))
+		return m.ID, err
+	})
+}
+
+// ingest measures durable msg_send on a pair of connected nodes, and the
+// chat run with the most senders once more on a node with no peer.
 func ingest(ctx context.Context, cfg Config, progress func(string, ...any), startProf, stopProf func()) ([]IngestResult, error) {
 	c, err := meshedCluster(ctx, cfg, 2, true, 30*time.Second)
 	if err != nil {
@@ -139,16 +162,17 @@ func ingest(ctx context.Context, cfg Config, progress func(string, ...any), star
 	startProf()
 	defer stopProf()
 	var out []IngestResult
-	svc := c.nodes[0].Chat()
-	text := func(api string, i int) string {
-		return sizedText(fmt.Sprintf("ingest %s %07d: a typical chat message of some sixty bytes", api, i), cfg.TextBytes)
-	}
 	for _, conc := range cfg.Senders {
-		r := c.ingestRun(ctx, "chat", conc, 1, cfg.Messages, single(func(ctx context.Context, _, i int) (string, error) {
-			m, err := svc.Send(ctx, c.room.ID, text("chat", i))
-			return m.ID, err
-		}))
+		r := c.ingestRun(ctx, "chat", conc, 1, cfg.Messages, chatSend(c, cfg))
 		progress("ingest chat x%d: %.0f msg/s, %d lost", conc, r.PerSec, r.Lost)
+		out = append(out, r)
+	}
+	if len(cfg.Senders) > 0 {
+		r, err := ingestAlone(ctx, cfg, slices.Max(cfg.Senders))
+		if err != nil {
+			return out, err
+		}
+		progress("ingest chat x%d, no peer: %.0f msg/s", r.Concurrency, r.PerSec)
 		out = append(out, r)
 	}
 
@@ -167,7 +191,7 @@ func ingest(ctx context.Context, cfg Config, progress func(string, ...any), star
 		clients := dial(k)
 		r := c.ingestRun(ctx, "rpc", k, 1, cfg.Messages, single(func(ctx context.Context, w, i int) (string, error) {
 			var m chat.Message
-			err := clients[w].Call(ctx, "msg_send", []any{c.room.ID, text("rpc", i)}, &m)
+			err := clients[w].Call(ctx, "msg_send", []any{c.room.ID, ingestText(cfg, "rpc", i)}, &m)
 			return m.ID, err
 		}))
 		progress("ingest rpc x%d: %.0f msg/s, %d lost", k, r.PerSec, r.Lost)
@@ -180,7 +204,7 @@ func ingest(ctx context.Context, cfg Config, progress func(string, ...any), star
 			msgs := make([]chat.Message, len(idx))
 			calls := make([]client.BatchCall, len(idx))
 			for j, i := range idx {
-				calls[j] = client.BatchCall{Method: "msg_send", Params: []any{c.room.ID, text("rpc", i)}, Result: &msgs[j]}
+				calls[j] = client.BatchCall{Method: "msg_send", Params: []any{c.room.ID, ingestText(cfg, "rpc", i)}, Result: &msgs[j]}
 			}
 			if err := clients[w].Batch(ctx, calls); err != nil {
 				return
@@ -195,4 +219,16 @@ func ingest(ctx context.Context, cfg Config, progress func(string, ...any), star
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// ingestAlone runs chat ingest with conc senders on a node of its own,
+// with no peer: what the node itself costs per durable message.
+func ingestAlone(ctx context.Context, cfg Config, conc int) (IngestResult, error) {
+	c, err := newCluster(ctx, 1, cfg.Mem, cfg.QUIC, false)
+	if err != nil {
+		return IngestResult{}, fmt.Errorf("node for ingest alone: %w", err)
+	}
+	defer c.Close()
+	c.textBytes = cfg.TextBytes
+	return c.ingestRun(ctx, "chat", conc, 1, cfg.Messages, chatSend(c, cfg)), nil
 }

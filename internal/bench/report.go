@@ -93,14 +93,17 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	p("machine: %s, %d CPUs, %s, %s/%s; store %s; transport %s; message texts %s", m.CPU, m.CPUs, m.Go, m.OS, m.Arch, r.Config.Store, r.Config.Transport, text)
 	p("")
-	p("INGEST (durable msg_send on node 0; node 1 connected and receiving)")
+	p("INGEST (durable msg_send on node 0; node 1 connected and receiving, except \"no peer\")")
 	p("api\tconcurrency\tmessages\tmsg/s\tcall p50\tcall p99\treceived\tlost\terrors\tCPU/msg\tcores busy")
 	for _, x := range r.Ingest {
-		api := x.API
+		api, received, lost := x.API, fmt.Sprint(x.Received), fmt.Sprint(x.Lost)
 		if x.Batch > 1 {
 			api = fmt.Sprintf("%s (batches of %d)", x.API, x.Batch)
 		}
-		p("%s\t%d\t%d\t%.0f\t%s\t%s\t%d\t%d\t%d\t%s\t%.2f", api, x.Concurrency, x.Messages, x.PerSec, x.CallP50, x.CallP99, x.Received, x.Lost, x.Errors, x.CPUPerMsg, x.Cores)
+		if x.Alone {
+			api, received, lost = x.API+" (no peer)", "-", "-"
+		}
+		p("%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%d\t%s\t%.2f", api, x.Concurrency, x.Messages, x.PerSec, x.CallP50, x.CallP99, received, lost, x.Errors, x.CPUPerMsg, x.Cores)
 	}
 	p("")
 	// Wire bytes are read from TCP sockets (wire.go): none over QUIC.
