@@ -22,7 +22,7 @@
 // required; the id (string, number or null) is echoed byte for byte.
 // Notifications (no id) run but get no response; a POST holding only
 // notifications gets HTTP 204. Params are positional arrays; omitted or null
-// params are []. Batches run concurrently (at most 8 calls at a time), up
+// params are []. Batches run concurrently (at most 32 calls at a time), up
 // to Config.MaxBatch requests. Every call gets a context with
 // Config.CallTimeout; handler panics become -32603 "internal error".
 //
