@@ -58,7 +58,7 @@ func servesSync(n *node.Node) bool {
 // catchup measures one catch-up of missed events.
 func catchup(ctx context.Context, cfg Config, missed int) (r CatchupResult, err error) {
 	r.Missed = missed
-	c, err := newCluster(ctx, 2, cfg.Mem, cfg.QUIC, false)
+	c, err := newCluster(ctx, cfg, 2, false)
 	if err != nil {
 		return r, err
 	}

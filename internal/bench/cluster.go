@@ -93,14 +93,20 @@ func benchConfig(quic bool) node.Config {
 	}
 }
 
-// startNode starts one node on dir; mem gives it an in-memory datastore,
-// quic has it listen on QUIC instead of TCP.
-func startNode(ctx context.Context, dir string, mem, quic, rpc bool) (*node.Node, error) {
-	opts := node.Options{DataDir: dir, Config: benchConfig(quic), NoRPC: !rpc, Logger: nodeLogger(),
+// nodeSetup is how the harness starts a node.
+type nodeSetup struct {
+	mem  bool // an in-memory datastore instead of Pebble
+	quic bool // listen on QUIC instead of TCP
+	rpc  bool // serve the RPC
+}
+
+// startNode starts one node on dir.
+func startNode(ctx context.Context, dir string, s nodeSetup) (*node.Node, error) {
+	opts := node.Options{DataDir: dir, Config: benchConfig(s.quic), NoRPC: !s.rpc, Logger: nodeLogger(),
 		// One author sends far above the anti-spam limits meant for
 		// people (20 events/s per author); measure the node, not them.
 		Chat: func(c *chat.Config) { c.Limits = chat.Limits{AuthorRate: -1, PeerRate: -1} }}
-	if mem {
+	if s.mem {
 		opts.Datastore = dssync.MutexWrap(ds.NewMapDatastore())
 	}
 	return node.New(ctx, opts)
@@ -109,11 +115,10 @@ func startNode(ctx context.Context, dir string, mem, quic, rpc bool) (*node.Node
 // meshedCluster is newCluster, connected (cfg.Seed picks the random
 // links) and meshed within wait; on error nothing is left running.
 func meshedCluster(ctx context.Context, cfg Config, n int, rpc0 bool, wait time.Duration) (*cluster, error) {
-	c, err := newCluster(ctx, n, cfg.Mem, cfg.QUIC, rpc0)
+	c, err := newCluster(ctx, cfg, n, rpc0)
 	if err != nil {
 		return nil, err
 	}
-	c.textBytes = cfg.TextBytes
 	if err := c.connectMesh(ctx, cfg.Seed); err != nil {
 		c.Close()
 		return nil, err
@@ -125,15 +130,16 @@ func meshedCluster(ctx context.Context, cfg Config, n int, rpc0 bool, wait time.
 	return c, nil
 }
 
-// newCluster starts n nodes (the first with RPC if rpc0), joins them all to
-// the room and seeds every node with every join event, as sync would, so
-// that no message's parents are missing anywhere. It does not connect them.
-func newCluster(ctx context.Context, n int, mem, quic, rpc0 bool) (_ *cluster, err error) {
+// newCluster starts n nodes as cfg says (the first with RPC if rpc0),
+// joins them all to the room and seeds every node with every join event,
+// as sync would, so that no message's parents are missing anywhere. It
+// does not connect them.
+func newCluster(ctx context.Context, cfg Config, n int, rpc0 bool) (_ *cluster, err error) {
 	base, err := os.MkdirTemp("", "parley-bench-*")
 	if err != nil {
 		return nil, err
 	}
-	c := &cluster{base: base}
+	c := &cluster{base: base, textBytes: cfg.TextBytes}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -147,7 +153,8 @@ func newCluster(ctx context.Context, n int, mem, quic, rpc0 bool) (_ *cluster, e
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			c.nodes[i], errs[i] = startNode(ctx, filepath.Join(base, fmt.Sprintf("n%02d", i)), mem, quic, rpc0 && i == 0)
+			c.nodes[i], errs[i] = startNode(ctx, filepath.Join(base, fmt.Sprintf("n%02d", i)),
+				nodeSetup{mem: cfg.Mem, quic: cfg.QUIC, rpc: rpc0 && i == 0})
 		})
 	}
 	wg.Wait()

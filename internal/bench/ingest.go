@@ -224,11 +224,10 @@ func ingest(ctx context.Context, cfg Config, progress func(string, ...any), star
 // ingestAlone runs chat ingest with conc senders on a node of its own,
 // with no peer: what the node itself costs per durable message.
 func ingestAlone(ctx context.Context, cfg Config, conc int) (IngestResult, error) {
-	c, err := newCluster(ctx, 1, cfg.Mem, cfg.QUIC, false)
+	c, err := newCluster(ctx, cfg, 1, false)
 	if err != nil {
 		return IngestResult{}, fmt.Errorf("node for ingest alone: %w", err)
 	}
 	defer c.Close()
-	c.textBytes = cfg.TextBytes
 	return c.ingestRun(ctx, "chat", conc, 1, cfg.Messages, chatSend(c, cfg)), nil
 }

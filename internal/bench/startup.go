@@ -78,7 +78,7 @@ func startup(ctx context.Context, cfg Config, progress func(string, ...any)) ([]
 
 // prepareDataDir joins the room on a node on dir and stores n events.
 func prepareDataDir(ctx context.Context, dir string, n int) error {
-	nd, err := startNode(ctx, dir, false, false, false)
+	nd, err := startNode(ctx, dir, nodeSetup{})
 	if err != nil {
 		return err
 	}
