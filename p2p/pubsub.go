@@ -35,7 +35,7 @@ func newPubSub(ctx context.Context, h host.Host, cfg Config) (*pubsub.PubSub, er
 		pubsub.WithNoAuthor(),
 		pubsub.WithMessageIdFn(messageID),
 		pubsub.WithFloodPublish(true),
-		pubsub.WithGossipSubParams(gossipParams(cfg.MeshDegree)),
+		pubsub.WithGossipSubParams(GossipParams(cfg.MeshDegree)),
 		pubsub.WithPeerScore(peerScoreParams(cfg.SeenTTL), peerScoreThresholds()),
 		pubsub.WithSeenMessagesTTL(cfg.SeenTTL),
 		pubsub.WithPeerOutboundQueueSize(cfg.PeerOutboundQueueSize),
@@ -53,13 +53,14 @@ func newPubSub(ctx context.Context, h host.Host, cfg Config) (*pubsub.PubSub, er
 	return pubsub.NewGossipSub(ctx, h, opts...)
 }
 
-// gossipParams are gossipsub's defaults with mesh degree d (Config.
-// MeshDegree): the mesh is kept between d-1 and 2d peers; at least d/2-1
+// GossipParams are gossipsub's defaults with mesh degree d (Config.
+// MeshDegree), as nodes run it (exported for the benchmark's bare-pubsub
+// baseline): the mesh is kept between d-1 and 2d peers; at least d/2-1
 // of them must be peers we dialled (pubsub wants fewer than d/2), so that
 // inbound connections alone cannot fill it; and when an oversubscribed
 // mesh is pruned, 2/3 of the d kept are the best scored and the rest
 // random (gossipsub's 4 of 6), so the mesh stays diverse.
-func gossipParams(d int) pubsub.GossipSubParams {
+func GossipParams(d int) pubsub.GossipSubParams {
 	p := pubsub.DefaultGossipSubParams()
 	p.D, p.Dlo, p.Dhi = d, d-1, 2*d
 	p.Dout = max(0, d/2-1)

@@ -26,6 +26,7 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "messages", Usage: "messages per ingest run and at most per load point (default 2000)"},
 			&cli.IntSliceFlag{Name: "procs", Usage: "room sizes for delivery with one parley daemon process per node (default none; --full: 10,30)"},
 			&cli.IntSliceFlag{Name: "procs-rates", Usage: "offered loads of the one-process-per-node delivery, messages/s (default 100)"},
+			&cli.IntSliceFlag{Name: "bare", Usage: "room sizes for the bare go-libp2p-pubsub baseline, at the --rates loads (default none; --full: 10,30)"},
 			&cli.IntSliceFlag{Name: "rates", Usage: "offered loads, messages/s (default 100,1000)"},
 			&cli.DurationFlag{Name: "duration", Usage: "longest a load point sends (default 3s)"},
 			&cli.IntSliceFlag{Name: "senders", Usage: "concurrent chat senders of the ingest runs (default 1,64)"},
@@ -47,7 +48,7 @@ func benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "full", Usage: "the full-size run (several minutes)"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the delivery and ingest measurements to `FILE`"},
 			&cli.StringFlag{Name: "memprofile", Usage: "write a heap profile of what the soak's nodes keep live to `FILE` (with --soak)"},
-			&cli.StringSliceFlag{Name: "only", Usage: "measure only these parts: delivery, procs, ingest, rooms, catchup, soak, startup (default all but soak)"},
+			&cli.StringSliceFlag{Name: "only", Usage: "measure only these parts: delivery, procs, bare, ingest, rooms, catchup, soak, startup (default all but soak)"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress lines on stderr"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
@@ -67,6 +68,7 @@ func benchCommand() *cli.Command {
 			ints("rates", &cfg.Rates)
 			ints("procs", &cfg.ProcNodes)
 			ints("procs-rates", &cfg.ProcRates)
+			ints("bare", &cfg.Bare)
 			ints("senders", &cfg.Senders)
 			ints("rpc-clients", &cfg.RPCClients)
 			ints("catchup", &cfg.Catchup)
@@ -148,11 +150,16 @@ func onlyParts(cfg *bench.Config, parts []string) error {
 	keep := map[string]bool{}
 	for _, p := range parts {
 		switch p {
-		case "delivery", "procs", "ingest", "rooms", "catchup", "soak", "startup":
+		case "delivery", "procs", "bare", "ingest", "rooms", "catchup", "soak", "startup":
 			keep[p] = true
 		default:
-			return fmt.Errorf("--only %q: want delivery, procs, ingest, rooms, catchup, soak or startup", p)
+			return fmt.Errorf("--only %q: want delivery, procs, bare, ingest, rooms, catchup, soak or startup", p)
 		}
+	}
+	if !keep["bare"] {
+		cfg.Bare = nil
+	} else if len(cfg.Bare) == 0 {
+		cfg.Bare = []int{10} // asked for by name: measure something
 	}
 	if !keep["delivery"] {
 		cfg.Nodes = nil

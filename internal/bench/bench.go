@@ -107,6 +107,20 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, err
 	}
 
+	for _, n := range cfg.Bare {
+		res, sat, err := bare(ctx, cfg, n, progress)
+		rep.Bare = append(rep.Bare, res...)
+		if sat != nil {
+			rep.BareSaturation = append(rep.BareSaturation, *sat)
+		}
+		if err != nil {
+			rep.note("bare pubsub with %d hosts: %v", n, err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+
 	if len(cfg.Senders)+len(cfg.RPCClients) > 0 {
 		progress("ingest: %d messages per run", cfg.Messages)
 		res, err := ingest(ctx, cfg, progress, startProf, stopProf)
@@ -159,6 +173,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, ctx.Err()
 }
 
+// pointMessages is how many messages a delivery load point at rate sends.
+func pointMessages(cfg Config, rate int) int {
+	return min(cfg.Messages, max(int(float64(rate)*cfg.LoadDuration.Seconds()), 10))
+}
+
+// saturationPointTime is how long each point of a saturation probe sends.
+func saturationPointTime(cfg Config) time.Duration { return min(cfg.LoadDuration, 2*time.Second) }
+
 // roomSize measures delivery, saturation and cost in a room of n nodes.
 func roomSize(ctx context.Context, cfg Config, n int, rep *Report, progress func(string, ...any), startProf, stopProf func()) error {
 	debug.FreeOSMemory()
@@ -188,7 +210,7 @@ func roomSize(ctx context.Context, cfg Config, n int, rep *Report, progress func
 		top = max(top, rate)
 	}
 	for _, rate := range cfg.Rates {
-		count := min(cfg.Messages, max(int(float64(rate)*cfg.LoadDuration.Seconds()), 10))
+		count := pointMessages(cfg, rate)
 		var ms *memSampler
 		if rate == top {
 			ms = &memSampler{base: base}
@@ -205,8 +227,7 @@ func roomSize(ctx context.Context, cfg Config, n int, rep *Report, progress func
 		}
 	}
 	if cfg.Saturation && len(cfg.SaturationRates) > 0 {
-		dur := min(cfg.LoadDuration, 2*time.Second)
-		s := c.saturation(ctx, cfg.SaturationRates, dur, 4*cfg.Messages)
+		s := c.saturation(ctx, cfg.SaturationRates, saturationPointTime(cfg), 4*cfg.Messages)
 		rep.Saturation = append(rep.Saturation, s)
 		progress("saturation %d nodes: lossless up to %d msg/s", n, s.Lossless)
 	}

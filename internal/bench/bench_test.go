@@ -24,6 +24,7 @@ func TestBenchSmoke(t *testing.T) {
 	cfg.Catchup = []int{200}
 	cfg.Soak, cfg.SoakNodes, cfg.SoakRate = 3*time.Second, 3, 50
 	cfg.TextBytes = 1500
+	cfg.Bare = []int{3}
 	rep := runTiny(t, cfg)
 	var out bytes.Buffer
 	rep.WriteTable(&out)
@@ -70,6 +71,12 @@ func TestBenchSmoke(t *testing.T) {
 			(i > 0 && x.Sent <= rep.Soak.Samples[i-1].Sent) {
 			t.Errorf("soak sample %d: %+v", i, x)
 		}
+	}
+	if len(rep.Bare) != 1 {
+		t.Fatalf("bare pubsub results: %d, want 1", len(rep.Bare))
+	}
+	if b := rep.Bare[0]; b.Nodes != 3 || b.Sent != 50 || b.Delivered != 1 || b.P50 <= 0 || b.P99 < b.P50 || b.CPUPerDelivery <= 0 || b.Err != "" {
+		t.Errorf("bare pubsub: %+v", b)
 	}
 	if len(rep.Ingest) != 4 {
 		t.Fatalf("ingest results: %d, want 4", len(rep.Ingest))

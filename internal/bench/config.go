@@ -51,6 +51,12 @@ type Config struct {
 	ProcNodes []int
 	// ProcRates are the offered loads of that measurement (default [100]).
 	ProcRates []int
+	// Bare are room sizes for the bare-pubsub baseline: go-libp2p-pubsub
+	// alone on default go-libp2p hosts, with the delivery rooms' topology,
+	// load points, payload size and gossip parameters, and pubsub's own
+	// signatures (one Ed25519 check per hop). What the transport costs on
+	// this machine in the same run (default none; --full 10 and 30).
+	Bare []int
 	// Saturation runs the saturation probe in every room size: rising
 	// offered loads until one loses a message (default true).
 	Saturation bool
@@ -134,6 +140,7 @@ func FullConfig() Config {
 	c := DefaultConfig()
 	c.Nodes = []int{10, 30}
 	c.ProcNodes = []int{10, 30}
+	c.Bare = []int{10, 30}
 	c.Messages = 10000
 	c.LoadDuration = 10 * time.Second
 	c.IdleWindow = 40 * time.Second // covers a periodic sync of every node (every 30 s ± 25 %)
@@ -149,6 +156,11 @@ func (c Config) Validate() error {
 	for _, n := range c.Nodes {
 		if n < 2 {
 			return fmt.Errorf("bench: room of %d nodes: want at least 2", n)
+		}
+	}
+	for _, n := range c.Bare {
+		if n < 2 {
+			return fmt.Errorf("bench: bare-pubsub room of %d hosts: want at least 2", n)
 		}
 	}
 	for _, n := range c.ProcNodes {

@@ -150,10 +150,16 @@ func cmpErr(old, err error) error {
 // before each run and only the run's messages arrive during it, and a
 // lookup of every message on every node each poll would cost the nodes CPU.
 func (c *cluster) awaitDelivery(ctx context.Context, msgs []sent, idle time.Duration) {
+	awaitArrivals(ctx, c.arr[1:], len(msgs)*(len(c.nodes)-1), idle)
+}
+
+// awaitArrivals waits until the receivers arr have want arrivals in all,
+// or no new arrival was seen for idle.
+func awaitArrivals(ctx context.Context, arr []*arrivals, want int, idle time.Duration) {
 	last, lastCount := time.Now(), -1
 	for ctx.Err() == nil {
-		n := c.arrivalCount()
-		if n == len(msgs)*(len(c.nodes)-1) {
+		n := arrivalCount(arr)
+		if n == want {
 			return
 		}
 		if n != lastCount {
@@ -164,8 +170,6 @@ func (c *cluster) awaitDelivery(ctx context.Context, msgs []sent, idle time.Dura
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
-func (c *cluster) arrivalCount() int { return arrivalCount(c.arr[1:]) }
 
 func (c *cluster) countDelivered(msgs []sent) int { return countDelivered(c.arr[1:], msgs) }
 
@@ -356,10 +360,19 @@ type SaturationResult struct {
 // saturation tries rising rates for dur each until one loses a message or
 // cannot be sustained by the sender.
 func (c *cluster) saturation(ctx context.Context, rates []int, dur time.Duration, maxMsgs int) SaturationResult {
-	s := SaturationResult{Nodes: len(c.nodes)}
+	return probeSaturation(ctx, len(c.nodes), rates, dur, maxMsgs, func(ctx context.Context, rate, count int) DeliveryResult {
+		return c.deliveryPoint(ctx, rate, count, nil)
+	})
+}
+
+// probeSaturation runs point at rising rates for dur each (at most
+// maxMsgs messages) until one loses a message or cannot be sustained by
+// the sender, in a room of nodes.
+func probeSaturation(ctx context.Context, nodes int, rates []int, dur time.Duration, maxMsgs int, point func(ctx context.Context, rate, count int) DeliveryResult) SaturationResult {
+	s := SaturationResult{Nodes: nodes}
 	for _, rate := range rates {
 		count := min(maxMsgs, max(int(float64(rate)*dur.Seconds()), 50))
-		r := c.deliveryPoint(ctx, rate, count, nil)
+		r := point(ctx, rate, count)
 		s.Tried = append(s.Tried, r)
 		if r.Delivered < 1 || r.Err != "" || ctx.Err() != nil {
 			break

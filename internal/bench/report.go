@@ -50,13 +50,16 @@ type Report struct {
 	Ingest   []IngestResult   `json:"ingest"`
 	Delivery []DeliveryResult `json:"delivery"`
 	// ProcDelivery is delivery with one daemon process per node.
-	ProcDelivery []DeliveryResult   `json:"deliveryProcesses"`
-	Saturation   []SaturationResult `json:"saturation"`
-	Catchup      []CatchupResult    `json:"catchup"`
-	Cost         []CostResult       `json:"cost"`
-	Rooms        *RoomsResult       `json:"rooms,omitempty"`
-	Soak         *SoakResult        `json:"soak,omitempty"`
-	Startup      []StartupResult    `json:"startup"`
+	ProcDelivery []DeliveryResult `json:"deliveryProcesses"`
+	// Bare and BareSaturation are the bare-pubsub baseline (Config.Bare).
+	Bare           []DeliveryResult   `json:"bare,omitempty"`
+	BareSaturation []SaturationResult `json:"bareSaturation,omitempty"`
+	Saturation     []SaturationResult `json:"saturation"`
+	Catchup        []CatchupResult    `json:"catchup"`
+	Cost           []CostResult       `json:"cost"`
+	Rooms          *RoomsResult       `json:"rooms,omitempty"`
+	Soak           *SoakResult        `json:"soak,omitempty"`
+	Startup        []StartupResult    `json:"startup"`
 	// Notes say what was skipped and why.
 	Notes   []string `json:"notes"`
 	Elapsed Dur      `json:"elapsed"`
@@ -126,11 +129,14 @@ func (r *Report) WriteTable(w io.Writer) error {
 			p("%d\t%d\t%.0f\t%d\t%.4f\t%.0f\t%s\t%s\t%s%s", x.Nodes, x.Offered, x.Achieved, x.Sent, x.Delivered, x.DeliveredRate, x.P50, x.P99, x.Max, errSuffix(x.Err))
 		}
 	}
-	if len(r.Saturation) > 0 {
+	saturation := func(title string, sat []SaturationResult) {
+		if len(sat) == 0 {
+			return
+		}
 		p("")
-		p("SATURATION (highest offered rate with 100%% delivered to every node; best delivered/s of those points)")
+		p("%s (highest offered rate with 100%% delivered to every node; best delivered/s of those points)", title)
 		p("nodes\tlossless msg/s\tdelivered/s\ttried (rate: delivered, delivered/s, p99)")
-		for _, s := range r.Saturation {
+		for _, s := range sat {
 			var tried []string
 			for _, t := range s.Tried {
 				tried = append(tried, fmt.Sprintf("%d: %.4f, %.0f/s, %s%s", t.Offered, t.Delivered, t.DeliveredRate, t.P99, errSuffix(t.Err)))
@@ -142,6 +148,17 @@ func (r *Report) WriteTable(w io.Writer) error {
 			p("%d\t%d%s\t%.0f\t%s", s.Nodes, s.Lossless, lim, s.BestDeliveredRate, strings.Join(tried, "; "))
 		}
 	}
+	saturation("SATURATION", r.Saturation)
+	if len(r.Bare) > 0 {
+		p("")
+		p("BARE PUBSUB BASELINE (go-libp2p-pubsub alone on default go-libp2p hosts, same topology, load, payload size and gossip parameters;")
+		p("pubsub signs every message and each hop checks it; no ledger, store or feed: what the transport costs here)")
+		p("hosts\toffered/s\tachieved/s\tsent\tdelivered\tdelivered/s\tp50\tp99\tmax\tfirst p50/p99\tCPU/delivery")
+		for _, x := range r.Bare {
+			p("%d\t%d\t%.0f\t%d\t%.4f\t%.0f\t%s\t%s\t%s\t%s / %s\t%s%s", x.Nodes, x.Offered, x.Achieved, x.Sent, x.Delivered, x.DeliveredRate, x.P50, x.P99, x.Max, x.FirstP50, x.FirstP99, x.CPUPerDelivery, errSuffix(x.Err))
+		}
+	}
+	saturation("BARE PUBSUB SATURATION", r.BareSaturation)
 	p("")
 	p("CATCH-UP (node B missed N events, then connects to A)")
 	if len(r.Catchup) == 0 {
