@@ -71,11 +71,11 @@ type Config struct {
 	// Settle is how long after a peer joins a room's gossip topic
 	// (PeerJoined) the room is synced with it a second time (default 3 s;
 	// negative turns the second sync off). Gossipsub forwards a message
-	// only to the peers in its mesh at that moment and grafts a new peer
-	// at a later heartbeat, so an event that passed in between reaches
-	// the new peer neither by gossip nor by the first sync, which ran
-	// before it existed. Three heartbeats (gossipsub's gossip window) is
-	// enough for the mesh to have formed.
+	// only to the peers in its mesh at that moment, and a new peer joins
+	// a mesh at a later heartbeat, if at all; a message forwarded in
+	// between reaches it only if gossip offers it (IHAVE) within the next
+	// three heartbeats, and the first sync ran before it existed. Three
+	// heartbeats is that gossip window.
 	Settle time.Duration
 	// Manual turns off the automatic syncs (on identification, periodic,
 	// and the reverse sync after serving a peer that has events we lack);

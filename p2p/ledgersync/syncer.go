@@ -163,10 +163,10 @@ func (s *Syncer) PeerJoined(room string, p peer.ID) {
 	if s.cfg.Settle <= 0 || s.cfg.Manual {
 		return
 	}
-	// Trigger is a no-op once the syncer is closed, so a timer that fires
-	// after Close does nothing.
+	// A timer that fires after Close does nothing (Trigger too is a no-op
+	// then).
 	time.AfterFunc(s.cfg.Settle, func() {
-		if s.h.Network().Connectedness(p) == network.Connected {
+		if s.ctx.Err() == nil && s.h.Network().Connectedness(p) == network.Connected {
 			s.Trigger(room, p)
 		}
 	})
