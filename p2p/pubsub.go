@@ -24,25 +24,14 @@ func messageID(m *pb.Message) string {
 
 // newPubSub starts gossipsub on h. It runs until ctx is cancelled; pubsub
 // has no Close.
-//
-// Flood publishing is on (pubsub's default is off): our own messages go to
-// every topic peer above the publish threshold, not only to mesh peers, so
-// a message published before the mesh forms (right after joining a room)
-// is not lost. Chat traffic is small enough for this to be cheap.
 func newPubSub(ctx context.Context, h host.Host, cfg Config) (*pubsub.PubSub, error) {
-	opts := []pubsub.Option{
+	opts := append(RouterOptions(cfg),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithNoAuthor(),
 		pubsub.WithMessageIdFn(messageID),
-		pubsub.WithFloodPublish(true),
-		pubsub.WithGossipSubParams(GossipParams(cfg.MeshDegree)),
 		pubsub.WithPeerScore(peerScoreParams(cfg.SeenTTL), peerScoreThresholds()),
-		pubsub.WithSeenMessagesTTL(cfg.SeenTTL),
-		pubsub.WithPeerOutboundQueueSize(cfg.PeerOutboundQueueSize),
-		pubsub.WithValidateQueueSize(cfg.ValidateQueueSize),
-		pubsub.WithValidateThrottle(cfg.ValidateThrottle),
 		pubsub.WithLogger(slog.New(newThrottle(cfg.logger().With("component", "pubsub").Handler(), time.Minute))),
-	}
+	)
 	if cfg.Registerer != nil {
 		t, err := newGossipTracer(cfg.Registerer)
 		if err != nil {
@@ -53,14 +42,33 @@ func newPubSub(ctx context.Context, h host.Host, cfg Config) (*pubsub.PubSub, er
 	return pubsub.NewGossipSub(ctx, h, opts...)
 }
 
-// GossipParams are gossipsub's defaults with mesh degree d (Config.
-// MeshDegree), as nodes run it (exported for the benchmark's bare-pubsub
-// baseline): the mesh is kept between d-1 and 2d peers; at least d/2-1
+// RouterOptions are how nodes run gossipsub's router, apart from what is
+// Parley's own (unsigned messages with event IDs, peer scores, logging):
+// mesh parameters, flood publishing, the seen-message window and queue
+// sizes. The benchmark's bare-pubsub baseline runs with them too.
+//
+// Flood publishing is on (pubsub's default is off): our own messages go to
+// every topic peer above the publish threshold, not only to mesh peers, so
+// a message published before the mesh forms (right after joining a room)
+// is not lost. Chat traffic is small enough for this to be cheap.
+func RouterOptions(cfg Config) []pubsub.Option {
+	return []pubsub.Option{
+		pubsub.WithFloodPublish(true),
+		pubsub.WithGossipSubParams(gossipParams(cfg.MeshDegree)),
+		pubsub.WithSeenMessagesTTL(cfg.SeenTTL),
+		pubsub.WithPeerOutboundQueueSize(cfg.PeerOutboundQueueSize),
+		pubsub.WithValidateQueueSize(cfg.ValidateQueueSize),
+		pubsub.WithValidateThrottle(cfg.ValidateThrottle),
+	}
+}
+
+// gossipParams are gossipsub's defaults with mesh degree d (Config.
+// MeshDegree): the mesh is kept between d-1 and 2d peers; at least d/2-1
 // of them must be peers we dialled (pubsub wants fewer than d/2), so that
 // inbound connections alone cannot fill it; and when an oversubscribed
 // mesh is pruned, 2/3 of the d kept are the best scored and the rest
 // random (gossipsub's 4 of 6), so the mesh stays diverse.
-func GossipParams(d int) pubsub.GossipSubParams {
+func gossipParams(d int) pubsub.GossipSubParams {
 	p := pubsub.DefaultGossipSubParams()
 	p.D, p.Dlo, p.Dhi = d, d-1, 2*d
 	p.Dout = max(0, d/2-1)

@@ -1,11 +1,13 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -14,22 +16,30 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/ledger"
 	"github.com/parley-chat/parley/p2p"
 )
 
-// bareRoom is go-libp2p-pubsub alone: n default go-libp2p hosts on
-// 127.0.0.1 in one topic, linked as the delivery rooms are (meshLinks),
-// with the gossip parameters and queue sizes Parley nodes use. Pubsub's
-// default signing policy is on: the sender signs every message and every
-// hop checks one Ed25519 signature, as Parley's validator does. There is
-// no ledger, no store, no feed: it measures what the transport costs on
-// this machine in the same run, the floor under Parley's figures.
+// bareRoom is go-libp2p-pubsub alone: n go-libp2p hosts (defaults, but
+// Noise first, as nodes negotiate) on 127.0.0.1 TCP in one topic, linked
+// as the delivery rooms are (meshLinks), with the router options Parley
+// nodes use (p2p.RouterOptions: mesh degree, flood publishing, queues).
+// Pubsub's default signing policy is on: the sender signs every message
+// and every hop checks one Ed25519 signature, as Parley's validator does.
+// There is no ledger, no store, no feed and no peer scoring: it measures
+// what the transport costs on this machine in the same run, the floor
+// under Parley's figures. Its yamux is go-libp2p's own (Parley's writes
+// through a coalescing connection).
 type bareRoom struct {
 	hosts  []host.Host
 	topics []*pubsub.Topic
 	arr    []*arrivals
 	links  [][2]int
+	size   int                // bytes of every message's data
 	cancel context.CancelFunc // stops the routers and the recorders
 	wg     sync.WaitGroup     // the recorders
 	lossy  bool               // the last point lost messages or queued them long
@@ -38,48 +48,76 @@ type bareRoom struct {
 // bareTopic is the bare room's topic.
 const bareTopic = "parley-bench-bare"
 
-// bareMessageBytes is the size of a bare message's data: a Parley event
-// carrying a sixty-byte text is 278 bytes (see the catch-up figures), so
-// both rooms carry as many payload bytes; pubsub then adds its own
-// signature, key, sender and sequence number to the bare messages.
-const bareMessageBytes = 280
+// pubsubSigningBytes is about what pubsub adds to a signed message for its
+// sender (a 38-byte peer ID, whose Ed25519 key needs no field of its own),
+// sequence number (8) and signature (64), with their field tags.
+const pubsubSigningBytes = 116
+
+// bareDataBytes is the size of a bare message's data: a Parley event
+// carrying the load's text, less what pubsub adds for signing, so that
+// messages of both rooms are about as long on the wire.
+func bareDataBytes(cfg Config) (int, error) {
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		return 0, err
+	}
+	body, err := json.Marshal(struct {
+		Text string `json:"text"`
+	}{sizedText(loadText("load-1000", 0), cfg.TextBytes)})
+	if err != nil {
+		return 0, err
+	}
+	ev, err := ledger.Sign(key, ledger.Draft{Room: chat.PublicRoomID(roomName), Kind: ledger.KindMsg, Body: body,
+		Time: time.Now(), Lamport: 2, Parents: []ledger.ID{ledger.ComputeID([]byte("parent"))}})
+	if err != nil {
+		return 0, err
+	}
+	return max(len(ev.Raw())-pubsubSigningBytes, 32), nil
+}
 
 // newBareRoom starts, links and meshes a bare room of n hosts. On error
 // nothing is left running.
-func newBareRoom(ctx context.Context, cfg Config, n int) (_ *bareRoom, err error) {
+func newBareRoom(ctx context.Context, cfg Config, n int) (*bareRoom, error) {
+	size, err := bareDataBytes(cfg)
+	if err != nil {
+		return nil, err
+	}
 	rctx, cancel := context.WithCancel(ctx) // pubsub runs until its context ends
-	b := &bareRoom{cancel: cancel, links: meshLinks(n, cfg.Seed)}
-	defer func() {
-		if err != nil {
-			b.Close()
-		}
-	}()
+	b := &bareRoom{cancel: cancel, links: meshLinks(n, cfg.Seed), size: size}
+	if err := b.start(ctx, rctx, n); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// start starts n hosts with their routers and recorders (on rctx), links
+// them and waits for the mesh.
+func (b *bareRoom) start(ctx, rctx context.Context, n int) error {
 	pc := p2p.DefaultConfig()
 	for range n {
 		key, _, err := crypto.GenerateEd25519Key(rand.Reader)
 		if err != nil {
-			return b, err
+			return err
 		}
-		h, err := libp2p.New(libp2p.Identity(key), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
+		h, err := libp2p.New(libp2p.Identity(key), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+			libp2p.DisableRelay(), libp2p.DisableMetrics(),
+			libp2p.Security(noise.ID, noise.New), libp2p.Security(libp2ptls.ID, libp2ptls.New))
 		if err != nil {
-			return b, fmt.Errorf("bare host: %w", err)
+			return fmt.Errorf("bare host: %w", err)
 		}
 		b.hosts = append(b.hosts, h)
-		ps, err := pubsub.NewGossipSub(rctx, h,
-			pubsub.WithGossipSubParams(p2p.GossipParams(pc.MeshDegree)),
-			pubsub.WithPeerOutboundQueueSize(pc.PeerOutboundQueueSize),
-			pubsub.WithValidateQueueSize(pc.ValidateQueueSize),
-			pubsub.WithValidateThrottle(pc.ValidateThrottle))
+		ps, err := pubsub.NewGossipSub(rctx, h, p2p.RouterOptions(pc)...)
 		if err != nil {
-			return b, fmt.Errorf("bare pubsub: %w", err)
+			return fmt.Errorf("bare pubsub: %w", err)
 		}
 		t, err := ps.Join(bareTopic)
 		if err != nil {
-			return b, err
+			return err
 		}
 		sub, err := t.Subscribe(pubsub.WithBufferSize(pc.TopicBufferSize))
 		if err != nil {
-			return b, err
+			return err
 		}
 		b.topics = append(b.topics, t)
 		a := &arrivals{at: make(map[string]time.Time)}
@@ -89,10 +127,10 @@ func newBareRoom(ctx context.Context, cfg Config, n int) (_ *bareRoom, err error
 	for _, l := range b.links {
 		to := b.hosts[l[1]]
 		if err := b.hosts[l[0]].Connect(ctx, peer.AddrInfo{ID: to.ID(), Addrs: to.Addrs()}); err != nil {
-			return b, fmt.Errorf("connect bare hosts %d and %d: %w", l[0], l[1], err)
+			return fmt.Errorf("connect bare hosts %d and %d: %w", l[0], l[1], err)
 		}
 	}
-	return b, b.waitMesh(ctx, 60*time.Second)
+	return b.waitMesh(ctx, 60*time.Second)
 }
 
 // recordBare notes the arrival of every message of sub in a until ctx ends.
@@ -109,18 +147,17 @@ func recordBare(ctx context.Context, sub *pubsub.Subscription, a *arrivals) {
 	}
 }
 
-// bareMessage is the data of message i of the point tagged tag.
-func bareMessage(tag string, i int) []byte {
-	return []byte(sizedText(fmt.Sprintf("%s %07d|", tag, i), bareMessageBytes))
+// message is the data of message i of the point tagged tag.
+func (b *bareRoom) message(tag string, i int) []byte {
+	return []byte(sizedText(fmt.Sprintf("%s %07d|", tag, i), b.size))
 }
 
-// bareID is the ID of a bare message: its text up to the '|'.
+// bareID is the ID of a bare message: its data up to the '|'.
 func bareID(data []byte) string {
-	s := string(data)
-	if i := strings.IndexByte(s, '|'); i >= 0 {
-		return s[:i]
+	if i := bytes.IndexByte(data, '|'); i >= 0 {
+		data = data[:i]
 	}
-	return s
+	return string(data)
 }
 
 // waitMesh waits until every host sees its linked peers in the topic and
@@ -143,34 +180,14 @@ func (b *bareRoom) waitMesh(ctx context.Context, timeout time.Duration) error {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	for k, streak := 0, 0; streak < 3; k++ {
-		if err := b.topics[0].Publish(ctx, bareMessage("probe", k)); err != nil {
-			return fmt.Errorf("bare room did not mesh: %w", err)
-		}
-		id := bareID(bareMessage("probe", k))
-		deadline := time.Now().Add(500 * time.Millisecond)
-		streak++
-		for !b.reachedAll(id) {
-			if time.Now().After(deadline) {
-				streak = 0
-				break
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("bare room did not mesh within %s", timeout)
-		}
+	err := probeUntilSteady(ctx, b.arr[1:], func(k int) (string, error) {
+		data := b.message("probe", k)
+		return bareID(data), b.topics[0].Publish(ctx, data)
+	}, func() error { return nil }) // pubsub alone repairs nothing
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("bare room did not mesh within %s", timeout)
 	}
-	return nil
-}
-
-func (b *bareRoom) reachedAll(id string) bool {
-	for _, a := range b.arr[1:] {
-		if _, ok := a.get(id); !ok {
-			return false
-		}
-	}
-	return true
+	return err
 }
 
 // point sends count messages from host 0 at rate per second and measures
@@ -192,7 +209,7 @@ func (b *bareRoom) point(ctx context.Context, rate, count int) DeliveryResult {
 	tag := fmt.Sprintf("load-%d", rate)
 	cpu0 := ProcessCPU()
 	msgs, achieved, err := pace(ctx, rate, count, func(ctx context.Context, i int) (string, error) {
-		data := bareMessage(tag, i)
+		data := b.message(tag, i)
 		return bareID(data), b.topics[0].Publish(ctx, data)
 	})
 	r.Sent, r.Achieved = len(msgs), achieved
@@ -201,19 +218,7 @@ func (b *bareRoom) point(ctx context.Context, rate, count int) DeliveryResult {
 	}
 	recv := b.arr[1:]
 	awaitArrivals(ctx, recv, len(msgs)*len(recv), 3*time.Second)
-	cpu := ProcessCPU() - cpu0
-	lats := latencies(recv, msgs)
-	if n := len(lats); n > 0 {
-		r.CPUPerDelivery = Dur(cpu / time.Duration(n))
-		r.P50, r.P99, r.Max = Dur(pct(lats, 0.50)), Dur(pct(lats, 0.99)), Dur(lats[n-1])
-	}
-	if len(msgs) > 0 {
-		r.Delivered = float64(len(lats)) / float64(len(msgs)*len(recv))
-	}
-	r.DeliveredRate = deliveredRate(recv, msgs)
-	if first := firstArrivals(recv, msgs); len(first) > 0 {
-		r.FirstP50, r.FirstP99 = Dur(pct(first, 0.50)), Dur(pct(first, 0.99))
-	}
+	summarize(&r, recv, msgs, ProcessCPU()-cpu0)
 	b.lossy = r.Delivered < 1 || r.P99 > Dur(time.Second)
 	return r
 }
@@ -233,6 +238,7 @@ func (b *bareRoom) Close() error {
 // points of cfg.Rates and, with cfg.Saturation, the saturation probe, as
 // roomSize does for Parley nodes.
 func bare(ctx context.Context, cfg Config, n int, progress func(string, ...any)) ([]DeliveryResult, *SaturationResult, error) {
+	debug.FreeOSMemory() // as roomSize: not the previous rooms' garbage
 	t := time.Now()
 	b, err := newBareRoom(ctx, cfg, n)
 	if err != nil {

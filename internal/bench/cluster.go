@@ -17,6 +17,7 @@ import (
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/ledger"
 	"github.com/parley-chat/parley/node"
+	"github.com/parley-chat/parley/p2p/ledgersync"
 )
 
 // roomName is the public room every benchmark node joins.
@@ -105,7 +106,12 @@ func startNode(ctx context.Context, dir string, s nodeSetup) (*node.Node, error)
 	opts := node.Options{DataDir: dir, Config: benchConfig(s.quic), NoRPC: !s.rpc, Logger: nodeLogger(),
 		// One author sends far above the anti-spam limits meant for
 		// people (20 events/s per author); measure the node, not them.
-		Chat: func(c *chat.Config) { c.Limits = chat.Limits{AuthorRate: -1, PeerRate: -1} }}
+		Chat: func(c *chat.Config) { c.Limits = chat.Limits{AuthorRate: -1, PeerRate: -1} },
+		// No second sync 3 s after each topic join: every node of a
+		// harness room joins at once, and those syncs would all land in
+		// the first measurement (the idle window, or the first ingest
+		// run, where they fetch events still in flight).
+		Sync: func(c *ledgersync.Config) { c.Settle = -1 }}
 	if s.mem {
 		opts.Datastore = dssync.MutexWrap(ds.NewMapDatastore())
 	}
@@ -269,36 +275,44 @@ func (c *cluster) waitMesh(ctx context.Context, timeout time.Duration) error {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	streak := 0
-	for k := 0; ; k++ {
+	err := probeUntilSteady(ctx, c.arr[1:], func(k int) (string, error) {
 		m, err := c.nodes[0].Chat().Send(ctx, c.room.ID, fmt.Sprintf("probe %d", k))
+		return m.ID, err
+	}, func() error {
+		return c.repair(ctx, 64) // the probes and their parents
+	})
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("mesh did not form within %s", timeout)
+	}
+	return err
+}
+
+// probeUntilSteady sends probes (send sends the k-th and returns its ID)
+// until three in a row reach every receiver in arr within 500 ms each,
+// calling missed after each probe that did not, or until ctx ends.
+func probeUntilSteady(ctx context.Context, arr []*arrivals, send func(k int) (string, error), missed func() error) error {
+	for k, streak := 0, 0; streak < 3; k++ {
+		id, err := send(k)
 		if err != nil {
 			return fmt.Errorf("mesh did not form: %w", err)
 		}
 		deadline := time.Now().Add(500 * time.Millisecond)
-		ok := false
-		for time.Now().Before(deadline) {
-			if c.reachedAll(m.ID, 0) {
-				ok = true
-				break
-			}
+		for !reachedAll(arr, id) && time.Now().Before(deadline) {
 			time.Sleep(5 * time.Millisecond)
 		}
-		if ok {
+		if reachedAll(arr, id) {
 			streak++
 		} else {
 			streak = 0
-			if err := c.repair(ctx, 64); err != nil { // the probes and their parents
+			if err := missed(); err != nil {
 				return err
 			}
 		}
-		if streak >= 3 {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("mesh did not form within %s", timeout)
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 	}
+	return nil
 }
 
 // topicsKnown reports whether every node sees all its connected peers
@@ -327,12 +341,9 @@ func (c *cluster) repair(ctx context.Context, n int) error {
 	return nil
 }
 
-// reachedAll reports whether message id arrived at every node but from.
-func (c *cluster) reachedAll(id string, from int) bool {
-	for i, a := range c.arr {
-		if i == from {
-			continue
-		}
+// reachedAll reports whether message id arrived at every receiver in arr.
+func reachedAll(arr []*arrivals, id string) bool {
+	for _, a := range arr {
 		if _, ok := a.get(id); !ok {
 			return false
 		}

@@ -173,13 +173,6 @@ func awaitArrivals(ctx context.Context, arr []*arrivals, want int, idle time.Dur
 
 func (c *cluster) countDelivered(msgs []sent) int { return countDelivered(c.arr[1:], msgs) }
 
-// latencies returns every (message, receiver) latency and how many were
-// delivered.
-func (c *cluster) latencies(msgs []sent) ([]time.Duration, int) {
-	lats := latencies(c.arr[1:], msgs)
-	return lats, len(lats)
-}
-
 // arrivalCount is how many messages arrived at the receivers arr, in all.
 func arrivalCount(arr []*arrivals) int {
 	n := 0
@@ -258,30 +251,37 @@ func (c *cluster) deliveryPoint(ctx context.Context, rate, count int, mem *memSa
 		s := mem.stop(len(c.nodes))
 		r.Load = &s
 	}
-	lats, n := c.latencies(msgs)
-	c.lastLats = lats
-	if n > 0 {
-		r.CPUPerDelivery = Dur(cpu / time.Duration(n))
-	}
-	r.Delivered = float64(n) / float64(len(msgs)*(len(c.nodes)-1))
-	r.DeliveredRate = deliveredRate(c.arr[1:], msgs)
-	if len(lats) > 0 {
-		r.P50, r.P99, r.Max = Dur(pct(lats, 0.50)), Dur(pct(lats, 0.99)), Dur(lats[len(lats)-1])
-	}
-	if first := firstArrivals(c.arr[1:], msgs); len(first) > 0 {
-		r.FirstP50, r.FirstP99 = Dur(pct(first, 0.50)), Dur(pct(first, 0.99))
-	}
+	c.lastLats = summarize(&r, c.arr[1:], msgs, cpu)
 	// A point that lost messages or queued them for over a second leaves
 	// a backlog: the next point first lets the room settle.
 	c.lossy = r.Delivered < 1 || r.P99 > Dur(time.Second)
 	wire, _ := c.wireBytes().sub(wire0, len(c.nodes))
-	if n > 0 {
+	if n := len(c.lastLats); n > 0 {
 		r.WireBytesPerDelivery = float64(wire.total()) / float64(n)
 	}
 	if len(msgs) > 0 {
 		r.SenderBytesPerMsg = float64(wire[0]) / float64(len(msgs))
 	}
 	return r
+}
+
+// summarize sets r's delivered fraction and rate, latencies and CPU per
+// delivery from msgs, their arrivals at the receivers recv and the CPU
+// time the point took. It returns the latencies, sorted.
+func summarize(r *DeliveryResult, recv []*arrivals, msgs []sent, cpu time.Duration) []time.Duration {
+	lats := latencies(recv, msgs)
+	if n := len(lats); n > 0 {
+		r.CPUPerDelivery = Dur(cpu / time.Duration(n))
+		r.P50, r.P99, r.Max = Dur(pct(lats, 0.50)), Dur(pct(lats, 0.99)), Dur(lats[n-1])
+	}
+	if len(msgs) > 0 && len(recv) > 0 {
+		r.Delivered = float64(len(lats)) / float64(len(msgs)*len(recv))
+	}
+	r.DeliveredRate = deliveredRate(recv, msgs)
+	if first := firstArrivals(recv, msgs); len(first) > 0 {
+		r.FirstP50, r.FirstP99 = Dur(pct(first, 0.50)), Dur(pct(first, 0.99))
+	}
+	return lats
 }
 
 // deliveredRate is messages delivered per receiver (of msgs, at the

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -154,9 +155,22 @@ func chatSend(c *cluster, cfg Config) sendFunc {
 // ingest measures durable msg_send on a pair of connected nodes, and the
 // chat run with the most senders once more on a node with no peer.
 func ingest(ctx context.Context, cfg Config, progress func(string, ...any), startProf, stopProf func()) ([]IngestResult, error) {
+	// The node with no peer runs first, while nothing else runs in the
+	// process (and outside the CPU profile, which can be started once).
+	var alone []IngestResult
+	var aloneErr error
+	if len(cfg.Senders) > 0 {
+		r, err := ingestAlone(ctx, cfg, slices.Max(cfg.Senders))
+		if err != nil {
+			aloneErr = fmt.Errorf("node with no peer: %w", err)
+		} else {
+			progress("ingest chat x%d, no peer: %.0f msg/s", r.Concurrency, r.PerSec)
+			alone = append(alone, r)
+		}
+	}
 	c, err := meshedCluster(ctx, cfg, 2, true, 30*time.Second)
 	if err != nil {
-		return nil, err
+		return alone, errors.Join(aloneErr, err)
 	}
 	defer c.Close()
 	startProf()
@@ -167,18 +181,11 @@ func ingest(ctx context.Context, cfg Config, progress func(string, ...any), star
 		progress("ingest chat x%d: %.0f msg/s, %d lost", conc, r.PerSec, r.Lost)
 		out = append(out, r)
 	}
-	if len(cfg.Senders) > 0 {
-		r, err := ingestAlone(ctx, cfg, slices.Max(cfg.Senders))
-		if err != nil {
-			return out, err
-		}
-		progress("ingest chat x%d, no peer: %.0f msg/s", r.Concurrency, r.PerSec)
-		out = append(out, r)
-	}
+	out = append(out, alone...) // reported after the pair's chat runs
 
 	url, token, err := client.ReadEndpoint(filepath.Join(c.base, "n00"))
 	if err != nil {
-		return out, fmt.Errorf("rpc endpoint: %w", err)
+		return out, errors.Join(aloneErr, fmt.Errorf("rpc endpoint: %w", err))
 	}
 	dial := func(k int) []*client.Client {
 		clients := make([]*client.Client, k)
@@ -218,7 +225,7 @@ func ingest(ctx context.Context, cfg Config, progress func(string, ...any), star
 		progress("ingest rpc x%d in batches of %d: %.0f msg/s, %d lost", k, b, r.PerSec, r.Lost)
 		out = append(out, r)
 	}
-	return out, nil
+	return out, aloneErr
 }
 
 // ingestAlone runs chat ingest with conc senders on a node of its own,
