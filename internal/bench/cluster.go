@@ -9,10 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/ledger"
@@ -38,6 +40,9 @@ type cluster struct {
 	lastSent  int             // messages the last load point sent (what a repair must cover)
 	textBytes int             // size of the load's message texts (0: about sixty bytes)
 	lastLats  []time.Duration // the last load point's latencies, sorted
+	// disconnects counts connections the nodes saw close (each closed
+	// connection counts once at each end).
+	disconnects atomic.Int64
 }
 
 // arrivals records when each message ID reached one node's feed.
@@ -166,6 +171,11 @@ func newCluster(ctx context.Context, cfg Config, n int, rpc0 bool) (_ *cluster, 
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return c, fmt.Errorf("start nodes: %w", err)
+	}
+	for _, nd := range c.nodes {
+		nd.P2P().Host().Network().Notify(&network.NotifyBundle{
+			DisconnectedF: func(network.Network, network.Conn) { c.disconnects.Add(1) },
+		})
 	}
 	var joins []*ledger.Event
 	for _, nd := range c.nodes {

@@ -40,6 +40,11 @@ type DeliveryResult struct {
 	// delivered to a node. The machine's cores over it, divided by
 	// Nodes-1, bound the rate the room can carry in this process.
 	CPUPerDelivery Dur `json:"cpuPerDelivery,omitempty"`
+	// Disconnects is how many connections the nodes saw close while the
+	// point ran (each closed connection counts at both ends). The harness
+	// links its rooms once and never redials: a closed connection is a
+	// lost path, and under overload a sign of keepalive timeouts.
+	Disconnects int `json:"disconnects,omitempty"`
 	// Load is memory while the point ran (peak of samples).
 	Load *MemSample `json:"load,omitempty"`
 	Err  string     `json:"error,omitempty"`
@@ -238,7 +243,7 @@ func (c *cluster) deliveryPoint(ctx context.Context, rate, count int, mem *memSa
 	if mem != nil {
 		mem.start()
 	}
-	cpu0 := ProcessCPU()
+	cpu0, disc0 := ProcessCPU(), c.disconnects.Load()
 	msgs, achieved, err := c.pacedSend(ctx, fmt.Sprintf("load-%d", rate), rate, count)
 	r.Sent, r.Achieved = len(msgs), achieved
 	c.lastSent = len(msgs)
@@ -251,6 +256,7 @@ func (c *cluster) deliveryPoint(ctx context.Context, rate, count int, mem *memSa
 		s := mem.stop(len(c.nodes))
 		r.Load = &s
 	}
+	r.Disconnects = int(c.disconnects.Load() - disc0)
 	c.lastLats = summarize(&r, c.arr[1:], msgs, cpu)
 	// A point that lost messages or queued them for over a second leaves
 	// a backlog: the next point first lets the room settle.

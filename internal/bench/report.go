@@ -119,7 +119,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	p("DELIVERY (send on node 0 → every other node's subscription feed)")
 	p("nodes\toffered/s\tachieved/s\tsent\tdelivered\tdelivered/s\tp50\tp99\tmax\tfirst p50/p99\twire B/delivery\tsender B/msg\tCPU/delivery")
 	for _, x := range r.Delivery {
-		p("%d\t%d\t%.0f\t%d\t%.4f\t%.0f\t%s\t%s\t%s\t%s / %s\t%s\t%s\t%s%s", x.Nodes, x.Offered, x.Achieved, x.Sent, x.Delivered, x.DeliveredRate, x.P50, x.P99, x.Max, x.FirstP50, x.FirstP99, wire(x.WireBytesPerDelivery), wire(x.SenderBytesPerMsg), x.CPUPerDelivery, errSuffix(x.Err))
+		p("%d\t%d\t%.0f\t%d\t%.4f\t%.0f\t%s\t%s\t%s\t%s / %s\t%s\t%s\t%s%s", x.Nodes, x.Offered, x.Achieved, x.Sent, x.Delivered, x.DeliveredRate, x.P50, x.P99, x.Max, x.FirstP50, x.FirstP99, wire(x.WireBytesPerDelivery), wire(x.SenderBytesPerMsg), x.CPUPerDelivery, disconnects(x)+errSuffix(x.Err))
 	}
 	if len(r.ProcDelivery) > 0 {
 		p("")
@@ -139,7 +139,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		for _, s := range sat {
 			var tried []string
 			for _, t := range s.Tried {
-				tried = append(tried, fmt.Sprintf("%d: %.4f, %.0f/s, %s%s", t.Offered, t.Delivered, t.DeliveredRate, t.P99, errSuffix(t.Err)))
+				tried = append(tried, fmt.Sprintf("%d: %.4f, %.0f/s, %s%s%s", t.Offered, t.Delivered, t.DeliveredRate, t.P99, disconnects(t), errSuffix(t.Err)))
 			}
 			lim := ""
 			if s.SenderLimited {
@@ -226,6 +226,14 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	p("elapsed %s", time.Duration(r.Elapsed).Round(time.Millisecond))
 	return tw.Flush()
+}
+
+// disconnects notes the connections a load point saw close, if any.
+func disconnects(r DeliveryResult) string {
+	if r.Disconnects == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d disconnects)", r.Disconnects)
 }
 
 func errSuffix(e string) string {
