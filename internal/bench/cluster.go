@@ -41,8 +41,11 @@ type cluster struct {
 	textBytes int             // size of the load's message texts (0: about sixty bytes)
 	lastLats  []time.Duration // the last load point's latencies, sorted
 	// disconnects counts connections the nodes saw close (each closed
-	// connection counts once at each end).
-	disconnects atomic.Int64
+	// connection counts once at each end), through notifiee, which Close
+	// unregisters: a swarm that outlives its node must not keep the
+	// cluster alive (the next part's memory baseline would count it).
+	disconnects *atomic.Int64
+	notifiee    network.Notifiee
 }
 
 // arrivals records when each message ID reached one node's feed.
@@ -150,7 +153,10 @@ func newCluster(ctx context.Context, cfg Config, n int, rpc0 bool) (_ *cluster, 
 	if err != nil {
 		return nil, err
 	}
-	c := &cluster{base: base, textBytes: cfg.TextBytes}
+	disconnects := new(atomic.Int64)
+	c := &cluster{base: base, textBytes: cfg.TextBytes, disconnects: disconnects, notifiee: &network.NotifyBundle{
+		DisconnectedF: func(network.Network, network.Conn) { disconnects.Add(1) },
+	}}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -173,9 +179,7 @@ func newCluster(ctx context.Context, cfg Config, n int, rpc0 bool) (_ *cluster, 
 		return c, fmt.Errorf("start nodes: %w", err)
 	}
 	for _, nd := range c.nodes {
-		nd.P2P().Host().Network().Notify(&network.NotifyBundle{
-			DisconnectedF: func(network.Network, network.Conn) { c.disconnects.Add(1) },
-		})
+		nd.P2P().Host().Network().Notify(c.notifiee)
 	}
 	var joins []*ledger.Event
 	for _, nd := range c.nodes {
@@ -380,6 +384,7 @@ func (c *cluster) Close() error {
 			if c.subs[i] != nil {
 				c.subs[i].Close()
 			}
+			nd.P2P().Host().Network().StopNotify(c.notifiee)
 			errs[i] = nd.Close()
 		})
 	}
