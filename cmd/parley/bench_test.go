@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +37,17 @@ func TestBenchOnlyParts(t *testing.T) {
 	}
 	if len(cfg.ProcNodes) == 0 || len(cfg.Nodes) != 0 || cfg.Startup {
 		t.Fatalf("--only procs kept %+v", cfg)
+	}
+	cfg = bench.DefaultConfig() // no bare-pubsub room unless asked for
+	if err := onlyParts(&cfg, []string{"bare"}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.Bare, []int{10}) || len(cfg.Nodes) != 0 || len(cfg.Senders) != 0 || cfg.Startup {
+		t.Fatalf("--only bare kept %+v", cfg)
+	}
+	cfg = bench.FullConfig()
+	if err := onlyParts(&cfg, []string{"delivery"}); err != nil || len(cfg.Bare) != 0 {
+		t.Fatalf("--full --only delivery kept the bare rooms %v (%v)", cfg.Bare, err)
 	}
 	cfg = bench.DefaultConfig()
 	cfg.Soak = time.Minute

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -245,5 +247,29 @@ func TestSizedText(t *testing.T) {
 	// The part that makes a load text unique fits in the smallest size.
 	if sizedText(loadText("load-100", 1), MinTextBytes) == sizedText(loadText("load-100", 2), MinTextBytes) {
 		t.Error("two load texts cut to MinTextBytes are equal")
+	}
+}
+
+// dirBytes counts every regular file under a dir, and Pebble's tables
+// apart, at any depth.
+func TestDirBytes(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, n int) {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, make([]byte, n), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("datastore/000001.sst", 100)
+	write("datastore/000002.log", 30)
+	write("datastore/deeper/000003.sst", 7)
+	write("identity.key", 5)
+	all, tables, err := dirBytes(dir)
+	if err != nil || all != 142 || tables != 107 {
+		t.Fatalf("dirBytes = %d, %d, %v; want 142, 107", all, tables, err)
 	}
 }

@@ -208,7 +208,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if len(r.Startup) == 0 {
 		p("n/a")
 	} else {
-		p("events in data dir\tmedian\truns\tdaemon idle RSS\tof it, own (RssAnon)")
+		p("events in data dir\tmedian\truns\tdaemon idle RSS\tof it, own (RssAnon)\tdata dir on disk")
 		for _, x := range r.Startup {
 			var runs []string
 			for _, d := range x.Runs {
@@ -218,7 +218,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 			if x.IdleRSS > 0 {
 				rss, anon = mib(float64(x.IdleRSS)), mib(float64(x.IdleRSSAnon))
 			}
-			p("%d\t%s\t%s\t%s\t%s%s", x.Events, x.Median, strings.Join(runs, ", "), rss, anon, errSuffix(x.Err))
+			disk := "-"
+			if x.DiskBytes > 0 && x.Events > 0 {
+				disk = fmt.Sprintf("%s (%.0f B/event; tables %.0f B/event)", mib(float64(x.DiskBytes)),
+					float64(x.DiskBytes)/float64(x.Events), float64(x.TableBytes)/float64(x.Events))
+			}
+			p("%d\t%s\t%s\t%s\t%s\t%s%s", x.Events, x.Median, strings.Join(runs, ", "), rss, anon, disk, errSuffix(x.Err))
 		}
 	}
 	for _, n := range r.Notes {

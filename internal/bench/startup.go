@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,7 +26,15 @@ type StartupResult struct {
 	// cache).
 	IdleRSS     uint64 `json:"idleRssBytes"`
 	IdleRSSAnon uint64 `json:"idleRssAnonBytes"`
-	Err         string `json:"error,omitempty"`
+	// DiskBytes is what the data dir holds on disk (the sum of its files'
+	// sizes) once the node that wrote the events has closed, before any
+	// daemon starts on it; 0 for the empty dir, which has no store yet.
+	// TableBytes is the part in Pebble's tables (*.sst): the events and
+	// their indexes, compacted. Most of the rest is write-ahead log, which
+	// Pebble replays at start and keeps a few files of for reuse.
+	DiskBytes  int64  `json:"diskBytes,omitempty"`
+	TableBytes int64  `json:"tableBytes,omitempty"`
+	Err        string `json:"error,omitempty"`
 }
 
 // startup times daemon starts on an empty data dir and on one holding
@@ -46,14 +55,17 @@ func startup(ctx context.Context, cfg Config, progress func(string, ...any)) ([]
 		if _, err := node.Init(dir); err != nil {
 			return out, err
 		}
+		r := StartupResult{Events: n}
 		if n > 0 {
 			t := time.Now()
 			if err := prepareDataDir(ctx, dir, n); err != nil {
 				return out, fmt.Errorf("prepare %d events: %w", n, err)
 			}
-			progress("startup: wrote %d events in %s", n, time.Since(t).Round(time.Millisecond))
+			if r.DiskBytes, r.TableBytes, err = dirBytes(dir); err != nil {
+				return out, fmt.Errorf("size of the data dir: %w", err)
+			}
+			progress("startup: wrote %d events in %s (%d bytes on disk)", n, time.Since(t).Round(time.Millisecond), r.DiskBytes)
 		}
-		r := StartupResult{Events: n}
 		for k := range cfg.StartupRuns {
 			d, rss, anon, err := startOnce(ctx, cfg.Binary, dir, k == 0)
 			if err != nil {
@@ -74,6 +86,26 @@ func startup(ctx context.Context, cfg Config, progress func(string, ...any)) ([]
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// dirBytes is the sum of the sizes of the regular files under dir, and of
+// those that are Pebble tables (*.sst).
+func dirBytes(dir string) (all, tables int64, err error) {
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		all += info.Size()
+		if filepath.Ext(path) == ".sst" {
+			tables += info.Size()
+		}
+		return nil
+	})
+	return all, tables, err
 }
 
 // prepareDataDir joins the room on a node on dir and stores n events.
