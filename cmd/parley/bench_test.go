@@ -46,8 +46,15 @@ func TestBenchOnlyParts(t *testing.T) {
 		t.Fatalf("--only bare kept %+v", cfg)
 	}
 	cfg = bench.FullConfig()
+	if len(cfg.Bare) == 0 {
+		t.Fatal("--full has no bare-pubsub rooms")
+	}
 	if err := onlyParts(&cfg, []string{"delivery"}); err != nil || len(cfg.Bare) != 0 {
 		t.Fatalf("--full --only delivery kept the bare rooms %v (%v)", cfg.Bare, err)
+	}
+	cfg = bench.FullConfig()
+	if err := onlyParts(&cfg, []string{"bare"}); err != nil || !slices.Equal(cfg.Bare, bench.FullConfig().Bare) || len(cfg.Nodes) != 0 {
+		t.Fatalf("--full --only bare kept %v, nodes %v (%v)", cfg.Bare, cfg.Nodes, err)
 	}
 	cfg = bench.DefaultConfig()
 	cfg.Soak = time.Minute

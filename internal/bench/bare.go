@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
@@ -39,10 +41,13 @@ type bareRoom struct {
 	topics []*pubsub.Topic
 	arr    []*arrivals
 	links  [][2]int
-	size   int                // bytes of every message's data
-	cancel context.CancelFunc // stops the routers and the recorders
-	wg     sync.WaitGroup     // the recorders
-	lossy  bool               // the last point lost messages or queued them long
+	size   int // bytes of every message's data
+	// disconnects counts connections the hosts saw close, as the delivery
+	// rooms' cluster does.
+	disconnects *atomic.Int64
+	cancel      context.CancelFunc // stops the routers and the recorders
+	wg          sync.WaitGroup     // the recorders
+	lossy       bool               // the last point lost messages or queued them long
 }
 
 // bareTopic is the bare room's topic.
@@ -83,7 +88,7 @@ func newBareRoom(ctx context.Context, cfg Config, n int) (*bareRoom, error) {
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(ctx) // pubsub runs until its context ends
-	b := &bareRoom{cancel: cancel, links: meshLinks(n, cfg.Seed), size: size}
+	b := &bareRoom{cancel: cancel, links: meshLinks(n, cfg.Seed), size: size, disconnects: new(atomic.Int64)}
 	if err := b.start(ctx, rctx, n); err != nil {
 		b.Close()
 		return nil, err
@@ -107,6 +112,10 @@ func (b *bareRoom) start(ctx, rctx context.Context, n int) error {
 			return fmt.Errorf("bare host: %w", err)
 		}
 		b.hosts = append(b.hosts, h)
+		disconnects := b.disconnects // the notifiee holds the counter, not the room
+		h.Network().Notify(&network.NotifyBundle{
+			DisconnectedF: func(network.Network, network.Conn) { disconnects.Add(1) },
+		})
 		ps, err := pubsub.NewGossipSub(rctx, h, p2p.RouterOptions(pc)...)
 		if err != nil {
 			return fmt.Errorf("bare pubsub: %w", err)
@@ -207,7 +216,7 @@ func (b *bareRoom) point(ctx context.Context, rate, count int) DeliveryResult {
 		a.reset()
 	}
 	tag := fmt.Sprintf("load-%d", rate)
-	cpu0 := ProcessCPU()
+	cpu0, disc0 := ProcessCPU(), b.disconnects.Load()
 	msgs, achieved, err := pace(ctx, rate, count, func(ctx context.Context, i int) (string, error) {
 		data := b.message(tag, i)
 		return bareID(data), b.topics[0].Publish(ctx, data)
@@ -218,6 +227,7 @@ func (b *bareRoom) point(ctx context.Context, rate, count int) DeliveryResult {
 	}
 	recv := b.arr[1:]
 	awaitArrivals(ctx, recv, len(msgs)*len(recv), 3*time.Second)
+	r.Disconnects = int(b.disconnects.Load() - disc0)
 	summarize(&r, recv, msgs, ProcessCPU()-cpu0)
 	b.lossy = r.Delivered < 1 || r.P99 > Dur(time.Second)
 	return r

@@ -41,9 +41,11 @@ type DeliveryResult struct {
 	// Nodes-1, bound the rate the room can carry in this process.
 	CPUPerDelivery Dur `json:"cpuPerDelivery,omitempty"`
 	// Disconnects is how many connections the nodes saw close while the
-	// point ran (each closed connection counts at both ends). The harness
-	// links its rooms once and never redials: a closed connection is a
-	// lost path, and under overload a sign of keepalive timeouts.
+	// point ran, from its first send until its arrivals stopped (each
+	// closed connection counts at both ends). The harness links its rooms
+	// once; a closed connection is a lost path until discovery finds the
+	// peer again. A keepalive timeout shows up to ~40 s after the stall
+	// that caused it, so it may be counted by a later point or by none.
 	Disconnects int `json:"disconnects,omitempty"`
 	// Load is memory while the point ran (peak of samples).
 	Load *MemSample `json:"load,omitempty"`

@@ -155,7 +155,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		p("pubsub signs every message and each hop checks it; no ledger, store or feed: what the transport costs here)")
 		p("hosts\toffered/s\tachieved/s\tsent\tdelivered\tdelivered/s\tp50\tp99\tmax\tfirst p50/p99\tCPU/delivery")
 		for _, x := range r.Bare {
-			p("%d\t%d\t%.0f\t%d\t%.4f\t%.0f\t%s\t%s\t%s\t%s / %s\t%s%s", x.Nodes, x.Offered, x.Achieved, x.Sent, x.Delivered, x.DeliveredRate, x.P50, x.P99, x.Max, x.FirstP50, x.FirstP99, x.CPUPerDelivery, errSuffix(x.Err))
+			p("%d\t%d\t%.0f\t%d\t%.4f\t%.0f\t%s\t%s\t%s\t%s / %s\t%s%s", x.Nodes, x.Offered, x.Achieved, x.Sent, x.Delivered, x.DeliveredRate, x.P50, x.P99, x.Max, x.FirstP50, x.FirstP99, x.CPUPerDelivery, disconnects(x)+errSuffix(x.Err))
 		}
 	}
 	saturation("BARE PUBSUB SATURATION", r.BareSaturation)
@@ -208,7 +208,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if len(r.Startup) == 0 {
 		p("n/a")
 	} else {
-		p("events in data dir\tmedian\truns\tdaemon idle RSS\tof it, own (RssAnon)\tdata dir on disk")
+		p("events in data dir\tmedian\truns\tdaemon idle RSS\tof it, own (RssAnon)\tdata dir (file sizes)")
 		for _, x := range r.Startup {
 			var runs []string
 			for _, d := range x.Runs {
