@@ -40,7 +40,6 @@ type bareRoom struct {
 	hosts  []host.Host
 	topics []*pubsub.Topic
 	arr    []*arrivals
-	links  [][2]int
 	size   int // bytes of every message's data
 	// disconnects counts connections the hosts saw close, as the delivery
 	// rooms' cluster does.
@@ -88,8 +87,8 @@ func newBareRoom(ctx context.Context, cfg Config, n int) (*bareRoom, error) {
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(ctx) // pubsub runs until its context ends
-	b := &bareRoom{cancel: cancel, links: meshLinks(n, cfg.Seed), size: size, disconnects: new(atomic.Int64)}
-	if err := b.start(ctx, rctx, n); err != nil {
+	b := &bareRoom{cancel: cancel, size: size, disconnects: new(atomic.Int64)}
+	if err := b.start(ctx, rctx, n, meshLinks(n, cfg.Seed)); err != nil {
 		b.Close()
 		return nil, err
 	}
@@ -98,7 +97,7 @@ func newBareRoom(ctx context.Context, cfg Config, n int) (*bareRoom, error) {
 
 // start starts n hosts with their routers and recorders (on rctx), links
 // them and waits for the mesh.
-func (b *bareRoom) start(ctx, rctx context.Context, n int) error {
+func (b *bareRoom) start(ctx, rctx context.Context, n int, links [][2]int) error {
 	pc := p2p.DefaultConfig()
 	for range n {
 		key, _, err := crypto.GenerateEd25519Key(rand.Reader)
@@ -133,7 +132,7 @@ func (b *bareRoom) start(ctx, rctx context.Context, n int) error {
 		b.arr = append(b.arr, a)
 		b.wg.Go(func() { recordBare(rctx, sub, a) })
 	}
-	for _, l := range b.links {
+	for _, l := range links {
 		to := b.hosts[l[1]]
 		if err := b.hosts[l[0]].Connect(ctx, peer.AddrInfo{ID: to.ID(), Addrs: to.Addrs()}); err != nil {
 			return fmt.Errorf("connect bare hosts %d and %d: %w", l[0], l[1], err)
@@ -169,18 +168,13 @@ func bareID(data []byte) string {
 	return string(data)
 }
 
-// waitMesh waits until every host sees its linked peers in the topic and
-// then until three probes in a row reach every host within 500 ms each.
+// waitMesh waits until every host sees its connected peers in the topic
+// and then until three probes in a row reach every host within 500 ms each.
 func (b *bareRoom) waitMesh(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	want := make([]int, len(b.hosts))
-	for _, l := range b.links {
-		want[l[0]]++
-		want[l[1]]++
-	}
 	for i := 0; i < len(b.topics); {
-		if len(b.topics[i].ListPeers()) >= want[i] {
+		if topicPeersKnown(len(b.topics[i].ListPeers()), len(b.hosts[i].Network().Peers())) {
 			i++
 			continue
 		}

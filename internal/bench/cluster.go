@@ -333,12 +333,17 @@ func probeUntilSteady(ctx context.Context, arr []*arrivals, send func(k int) (st
 // subscribed to topic.
 func (c *cluster) topicsKnown(topic string) bool {
 	for _, nd := range c.nodes {
-		ps := nd.P2P().PubSub().ListPeers(topic)
-		if len(ps) == 0 || len(ps) < len(nd.P2P().Host().Network().Peers()) {
+		if !topicPeersKnown(len(nd.P2P().PubSub().ListPeers(topic)), len(nd.P2P().Host().Network().Peers())) {
 			return false
 		}
 	}
 	return true
+}
+
+// topicPeersKnown reports whether a node that has connected peers sees
+// topicPeers of them subscribed: some, and all of its connections.
+func topicPeersKnown(topicPeers, connected int) bool {
+	return topicPeers > 0 && topicPeers >= connected
 }
 
 // repair gives every node node 0's newest n events, as sync would.
