@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/rpc"
@@ -99,6 +100,33 @@ type fakeChat struct {
 	subBuf int
 	subs   chan *fakeSub // every new subscription
 	sends  atomic.Int64
+	// Sends to room "gather" wait (up to 5 s) until gatherN of them are
+	// running at once: they succeed only if the server runs that many
+	// calls together.
+	gatherN  int
+	gathered atomic.Int64
+	gatherMu sync.Mutex
+	gatherCh chan struct{}
+}
+
+// gather waits until gatherN sends are running together; false after 5 s.
+func (c *fakeChat) gather(ctx context.Context) bool {
+	c.gatherMu.Lock()
+	if c.gatherCh == nil {
+		c.gatherCh = make(chan struct{})
+	}
+	ch := c.gatherCh
+	if c.gathered.Add(1) == int64(c.gatherN) {
+		close(ch)
+	}
+	c.gatherMu.Unlock()
+	select {
+	case <-ch:
+		return true
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+	}
+	return false
 }
 
 func newFakeChat() *fakeChat { return &fakeChat{subBuf: 16, subs: make(chan *fakeSub, 16)} }
@@ -132,9 +160,11 @@ func (c *fakeChat) Members(_ context.Context, room string) ([]chat.Member, error
 	return []chat.Member{}, nil
 }
 
-func (c *fakeChat) Send(_ context.Context, room, text string) (chat.Message, error) {
+func (c *fakeChat) Send(ctx context.Context, room, text string) (chat.Message, error) {
 	c.sends.Add(1)
 	switch {
+	case room == "gather" && !c.gather(ctx):
+		return chat.Message{}, fmt.Errorf("only %d of %d sends ran together", c.gathered.Load(), c.gatherN)
 	case room == "outsider":
 		return chat.Message{}, chat.ErrNotMember
 	case room == "broken":

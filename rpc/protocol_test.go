@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -313,5 +314,27 @@ func TestResults(t *testing.T) {
 		if string(r.Result) != tt.want {
 			t.Errorf("%s:\n got %s\nwant %s", tt.req, r.Result, tt.want)
 		}
+	}
+}
+
+// The calls of one batch run together, up to 32 at a time, so that a
+// batch of msg_send shares the ledger's commit groups.
+func TestBatchCallsRunTogether(t *testing.T) {
+	const n = 32
+	fc := newFakeChat()
+	fc.gatherN = n
+	ts := startServerWith(t, nil, fc)
+	var b strings.Builder
+	b.WriteString("[")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"jsonrpc":"2.0","id":%d,"method":"msg_send","params":["gather","hi %d"]}`, i, i)
+	}
+	b.WriteString("]")
+	status, body := ts.post(t, b.String(), nil)
+	if status != 200 || strings.Contains(body, `"error"`) || strings.Count(body, `"result"`) != n {
+		t.Fatalf("status %d, body %s", status, body)
 	}
 }
