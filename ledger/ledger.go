@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -31,7 +32,16 @@ type Options struct {
 	// them without waiting for the disk; Append still returns only after
 	// the fsync. It must not block.
 	OnApplied func([]*Event)
+	// MaxGather bounds how long an fsync waits for the writers the last
+	// one acknowledged to send again (see gather): zero means
+	// DefaultMaxGather, negative turns the wait off.
+	MaxGather time.Duration
 }
+
+// DefaultMaxGather is the longest an fsync waits to gather writers. The
+// wait is also never longer than the last fsync took, so a writer's
+// acknowledgement is delayed by at most one more fsync's time.
+const DefaultMaxGather = time.Millisecond
 
 // Ledger stores the hash-linked event DAGs of all rooms in one datastore.
 //
@@ -46,6 +56,9 @@ type Options struct {
 // The fsync runs on a second goroutine, so the next group is written (and
 // our events in it published) while the disk syncs the last one: a send
 // never waits behind another send's fsync before it reaches the network.
+// Right after an fsync, the next one waits a moment (gather) for the
+// writers just acknowledged to send again, so that writers that take
+// turns with the disk share fsyncs instead of alternating.
 // Groups are still acknowledged, and OnCommit called, in order; only a
 // failed write is reported at once, possibly before earlier groups have
 // their fsync (its events were never stored, so nothing is shown out of
@@ -57,6 +70,12 @@ type Ledger struct {
 	log       *slog.Logger
 	onCommit  func([]*Event)
 	onApplied func([]*Event)
+	maxGather time.Duration
+
+	// Owned by the sync goroutine: what gather expects.
+	expect    int           // writers in flight after the last fsync: those it acknowledged and those that queued during it
+	lastAck   time.Time     // when the last fsync's group was acknowledged
+	lastFsync time.Duration // how long the last fsync took
 
 	mu      sync.Mutex
 	rooms   map[string]*roomState
@@ -162,6 +181,7 @@ func Open(ctx context.Context, store ds.Batching, opts Options) (*Ledger, error)
 		log:        log,
 		onCommit:   opts.OnCommit,
 		onApplied:  opts.OnApplied,
+		maxGather:  cmp.Or(opts.MaxGather, DefaultMaxGather),
 		rooms:      make(map[string]*roomState),
 		pending:    make(map[ID]*pendingEvent),
 		kick:       make(chan struct{}, 1),
@@ -696,6 +716,7 @@ func (l *Ledger) syncLoop() {
 	for {
 		select {
 		case <-l.syncKick:
+			l.gather()
 			l.syncApplied()
 		case <-l.commitDone:
 			l.syncApplied()
@@ -723,16 +744,60 @@ func (l *Ledger) syncApplied() {
 	// fetches them again. The store's log is sequential, so a synced write
 	// also makes everything before it durable: a child never outlives its
 	// parent.
-	if durable(reqs) {
+	own := ownWriters(reqs)
+	if own > 0 {
+		t0 := time.Now()
 		if serr := l.ds.Sync(context.Background(), ds.NewKey("/")); serr != nil {
 			err = fmt.Errorf("sync to disk: %w", serr)
 			l.log.Error("ledger sync failed", "events", countEvents(reqs), "err", serr)
 		}
+		l.lastFsync = time.Since(t0)
 	}
 	l.finish(reqs, err)
 	l.mu.Lock()
 	l.syncing = false
+	if own > 0 {
+		l.expect, l.lastAck = own+ownWriters(l.applied), time.Now()
+	}
 	l.mu.Unlock()
+}
+
+// gather delays an fsync until the writers the last fsync acknowledged
+// have sent again, or for at most min(maxGather, the last fsync's time).
+//
+// Without it, writers that each wait for their acknowledgement before
+// sending again (RPC clients, a pool of senders) split into two groups
+// that take turns: the ones acknowledged come back while the others'
+// fsync runs, so every fsync serves only part of them. Each fsync also
+// costs CPU (~160 µs of system time
+// here, docs/BENCHMARKS.md). A writer on its own is never delayed: it is
+// the only one expected, and it is here. Neither is a send after a quiet
+// spell: the wait applies only right after an acknowledgement.
+func (l *Ledger) gather() {
+	wait := min(l.maxGather, l.lastFsync)
+	if wait <= 0 || l.expect <= 1 || time.Since(l.lastAck) > wait {
+		return
+	}
+	var timer *time.Timer
+	for {
+		l.mu.Lock()
+		n := ownWriters(l.applied)
+		l.mu.Unlock()
+		if n == 0 || n >= l.expect {
+			return // events of peers only need no fsync; or all are here
+		}
+		if timer == nil {
+			timer = time.NewTimer(wait - time.Since(l.lastAck))
+			defer timer.Stop()
+		}
+		select {
+		case <-l.syncKick:
+		case <-timer.C:
+			return
+		case <-l.commitDone:
+			return
+		}
+	}
 }
 
 // finish acknowledges written groups: they leave the pending index, done
@@ -765,12 +830,19 @@ func (l *Ledger) finish(reqs []*writeReq, err error) {
 }
 
 func durable(reqs []*writeReq) bool {
+	return slices.ContainsFunc(reqs, func(r *writeReq) bool { return r.durable })
+}
+
+// ownWriters counts the requests of reqs that wait for an fsync: one per
+// Append call.
+func ownWriters(reqs []*writeReq) int {
+	n := 0
 	for _, r := range reqs {
 		if r.durable {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
 }
 
 func countEvents(reqs []*writeReq) int {
