@@ -117,7 +117,14 @@ func newNode(t testing.TB, cfg Config, rooms ...string) *node {
 
 func newNodeOn(t testing.TB, cfg Config, store *testStore) *node {
 	t.Helper()
-	n := &node{h: newHost(t), store: store, bad: &misbehaviour{errs: map[peer.ID][]error{}}}
+	return newNodeWith(t, cfg, store, newHost(t))
+}
+
+// newNodeWith is newNodeOn on a host built by the caller (a mocknet peer,
+// say).
+func newNodeWith(t testing.TB, cfg Config, store *testStore, h host.Host) *node {
+	t.Helper()
+	n := &node{h: h, store: store, bad: &misbehaviour{errs: map[peer.ID][]error{}}}
 	if cfg.OnMisbehave == nil {
 		cfg.OnMisbehave = n.bad.report
 	}
