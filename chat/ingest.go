@@ -20,11 +20,12 @@ type inbound struct {
 	from peer.ID
 }
 
-// ingestQueue bounds the events waiting to be stored per room. When it is
-// full, gossip delivery waits, which backs pressure up into pubsub's own
-// bounded queues rather than growing memory. (A queue rather than a
-// channel of this size: a channel would hold ~100 KiB per joined room
-// even while the room is quiet, and the GC would scan it.)
+// ingestQueue bounds the events waiting to be stored per room. Gossip is
+// queued from pubsub's validation workers, which must not wait: when the
+// queue is full the event is dropped here (it is still forwarded), and a
+// sync with the peer that forwarded it fetches it (dropped). (A queue
+// rather than a channel of this size: a channel would hold ~100 KiB per
+// joined room even while the room is quiet, and the GC would scan it.)
 const ingestQueue = 4096
 
 // ingestBatch bounds how many queued events one ledger write takes.
@@ -52,8 +53,8 @@ func (s *Service) subscribe(r Room) error {
 		if !ok || ev == nil {
 			return // our own message, stored before it was published
 		}
-		if j.in.waitRoom(ctx, j.done) == nil {
-			j.in.push(inbound{ev, from})
+		if !j.in.tryPush(inbound{ev, from}) {
+			s.dropped(ctx, j, from)
 		}
 	})
 	if err != nil {
@@ -123,6 +124,23 @@ func (s *Service) missing(ctx context.Context, j *joined, id ledger.ID, from pee
 		})
 	}
 	ask(0, missingGrace)
+}
+
+// dropped counts a gossip event the full ingest queue could not take and
+// schedules one sync of j's room with from, the peer that forwarded it,
+// once the queue has had missingGrace to drain: the sync fetches every
+// event dropped meanwhile, from that peer or not (they all reached it).
+func (s *Service) dropped(ctx context.Context, j *joined, from peer.ID) {
+	s.metrics().MessageRejected(RejectQueueFull)
+	if s.cfg.OnMissing == nil || !j.repair.CompareAndSwap(false, true) {
+		return // a repair is already scheduled
+	}
+	time.AfterFunc(missingGrace, func() {
+		j.repair.Store(false)
+		if ctx.Err() == nil {
+			s.cfg.OnMissing(j.ID, from)
+		}
+	})
 }
 
 // stop closes the room's topic and waits for its worker. A subscription

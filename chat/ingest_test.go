@@ -304,3 +304,57 @@ func localService(t testing.TB, cfg Config) *Service {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// Gossip is queued from pubsub's validation workers, which must not wait:
+// past the room's queue limit an event is dropped and counted, and one
+// sync with the forwarding peer is asked for, shortly after, however many
+// were dropped; the next overflow asks again.
+func TestFullQueueDropsAndAsksForSync(t *testing.T) {
+	rej := &rejections{n: map[string]int{}}
+	type ask struct {
+		room string
+		p    peer.ID
+	}
+	asks := make(chan ask, 10)
+	s := localService(t, Config{Metrics: rej, OnMissing: func(room string, p peer.ID) { asks <- ask{room, p} }})
+	room := PublicRoomID("full")
+	j := &joined{Room: Room{ID: room}, in: newRoomQueue[inbound](2), orph: newOrphans(maxOrphans)}
+	evs := chain(t, room, 5)
+	const from = peer.ID("forwarder")
+	for _, ev := range evs {
+		if !j.in.tryPush(inbound{ev, from}) {
+			s.dropped(t.Context(), j, from)
+		}
+	}
+	if got := len(j.in.take(0)); got != 2 {
+		t.Fatalf("queued %d events, want the limit, 2", got)
+	}
+	rej.mu.Lock()
+	dropped := rej.n[RejectQueueFull]
+	rej.mu.Unlock()
+	if dropped != 3 {
+		t.Fatalf("counted %d dropped events, want 3", dropped)
+	}
+	select {
+	case a := <-asks:
+		if a.room != room || a.p != from {
+			t.Fatalf("asked for a sync of %s with %q, want %s with %q", a.room, a.p, room, from)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no sync asked for the dropped events")
+	}
+	select {
+	case a := <-asks:
+		t.Fatalf("a second sync asked for the same overflow: %v", a)
+	case <-time.After(2 * missingGrace):
+	}
+	if !j.in.tryPush(inbound{evs[0], from}) || !j.in.tryPush(inbound{evs[1], from}) || j.in.tryPush(inbound{evs[2], from}) {
+		t.Fatal("tryPush does not take exactly the limit once drained")
+	}
+	s.dropped(t.Context(), j, from)
+	select {
+	case <-asks:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no sync asked for a later overflow")
+	}
+}

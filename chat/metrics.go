@@ -25,6 +25,7 @@ const (
 	RejectMissingParents = "missing_parents" // held back until its parents arrive
 	RejectBadParents     = "bad_parents"     // does not fit its parents
 	RejectDuplicate      = "duplicate"       // already stored
+	RejectQueueFull      = "queue_full"      // the room's ingest queue was full; a sync fetches it
 )
 
 // noMetrics is the Metrics of a service configured without one.

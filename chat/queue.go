@@ -13,7 +13,8 @@ var errGone = errors.New("room left")
 // in order. push never blocks and never drops; producers that can wait
 // call waitRoom first, which returns once fewer than limit items are
 // queued, so the queue exceeds limit only by the producers that passed
-// the check together (or by pushes that must not wait). Its memory follows
+// the check together (or by pushes that must not wait). Producers that
+// can neither wait nor exceed limit use tryPush. Its memory follows
 // what is queued (the array goes once the queue is drained): a node in
 // many quiet rooms keeps no buffers.
 type roomQueue[T any] struct {
@@ -33,10 +34,29 @@ func (q *roomQueue[T]) push(v T) {
 	q.mu.Lock()
 	q.items = append(q.items, v)
 	q.mu.Unlock()
+	q.signal()
+}
+
+// signal wakes the worker if it is not already due to wake.
+func (q *roomQueue[T]) signal() {
 	select {
 	case q.ready <- struct{}{}:
 	default:
 	}
+}
+
+// tryPush queues v unless limit items are queued, without blocking, and
+// reports whether it did.
+func (q *roomQueue[T]) tryPush(v T) bool {
+	q.mu.Lock()
+	if len(q.items) >= q.limit {
+		q.mu.Unlock()
+		return false
+	}
+	q.items = append(q.items, v)
+	q.mu.Unlock()
+	q.signal()
+	return true
 }
 
 // take returns up to limit of the oldest items (all of them if limit <= 0),

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
@@ -87,6 +88,7 @@ type joined struct {
 	done   chan struct{} // closed when the room's worker ends (or never started)
 	orph   *orphans
 	pubq   *roomQueue[[]byte] // our committed events, in commit order, to publish
+	repair atomic.Bool        // a sync for events dropped from in is scheduled
 }
 
 var roomsPrefix = ds.NewKey("/rooms")

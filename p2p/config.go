@@ -212,11 +212,6 @@ type Config struct {
 	// message would cost more than it guards).
 	ValidateTimeout time.Duration
 
-	// TopicBufferSize is the subscription buffer of each joined topic: how
-	// many accepted messages may wait for deliver before pubsub drops
-	// messages for this topic. Default 1024.
-	TopicBufferSize int
-
 	// OnTopicPeer, if set, is called (from a goroutine of the topic; it
 	// must not block) when a peer joins a topic we joined. The node uses it
 	// to reconcile the room's ledger with every new member at once.
@@ -252,7 +247,6 @@ func DefaultConfig() Config {
 		PeerOutboundQueueSize: 1024,
 		ValidateQueueSize:     8192,
 		ValidateThrottle:      8192,
-		TopicBufferSize:       1024,
 		SeenTTL:               30 * time.Second,
 		MeshDegree:            4,
 		MaxKnownPeers:         200,
@@ -330,8 +324,6 @@ func (c Config) Validate() error {
 		return bad("mesh degree %d: want 2 to 12", c.MeshDegree)
 	case c.ValidateTimeout < 0:
 		return bad("validate timeout %v: want ≥ 0 (0: none)", c.ValidateTimeout)
-	case c.TopicBufferSize <= 0:
-		return bad("topic buffer size %d: want > 0", c.TopicBufferSize)
 	case c.Bootstrap && c.DHTMode == DHTModeClient:
 		return bad("a bootstrap node cannot run the DHT in client mode")
 	case c.ForceReachability != "" && c.ForceReachability != ReachabilityPublic && c.ForceReachability != ReachabilityPrivate:

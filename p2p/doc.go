@@ -43,14 +43,17 @@
 //			return decodeAndVerify(data) // error: reject, do not forward
 //		},
 //		func(from peer.ID, data []byte, validated any) {
-//			store(validated.(*Event)) // one goroutine per topic, in order
+//			queue(validated.(*Event)) // on the validation worker: must not block
 //		})
 //	err = t.Publish(ctx, data)
 //	err = t.Close()
 //
 // validate runs for every message, locally published ones included, before
 // it is forwarded or delivered; a rejected message is dropped and lowers
-// the sender's peer score. Gossipsub runs with StrictNoSign and no author
+// the sender's peer score. deliver runs right after validate accepts, on
+// the same pubsub validation worker (the node relays the topic rather than
+// subscribing, so nothing waits in pubsub's event loop); it may run
+// concurrently with itself and must not block. Gossipsub runs with StrictNoSign and no author
 // field: authenticity is the payload's business (ledger events are signed).
 // The message ID is ledger.ComputeID of the payload, i.e. the event ID, so
 // a payload is delivered once however many peers forward it. Peer scoring
@@ -61,7 +64,7 @@
 // structurally once chat declares its matching types as aliases too; while
 // chat uses defined types, a three-line adapter is needed (see chatNetwork
 // in node_test.go). A DeliverFunc must not call its own Topic's Close:
-// Close waits for the delivery goroutine.
+// Close waits for running deliver calls.
 //
 // # Discovery and NAT traversal
 //
@@ -92,8 +95,8 @@
 //
 // # Shutdown
 //
-// Close is idempotent. It closes topics (waiting for their delivery and
-// discovery goroutines), stops mDNS, the bootstrap, reconnect and event
+// Close is idempotent. It closes topics (waiting for their deliver calls
+// and discovery goroutines), stops mDNS, the bootstrap, reconnect and event
 // loops and pubsub, closes the DHT and the
 // host, and returns the joined errors. Logging goes through log/slog with
 // subsystem=p2p.

@@ -35,7 +35,6 @@ func TestConfigValidate(t *testing.T) {
 		{"low above high", func(c *p2p.Config) { c.ConnMgrLow, c.ConnMgrHigh = 10, 5 }, false},
 		{"zero backoff", func(c *p2p.Config) { c.BootstrapBackoffMin = 0 }, false},
 		{"zero relay retry", func(c *p2p.Config) { c.RelayRetry = 0 }, false},
-		{"zero buffer", func(c *p2p.Config) { c.TopicBufferSize = 0 }, false},
 		{"zero seen ttl", func(c *p2p.Config) { c.SeenTTL = 0 }, false},
 		{"seen ttl under gossip window", func(c *p2p.Config) { c.SeenTTL = time.Second }, false},
 		{"mesh degree 2", func(c *p2p.Config) { c.MeshDegree = 2 }, true},

@@ -30,7 +30,10 @@ var (
 // data must not be changed after Publish), so the validator may keep it.
 type ValidateFunc = func(ctx context.Context, from peer.ID, data []byte) (any, error)
 
-// DeliverFunc receives an accepted message and its validator's value.
+// DeliverFunc receives an accepted message and its validator's value. It
+// is called on the validation worker that accepted the message, right
+// after the validator, so it must not block: it may run concurrently
+// with itself, and messages may come in any order.
 type DeliverFunc = func(from peer.ID, data []byte, validated any)
 
 // Topic is a joined gossipsub topic, as returned by JoinTopic. Its methods
@@ -51,12 +54,13 @@ type Topic = interface {
 	Publish(ctx context.Context, data []byte) error
 	// Peers lists the connected peers known to be subscribed to the topic.
 	Peers() []peer.ID
-	// Close unsubscribes, stops delivery and room discovery (the node no
-	// longer advertises the topic; its last DHT record expires on its own),
-	// waits for both goroutines (deliver is not called once Close
-	// returns), unregisters the validator and leaves the topic. It is idempotent; afterwards the
+	// Close stops delivery and room discovery (the node no longer
+	// advertises the topic; its last DHT record expires on its own), waits
+	// for running deliver calls and the discovery goroutine (deliver is
+	// not called once Close returns), stops relaying, unregisters the
+	// validator and leaves the topic. It is idempotent; afterwards the
 	// topic may be joined again. It must not be called from the topic's
-	// own DeliverFunc, whose goroutine it waits for.
+	// own DeliverFunc, whose calls it waits for.
 	Close() error
 }
 
@@ -65,13 +69,17 @@ type topic struct {
 	node     *Node
 	name     string
 	topic    *pubsub.Topic
-	sub      *pubsub.Subscription
+	relay    pubsub.RelayCancelFunc
 	validate ValidateFunc
 	deliver  DeliverFunc
 	log      *slog.Logger
 
-	cancel    context.CancelFunc // stops the delivery and discovery goroutines
-	done      chan struct{}      // closed when the delivery goroutine returns
+	// stopped, set by Close under the write lock, ends delivery; deliver
+	// runs under the read lock, so Close waits for running calls.
+	deliverMu sync.RWMutex
+	stopped   bool
+
+	cancel    context.CancelFunc // stops the discovery goroutine
 	discDone  chan struct{}      // closed when the discovery goroutine returns
 	closeOnce sync.Once
 	closeErr  error
@@ -79,9 +87,9 @@ type topic struct {
 
 // JoinTopic joins the gossipsub topic name (the full name, for
 // example "/parley/room/<id>"; p2p does not invent names), registers
-// validate as its validator and starts one goroutine that calls deliver
-// for every accepted message, our own included, in arrival order, and one
-// that finds the topic's other members by DHT rendezvous on name and
+// validate as its validator, calls deliver for every accepted message,
+// our own included, as soon as validate accepts it, and starts a
+// goroutine that finds the topic's other members by DHT rendezvous on name and
 // connects to them (see discover). A topic
 // can be joined once at a time: a second join before Close returns
 // ErrTopicJoined. On error nothing is left registered.
@@ -103,7 +111,6 @@ func (n *Node) JoinTopic(name string, validate ValidateFunc, deliver DeliverFunc
 		validate: validate,
 		deliver:  deliver,
 		log:      n.log.With("topic", name),
-		done:     make(chan struct{}),
 		discDone: make(chan struct{}),
 	}
 	if err := t.start(); err != nil {
@@ -114,8 +121,16 @@ func (n *Node) JoinTopic(name string, validate ValidateFunc, deliver DeliverFunc
 	return t, nil
 }
 
-// start registers the validator, joins and subscribes, and starts delivery;
-// on error it undoes what it did.
+// start registers the validator, joins the topic and its mesh, and starts
+// discovery; on error it undoes what it did.
+//
+// The node relays the topic rather than subscribing to it: peers see a
+// subscription all the same (pubsub announces both alike) and graft it
+// into the mesh, but accepted messages are handed to deliver from the
+// validator instead of queueing behind every other message in pubsub's
+// single event loop and then in a subscription buffer. On 2 cores under
+// load that hand-off was the longest wait of a delivery (docs/BENCHMARKS.md),
+// and each joined topic kept a 1,024-message buffer and a goroutine.
 func (t *topic) start() (err error) {
 	ps := t.node.ps
 	// Inline: the validator runs on pubsub's validation workers (one per
@@ -145,12 +160,11 @@ func (t *topic) start() (err error) {
 	if err = t.topic.SetScoreParams(topicScoreParams()); err != nil {
 		return fmt.Errorf("score params: %w", err)
 	}
-	if t.sub, err = t.topic.Subscribe(pubsub.WithBufferSize(t.node.cfg.TopicBufferSize)); err != nil {
-		return fmt.Errorf("subscribe: %w", err)
+	if t.relay, err = t.topic.Relay(); err != nil {
+		return fmt.Errorf("relay: %w", err)
 	}
 	ctx, cancel := context.WithCancel(t.node.ctx)
 	t.cancel = cancel
-	t.node.wg.Go(func() { t.run(ctx) })
 	var evh *pubsub.TopicEventHandler
 	if t.node.cfg.OnTopicPeer != nil {
 		if evh, err = t.topic.EventHandler(); err != nil {
@@ -206,40 +220,25 @@ func (t *topic) validateMsg(ctx context.Context, from peer.ID, msg *pubsub.Messa
 		t.log.Debug("message rejected", "peer", from, "err", err)
 		return pubsub.ValidationReject
 	}
-	msg.ValidatorData = v
+	t.deliverMsg(from, msg.Data, v)
 	return pubsub.ValidationAccept
 }
 
-// run delivers messages in order until the subscription ends or ctx is done.
-func (t *topic) run(ctx context.Context) {
-	defer close(t.done)
-	for {
-		msg, err := t.sub.Next(ctx)
-		if err != nil {
-			return
-		}
-		if ctx.Err() != nil {
-			return // Close started: deliver nothing more
-		}
-		t.deliverMsg(msg)
+// deliverMsg calls deliver unless Close has begun, logging instead of
+// crashing on a panic (a bug of ours, not the sender's: the message stays
+// accepted).
+func (t *topic) deliverMsg(from peer.ID, data []byte, v any) {
+	t.deliverMu.RLock()
+	defer t.deliverMu.RUnlock()
+	if t.stopped {
+		return
 	}
-}
-
-// deliverMsg calls deliver, logging instead of crashing on a panic.
-func (t *topic) deliverMsg(msg *pubsub.Message) {
 	defer func() {
 		if r := recover(); r != nil {
-			t.log.Error("deliver panicked", "peer", msg.ReceivedFrom, "panic", r)
+			t.log.Error("deliver panicked", "peer", from, "panic", r)
 		}
 	}()
-	t.deliver(msg.ReceivedFrom, msg.Data, msg.ValidatorData)
-	// pubsub keeps delivered messages in its gossip cache for a few
-	// heartbeats (to answer IWANT); only their bytes are needed there. Drop
-	// the validator's decoded value so it is garbage once the receiver is
-	// done with it: at 100 msg/s in a 30-node room in one process, these
-	// were a sixth of the live heap, and every garbage collection marks
-	// the live heap.
-	msg.ValidatorData = nil
+	t.deliver(from, data, v)
 }
 
 // Publish implements Topic.
@@ -257,8 +256,10 @@ func (t *topic) Peers() []peer.ID { return t.topic.ListPeers() }
 func (t *topic) Close() error {
 	t.closeOnce.Do(func() {
 		t.cancel()
-		t.sub.Cancel() // handled by pubsub before the topic removal below
-		<-t.done
+		t.deliverMu.Lock()
+		t.stopped = true
+		t.deliverMu.Unlock()
+		t.relay() // handled by pubsub before the topic removal below
 		<-t.discDone
 		ps := t.node.ps
 		t.closeErr = errors.Join(ps.UnregisterTopicValidator(t.name), t.topic.Close())

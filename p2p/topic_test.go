@@ -2,10 +2,12 @@ package p2p_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-chat/parley/p2p"
 )
@@ -158,4 +160,88 @@ func TestJoinTwiceAndRejoin(t *testing.T) {
 	if box.count("after rejoin") != 0 {
 		t.Error("closed topic still delivers")
 	}
+}
+
+// deliver runs on pubsub's validation worker, right after the validator:
+// Close waits for a call that is running, and none starts afterwards.
+func TestCloseWaitsForDeliver(t *testing.T) {
+	a := newNode(t, testConfigMode(p2p.DHTModeClient))
+	b := newNode(t, testConfigMode(p2p.DHTModeClient))
+	connect(t, a, b)
+	box := &inbox{}
+	entered, release := make(chan struct{}), make(chan struct{})
+	ta, err := a.JoinTopic(room, box.validate, func(from peer.ID, data []byte, v any) {
+		if strings.HasPrefix(string(data), "block") {
+			close(entered)
+			<-release
+		}
+		box.deliver(from, data, v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ta.Close()
+	tb, _ := join(t, b, room, "")
+	waitTopicPeers(t, tb, a.Self())
+	warmUp(t, tb, box)
+
+	if err := tb.Publish(t.Context(), []byte("block here")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-entered:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the message never reached deliver")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- ta.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while deliver was running", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return once deliver did")
+	}
+	if box.count("block here") != 1 {
+		t.Fatal("the running deliver did not finish")
+	}
+	n := len(box.deliveries())
+	if err := tb.Publish(t.Context(), []byte("after close")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := len(box.deliveries()); got != n {
+		t.Fatalf("%d deliveries after Close returned", got-n)
+	}
+}
+
+// A deliver that panics is our bug, not the sender's: the node keeps
+// running and the message, accepted by the validator, is still forwarded.
+func TestDeliverPanicStillForwards(t *testing.T) {
+	nodes, topics, boxes := chain(t, "", "", "")
+	if err := topics[1].Close(); err != nil {
+		t.Fatal(err)
+	}
+	// B rejoins with a deliver that panics on one message.
+	tb, err := nodes[1].JoinTopic(room, boxes[1].validate, func(peer.ID, []byte, any) { panic("deliver bug") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tb.Close()
+	waitTopicPeers(t, topics[0], nodes[1].Self())
+	waitTopicPeers(t, topics[2], nodes[1].Self())
+	warmUp(t, topics[0], boxes[2])
+	if err := topics[0].Publish(t.Context(), []byte("through a panicking B")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "C to get A's message through B", func() bool {
+		return boxes[2].count("through a panicking B") == 1
+	})
 }

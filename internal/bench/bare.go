@@ -57,6 +57,12 @@ const bareTopic = "parley-bench-bare"
 // sequence number (8) and signature (64), with their field tags.
 const pubsubSigningBytes = 116
 
+// bareSubBuffer is the bare rooms' subscription buffer: pubsub's default
+// of 32 drops messages at these loads. 1,024 is what Parley's topics
+// buffered when they subscribed, before they took messages straight from
+// the validator (p2p/topic.go).
+const bareSubBuffer = 1024
+
 // bareDataBytes is the size of a bare message's data: a Parley event
 // carrying the load's text, less what pubsub adds for signing, so that
 // messages of both rooms are about as long on the wire.
@@ -123,7 +129,7 @@ func (b *bareRoom) start(ctx, rctx context.Context, n int, links [][2]int) error
 		if err != nil {
 			return err
 		}
-		sub, err := t.Subscribe(pubsub.WithBufferSize(pc.TopicBufferSize))
+		sub, err := t.Subscribe(pubsub.WithBufferSize(bareSubBuffer))
 		if err != nil {
 			return err
 		}

@@ -22,6 +22,7 @@ var Reasons = []string{
 	"missing_parents", // held back until its parents arrive
 	"bad_parents",     // does not fit its parents (Lamport clock)
 	"duplicate",       // already stored (by sync, or an earlier copy)
+	"queue_full",      // the room's ingest queue was full; a sync fetches it
 }
 
 // Metrics is a node's registry and the metrics Parley reports to it. The
