@@ -13,7 +13,10 @@
 // room) before pubsub forwards it, and the decoded event rides along to the
 // ingest worker, so each signature is verified once. Ingest stores events in
 // batches; an event whose parents have not arrived waits in a bounded
-// orphan pool and Config.OnMissing asks for a sync. Subscribers see every
+// orphan pool and Config.OnMissing asks for a sync. Gossip is queued for
+// the ingest worker straight from the validator, which must not wait: past
+// the room's queue limit an event is dropped (it is still forwarded) and
+// Config.OnMissing asks for a sync that fetches it. Subscribers see every
 // newly stored message exactly once, in arrival order, from the ledger's
 // commit hook; a subscriber that falls more than 1,024 messages behind (a
 // slow reader, or a catch-up storing thousands at once) reads on from the

@@ -54,7 +54,7 @@ func (s *Service) subscribe(r Room) error {
 			return // our own message, stored before it was published
 		}
 		if !j.in.tryPush(inbound{ev, from}) {
-			s.dropped(ctx, j, from)
+			s.dropped(ctx, j, ev, from)
 		}
 	})
 	if err != nil {
@@ -127,20 +127,37 @@ func (s *Service) missing(ctx context.Context, j *joined, id ledger.ID, from pee
 }
 
 // dropped counts a gossip event the full ingest queue could not take and
-// schedules one sync of j's room with from, the peer that forwarded it,
-// once the queue has had missingGrace to drain: the sync fetches every
-// event dropped meanwhile, from that peer or not (they all reached it).
-func (s *Service) dropped(ctx context.Context, j *joined, from peer.ID) {
+// has the room synced until the newest event dropped is stored: first
+// with from, the peer that forwarded it, once the queue has had
+// missingGrace to drain, then with any members after waits that double
+// (the forwarder passes an event on before it stores it, and under the
+// same load its own queue may be full too), missingRetries more times at
+// most. Each sync fetches every event dropped meanwhile that its peer
+// holds; an earlier one still missing after that waits for the periodic
+// sync, or for a child of it to ask as an orphan.
+func (s *Service) dropped(ctx context.Context, j *joined, ev *ledger.Event, from peer.ID) {
 	s.metrics().MessageRejected(RejectQueueFull)
+	j.lastDropped.Store(ev)
 	if s.cfg.OnMissing == nil || !j.repair.CompareAndSwap(false, true) {
-		return // a repair is already scheduled
+		return // a repair is already scheduled; it checks the newest drop
 	}
-	time.AfterFunc(missingGrace, func() {
-		j.repair.Store(false)
-		if ctx.Err() == nil {
-			s.cfg.OnMissing(j.ID, from)
-		}
-	})
+	var ask func(attempt int, wait time.Duration)
+	ask = func(attempt int, wait time.Duration) {
+		time.AfterFunc(wait, func() {
+			last := j.lastDropped.Load()
+			if stored, err := s.led.Stored(ctx, j.ID, last.ID(), last.Lamport); ctx.Err() != nil || (err == nil && stored) || attempt > missingRetries {
+				j.repair.Store(false)
+				return
+			}
+			p := from
+			if attempt > 0 {
+				p = "" // any members
+			}
+			s.cfg.OnMissing(j.ID, p)
+			ask(attempt+1, 2*wait)
+		})
+	}
+	ask(0, missingGrace)
 }
 
 // stop closes the room's topic and waits for its worker. A subscription

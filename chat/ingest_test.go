@@ -306,9 +306,10 @@ func localService(t testing.TB, cfg Config) *Service {
 }
 
 // Gossip is queued from pubsub's validation workers, which must not wait:
-// past the room's queue limit an event is dropped and counted, and one
-// sync with the forwarding peer is asked for, shortly after, however many
-// were dropped; the next overflow asks again.
+// past the room's queue limit an event is dropped and counted, and the
+// room is synced, first with the forwarding peer and then with any
+// members, until the newest dropped event is stored; the next overflow
+// asks again.
 func TestFullQueueDropsAndAsksForSync(t *testing.T) {
 	rej := &rejections{n: map[string]int{}}
 	type ask struct {
@@ -323,7 +324,7 @@ func TestFullQueueDropsAndAsksForSync(t *testing.T) {
 	const from = peer.ID("forwarder")
 	for _, ev := range evs {
 		if !j.in.tryPush(inbound{ev, from}) {
-			s.dropped(t.Context(), j, from)
+			s.dropped(t.Context(), j, ev, from)
 		}
 	}
 	if got := len(j.in.take(0)); got != 2 {
@@ -335,26 +336,37 @@ func TestFullQueueDropsAndAsksForSync(t *testing.T) {
 	if dropped != 3 {
 		t.Fatalf("counted %d dropped events, want 3", dropped)
 	}
-	select {
-	case a := <-asks:
-		if a.room != room || a.p != from {
-			t.Fatalf("asked for a sync of %s with %q, want %s with %q", a.room, a.p, room, from)
+	next := func(what string) ask {
+		t.Helper()
+		select {
+		case a := <-asks:
+			return a
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no sync asked: %s", what)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no sync asked for the dropped events")
+		return ask{}
+	}
+	if a := next("first"); a.room != room || a.p != from {
+		t.Fatalf("first sync of %s with %q, want %s with the forwarder %q", a.room, a.p, room, from)
+	}
+	if a := next("while still missing"); a.room != room || a.p != "" {
+		t.Fatalf("second sync of %s with %q, want %s with any members", a.room, a.p, room)
+	}
+	// The sync brings them: no more asks.
+	if _, _, err := s.led.Add(t.Context(), room, evs...); err != nil {
+		t.Fatal(err)
 	}
 	select {
 	case a := <-asks:
-		t.Fatalf("a second sync asked for the same overflow: %v", a)
-	case <-time.After(2 * missingGrace):
+		t.Fatalf("a sync asked after the dropped events were stored: %v", a)
+	case <-time.After(8 * missingGrace):
 	}
 	if !j.in.tryPush(inbound{evs[0], from}) || !j.in.tryPush(inbound{evs[1], from}) || j.in.tryPush(inbound{evs[2], from}) {
 		t.Fatal("tryPush does not take exactly the limit once drained")
 	}
-	s.dropped(t.Context(), j, from)
-	select {
-	case <-asks:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no sync asked for a later overflow")
+	later := chain(t, room, 1)[0] // another event, not stored
+	s.dropped(t.Context(), j, later, from)
+	if a := next("for a later overflow"); a.p != from {
+		t.Fatalf("later overflow: sync with %q, want the forwarder", a.p)
 	}
 }

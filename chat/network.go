@@ -12,15 +12,17 @@ import (
 type Network interface {
 	// Self is the local peer ID.
 	Self() peer.ID
-	// JoinTopic subscribes to topic. validate runs for every message,
+	// JoinTopic joins topic's mesh. validate runs for every message,
 	// including locally published ones, before it is forwarded or delivered;
 	// a non-nil error rejects the message (it is not forwarded and the
 	// sender's score drops). The data validate is given is never modified
 	// or reused afterwards, so it may keep it. The value validate returns
 	// is handed to deliver with the message, so decoding and signature
 	// checks happen once.
-	// deliver is called from one goroutine per topic, in arrival order, for
-	// every accepted message including our own.
+	// deliver is called for every accepted message from a peer, right
+	// after validate accepts it (on pubsub's validation workers):
+	// concurrently, in any order. It must not block. Our own published
+	// messages are validated but not delivered.
 	JoinTopic(topic string, validate ValidateFunc, deliver DeliverFunc) (Topic, error)
 }
 
@@ -38,6 +40,7 @@ type Topic = interface {
 	Publish(ctx context.Context, data []byte) error
 	// Peers lists the peers we know to be subscribed to the topic.
 	Peers() []peer.ID
-	// Close unsubscribes, stops delivery and waits for the delivery goroutine.
+	// Close stops delivery, waits for running deliver calls and leaves
+	// the topic.
 	Close() error
 }

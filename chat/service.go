@@ -28,8 +28,10 @@ type Config struct {
 	Logger *slog.Logger
 	// OnMissing, if set, is called (from a timer goroutine; it must not
 	// block) when an event from peer from still refers to parents we do not
-	// have, so the caller can start a sync of that room with that peer; it
-	// is called again with from "" (any members) while they stay missing.
+	// have, or when gossip from it was dropped because the room's ingest
+	// queue was full, so the caller can start a sync of that room with that
+	// peer; it is called again with from "" (any members) while they stay
+	// missing.
 	OnMissing func(room string, from peer.ID)
 	// OnJoin, if set, is called after a room is joined (not on rejoins at
 	// start), so the caller can fetch the room's history.
@@ -88,7 +90,10 @@ type joined struct {
 	done   chan struct{} // closed when the room's worker ends (or never started)
 	orph   *orphans
 	pubq   *roomQueue[[]byte] // our committed events, in commit order, to publish
-	repair atomic.Bool        // a sync for events dropped from in is scheduled
+	// repair is set while syncs for gossip dropped from a full in are
+	// scheduled; they run until lastDropped is stored.
+	repair      atomic.Bool
+	lastDropped atomic.Pointer[ledger.Event]
 }
 
 var roomsPrefix = ds.NewKey("/rooms")

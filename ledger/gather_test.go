@@ -65,9 +65,9 @@ func appendLoops(t *testing.T, l *ledger.Ledger, writers, n int) time.Duration {
 func TestFsyncGathersWaitingWriters(t *testing.T) {
 	const writers, n = 8, 40
 	store := &slowSyncStore{Batching: dssync.MutexWrap(ds.NewMapDatastore()), delay: 2 * time.Millisecond}
-	// A generous bound, so that a slow (race-enabled, loaded) machine
-	// still gathers every writer; the wait is also never longer than the
-	// last fsync took.
+	// MaxGather far above the fsync's time: the wait is then bounded by
+	// the last fsync (2 ms), which a slow (race-enabled, loaded) machine
+	// needs to gather the writers.
 	l, err := ledger.Open(context.Background(), store, ledger.Options{MaxGather: time.Second})
 	if err != nil {
 		t.Fatal(err)

@@ -752,12 +752,17 @@ func (l *Ledger) syncApplied() {
 			l.log.Error("ledger sync failed", "events", countEvents(reqs), "err", serr)
 		}
 		l.lastFsync = time.Since(t0)
+		// Counted before the acknowledgement, so that a writer it
+		// releases and that sends again at once is not counted twice.
+		l.mu.Lock()
+		l.expect = own + ownWriters(l.applied)
+		l.mu.Unlock()
 	}
 	l.finish(reqs, err)
 	l.mu.Lock()
 	l.syncing = false
 	if own > 0 {
-		l.expect, l.lastAck = own+ownWriters(l.applied), time.Now()
+		l.lastAck = time.Now()
 	}
 	l.mu.Unlock()
 }

@@ -50,14 +50,16 @@
 //
 // validate runs for every message, locally published ones included, before
 // it is forwarded or delivered; a rejected message is dropped and lowers
-// the sender's peer score. deliver runs right after validate accepts, on
-// the same pubsub validation worker (the node relays the topic rather than
-// subscribing, so nothing waits in pubsub's event loop); it may run
-// concurrently with itself and must not block. Gossipsub runs with StrictNoSign and no author
-// field: authenticity is the payload's business (ledger events are signed).
-// The message ID is ledger.ComputeID of the payload, i.e. the event ID, so
-// a payload is delivered once however many peers forward it. Peer scoring
-// is on, with per-topic parameters that penalise invalid messages hard.
+// the sender's peer score. deliver runs for messages from peers right
+// after validate accepts, on the same pubsub validation worker (the node
+// relays the topic rather than subscribing, so nothing waits in pubsub's
+// event loop); it may run concurrently with itself and must not block.
+// The node's own published messages are validated, not delivered.
+// Gossipsub runs with StrictNoSign and no author field: authenticity is
+// the payload's business (ledger events are signed). The message ID is
+// ledger.ComputeID of the payload, i.e. the event ID, so a payload is
+// delivered once however many peers forward it. Peer scoring is on, with per-topic parameters that
+// penalise invalid messages hard.
 //
 // p2p does not import chat. ValidateFunc, DeliverFunc and Topic are
 // aliases of unnamed types so that Node satisfies chat.Network

@@ -30,10 +30,12 @@ var (
 // data must not be changed after Publish), so the validator may keep it.
 type ValidateFunc = func(ctx context.Context, from peer.ID, data []byte) (any, error)
 
-// DeliverFunc receives an accepted message and its validator's value. It
-// is called on the validation worker that accepted the message, right
-// after the validator, so it must not block: it may run concurrently
-// with itself, and messages may come in any order.
+// DeliverFunc receives an accepted message from a peer and its
+// validator's value. It is called on pubsub's validation worker right
+// after the validator accepts, so it must not block; it may run
+// concurrently with itself, and messages may come in any order.
+// Messages the node publishes itself are validated but not delivered:
+// the publisher has them.
 type DeliverFunc = func(from peer.ID, data []byte, validated any)
 
 // Topic is a joined gossipsub topic, as returned by JoinTopic. Its methods
@@ -46,8 +48,8 @@ type DeliverFunc = func(from peer.ID, data []byte, validated any)
 // are. The consumer must declare its types as aliases of the same literals.
 type Topic = interface {
 	// Publish validates data locally (the ValidateFunc sees the node's own
-	// ID as from) and, if accepted, delivers it locally and sends it to
-	// the mesh. A rejected message returns an error wrapping pubsub's
+	// ID as from) and, if accepted, sends it to the mesh (it is not handed
+	// to DeliverFunc). A rejected message returns an error wrapping pubsub's
 	// ValidationError. Publishing data already delivered is a silent no-op:
 	// the message ID is the event ID of data. data must not be modified
 	// after the call.
@@ -74,10 +76,13 @@ type topic struct {
 	deliver  DeliverFunc
 	log      *slog.Logger
 
-	// stopped, set by Close under the write lock, ends delivery; deliver
-	// runs under the read lock, so Close waits for running calls.
-	deliverMu sync.RWMutex
+	// Close sets stopped, after which no deliver call starts, and waits
+	// until running is 0. New calls are never blocked (a lock would let a
+	// deliver that publishes on its own topic wait for a waiting Close).
+	deliverMu sync.Mutex
 	stopped   bool
+	running   int
+	idle      *sync.Cond // signalled when running drops to 0 after stopped
 
 	cancel    context.CancelFunc // stops the discovery goroutine
 	discDone  chan struct{}      // closed when the discovery goroutine returns
@@ -87,8 +92,8 @@ type topic struct {
 
 // JoinTopic joins the gossipsub topic name (the full name, for
 // example "/parley/room/<id>"; p2p does not invent names), registers
-// validate as its validator, calls deliver for every accepted message,
-// our own included, as soon as validate accepts it, and starts a
+// validate as its validator, calls deliver for every accepted message
+// from a peer as soon as validate accepts it, and starts a
 // goroutine that finds the topic's other members by DHT rendezvous on name and
 // connects to them (see discover). A topic
 // can be joined once at a time: a second join before Close returns
@@ -113,6 +118,7 @@ func (n *Node) JoinTopic(name string, validate ValidateFunc, deliver DeliverFunc
 		log:      n.log.With("topic", name),
 		discDone: make(chan struct{}),
 	}
+	t.idle = sync.NewCond(&t.deliverMu)
 	if err := t.start(); err != nil {
 		return nil, fmt.Errorf("p2p: join %q: %w", name, err)
 	}
@@ -163,6 +169,11 @@ func (t *topic) start() (err error) {
 	if t.relay, err = t.topic.Relay(); err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}
+	defer func() {
+		if err != nil {
+			t.relay() // before the topic's Close above, which refuses while relayed
+		}
+	}()
 	ctx, cancel := context.WithCancel(t.node.ctx)
 	t.cancel = cancel
 	var evh *pubsub.TopicEventHandler
@@ -220,7 +231,9 @@ func (t *topic) validateMsg(ctx context.Context, from peer.ID, msg *pubsub.Messa
 		t.log.Debug("message rejected", "peer", from, "err", err)
 		return pubsub.ValidationReject
 	}
-	t.deliverMsg(from, msg.Data, v)
+	if from != t.node.Self() { // our own: the publisher has it
+		t.deliverMsg(from, msg.Data, v)
+	}
 	return pubsub.ValidationAccept
 }
 
@@ -228,15 +241,22 @@ func (t *topic) validateMsg(ctx context.Context, from peer.ID, msg *pubsub.Messa
 // crashing on a panic (a bug of ours, not the sender's: the message stays
 // accepted).
 func (t *topic) deliverMsg(from peer.ID, data []byte, v any) {
-	t.deliverMu.RLock()
-	defer t.deliverMu.RUnlock()
+	t.deliverMu.Lock()
 	if t.stopped {
+		t.deliverMu.Unlock()
 		return
 	}
+	t.running++
+	t.deliverMu.Unlock()
 	defer func() {
 		if r := recover(); r != nil {
 			t.log.Error("deliver panicked", "peer", from, "panic", r)
 		}
+		t.deliverMu.Lock()
+		if t.running--; t.running == 0 && t.stopped {
+			t.idle.Broadcast()
+		}
+		t.deliverMu.Unlock()
 	}()
 	t.deliver(from, data, v)
 }
@@ -258,6 +278,9 @@ func (t *topic) Close() error {
 		t.cancel()
 		t.deliverMu.Lock()
 		t.stopped = true
+		for t.running > 0 {
+			t.idle.Wait()
+		}
 		t.deliverMu.Unlock()
 		t.relay() // handled by pubsub before the topic removal below
 		<-t.discDone
