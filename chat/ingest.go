@@ -141,6 +141,7 @@ func (s *Service) dropped(ctx context.Context, j *joined, ev *ledger.Event, from
 	if s.cfg.OnMissing == nil || !j.repair.CompareAndSwap(false, true) {
 		return // a repair is already scheduled; it checks the newest drop
 	}
+	s.log.Debug("ingest queue full: gossip dropped, sync scheduled", "room", j.ID, "peer", from)
 	var ask func(attempt int, wait time.Duration)
 	ask = func(attempt int, wait time.Duration) {
 		time.AfterFunc(wait, func() {
