@@ -109,7 +109,7 @@ func (s *Service) missing(ctx context.Context, j *joined, id ledger.ID, from pee
 	var ask func(attempt int, wait time.Duration)
 	ask = func(attempt int, wait time.Duration) {
 		// No need to stop the timer on leave: it checks ctx and exits.
-		time.AfterFunc(wait, func() {
+		s.timers.AfterFunc(wait, func() {
 			if ctx.Err() != nil || !j.orph.has(id) {
 				return
 			}
@@ -144,7 +144,7 @@ func (s *Service) dropped(ctx context.Context, j *joined, ev *ledger.Event, from
 	s.log.Debug("ingest queue full: gossip dropped, sync scheduled", "room", j.ID, "peer", from)
 	var ask func(attempt int, wait time.Duration)
 	ask = func(attempt int, wait time.Duration) {
-		time.AfterFunc(wait, func() {
+		s.timers.AfterFunc(wait, func() {
 			last := j.lastDropped.Load()
 			if stored, err := s.led.Stored(ctx, j.ID, last.ID(), last.Lamport); ctx.Err() != nil || (err == nil && stored) || attempt > missingRetries {
 				j.repair.Store(false)

@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/parley-chat/parley/internal/timers"
 	"github.com/parley-chat/parley/ledger"
 )
 
@@ -74,6 +75,7 @@ type Service struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	timers timers.Group // repair asks; stopped by Close
 }
 
 // joined is a room we are a member of, with its topic and ingest worker.
@@ -177,6 +179,7 @@ func (s *Service) Close() error {
 	}
 	s.feed.close()
 	s.cancel()
+	s.timers.Stop()
 	s.wg.Wait()
 	errs = append(errs, s.led.Close())
 	return errors.Join(errs...)

@@ -13,6 +13,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-chat/parley/internal/timers"
 )
 
 // Syncer runs ledger sync for the joined rooms of a Store: it serves
@@ -28,6 +30,7 @@ type Syncer struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	timers timers.Group // retries and settle syncs; stopped by Close
 	once   sync.Once
 	sub    event.Subscription
 
@@ -117,6 +120,7 @@ func (s *Syncer) Close() error {
 	s.once.Do(func() {
 		s.h.RemoveStreamHandler(ProtocolID)
 		s.cancel()
+		s.timers.Stop()
 		err = s.sub.Close()
 		s.wg.Wait()
 	})
@@ -163,9 +167,7 @@ func (s *Syncer) PeerJoined(room string, p peer.ID) {
 	if s.cfg.Settle <= 0 || s.cfg.Manual {
 		return
 	}
-	// A timer that fires after Close does nothing (Trigger too is a no-op
-	// then).
-	time.AfterFunc(s.cfg.Settle, func() {
+	s.timers.AfterFunc(s.cfg.Settle, func() {
 		if s.ctx.Err() == nil && s.h.Network().Connectedness(p) == network.Connected {
 			s.Trigger(room, p)
 		}
@@ -240,13 +242,13 @@ func (s *Syncer) worker() {
 			case errors.Is(err, ErrLimit):
 				// Continue where it stopped, once the peer has seen the
 				// session end.
-				time.AfterFunc(time.Second, func() { s.Trigger(t.room, t.peer) })
+				s.timers.AfterFunc(time.Second, func() { s.Trigger(t.room, t.peer) })
 			case errors.Is(err, ErrBusy):
 				// The peer is still serving us this room (often the tail
 				// of the previous session). What we asked for must not be
 				// dropped: try again shortly.
 				s.log.Debug("sync busy, retrying", "room", t.room, "peer", t.peer, "err", err)
-				time.AfterFunc(busyRetry+rand.N(busyRetry), func() { s.Trigger(t.room, t.peer) })
+				s.timers.AfterFunc(busyRetry+rand.N(busyRetry), func() { s.Trigger(t.room, t.peer) })
 			case errors.Is(err, ErrRoomUnknown), errors.Is(err, ErrClosed):
 				s.log.Debug("sync skipped", "room", t.room, "peer", t.peer, "err", err)
 			default:
