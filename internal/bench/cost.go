@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"runtime"
@@ -35,6 +36,25 @@ func takeBaseline() baseline {
 	runtime.GC()
 	r, h, g := readMem()
 	return baseline{r, h, g}
+}
+
+// settledBaseline takes a baseline once the heap has stopped shrinking,
+// for at most limit: nodes closed by an earlier part leave goroutines and
+// timers (a closing host's, a sync's retry) that hold some of their
+// memory for a moment after Close, and that memory must not count as the
+// baseline's.
+func settledBaseline(ctx context.Context, limit time.Duration) baseline {
+	deadline := time.Now().Add(limit)
+	b := takeBaseline()
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(200 * time.Millisecond)
+		next := takeBaseline()
+		if next.heap+64<<10 > b.heap { // shrank by less than 64 KiB
+			return next
+		}
+		b = next
+	}
+	return b
 }
 
 // readMem reads RSS (VmRSS of /proc/self/status), live heap bytes and the

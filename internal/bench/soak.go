@@ -61,7 +61,7 @@ func soak(ctx context.Context, cfg Config, progress func(string, ...any)) (*Soak
 	// growth.
 	all := make([]time.Duration, 0, int(float64(cfg.SoakRate)*cfg.Soak.Seconds()*1.2)*(n-1)+1024)
 	debug.FreeOSMemory() // earlier parts' memory must not count against the baseline
-	base := takeBaseline()
+	base := settledBaseline(ctx, 3*time.Second)
 	c, err := meshedCluster(ctx, cfg, n, false, 60*time.Second)
 	if err != nil {
 		return res, err
