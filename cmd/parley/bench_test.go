@@ -94,6 +94,32 @@ func TestBenchProcsE2E(t *testing.T) {
 	}
 }
 
+// parley bench --only startup starts real daemons on an empty and a
+// filled data dir, and reads the filled one's history: the newest page,
+// pages walking back and a page from the middle, all full.
+func TestBenchStartupE2E(t *testing.T) {
+	out, err := exec.Command(parleyBin, "bench", "--only", "startup", "--startup-events", "2000", "--json", "--quiet").Output()
+	if err != nil {
+		t.Fatalf("parley bench: %v\n%s", err, out)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, out)
+	}
+	if len(rep.Startup) != 2 || rep.Startup[0].History != nil || rep.Startup[1].Events != 2000 {
+		t.Fatalf("startup results %+v (notes %v)", rep.Startup, rep.Notes)
+	}
+	for _, r := range rep.Startup {
+		if r.Err != "" || r.Median <= 0 || len(r.Runs) != 3 {
+			t.Errorf("startup on %d events: %+v", r.Events, r)
+		}
+	}
+	h := rep.Startup[1].History
+	if h == nil || h.Err != "" || h.Newest <= 0 || h.Pages != 20 || h.BackP50 <= 0 || h.BackMax < h.BackP50 || h.Middle <= 0 || h.MiddleWarm <= 0 {
+		t.Fatalf("history: %+v", h)
+	}
+}
+
 // Sizes out of range and contradictory flags are usage errors (exit 2).
 func TestBenchBadFlags(t *testing.T) {
 	for _, c := range []struct {

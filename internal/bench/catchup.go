@@ -65,7 +65,7 @@ func catchup(ctx context.Context, cfg Config, missed int) (r CatchupResult, err 
 	defer c.Close()
 	a, b := c.nodes[0], c.nodes[1]
 	room := c.room.ID
-	if err := fillLedger(ctx, a.Chat().Ledger(), room, missed); err != nil {
+	if _, err := fillLedger(ctx, a.Chat().Ledger(), room, missed); err != nil {
 		return r, err
 	}
 	ca, _ := a.Chat().Ledger().Count(ctx, room)

@@ -17,8 +17,9 @@ import (
 // signed in parallel in independent chains (one author each, every event
 // the child of the previous one of its chain) and added in large batches,
 // so that they share fsyncs. It is the quickest honest way to a big ledger:
-// every event is a real, verifiable event.
-func fillLedger(ctx context.Context, led *ledger.Ledger, room string, n int) error {
+// every event is a real, verifiable event. It returns the ID of an event
+// in the middle of the room's history (by Lamport clock).
+func fillLedger(ctx context.Context, led *ledger.Ledger, room string, n int) (mid ledger.ID, err error) {
 	chains := max(2*runtime.GOMAXPROCS(0), 1)
 	per := make([][]*ledger.Event, chains)
 	errs := make([]error, chains)
@@ -54,8 +55,11 @@ func fillLedger(ctx context.Context, led *ledger.Ledger, room string, n int) err
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return fmt.Errorf("sign backlog: %w", err)
+			return "", fmt.Errorf("sign backlog: %w", err)
 		}
+	}
+	if len(per[0]) > 0 {
+		mid = per[0][len(per[0])/2].ID()
 	}
 	const batch = 2000
 	for _, evs := range per {
@@ -63,13 +67,13 @@ func fillLedger(ctx context.Context, led *ledger.Ledger, room string, n int) err
 			k := min(batch, len(evs))
 			_, rej, err := led.Add(ctx, room, evs[:k]...)
 			if err != nil {
-				return fmt.Errorf("store backlog: %w", err)
+				return "", fmt.Errorf("store backlog: %w", err)
 			}
 			if len(rej) > 0 {
-				return fmt.Errorf("store backlog: %d rejected: %v", len(rej), rej[0].Err)
+				return "", fmt.Errorf("store backlog: %d rejected: %v", len(rej), rej[0].Err)
 			}
 			evs = evs[k:]
 		}
 	}
-	return nil
+	return mid, nil
 }

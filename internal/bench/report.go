@@ -225,6 +225,21 @@ func (r *Report) WriteTable(w io.Writer) error {
 			}
 			p("%d\t%s\t%s\t%s\t%s\t%s%s", x.Events, x.Median, strings.Join(runs, ", "), rss, anon, disk, errSuffix(x.Err))
 		}
+		var hist []StartupResult
+		for _, x := range r.Startup {
+			if x.History != nil {
+				hist = append(hist, x)
+			}
+		}
+		if len(hist) > 0 {
+			p("")
+			p("HISTORY (msg_history pages of %d on a fresh daemon over that data dir, oldest first)", historyPage)
+			p("events in data dir\tnewest page (first read)\t%d pages back: p50 / max\tpage from the middle: first read / again", historyPages)
+			for _, x := range hist {
+				h := x.History
+				p("%d\t%s\t%s / %s\t%s / %s%s", x.Events, h.Newest, h.BackP50, h.BackMax, h.Middle, h.MiddleWarm, errSuffix(h.Err))
+			}
+		}
 	}
 	for _, n := range r.Notes {
 		p("note: %s", n)

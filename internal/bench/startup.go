@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/parley-chat/parley/ledger"
 	"github.com/parley-chat/parley/node"
 )
 
@@ -31,10 +32,35 @@ type StartupResult struct {
 	// TableBytes is the part in Pebble's tables (*.sst): the events and
 	// their indexes, compacted. Most of the rest is write-ahead log, which
 	// Pebble replays at start and keeps a few files of for reuse.
-	DiskBytes  int64  `json:"diskBytes,omitempty"`
-	TableBytes int64  `json:"tableBytes,omitempty"`
+	DiskBytes  int64 `json:"diskBytes,omitempty"`
+	TableBytes int64 `json:"tableBytes,omitempty"`
+	// History is msg_history on the data dir (none for the empty one).
+	History *HistoryResult `json:"history,omitempty"`
+	Err     string         `json:"error,omitempty"`
+}
+
+// HistoryResult is msg_history on a fresh daemon over a data dir holding
+// events: what an app waits for when it opens a room with a long history
+// and scrolls back. Pages hold historyPage messages.
+type HistoryResult struct {
+	Newest  Dur `json:"newest"`  // the newest page, the daemon's first read of the room (cold caches)
+	Pages   int `json:"pages"`   // pages then read walking back from it, each before the oldest of the last
+	BackP50 Dur `json:"backP50"` // their median
+	BackMax Dur `json:"backMax"`
+	// Middle is the first read of the page before an event in the middle
+	// of the history (by Lamport clock): a jump far back, cold; MiddleWarm
+	// the median of the same read repeated.
+	Middle     Dur    `json:"middle"`
+	MiddleWarm Dur    `json:"middleWarm"`
 	Err        string `json:"error,omitempty"`
 }
+
+// historyPage and historyPages: pages of 50 messages, as an app loads
+// them, and 20 of them walking back (1,000 messages).
+const (
+	historyPage  = 50
+	historyPages = 20
+)
 
 // startup times daemon starts on an empty data dir and on one holding
 // events events.
@@ -55,9 +81,10 @@ func startup(ctx context.Context, cfg Config, progress func(string, ...any)) ([]
 			return out, err
 		}
 		r := StartupResult{Events: n}
+		var room, mid string
 		if n > 0 {
 			t := time.Now()
-			if err := prepareDataDir(ctx, dir, n); err != nil {
+			if room, mid, err = prepareDataDir(ctx, dir, n); err != nil {
 				return out, fmt.Errorf("prepare %d events: %w", n, err)
 			}
 			if r.DiskBytes, r.TableBytes, err = dirBytes(dir); err != nil {
@@ -82,6 +109,15 @@ func startup(ctx context.Context, cfg Config, progress func(string, ...any)) ([]
 			r.Median = s[len(s)/2]
 		}
 		progress("startup with %d events: median %s", n, time.Duration(r.Median).Round(time.Microsecond))
+		if n > 0 && r.Err == "" {
+			h, err := history(ctx, cfg.Binary, dir, room, mid)
+			if err != nil {
+				h.Err = err.Error()
+			}
+			r.History = &h
+			progress("history of %d events: newest page %s, page from the middle %s", n,
+				time.Duration(h.Newest).Round(time.Microsecond), time.Duration(h.Middle).Round(time.Microsecond))
+		}
 		out = append(out, r)
 	}
 	return out, nil
@@ -107,17 +143,78 @@ func dirBytes(dir string) (all, tables int64, err error) {
 	return all, tables, err
 }
 
-// prepareDataDir joins the room on a node on dir and stores n events.
-func prepareDataDir(ctx context.Context, dir string, n int) error {
+// prepareDataDir joins the room on a node on dir and stores n events. It
+// returns the room's ID and the ID of an event in the middle of its
+// history.
+func prepareDataDir(ctx context.Context, dir string, n int) (room, mid string, err error) {
 	nd, err := startNode(ctx, dir, nodeSetup{})
 	if err != nil {
-		return err
+		return "", "", err
 	}
 	r, err := nd.Chat().Join(ctx, roomName)
+	var id ledger.ID
 	if err == nil {
-		err = fillLedger(ctx, nd.Chat().Ledger(), r.ID, n)
+		id, err = fillLedger(ctx, nd.Chat().Ledger(), r.ID, n)
 	}
-	return errors.Join(err, nd.Close())
+	return r.ID, id.String(), errors.Join(err, nd.Close())
+}
+
+// history starts a daemon on dir and times msg_history pages of room: the
+// newest, historyPages more walking back, and the page before mid, once
+// and then 5 times more. Every page must be full.
+func history(ctx context.Context, bin, dir, room, mid string) (HistoryResult, error) {
+	var h HistoryResult
+	d, err := startDaemon(ctx, bin, dir)
+	if err != nil {
+		return h, err
+	}
+	defer d.stop()
+	page := func(before string) (oldest string, took time.Duration, err error) {
+		q := map[string]any{"limit": historyPage}
+		if before != "" {
+			q["before"] = before
+		}
+		var msgs []struct {
+			ID string `json:"id"`
+		}
+		t := time.Now()
+		if err := d.cl.Call(ctx, "msg_history", []any{room, q}, &msgs); err != nil {
+			return "", 0, fmt.Errorf("msg_history: %w", err)
+		}
+		took = time.Since(t)
+		if len(msgs) != historyPage {
+			return "", 0, fmt.Errorf("msg_history before %q: %d messages, want %d", before, len(msgs), historyPage)
+		}
+		return msgs[0].ID, took, nil // oldest first
+	}
+	oldest, took, err := page("")
+	if err != nil {
+		return h, err
+	}
+	h.Newest = Dur(took)
+	back := make([]time.Duration, 0, historyPages)
+	for range historyPages {
+		if oldest, took, err = page(oldest); err != nil {
+			return h, err
+		}
+		back = append(back, took)
+	}
+	h.Pages = len(back)
+	slices.Sort(back)
+	h.BackP50, h.BackMax = Dur(back[len(back)/2]), Dur(back[len(back)-1])
+	if _, took, err = page(mid); err != nil {
+		return h, err
+	}
+	h.Middle = Dur(took)
+	warm := make([]time.Duration, 5)
+	for i := range warm {
+		if _, warm[i], err = page(mid); err != nil {
+			return h, err
+		}
+	}
+	slices.Sort(warm)
+	h.MiddleWarm = Dur(warm[len(warm)/2])
+	return h, nil
 }
 
 // startOnce starts the daemon on dir and returns the time to its first
