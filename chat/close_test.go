@@ -27,15 +27,20 @@ func TestClosedServiceNotHeldByRepairTimers(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// Without the stop the ask would still be pending here, holding s
+	// until it fired.
+	if n := s.timers.Pending(); n != 0 {
+		t.Fatalf("%d repair timers still pending after Close", n)
+	}
 	held := weak.Make(s)
 	s, j = nil, nil
-	// Goroutines that were ending at Close may hold it a moment longer;
-	// a pending timer would hold it for good.
+	// Nothing else holds it either (goroutines that were ending at Close
+	// may hold it a moment longer).
 	for deadline := time.Now().Add(5 * time.Second); held.Value() != nil && time.Now().Before(deadline); {
 		runtime.GC()
 		time.Sleep(20 * time.Millisecond)
 	}
 	if held.Value() != nil {
-		t.Fatal("the closed Service is still reachable (from its pending repair timer)")
+		t.Fatal("the closed Service is still reachable")
 	}
 }

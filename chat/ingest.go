@@ -145,8 +145,11 @@ func (s *Service) dropped(ctx context.Context, j *joined, ev *ledger.Event, from
 	var ask func(attempt int, wait time.Duration)
 	ask = func(attempt int, wait time.Duration) {
 		s.timers.AfterFunc(wait, func() {
+			if ctx.Err() != nil {
+				return // left or closed: the ledger may be closing too
+			}
 			last := j.lastDropped.Load()
-			if stored, err := s.led.Stored(ctx, j.ID, last.ID(), last.Lamport); ctx.Err() != nil || (err == nil && stored) || attempt > missingRetries {
+			if stored, err := s.led.Stored(ctx, j.ID, last.ID(), last.Lamport); err == nil && stored {
 				j.repair.Store(false)
 				return
 			}
@@ -155,6 +158,10 @@ func (s *Service) dropped(ctx context.Context, j *joined, ev *ledger.Event, from
 				p = "" // any members
 			}
 			s.cfg.OnMissing(j.ID, p)
+			if attempt == missingRetries {
+				j.repair.Store(false) // the next drop starts over
+				return
+			}
 			ask(attempt+1, 2*wait)
 		})
 	}

@@ -2,8 +2,8 @@
 // groups that can be stopped at once. A pending time.AfterFunc keeps
 // whatever its function refers to reachable until it fires; the retry and
 // repair timers of chat and ledgersync refer to their whole service, so
-// without a Stop on Close a closed node stayed in memory for up to the
-// longest backoff (9.6 s).
+// without a Stop on Close a closed node stayed in memory until the last
+// of them fired (chat's repair asks back off over ~19 s).
 package timers
 
 import (
@@ -16,6 +16,7 @@ type Group struct {
 	mu      sync.Mutex
 	pending map[*time.Timer]struct{}
 	stopped bool
+	running sync.WaitGroup // functions started and not yet returned
 }
 
 // AfterFunc runs f in its own goroutine after d, unless Stop is called
@@ -33,7 +34,13 @@ func (g *Group) AfterFunc(d time.Duration, f func()) {
 	tm = time.AfterFunc(d, func() {
 		g.mu.Lock()
 		delete(g.pending, tm)
+		if g.stopped { // fired as Stop began: too late to run
+			g.mu.Unlock()
+			return
+		}
+		g.running.Add(1)
 		g.mu.Unlock()
+		defer g.running.Done()
 		f()
 	})
 	g.pending[tm] = struct{}{}
@@ -46,14 +53,17 @@ func (g *Group) Pending() int {
 	return len(g.pending)
 }
 
-// Stop cancels every pending function and every later AfterFunc. A
-// function already running is not waited for.
+// Stop cancels every pending function and every later AfterFunc, and
+// waits for functions already running to return: none runs once Stop has
+// returned. A function may call AfterFunc (it does nothing then), but not
+// Stop.
 func (g *Group) Stop() {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	g.stopped = true
 	for tm := range g.pending {
 		tm.Stop()
 	}
 	g.pending = nil
+	g.mu.Unlock()
+	g.running.Wait()
 }
