@@ -100,7 +100,11 @@ func TestBenchProcsE2E(t *testing.T) {
 func TestBenchStartupE2E(t *testing.T) {
 	out, err := exec.Command(parleyBin, "bench", "--only", "startup", "--startup-events", "2000", "--json", "--quiet").Output()
 	if err != nil {
-		t.Fatalf("parley bench: %v\n%s", err, out)
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("parley bench: %v\n%s\n%s", err, out, stderr)
 	}
 	var rep bench.Report
 	if err := json.Unmarshal(out, &rep); err != nil {

@@ -234,10 +234,17 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if len(hist) > 0 {
 			p("")
 			p("HISTORY (msg_history pages of %d on a fresh daemon over that data dir, oldest first)", historyPage)
-			p("events in data dir\tnewest page (first read)\t%d pages back: p50 / max\tpage from the middle: first read / again", historyPages)
+			p("events in data dir\tnewest page (first read)\tpages back: p50 / max (pages)\tpage from the middle: first read / again")
 			for _, x := range hist {
 				h := x.History
-				p("%d\t%s\t%s / %s\t%s / %s%s", x.Events, h.Newest, h.BackP50, h.BackMax, h.Middle, h.MiddleWarm, errSuffix(h.Err))
+				back, middle := "-", "-"
+				if h.Pages > 0 {
+					back = fmt.Sprintf("%s / %s (%d)", h.BackP50, h.BackMax, h.Pages)
+				}
+				if h.Middle > 0 {
+					middle = fmt.Sprintf("%s / %s", h.Middle, h.MiddleWarm)
+				}
+				p("%d\t%s\t%s\t%s%s", x.Events, h.Newest, back, middle, errSuffix(h.Err))
 			}
 		}
 	}

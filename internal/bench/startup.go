@@ -109,8 +109,8 @@ func startup(ctx context.Context, cfg Config, progress func(string, ...any)) ([]
 			r.Median = s[len(s)/2]
 		}
 		progress("startup with %d events: median %s", n, time.Duration(r.Median).Round(time.Microsecond))
-		if n > 0 && r.Err == "" {
-			h, err := history(ctx, cfg.Binary, dir, room, mid)
+		if n >= historyPage && len(r.Runs) == cfg.StartupRuns { // a full page, and the daemon starts on this dir
+			h, err := history(ctx, cfg.Binary, dir, room, mid, n)
 			if err != nil {
 				h.Err = err.Error()
 			}
@@ -161,8 +161,9 @@ func prepareDataDir(ctx context.Context, dir string, n int) (room, mid string, e
 
 // history starts a daemon on dir and times msg_history pages of room: the
 // newest, historyPages more walking back, and the page before mid, once
-// and then 5 times more. Every page must be full.
-func history(ctx context.Context, bin, dir, room, mid string) (HistoryResult, error) {
+// and then 5 times more. A room of n events gives as many pages as it
+// fills (the middle page needs 2 below mid); every page must be full.
+func history(ctx context.Context, bin, dir, room, mid string, n int) (HistoryResult, error) {
 	var h HistoryResult
 	d, err := startDaemon(ctx, bin, dir)
 	if err != nil {
@@ -177,8 +178,10 @@ func history(ctx context.Context, bin, dir, room, mid string) (HistoryResult, er
 		var msgs []struct {
 			ID string `json:"id"`
 		}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second) // a hung daemon must not hang the bench
+		defer cancel()
 		t := time.Now()
-		if err := d.cl.Call(ctx, "msg_history", []any{room, q}, &msgs); err != nil {
+		if err := d.cl.Call(cctx, "msg_history", []any{room, q}, &msgs); err != nil {
 			return "", 0, fmt.Errorf("msg_history: %w", err)
 		}
 		took = time.Since(t)
@@ -192,16 +195,22 @@ func history(ctx context.Context, bin, dir, room, mid string) (HistoryResult, er
 		return h, err
 	}
 	h.Newest = Dur(took)
-	back := make([]time.Duration, 0, historyPages)
-	for range historyPages {
+	pages := min(historyPages, n/historyPage-1)
+	back := make([]time.Duration, 0, max(pages, 0))
+	for range pages {
 		if oldest, took, err = page(oldest); err != nil {
 			return h, err
 		}
 		back = append(back, took)
 	}
 	h.Pages = len(back)
-	slices.Sort(back)
-	h.BackP50, h.BackMax = Dur(back[len(back)/2]), Dur(back[len(back)-1])
+	if len(back) > 0 {
+		slices.Sort(back)
+		h.BackP50, h.BackMax = Dur(back[len(back)/2]), Dur(back[len(back)-1])
+	}
+	if n < 4*historyPage {
+		return h, nil // too few events below the middle for a full page
+	}
 	if _, took, err = page(mid); err != nil {
 		return h, err
 	}
