@@ -19,8 +19,9 @@ import (
 // Numbers are split into <hi> = v>>8 (14 hex digits) and <lo> = v&0xff (2
 // hex digits). go-datastore queries have no seek, only prefixes, so a page
 // "before X" or "after cursor" starts with the bucket that holds X and walks
-// whole buckets from there: at most 256 keys are skipped, whatever the
-// ledger's size.
+// whole buckets from there: at most one bucket is skipped (256 Lamport
+// levels or sequence numbers; in the order index, as many events as were
+// written on those levels), whatever the ledger's length.
 
 // splitNum renders v as "<hi>/<lo>" (14 and 2 hex digits) without fmt:
 // it is on the write path of every event.
