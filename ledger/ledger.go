@@ -670,7 +670,7 @@ func (l *Ledger) commitQueued() {
 		return
 	}
 	l.mu.Lock()
-	if !durable(reqs) && len(l.applied) == 0 && !l.syncing {
+	if ownWriters(reqs) == 0 && len(l.applied) == 0 && !l.syncing {
 		l.mu.Unlock()
 		l.finish(reqs, nil) // events of peers only: nothing to wait for
 		return
@@ -759,11 +759,11 @@ func (l *Ledger) syncApplied() {
 		l.mu.Unlock()
 	}
 	l.finish(reqs, err)
+	if own > 0 {
+		l.lastAck = time.Now() // the sync goroutine's own field
+	}
 	l.mu.Lock()
 	l.syncing = false
-	if own > 0 {
-		l.lastAck = time.Now()
-	}
 	l.mu.Unlock()
 }
 
@@ -774,9 +774,9 @@ func (l *Ledger) syncApplied() {
 // sending again (RPC clients, a pool of senders) split into two groups
 // that take turns: the ones acknowledged come back while the others'
 // fsync runs, so every fsync serves only part of them. Each fsync also
-// costs CPU (~160 µs of system time
-// here, docs/BENCHMARKS.md). A writer on its own is never delayed: it is
-// the only one expected, and it is here. Neither is a send after a quiet
+// costs CPU (~160 µs of system time here, docs/BENCHMARKS.md). A writer
+// on its own is never delayed: it is the only one expected, and it is
+// here. Neither is a send after a quiet
 // spell: the wait applies only right after an acknowledgement.
 func (l *Ledger) gather() {
 	wait := min(l.maxGather, l.lastFsync)
@@ -834,10 +834,6 @@ func (l *Ledger) finish(reqs []*writeReq, err error) {
 	}
 }
 
-func durable(reqs []*writeReq) bool {
-	return slices.ContainsFunc(reqs, func(r *writeReq) bool { return r.durable })
-}
-
 // ownWriters counts the requests of reqs that wait for an fsync: one per
 // Append call.
 func ownWriters(reqs []*writeReq) int {
@@ -879,7 +875,7 @@ func (l *Ledger) write(reqs []*writeReq) error {
 	if err := b.Commit(ctx); err != nil {
 		return err
 	}
-	if l.onApplied != nil && durable(reqs) {
+	if l.onApplied != nil && ownWriters(reqs) > 0 {
 		var own []*Event
 		for _, r := range reqs {
 			if r.durable {

@@ -168,7 +168,7 @@ func (s *Syncer) PeerJoined(room string, p peer.ID) {
 		return
 	}
 	s.timers.AfterFunc(s.cfg.Settle, func() {
-		if s.ctx.Err() == nil && s.h.Network().Connectedness(p) == network.Connected {
+		if s.h.Network().Connectedness(p) == network.Connected { // Trigger is a no-op once closed
 			s.Trigger(room, p)
 		}
 	})
