@@ -1,6 +1,6 @@
 // Package chat owns Parley's domain: rooms, membership and messages on top
 // of the ledger, reached by the network only through the small Network
-// interface declared here (p2p satisfies it; node passes one in).
+// interface declared here with chat's own types (node adapts p2p to it).
 //
 //	svc, _ := chat.New(net, store, key, chat.Config{Name: "alice"})
 //	room, _ := svc.Join(ctx, "general")              // public room, ID derived from the name

@@ -13,7 +13,8 @@ import (
 )
 
 // FuzzValidateGossip runs the room topic validator on arbitrary messages.
-// Properties: no panic; an accepted message is a valid event of that room.
+// Properties: no panic; an accepted message is a valid event of that room;
+// a message not accepted comes with the reason.
 func FuzzValidateGossip(f *testing.F) {
 	other, _, _ := crypto.GenerateEd25519Key(rand.Reader)
 	from, _ := peer.IDFromPrivateKey(other)
@@ -31,8 +32,11 @@ func FuzzValidateGossip(f *testing.F) {
 	s := localService(f, Config{Limits: Limits{AuthorRate: -1, PeerRate: -1}})
 	validate := s.validator(room)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		v, err := validate(context.Background(), from, data)
-		if err != nil {
+		v, verdict, err := validate(context.Background(), from, data)
+		if verdict != Accept {
+			if err == nil {
+				t.Fatalf("validator said %v for %x without saying why", verdict, data)
+			}
 			return
 		}
 		ev, ok := v.(*ledger.Event)

@@ -51,7 +51,7 @@ func (s *Service) subscribe(r Room) error {
 	topic, err := s.net.JoinTopic(TopicName(r.ID), s.validator(r.ID), func(from peer.ID, _ []byte, v any) {
 		ev, ok := v.(*ledger.Event)
 		if !ok || ev == nil {
-			return // our own message, stored before it was published
+			return // not from our validator: a Network bug, nothing to store
 		}
 		if !j.in.tryPush(inbound{ev, from}) {
 			s.dropped(ctx, j, ev, from)
@@ -184,26 +184,27 @@ func (s *Service) stop(j *joined) error {
 // validator checks gossip for room (P2): well-formed, correctly signed,
 // within limits and for this room. Whether the parents fit is checked when
 // storing, since they may not have arrived yet. Our own messages were
-// checked when we made them.
+// checked when we made them. Invalid data is rejected (its forwarder is
+// penalised); what is valid but unwanted here is ignored.
 func (s *Service) validator(room string) ValidateFunc {
-	return func(ctx context.Context, from peer.ID, data []byte) (any, error) {
+	return func(ctx context.Context, from peer.ID, data []byte) (any, Verdict, error) {
 		if from == s.self {
-			return nil, nil
+			return nil, Accept, nil
 		}
 		if s.limit != nil {
 			if err := s.limit.allowPeer(from); err != nil {
 				s.metrics().MessageRejected(RejectRateLimited)
-				return nil, err
+				return nil, Ignore, err
 			}
 		}
 		ev, err := ledger.DecodeOwned(data) // Network: data is never reused
 		if err != nil {
 			s.metrics().MessageRejected(RejectInvalid)
-			return nil, err
+			return nil, Reject, err
 		}
 		if ev.Room != room {
 			s.metrics().MessageRejected(RejectWrongRoom)
-			return nil, fmt.Errorf("%w: %s on the topic of %s", ledger.ErrWrongRoom, ev.Room, room)
+			return nil, Reject, fmt.Errorf("%w: %s on the topic of %s", ledger.ErrWrongRoom, ev.Room, room)
 		}
 		// A copy of an event we have (it came by sync first, or gossip's
 		// seen window passed before this copy arrived) is ignored before
@@ -214,19 +215,19 @@ func (s *Service) validator(room string) ValidateFunc {
 		// other mesh peers or their own sync rather than from us.
 		if ok, err := s.led.Stored(ctx, room, ev.ID(), ev.Lamport); err != nil {
 			// Our store failing is not the sender's fault.
-			return nil, ignoreError{fmt.Errorf("check for a stored copy: %w", err)}
+			return nil, Ignore, fmt.Errorf("check for a stored copy: %w", err)
 		} else if ok {
 			s.metrics().MessageRejected(RejectDuplicate)
-			return nil, errStored
+			return nil, Ignore, errStored
 		}
 		if s.limit != nil {
 			if err := s.limit.allowAuthor(ev.Author); err != nil {
 				s.metrics().MessageRejected(RejectRateLimited)
-				return nil, err
+				return nil, Ignore, err
 			}
 		}
 		s.metrics().MessageReceived()
-		return ev, nil
+		return ev, Accept, nil
 	}
 }
 

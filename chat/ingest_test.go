@@ -132,17 +132,16 @@ func TestLateCopiesSpareAuthorAllowance(t *testing.T) {
 	other := peer.ID("forwarder")
 	for range 10 {
 		for _, ev := range evs[:2] {
-			_, err := validate(t.Context(), other, ev.Raw())
-			var ig interface{ Ignore() bool }
-			if !errors.As(err, &ig) || !ig.Ignore() || !errors.Is(err, errStored) {
-				t.Fatalf("late copy of a stored event: err %v, want it ignored as stored", err)
+			_, verdict, err := validate(t.Context(), other, ev.Raw())
+			if verdict != Ignore || !errors.Is(err, errStored) {
+				t.Fatalf("late copy of a stored event: %v, err %v; want ignore as stored", verdict, err)
 			}
 		}
 	}
 	// The author's three tokens are all still there.
-	v, err := validate(t.Context(), other, evs[2].Raw())
-	if err != nil {
-		t.Fatalf("the author's next event after 20 late copies: %v", err)
+	v, verdict, err := validate(t.Context(), other, evs[2].Raw())
+	if verdict != Accept || err != nil {
+		t.Fatalf("the author's next event after 20 late copies: %v, err %v; want accept", verdict, err)
 	}
 	if got, ok := v.(*ledger.Event); !ok || got.ID() != evs[2].ID() {
 		t.Fatalf("validator returned %v, want the event", v)

@@ -28,20 +28,14 @@ func DefaultLimits() Limits {
 	return Limits{AuthorRate: 20, AuthorBurst: 100, PeerRate: 200, PeerBurst: 500}
 }
 
-// ErrRateLimited marks gossip dropped by a rate limit. It reports Ignore()
-// true, which the p2p layer maps to "ignore" rather than "reject".
-var ErrRateLimited = ignoreError{errors.New("rate limited")}
+// ErrRateLimited is returned by the validator, with the verdict Ignore,
+// for gossip over a rate limit.
+var ErrRateLimited = errors.New("rate limited")
 
-// errStored marks gossip carrying an event already stored: ignored, not
-// forwarded, and nobody penalized.
-var errStored = ignoreError{errors.New("event already stored")}
-
-type ignoreError struct{ error }
-
-// Ignore tells the transport to drop the message without penalizing the sender.
-func (ignoreError) Ignore() bool { return true }
-
-func (e ignoreError) Unwrap() error { return e.error }
+// errStored is returned by the validator, with the verdict Ignore, for
+// gossip carrying an event already stored: not forwarded, and nobody
+// penalized.
+var errStored = errors.New("event already stored")
 
 // limiter keeps token buckets per author and per peer. Buckets idle for a
 // while are dropped so the maps stay small.

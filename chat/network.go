@@ -2,45 +2,89 @@ package chat
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// Network is the transport chat needs: one publish/subscribe topic per room.
-// It is declared here, where it is used; the p2p package satisfies it and
-// node passes one to New. Implementations must be safe for concurrent use.
+// Network is the transport chat needs: one publish/subscribe topic per
+// room. It is declared here, where it is used, with chat's own types; node
+// adapts its p2p.Node to it (node/network.go). Implementations must be
+// safe for concurrent use.
 type Network interface {
 	// Self is the local peer ID.
 	Self() peer.ID
-	// JoinTopic joins topic's mesh. validate runs for every message,
-	// including locally published ones, before it is forwarded or delivered;
-	// a non-nil error rejects the message (it is not forwarded and the
-	// sender's score drops). The data validate is given is never modified
-	// or reused afterwards, so it may keep it. The value validate returns
-	// is handed to deliver with the message, so decoding and signature
-	// checks happen once.
-	// deliver is called for every accepted message from a peer, right
-	// after validate accepts it (on pubsub's validation workers):
-	// concurrently, in any order. It must not block. Our own published
-	// messages are validated but not delivered.
+	// JoinTopic joins topic's mesh with validate as its one validator and
+	// deliver as the receiver of what validate accepts.
+	//
+	// validate runs once per message (per message ID and seen window),
+	// including the ones this node publishes, before the message is
+	// forwarded or delivered; its Verdict alone decides the message's
+	// fate. The data it is given is never modified or reused afterwards,
+	// so it may keep it.
+	//
+	// deliver is called only after validate returned Accept, only for
+	// messages from peers (this node's own publishes are validated, never
+	// delivered back: the publisher has them), with the value validate
+	// returned, so decoding and signature checks happen once. It runs on
+	// the transport's validation workers right after validate:
+	// concurrently, in any order, and it must not block.
+	//
+	// A topic has one validator: joining a topic already joined fails.
+	// On error nothing stays registered.
 	JoinTopic(topic string, validate ValidateFunc, deliver DeliverFunc) (Topic, error)
 }
 
 // ValidateFunc checks one message from peer from (the forwarding peer, not
-// necessarily the author). It must not block for long.
-type ValidateFunc = func(ctx context.Context, from peer.ID, data []byte) (any, error)
+// necessarily the author; this node's own ID for its own publishes). It
+// returns the value to hand to DeliverFunc (used only with Accept), the
+// verdict, and for Reject or Ignore an error saying why, which is only
+// logged. It may run concurrently with itself and must not block for long:
+// it runs on the transport's validation workers.
+type ValidateFunc func(ctx context.Context, from peer.ID, data []byte) (any, Verdict, error)
 
-// DeliverFunc receives an accepted message with the value its validator returned.
-type DeliverFunc = func(from peer.ID, data []byte, validated any)
+// DeliverFunc receives a message from a peer that its validator accepted,
+// with the value the validator returned.
+type DeliverFunc func(from peer.ID, data []byte, validated any)
 
-// Topic is a joined topic. It is an alias of an interface literal so that
-// p2p can declare the identical type and satisfy Network structurally.
-type Topic = interface {
-	// Publish sends data to the topic's mesh.
+// Verdict is a validator's decision on one message, as go-libp2p-pubsub's
+// ValidationResult.
+type Verdict int
+
+const (
+	// Accept delivers the message (if it came from a peer) and forwards it.
+	Accept Verdict = iota
+	// Reject drops the message and penalises the peer that forwarded it:
+	// the message is invalid, and an honest peer would not have sent it.
+	Reject
+	// Ignore drops the message without penalising anyone: it is valid but
+	// unwanted here (a copy of an event we have, over a rate limit), or we
+	// could not check it.
+	Ignore
+)
+
+// String returns "accept", "reject" or "ignore".
+func (v Verdict) String() string {
+	switch v {
+	case Accept:
+		return "accept"
+	case Reject:
+		return "reject"
+	case Ignore:
+		return "ignore"
+	}
+	return fmt.Sprintf("Verdict(%d)", int(v))
+}
+
+// Topic is a joined topic. Its methods are safe for concurrent use.
+type Topic interface {
+	// Publish validates data locally and, if accepted, sends it to the
+	// topic's mesh. data must not be modified after the call.
 	Publish(ctx context.Context, data []byte) error
 	// Peers lists the peers we know to be subscribed to the topic.
 	Peers() []peer.ID
 	// Close stops delivery, waits for running deliver calls and leaves
-	// the topic.
+	// the topic. It is idempotent; afterwards the topic may be joined
+	// again. It must not be called from the topic's own DeliverFunc.
 	Close() error
 }

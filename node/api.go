@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/p2p"
 	"time"
 
@@ -79,5 +78,3 @@ func (n *Node) Connect(ctx context.Context, addr string) error {
 	}
 	return nil
 }
-
-var _ chat.Network = (*p2p.Node)(nil)

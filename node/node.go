@@ -191,7 +191,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		if opts.Chat != nil {
 			opts.Chat(&ccfg)
 		}
-		n.chat, err = chat.New(n.p2p, n.store, n.key, ccfg)
+		n.chat, err = chat.New(chatNetwork{n.p2p}, n.store, n.key, ccfg)
 		if err != nil {
 			return nil, err
 		}

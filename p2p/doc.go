@@ -1,6 +1,11 @@
 // Package p2p is Parley's network layer: one libp2p host with its
 // Kademlia DHT and gossipsub router.
 //
+// Where to start reading: node.go (New, NewWithHost, Close) builds and
+// stops everything; topic.go is what chat reaches through node's adapter
+// (JoinTopic, the validator that delivers); pubsub.go holds the gossipsub
+// parameters and scores; discovery.go, dht.go and nat.go find peers.
+//
 // # Starting a node
 //
 // Start from DefaultConfig, which listens on port 4747 (TCP and QUIC v1,
@@ -36,11 +41,16 @@
 // # Topics
 //
 // JoinTopic joins a gossipsub topic by its full name (callers choose names,
-// e.g. "/parley/room/<room-id>") with two callbacks:
+// e.g. "/parley/room/<room-id>") with its one validator and a deliver
+// callback:
 //
 //	t, err := n.JoinTopic(name,
-//		func(ctx context.Context, from peer.ID, data []byte) (any, error) {
-//			return decodeAndVerify(data) // error: reject, do not forward
+//		func(ctx context.Context, from peer.ID, data []byte) (any, p2p.ValidationResult, error) {
+//			ev, err := decodeAndVerify(data)
+//			if err != nil {
+//				return nil, p2p.ValidationReject, err // dropped, sender penalised
+//			}
+//			return ev, p2p.ValidationAccept, nil
 //		},
 //		func(from peer.ID, data []byte, validated any) {
 //			queue(validated.(*Event)) // on the validation worker: must not block
@@ -48,25 +58,29 @@
 //	err = t.Publish(ctx, data)
 //	err = t.Close()
 //
-// validate runs for every message, locally published ones included, before
-// it is forwarded or delivered; a rejected message is dropped and lowers
-// the sender's peer score. deliver runs for messages from peers right
-// after validate accepts, on the same pubsub validation worker (the node
-// relays the topic rather than subscribing, so nothing waits in pubsub's
-// event loop); it may run concurrently with itself and must not block.
-// The node's own published messages are validated, not delivered.
+// The validator runs for every message, locally published ones included,
+// before it is forwarded or delivered, and returns a typed verdict
+// (ValidationResult, pubsub's values one for one): accept, reject (dropped,
+// and the forwarder's peer score drops) or ignore (dropped, nobody
+// penalised); its error is only logged. Delivery comes from the validator
+// itself: pubsub runs it once per message ID per seen window and its
+// verdict is final, so deliver runs at most once per message, right after
+// an accept, on the same validation worker. The node relays the topic
+// rather than subscribing, so nothing waits in pubsub's event loop or in a
+// subscription buffer, which would drop messages when full. deliver may
+// run concurrently with itself and must not block. The node's own
+// published messages are validated, never delivered. A topic has one
+// validator: joining it again before Close returns ErrTopicJoined.
 // Gossipsub runs with StrictNoSign and no author field: authenticity is
 // the payload's business (ledger events are signed). The message ID is
 // ledger.ComputeID of the payload, i.e. the event ID, so a payload is
-// delivered once however many peers forward it. Peer scoring is on, with per-topic parameters that
-// penalise invalid messages hard.
+// delivered once however many peers forward it. Peer scoring is on, with
+// per-topic parameters that penalise invalid messages hard.
 //
-// p2p does not import chat. ValidateFunc, DeliverFunc and Topic are
-// aliases of unnamed types so that Node satisfies chat.Network
-// structurally once chat declares its matching types as aliases too; while
-// chat uses defined types, a three-line adapter is needed (see chatNetwork
-// in node_test.go). A DeliverFunc must not call its own Topic's Close:
-// Close waits for running deliver calls.
+// p2p does not import chat, and chat does not import p2p: chat declares
+// the transport it needs (chat.Network, with its own types and verdict)
+// and node adapts a Node to it (node/network.go). A DeliverFunc must not
+// call its own Topic's Close: Close waits for running deliver calls.
 //
 // # Discovery and NAT traversal
 //

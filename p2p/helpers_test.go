@@ -106,14 +106,14 @@ type inbox struct {
 	delivered []delivery
 }
 
-func (b *inbox) validate(_ context.Context, _ peer.ID, data []byte) (any, error) {
+func (b *inbox) validate(_ context.Context, _ peer.ID, data []byte) (any, p2p.ValidationResult, error) {
 	b.mu.Lock()
 	b.validated = append(b.validated, string(data))
 	b.mu.Unlock()
 	if b.reject != "" && strings.HasPrefix(string(data), b.reject) {
-		return nil, errRejected
+		return nil, p2p.ValidationReject, errRejected
 	}
-	return "ok:" + string(data), nil
+	return "ok:" + string(data), p2p.ValidationAccept, nil
 }
 
 func (b *inbox) deliver(from peer.ID, data []byte, validated any) {

@@ -13,12 +13,8 @@ import (
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/p2p"
 )
-
-// p2p satisfies chat's transport interface structurally, without importing chat.
-var _ chat.Network = (*p2p.Node)(nil)
 
 func TestConfigValidate(t *testing.T) {
 	for _, tc := range []struct {

@@ -12,47 +12,72 @@ import (
 )
 
 var (
-	// ErrTopicJoined is returned by JoinTopic when the topic is already joined.
-	ErrTopicJoined = errors.New("p2p: topic already joined")
+	// ErrTopicJoined is returned by JoinTopic when the topic is already
+	// joined: a topic has one validator, and it is the one delivering.
+	ErrTopicJoined = errors.New("p2p: topic already joined (one validator per topic)")
 	// ErrClosed is returned when the Node is closed.
 	ErrClosed = errors.New("p2p: node closed")
 )
 
+// ValidationResult is a validator's verdict on one message. Its values are
+// pubsub's, one for one.
+type ValidationResult int
+
+const (
+	// ValidationAccept delivers the message (if it came from a peer) and
+	// forwards it.
+	ValidationAccept = ValidationResult(pubsub.ValidationAccept)
+	// ValidationReject drops the message and lowers the forwarding peer's
+	// score (gossipsub's P4: invalid message deliveries).
+	ValidationReject = ValidationResult(pubsub.ValidationReject)
+	// ValidationIgnore drops the message without penalising anyone.
+	ValidationIgnore = ValidationResult(pubsub.ValidationIgnore)
+)
+
+// String returns "accept", "reject" or "ignore".
+func (r ValidationResult) String() string {
+	switch r {
+	case ValidationAccept:
+		return "accept"
+	case ValidationReject:
+		return "reject"
+	case ValidationIgnore:
+		return "ignore"
+	}
+	return fmt.Sprintf("ValidationResult(%d)", int(r))
+}
+
 // ValidateFunc checks one message received from peer from (the forwarding
 // peer, not necessarily the author), or published locally (from is then
-// the node's own ID). A non-nil error rejects the message: it is neither
-// delivered nor forwarded, and a remote sender's score drops. The returned
-// value is handed to DeliverFunc. It runs on pubsub's validation workers,
-// one per core, so it must not block: a slow validator delays every
-// message of the node (Config.ValidateTimeout, if set, bounds each call).
-// It may run concurrently with itself. data is never modified or reused
-// by pubsub or by us afterwards (received data is a fresh copy; published
-// data must not be changed after Publish), so the validator may keep it.
-type ValidateFunc = func(ctx context.Context, from peer.ID, data []byte) (any, error)
+// the node's own ID). It returns the value to hand to DeliverFunc (used
+// only on ValidationAccept), the verdict, and for a reject or ignore an
+// error saying why, which is only logged at debug level; the verdict
+// alone decides. A verdict other than the three is taken as a reject. It
+// runs on pubsub's validation workers, one per core, so it must not block:
+// a slow validator delays every message of the node
+// (Config.ValidateTimeout, if set, bounds each call). It may run
+// concurrently with itself. data is never modified or reused by pubsub or
+// by us afterwards (received data is a fresh copy; published data must
+// not be changed after Publish), so the validator may keep it.
+type ValidateFunc func(ctx context.Context, from peer.ID, data []byte) (any, ValidationResult, error)
 
-// DeliverFunc receives an accepted message from a peer and its
-// validator's value. It is called on pubsub's validation worker right
-// after the validator accepts, so it must not block; it may run
-// concurrently with itself, and messages may come in any order.
-// Messages the node publishes itself are validated but not delivered:
-// the publisher has them.
-type DeliverFunc = func(from peer.ID, data []byte, validated any)
+// DeliverFunc receives a message from a peer that its validator accepted,
+// with the validator's value. It is called on pubsub's validation worker
+// right after the validator returns ValidationAccept, so it must not
+// block; it may run concurrently with itself, and messages may come in any
+// order. Messages the node publishes itself are validated but never
+// delivered: the publisher has them.
+type DeliverFunc func(from peer.ID, data []byte, validated any)
 
 // Topic is a joined gossipsub topic, as returned by JoinTopic. Its methods
 // are safe for concurrent use.
-//
-// ValidateFunc, DeliverFunc and Topic are aliases of unnamed types, not
-// defined types, so that Node satisfies a consumer's interface (such as
-// chat.Network) structurally without importing it: Go only matches method
-// signatures whose types are identical, and aliases of identical literals
-// are. The consumer must declare its types as aliases of the same literals.
-type Topic = interface {
+type Topic interface {
 	// Publish validates data locally (the ValidateFunc sees the node's own
 	// ID as from) and, if accepted, sends it to the mesh (it is not handed
-	// to DeliverFunc). A rejected message returns an error wrapping pubsub's
-	// ValidationError. Publishing data already delivered is a silent no-op:
-	// the message ID is the event ID of data. data must not be modified
-	// after the call.
+	// to DeliverFunc). A rejected or ignored message returns an error
+	// wrapping pubsub's ValidationError. Publishing data already delivered
+	// is a silent no-op: the message ID is the event ID of data. data must
+	// not be modified after the call.
 	Publish(ctx context.Context, data []byte) error
 	// Peers lists the connected peers known to be subscribed to the topic.
 	Peers() []peer.ID
@@ -92,12 +117,13 @@ type topic struct {
 
 // JoinTopic joins the gossipsub topic name (the full name, for
 // example "/parley/room/<id>"; p2p does not invent names), registers
-// validate as its validator, calls deliver for every accepted message
-// from a peer as soon as validate accepts it, and starts a
-// goroutine that finds the topic's other members by DHT rendezvous on name and
-// connects to them (see discover). A topic
-// can be joined once at a time: a second join before Close returns
-// ErrTopicJoined. On error nothing is left registered.
+// validate as its one validator, calls deliver for every message from a
+// peer that validate accepts, as soon as it does, and starts a goroutine
+// that finds the topic's other members by DHT rendezvous on name and
+// connects to them (see discover). A topic has one validator, so it can be
+// joined once at a time: a second join before Close returns
+// ErrTopicJoined (and a join of a topic whose validator was registered on
+// PubSub directly fails too). On error nothing is left registered.
 func (n *Node) JoinTopic(name string, validate ValidateFunc, deliver DeliverFunc) (Topic, error) {
 	if validate == nil || deliver == nil {
 		return nil, fmt.Errorf("p2p: join %q: nil validate or deliver func", name)
@@ -210,8 +236,11 @@ func (t *topic) peerEvents(ctx context.Context, evh *pubsub.TopicEventHandler) {
 	}
 }
 
-// validateMsg adapts ValidateFunc to pubsub. A panicking validator rejects
-// the message instead of crashing the node.
+// validateMsg adapts ValidateFunc to pubsub and delivers from here: pubsub
+// calls it once per message ID per seen window and its verdict is final,
+// so a message is delivered at most once, and only after ValidationAccept.
+// Our own publishes (from is ourselves) are never delivered. A panicking
+// validator rejects the message instead of crashing the node.
 func (t *topic) validateMsg(ctx context.Context, from peer.ID, msg *pubsub.Message) (res pubsub.ValidationResult) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -219,22 +248,22 @@ func (t *topic) validateMsg(ctx context.Context, from peer.ID, msg *pubsub.Messa
 			res = pubsub.ValidationReject
 		}
 	}()
-	v, err := t.validate(ctx, from, msg.Data)
-	if err != nil {
-		// An error that says Ignore() (a rate limit, say) drops the
-		// message without lowering the sender's score.
-		var ig interface{ Ignore() bool }
-		if errors.As(err, &ig) && ig.Ignore() {
-			t.log.Debug("message ignored", "peer", from, "err", err)
-			return pubsub.ValidationIgnore
+	v, verdict, err := t.validate(ctx, from, msg.Data)
+	switch verdict {
+	case ValidationAccept:
+		if from != t.node.Self() { // our own: the publisher has it
+			t.deliverMsg(from, msg.Data, v)
 		}
+		return pubsub.ValidationAccept
+	case ValidationIgnore:
+		t.log.Debug("message ignored", "peer", from, "err", err)
+		return pubsub.ValidationIgnore
+	case ValidationReject:
 		t.log.Debug("message rejected", "peer", from, "err", err)
-		return pubsub.ValidationReject
+	default:
+		t.log.Error("validator returned an unknown verdict: rejected", "peer", from, "verdict", verdict, "err", err)
 	}
-	if from != t.node.Self() { // our own: the publisher has it
-		t.deliverMsg(from, msg.Data, v)
-	}
-	return pubsub.ValidationAccept
+	return pubsub.ValidationReject
 }
 
 // deliverMsg calls deliver unless Close has begun, logging instead of

@@ -1,0 +1,50 @@
+package node
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/p2p"
+)
+
+// chatNetwork is chat's Network on a p2p.Node: the one place where chat's
+// contract meets the network layer, so neither package imports the other.
+// p2p's topic does the delivering (only after an accept, only for
+// messages from peers, one validator per topic); this maps the types and
+// the verdicts.
+type chatNetwork struct{ n *p2p.Node }
+
+var _ chat.Network = chatNetwork{}
+
+// Self implements chat.Network.
+func (c chatNetwork) Self() peer.ID { return c.n.Self() }
+
+// JoinTopic implements chat.Network. A second join of a joined topic
+// fails with an error wrapping p2p.ErrTopicJoined.
+func (c chatNetwork) JoinTopic(topic string, validate chat.ValidateFunc, deliver chat.DeliverFunc) (chat.Topic, error) {
+	if validate == nil || deliver == nil {
+		return nil, fmt.Errorf("node: join %q: nil validate or deliver func", topic)
+	}
+	t, err := c.n.JoinTopic(topic, func(ctx context.Context, from peer.ID, data []byte) (any, p2p.ValidationResult, error) {
+		v, verdict, err := validate(ctx, from, data)
+		return v, validationResult(verdict), err
+	}, p2p.DeliverFunc(deliver))
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// validationResult maps chat's verdict onto p2p's; anything else rejects.
+func validationResult(v chat.Verdict) p2p.ValidationResult {
+	switch v {
+	case chat.Accept:
+		return p2p.ValidationAccept
+	case chat.Ignore:
+		return p2p.ValidationIgnore
+	}
+	return p2p.ValidationReject
+}
