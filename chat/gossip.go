@@ -1,0 +1,131 @@
+package chat
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-chat/parley/ledger"
+)
+
+// subscribe joins the room's topic and starts its ingest worker.
+func (s *Service) subscribe(r Room) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if _, ok := s.rooms[r.ID]; ok {
+		s.mu.Unlock()
+		return nil
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	j := &joined{Room: r, in: newRoomQueue[inbound](ingestQueue), cancel: cancel, done: make(chan struct{}),
+		ready: make(chan struct{}), orph: newOrphans(maxOrphans), pubq: newRoomQueue[[]byte](publishQueue)}
+	s.rooms[r.ID] = j
+	s.mu.Unlock()
+
+	topic, err := s.net.JoinTopic(TopicName(r.ID), s.validator(r.ID), func(from peer.ID, _ []byte, v any) {
+		ev, ok := v.(*ledger.Event)
+		if !ok || ev == nil {
+			return // not from our validator: a Network bug, nothing to store
+		}
+		if !j.in.tryPush(inbound{ev, from}) {
+			s.dropped(ctx, j, ev, from)
+		}
+	})
+	if err != nil {
+		cancel()
+		s.mu.Lock()
+		if s.rooms[r.ID] == j {
+			delete(s.rooms, r.ID)
+		}
+		s.mu.Unlock()
+		// No worker will run: a Close or Leave that found j stops it
+		// without waiting for one.
+		close(j.done)
+		close(j.ready)
+		return fmt.Errorf("join topic of %s: %w", r.ID, err)
+	}
+	j.topic = topic
+	defer close(j.ready) // after the worker is counted in s.wg
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(j.done)
+		var pwg sync.WaitGroup
+		pwg.Add(1)
+		go func() {
+			defer pwg.Done()
+			s.publish(ctx, j)
+		}()
+		s.ingest(ctx, j)
+		pwg.Wait()
+	}()
+	return nil
+}
+
+// stop closes the room's topic and waits for its worker. A subscription
+// still joining the topic finishes first.
+func (s *Service) stop(j *joined) error {
+	<-j.ready
+	var err error
+	if j.topic != nil {
+		err = j.topic.Close()
+	}
+	j.cancel()
+	<-j.done
+	return err
+}
+
+// validator checks gossip for room (P2): well-formed, correctly signed,
+// within limits and for this room. Whether the parents fit is checked when
+// storing, since they may not have arrived yet. Our own messages were
+// checked when we made them. Invalid data is rejected (its forwarder is
+// penalised); what is valid but unwanted here is ignored.
+func (s *Service) validator(room string) ValidateFunc {
+	return func(ctx context.Context, from peer.ID, data []byte) (any, Verdict, error) {
+		if from == s.self {
+			return nil, Accept, nil
+		}
+		if s.limit != nil {
+			if err := s.limit.allowPeer(from); err != nil {
+				s.metrics().MessageRejected(RejectRateLimited)
+				return nil, Ignore, err
+			}
+		}
+		ev, err := ledger.DecodeOwned(data) // Network: data is never reused
+		if err != nil {
+			s.metrics().MessageRejected(RejectInvalid)
+			return nil, Reject, err
+		}
+		if ev.Room != room {
+			s.metrics().MessageRejected(RejectWrongRoom)
+			return nil, Reject, fmt.Errorf("%w: %s on the topic of %s", ledger.ErrWrongRoom, ev.Room, room)
+		}
+		// A copy of an event we have (it came by sync first, or gossip's
+		// seen window passed before this copy arrived) is ignored before
+		// it can spend its author's allowance (the forwarding peer's is
+		// spent above). Ignored means not forwarded either: that stops a
+		// stale copy from flooding the room again, at the price that when
+		// sync brought the event first, our mesh peers get it from their
+		// other mesh peers or their own sync rather than from us.
+		if ok, err := s.led.Stored(ctx, room, ev.ID(), ev.Lamport); err != nil {
+			// Our store failing is not the sender's fault.
+			return nil, Ignore, fmt.Errorf("check for a stored copy: %w", err)
+		} else if ok {
+			s.metrics().MessageRejected(RejectDuplicate)
+			return nil, Ignore, errStored
+		}
+		if s.limit != nil {
+			if err := s.limit.allowAuthor(ev.Author); err != nil {
+				s.metrics().MessageRejected(RejectRateLimited)
+				return nil, Ignore, err
+			}
+		}
+		s.metrics().MessageReceived()
+		return ev, Accept, nil
+	}
+}

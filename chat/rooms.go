@@ -1,0 +1,175 @@
+package chat
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+
+	"github.com/parley-chat/parley/ledger"
+)
+
+var roomsPrefix = ds.NewKey("/rooms")
+
+func (s *Service) savedRooms(ctx context.Context) ([]Room, error) {
+	res, err := s.store.Query(ctx, query.Query{Prefix: roomsPrefix.String(), Orders: []query.Order{query.OrderByKey{}}})
+	if err != nil {
+		return nil, err
+	}
+	entries, err := res.Rest()
+	if err != nil {
+		return nil, err
+	}
+	var rooms []Room
+	for _, e := range entries {
+		var r Room
+		if err := json.Unmarshal(e.Value, &r); err != nil {
+			return nil, fmt.Errorf("membership record %s: %w", e.Key, err)
+		}
+		rooms = append(rooms, r)
+	}
+	return rooms, nil
+}
+
+// Join joins the public room name (creating it if nobody has yet) and
+// announces the join in the room's ledger. Joining a joined room is a no-op.
+func (s *Service) Join(ctx context.Context, name string) (Room, error) {
+	n, err := NormalizeName(name)
+	if err != nil {
+		if looksLikeRoomID(name) {
+			// A public room ID: only known rooms can be joined by ID,
+			// since the name cannot be recovered from it.
+			if r, ok := s.joinedRoom(name); ok {
+				return r, nil
+			}
+			return Room{}, fmt.Errorf("%w: %s (join public rooms by name)", ErrUnknownRoom, name)
+		}
+		return Room{}, err
+	}
+	r := Room{ID: PublicRoomID(n), Name: n}
+	s.joinMu.Lock()
+	defer s.joinMu.Unlock()
+	if got, ok := s.joinedRoom(r.ID); ok {
+		return got, nil
+	}
+	if err := s.subscribe(r); err != nil {
+		return Room{}, err
+	}
+	b, _ := json.Marshal(r)
+	if err := s.store.Put(ctx, roomsPrefix.ChildString(r.ID), b); err != nil {
+		s.leaveTopic(r.ID)
+		return Room{}, fmt.Errorf("save membership of %s: %w", r.Name, err)
+	}
+	body, _ := json.Marshal(memberBody{Name: s.cfg.Name})
+	if _, err := s.append(ctx, r.ID, ledger.KindJoin, body); err != nil {
+		s.log.Warn("announce join", "room", r.ID, "err", err)
+	}
+	s.log.Info("joined room", "room", r.ID, "name", r.Name)
+	if s.cfg.OnJoin != nil {
+		s.cfg.OnJoin(r.ID)
+	}
+	return r, nil
+}
+
+func (s *Service) joinedRoom(id string) (Room, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.rooms[id]
+	if !ok {
+		return Room{}, false
+	}
+	return j.Room, true
+}
+
+// Leave announces leaving, unsubscribes from the room's topic and forgets
+// the membership. The room's history stays on disk and readable.
+func (s *Service) Leave(ctx context.Context, room string) error {
+	r, err := s.resolve(room)
+	if err != nil {
+		return err
+	}
+	s.joinMu.Lock()
+	defer s.joinMu.Unlock()
+	if _, ok := s.joinedRoom(r.ID); !ok {
+		return fmt.Errorf("%w: %s", ErrNotMember, room)
+	}
+	body, _ := json.Marshal(memberBody{Name: s.cfg.Name})
+	if ev, err := s.append(ctx, r.ID, ledger.KindLeave, body); err != nil {
+		s.log.Warn("announce leave", "room", r.ID, "err", err)
+	} else {
+		// Publish it now: the room's publisher stops with the topic below.
+		// (The publisher may send it too; pubsub drops the duplicate.)
+		s.mu.Lock()
+		j := s.rooms[r.ID]
+		s.mu.Unlock()
+		if j != nil {
+			<-j.ready
+			if j.topic != nil {
+				j.topic.Publish(ctx, ev.Raw())
+			}
+		}
+	}
+	if err := s.store.Delete(ctx, roomsPrefix.ChildString(r.ID)); err != nil {
+		return fmt.Errorf("forget membership of %s: %w", r.ID, err)
+	}
+	return s.leaveTopic(r.ID)
+}
+
+func (s *Service) leaveTopic(id string) error {
+	s.mu.Lock()
+	j := s.rooms[id]
+	delete(s.rooms, id)
+	s.mu.Unlock()
+	if j == nil {
+		return nil
+	}
+	return s.stop(j)
+}
+
+// Rooms lists the joined rooms, sorted by name.
+func (s *Service) Rooms(ctx context.Context) ([]Room, error) {
+	s.mu.Lock()
+	out := make([]Room, 0, len(s.rooms))
+	for _, j := range s.rooms {
+		out = append(out, j.Room)
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, k int) bool {
+		return out[i].Name < out[k].Name || out[i].Name == out[k].Name && out[i].ID < out[k].ID
+	})
+	return out, nil
+}
+
+// resolve finds a room by ID or public name. A public name resolves even
+// when not joined (its ID is derived), so history of a left room can be read.
+func (s *Service) resolve(room string) (Room, error) {
+	if r, ok := s.joinedRoom(room); ok {
+		return r, nil
+	}
+	if looksLikeRoomID(room) {
+		return Room{ID: room}, nil
+	}
+	n, err := NormalizeName(room)
+	if err != nil {
+		return Room{}, fmt.Errorf("%w: %q", ErrUnknownRoom, room)
+	}
+	id := PublicRoomID(n)
+	if r, ok := s.joinedRoom(id); ok {
+		return r, nil
+	}
+	return Room{ID: id, Name: n}, nil
+}
+
+// Orphans returns how many events of room wait for their parents.
+func (s *Service) Orphans(room string) int {
+	s.mu.Lock()
+	j := s.rooms[room]
+	s.mu.Unlock()
+	if j == nil {
+		return 0
+	}
+	return j.orph.len()
+}

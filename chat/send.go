@@ -1,0 +1,62 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/parley-chat/parley/ledger"
+)
+
+// Send appends a message to a joined room and publishes it. It returns once
+// the message is durably stored; publishing is best effort, since sync
+// brings anything gossip missed to the other members.
+func (s *Service) Send(ctx context.Context, room, text string) (Message, error) {
+	r, err := s.resolve(room)
+	if err != nil {
+		return Message{}, err
+	}
+	if _, ok := s.joinedRoom(r.ID); !ok {
+		return Message{}, fmt.Errorf("%w: %s", ErrNotMember, room)
+	}
+	body, err := encodeText(text)
+	if err != nil {
+		return Message{}, err
+	}
+	ev, err := s.append(ctx, r.ID, ledger.KindMsg, body)
+	if err != nil {
+		return Message{}, err
+	}
+	// The body is encodeText(text): no need to decode it again.
+	return message(ev, s.cfg.Name, text), nil
+}
+
+// append stores a new event of ours; once committed it is published on the
+// room's topic.
+func (s *Service) append(ctx context.Context, room, kind string, body []byte) (*ledger.Event, error) {
+	s.mu.Lock()
+	j := s.rooms[room]
+	s.mu.Unlock()
+	if j != nil {
+		// A sender faster than the network waits here, before its event
+		// exists, rather than the node queueing without bound.
+		if err := j.pubq.waitRoom(ctx, j.done); errors.Is(err, errGone) {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return nil, ErrClosed
+			}
+			return nil, fmt.Errorf("%w: %s", ErrNotMember, room)
+		} else if err != nil {
+			return nil, fmt.Errorf("waiting to publish: %w", err)
+		}
+	}
+	ev, err := s.led.Append(ctx, s.key, room, kind, body, s.cfg.Clock())
+	if err != nil {
+		return nil, fmt.Errorf("store event: %w", storeErr(err))
+	}
+	s.metrics().MessageSent()
+	// Published by the room's publisher, in commit order (see onCommit).
+	return ev, nil
+}
