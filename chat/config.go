@@ -1,17 +1,23 @@
 package chat
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// Config configures a Service.
+// Config configures a Service. Start from DefaultConfig, or leave fields
+// zero: New fills each zero field with its default.
 type Config struct {
 	// Name is the display name announced in join events; may be empty.
 	Name string
-	// Logger receives the service's logs; nil means slog.Default().
+	// Logger is the parent logger, untagged; the service logs through
+	// Logger.With("subsystem", "chat") and its ledger through
+	// Logger.With("subsystem", "ledger"). Nil means slog.Default().
 	Logger *slog.Logger
 	// OnMissing, if set, is called (from a timer goroutine; it must not
 	// block) when an event from peer from still refers to parents we do not
@@ -32,4 +38,43 @@ type Config struct {
 	// Metrics, if set, counts messages sent, received and rejected (see
 	// Metrics). Nil means none.
 	Metrics Metrics
+}
+
+// DefaultConfig returns the defaults: DefaultLimits, time.Now, and no
+// name, callbacks or metrics (Logger nil: slog.Default() at New).
+func DefaultConfig() Config {
+	return Config{Limits: DefaultLimits(), Clock: time.Now}
+}
+
+// withDefaults fills each zero field from DefaultConfig; a nil Logger
+// becomes slog.Default().
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Limits == (Limits{}) {
+		c.Limits = d.Limits
+	}
+	if c.Clock == nil {
+		c.Clock = d.Clock
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate reports the first field New cannot run with: a rate that is
+// not a number or a negative burst.
+func (c Config) Validate() error {
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"AuthorRate", c.Limits.AuthorRate}, {"PeerRate", c.Limits.PeerRate}} {
+		if math.IsNaN(r.v) {
+			return fmt.Errorf("Limits.%s is NaN", r.name)
+		}
+	}
+	if c.Limits.AuthorBurst < 0 || c.Limits.PeerBurst < 0 {
+		return errors.New("Limits: negative burst")
+	}
+	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/namespace"
@@ -72,16 +71,11 @@ type joined struct {
 // /chat), rejoins the rooms joined before, and returns the service. It does
 // not close store; Close does close the ledger.
 func New(net Network, store ds.Batching, key crypto.PrivKey, cfg Config) (*Service, error) {
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default().With("subsystem", "chat")
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("chat: config: %w", err)
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = time.Now
-	}
-	if cfg.Limits == (Limits{}) {
-		cfg.Limits = DefaultLimits()
-	}
+	log := cfg.Logger.With("subsystem", "chat")
 	self, err := peer.IDFromPrivateKey(key)
 	if err != nil {
 		return nil, fmt.Errorf("chat: identity: %w", err)
@@ -97,7 +91,7 @@ func New(net Network, store ds.Batching, key crypto.PrivKey, cfg Config) (*Servi
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.led, err = ledger.Open(s.ctx, namespace.Wrap(store, ds.NewKey("/ledger")), ledger.Options{
-		Logger:    log.With("subsystem", "ledger"),
+		Logger:    cfg.Logger.With("subsystem", "ledger"), // Open tags only its default logger
 		OnCommit:  s.onCommit,
 		OnApplied: s.onApplied,
 	})
