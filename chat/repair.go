@@ -6,6 +6,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/parley-chat/parley/internal/backoff"
 	"github.com/parley-chat/parley/ledger"
 )
 
@@ -27,24 +28,14 @@ func (s *Service) missing(ctx context.Context, j *joined, id ledger.ID, from pee
 	if !j.orph.markAsked(id) {
 		return // already scheduled for this orphan
 	}
-	var ask func(attempt int, wait time.Duration)
-	ask = func(attempt int, wait time.Duration) {
-		// No need to stop the timer on leave: it checks ctx and exits.
-		s.timers.AfterFunc(wait, func() {
-			if ctx.Err() != nil || !j.orph.has(id) {
-				return
-			}
-			p := from
-			if attempt > 0 {
-				p = "" // any members
-			}
-			s.cfg.OnMissing(j.ID, p)
-			if attempt < missingRetries {
-				ask(attempt+1, 2*wait)
-			}
-		})
-	}
-	ask(0, missingGrace)
+	// No need to stop the asks on leave: each checks ctx and ends.
+	s.repeatAsk(func(attempt int) bool {
+		if ctx.Err() != nil || !j.orph.has(id) {
+			return false
+		}
+		s.cfg.OnMissing(j.ID, askPeer(from, attempt))
+		return true
+	})
 }
 
 // dropped counts a gossip event the full ingest queue could not take and
@@ -63,28 +54,46 @@ func (s *Service) dropped(ctx context.Context, j *joined, ev *ledger.Event, from
 		return // a repair is already scheduled; it checks the newest drop
 	}
 	s.log.Debug("ingest queue full: gossip dropped, sync scheduled", "room", j.ID, "peer", from)
-	var ask func(attempt int, wait time.Duration)
-	ask = func(attempt int, wait time.Duration) {
-		s.timers.AfterFunc(wait, func() {
-			if ctx.Err() != nil {
-				return // left or closed: the ledger may be closing too
+	s.repeatAsk(func(attempt int) bool {
+		if ctx.Err() != nil {
+			return false // left or closed: the ledger may be closing too
+		}
+		last := j.lastDropped.Load()
+		if stored, err := s.led.Stored(ctx, j.ID, last.ID(), last.Lamport); err == nil && stored {
+			j.repair.Store(false)
+			return false
+		}
+		s.cfg.OnMissing(j.ID, askPeer(from, attempt))
+		if attempt == missingRetries {
+			j.repair.Store(false) // the next drop starts over
+		}
+		return true
+	})
+}
+
+// askPeer is whom ask number attempt goes to: the forwarder first, then
+// any members ("").
+func askPeer(from peer.ID, attempt int) peer.ID {
+	if attempt > 0 {
+		return ""
+	}
+	return from
+}
+
+// repeatAsk calls ask after missingGrace and again after waits that
+// double up to missingGrace<<missingRetries (internal/backoff), while it
+// returns true, missingRetries+1 times at most (attempt counts from 0).
+// The waits run on s.timers, which Close stops.
+func (s *Service) repeatAsk(ask func(attempt int) bool) {
+	b := &backoff.Backoff{Min: missingGrace, Max: missingGrace << missingRetries}
+	var next func(attempt int)
+	next = func(attempt int) {
+		// Each timer schedules the next: b has one user at a time.
+		s.timers.AfterFunc(b.Next(), func() {
+			if ask(attempt) && attempt < missingRetries {
+				next(attempt + 1)
 			}
-			last := j.lastDropped.Load()
-			if stored, err := s.led.Stored(ctx, j.ID, last.ID(), last.Lamport); err == nil && stored {
-				j.repair.Store(false)
-				return
-			}
-			p := from
-			if attempt > 0 {
-				p = "" // any members
-			}
-			s.cfg.OnMissing(j.ID, p)
-			if attempt == missingRetries {
-				j.repair.Store(false) // the next drop starts over
-				return
-			}
-			ask(attempt+1, 2*wait)
 		})
 	}
-	ask(0, missingGrace)
+	next(0)
 }
