@@ -9,16 +9,34 @@
 //	sub, _ := svc.Subscribe(ctx, chat.Filter{Room: "general", Since: cursor})
 //	for m := range sub.C() { ... }
 //
-// Incoming gossip is checked by a topic validator (ledger.Decode plus the
-// room) before pubsub forwards it, and the decoded event rides along to the
-// ingest worker, so each signature is verified once. Ingest stores events in
-// batches; an event whose parents have not arrived waits in a bounded
-// orphan pool and Config.OnMissing asks for a sync. Gossip is queued for
-// the ingest worker straight from the validator, which must not wait: past
-// the room's queue limit an event is dropped (it is still forwarded) and
-// Config.OnMissing asks for a sync that fetches it. Subscribers see every
-// newly stored message exactly once, in arrival order, from the ledger's
-// commit hook; a subscriber that falls more than 1,024 messages behind (a
-// slow reader, or a catch-up storing thousands at once) reads on from the
-// ledger by cursor instead, so it is never cut off and memory stays bounded.
+// Config's zero fields take their defaults (DefaultConfig; a zero Limits
+// means DefaultLimits), and New logs with subsystem=chat.
+//
+// Incoming gossip is checked by the room topic's one validator (ledger
+// decoding, signature, room, rate limits) before pubsub forwards it, and
+// its Verdict says what happens: Accept forwards it and hands the decoded
+// event to the room's ingest worker, so each signature is verified once;
+// Reject (invalid data) drops it and penalises the forwarding peer; Ignore
+// drops it without penalty (a copy of a stored event, over a rate limit,
+// or our store failed). The Network delivers only after Accept, only from
+// peers: our own events are stored before they are published. Ingest
+// stores events in batches; an event whose parents have not arrived waits
+// in a bounded orphan pool and Config.OnMissing asks for a sync. Gossip is
+// queued for the ingest worker straight from the validator, which must not
+// wait: past the room's queue limit an event is dropped (it is still
+// forwarded) and Config.OnMissing asks for a sync that fetches it, again
+// with backoff while it stays missing. Subscribers see every newly stored
+// message exactly once, in arrival order, from the ledger's commit hook; a
+// subscriber that falls more than 1,024 messages behind (a slow reader, or
+// a catch-up storing thousands at once) reads on from the ledger by cursor
+// instead, so it is never cut off and memory stays bounded.
+//
+// Where to start reading: network.go is the contract with the transport;
+// service.go has the Service, New and Close; rooms.go joins and leaves
+// (membership records, the room's topic via gossip.go), send.go and
+// publisher.go take our own messages out, gossip.go and ingest.go take
+// others' in (validator, ingest worker, orphans.go, repair.go), and
+// feed.go fans stored messages out to subscribers. history.go reads them
+// back; room.go and message.go are the value types, members.go tracks who
+// is in a room, and config.go and limits.go hold the knobs.
 package chat
