@@ -17,10 +17,9 @@ type Network interface {
 	// JoinTopic joins topic's mesh with validate as its one validator and
 	// deliver as the receiver of what validate accepts.
 	//
-	// validate runs once per message (per message ID and seen window),
-	// including the ones this node publishes, before the message is
-	// forwarded or delivered; its Verdict alone decides the message's
-	// fate. The data it is given is never modified or reused afterwards,
+	// validate runs before a message is forwarded or delivered: once per
+	// message ID and seen window for messages from peers, and on each
+	// Publish of this node. Its Verdict alone decides the message's fate. The data it is given is never modified or reused afterwards,
 	// so it may keep it.
 	//
 	// deliver is called only after validate returned Accept, only for
