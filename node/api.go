@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/rpc"
+	"github.com/parley-chat/parley/rpc/api"
 )
 
 var _ rpc.NodeAPI = (*Node)(nil)
 
 // Info implements rpc.NodeAPI (node_info).
-func (n *Node) Info(ctx context.Context) (rpc.NodeInfo, error) {
-	info := rpc.NodeInfo{
+func (n *Node) Info(ctx context.Context) (api.NodeInfo, error) {
+	info := api.NodeInfo{
 		PeerID:  n.p2p.Self().String(),
 		Addrs:   n.p2p.Addrs(),
 		Version: Version,
@@ -28,7 +29,7 @@ func (n *Node) Info(ctx context.Context) (rpc.NodeInfo, error) {
 	if info.RelayAddrs == nil {
 		info.RelayAddrs = []string{}
 	}
-	info.Sync = []rpc.RoomSync{}
+	info.Sync = []api.RoomSync{}
 	if n.chat != nil {
 		rooms, err := n.chat.Rooms(ctx)
 		if err != nil {
@@ -36,7 +37,7 @@ func (n *Node) Info(ctx context.Context) (rpc.NodeInfo, error) {
 		}
 		info.Rooms = len(rooms)
 		for _, r := range rooms {
-			rs := rpc.RoomSync{Room: r.ID, Orphans: n.chat.Orphans(r.ID)}
+			rs := api.RoomSync{Room: r.ID, Orphans: n.chat.Orphans(r.ID)}
 			rs.Events, _ = n.chat.Ledger().Count(ctx, r.ID)
 			if n.sync != nil {
 				st := n.sync.Status(r.ID)
@@ -54,15 +55,15 @@ func (n *Node) Info(ctx context.Context) (rpc.NodeInfo, error) {
 }
 
 // Peers implements rpc.NodeAPI (node_peers).
-func (n *Node) Peers(ctx context.Context) ([]rpc.PeerInfo, error) {
+func (n *Node) Peers(ctx context.Context) ([]api.PeerInfo, error) {
 	ps := n.p2p.Peers()
-	out := make([]rpc.PeerInfo, 0, len(ps))
+	out := make([]api.PeerInfo, 0, len(ps))
 	for _, p := range ps {
 		addrs := p.Addrs
 		if addrs == nil {
 			addrs = []string{}
 		}
-		out = append(out, rpc.PeerInfo{PeerID: p.ID.String(), Addrs: addrs})
+		out = append(out, api.PeerInfo{PeerID: p.ID.String(), Addrs: addrs})
 	}
 	return out, nil
 }

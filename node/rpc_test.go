@@ -27,9 +27,8 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 
-	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/node"
-	"github.com/parley-chat/parley/rpc"
+	"github.com/parley-chat/parley/rpc/api"
 	"github.com/parley-chat/parley/rpc/client"
 )
 
@@ -114,9 +113,9 @@ func (n *rpcNode) dialWSSmallBuffer(t *testing.T, size int) *websocket.Conn {
 	return c
 }
 
-func recvN(t *testing.T, sub *client.Subscription, n int, timeout time.Duration) []chat.Message {
+func recvN(t *testing.T, sub *client.Subscription, n int, timeout time.Duration) []api.Message {
 	t.Helper()
-	var got []chat.Message
+	var got []api.Message
 	deadline := time.After(timeout)
 	for len(got) < n {
 		select {
@@ -137,12 +136,12 @@ func recvN(t *testing.T, sub *client.Subscription, n int, timeout time.Duration)
 // also when the live ones are sent while the replay runs.
 func TestRPCSubscribeReplay(t *testing.T) {
 	n := startRPCNode(t)
-	var room chat.Room
+	var room api.Room
 	n.call(t, "room_join", []any{"general"}, &room)
 	const N, k, live = 30, 7, 20
-	var sent []chat.Message
+	var sent []api.Message
 	for i := 1; i <= N; i++ {
-		var m chat.Message
+		var m api.Message
 		n.call(t, "msg_send", []any{"general", fmt.Sprintf("history %d", i)}, &m)
 		sent = append(sent, m)
 	}
@@ -159,7 +158,7 @@ func TestRPCSubscribeReplay(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		for i := 1; i <= live; i++ {
-			var m chat.Message
+			var m api.Message
 			if err := n.c.Call(context.Background(), "msg_send", []any{"general", fmt.Sprintf("live %d", i)}, &m); err != nil {
 				done <- err
 				return
@@ -172,7 +171,7 @@ func TestRPCSubscribeReplay(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if want := ids(sent[k:]); !slices.Equal(ids(got), want) {
+	if want := wireIDs(sent[k:]); !slices.Equal(wireIDs(got), want) {
 		t.Fatalf("received\n%v\nwant\n%v", texts(got), texts(sent[k:]))
 	}
 	select {
@@ -189,14 +188,22 @@ func TestRPCSubscribeReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub2.Close()
-	var m chat.Message
+	var m api.Message
 	n.call(t, "msg_send", []any{"general", "after resume"}, &m)
 	if got := recvN(t, sub2, 1, 5*time.Second); got[0].ID != m.ID {
 		t.Fatalf("after resume got %q", got[0].Text)
 	}
 }
 
-func texts(msgs []chat.Message) []string {
+func wireIDs(msgs []api.Message) []string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = m.ID
+	}
+	return out
+}
+
+func texts(msgs []api.Message) []string {
 	out := make([]string, len(msgs))
 	for i, m := range msgs {
 		out[i] = m.Text
@@ -302,7 +309,7 @@ func TestRPCSlowSubscriberDoesNotStall(t *testing.T) {
 	var slowest time.Duration
 	for range 10 {
 		t0 := time.Now()
-		var info rpc.NodeInfo
+		var info api.NodeInfo
 		n.call(t, "node_info", nil, &info)
 		slowest = max(slowest, time.Since(t0))
 		time.Sleep(20 * time.Millisecond)
@@ -379,7 +386,7 @@ func TestRPCSlowSubscriberDoesNotStall(t *testing.T) {
 	t.Logf("non-reader dropped after %d of %d notifications: %v", got, history+live, rerr)
 
 	// The node still serves, and memory is bounded.
-	var info rpc.NodeInfo
+	var info api.NodeInfo
 	n.call(t, "node_info", nil, &info)
 	for _, s := range subs {
 		s.Close()
@@ -404,21 +411,21 @@ func TestRPCBadInput(t *testing.T) {
 	n := startRPCNode(t)
 	tests := []struct {
 		name, body string
-		code       int
+		code       api.Code
 	}{
-		{"bad JSON", `{"jsonrpc":"2.0","id":1,"method":"node_info"`, rpc.CodeParseError},
-		{"truncated batch", `[{"jsonrpc":"2.0","id":1,"method":"node_info"},`, rpc.CodeParseError},
-		{"not JSON-RPC", `{"id":1,"method":"node_info"}`, rpc.CodeInvalidRequest},
-		{"unknown method", `{"jsonrpc":"2.0","id":1,"method":"room_destroy","params":[]}`, rpc.CodeMethodNotFound},
-		{"wrong param type", `{"jsonrpc":"2.0","id":1,"method":"msg_send","params":["general",42]}`, rpc.CodeInvalidParams},
-		{"missing param", `{"jsonrpc":"2.0","id":1,"method":"room_join","params":[]}`, rpc.CodeInvalidParams},
-		{"named params", `{"jsonrpc":"2.0","id":1,"method":"room_join","params":{"name":"general"}}`, rpc.CodeInvalidParams},
-		{"unknown field", `{"jsonrpc":"2.0","id":1,"method":"msg_history","params":["general",{"limt":1}]}`, rpc.CodeInvalidParams},
-		{"too many params", `{"jsonrpc":"2.0","id":1,"method":"node_info","params":[1]}`, rpc.CodeInvalidParams},
-		{"unknown room", `{"jsonrpc":"2.0","id":1,"method":"msg_send","params":["nowhere","hi"]}`, rpc.CodeNotMember},
-		{"bad cursor", `{"jsonrpc":"2.0","id":1,"method":"msg_history","params":["general",{"before":"zzz"}]}`, rpc.CodeInvalidArgument},
+		{"bad JSON", `{"jsonrpc":"2.0","id":1,"method":"node_info"`, api.CodeParseError},
+		{"truncated batch", `[{"jsonrpc":"2.0","id":1,"method":"node_info"},`, api.CodeParseError},
+		{"not JSON-RPC", `{"id":1,"method":"node_info"}`, api.CodeInvalidRequest},
+		{"unknown method", `{"jsonrpc":"2.0","id":1,"method":"room_destroy","params":[]}`, api.CodeMethodNotFound},
+		{"wrong param type", `{"jsonrpc":"2.0","id":1,"method":"msg_send","params":["general",42]}`, api.CodeInvalidParams},
+		{"missing param", `{"jsonrpc":"2.0","id":1,"method":"room_join","params":[]}`, api.CodeInvalidParams},
+		{"named params", `{"jsonrpc":"2.0","id":1,"method":"room_join","params":{"name":"general"}}`, api.CodeInvalidParams},
+		{"unknown field", `{"jsonrpc":"2.0","id":1,"method":"msg_history","params":["general",{"limt":1}]}`, api.CodeInvalidParams},
+		{"too many params", `{"jsonrpc":"2.0","id":1,"method":"node_info","params":[1]}`, api.CodeInvalidParams},
+		{"unknown room", `{"jsonrpc":"2.0","id":1,"method":"msg_send","params":["nowhere","hi"]}`, api.CodeNotMember},
+		{"bad cursor", `{"jsonrpc":"2.0","id":1,"method":"msg_history","params":["general",{"before":"zzz"}]}`, api.CodeInvalidArgument},
 	}
-	var room chat.Room
+	var room api.Room
 	n.call(t, "room_join", []any{"general"}, &room)
 	ws := n.dialWS(t)
 	for _, tt := range tests {
@@ -430,7 +437,7 @@ func TestRPCBadInput(t *testing.T) {
 			check := func(via, body string) {
 				var r struct {
 					ID    json.RawMessage
-					Error *rpc.Error
+					Error *api.Error
 				}
 				if err := json.Unmarshal([]byte(body), &r); err != nil || r.Error == nil {
 					t.Fatalf("%s: %s", via, body)
@@ -451,12 +458,12 @@ func TestRPCBadInput(t *testing.T) {
 		})
 	}
 	// Still serving, on both transports.
-	var info rpc.NodeInfo
+	var info api.NodeInfo
 	n.call(t, "node_info", nil, &info)
 	if info.PeerID == "" || info.Rooms != 1 {
 		t.Fatalf("node_info after bad input: %+v", info)
 	}
-	var m chat.Message
+	var m api.Message
 	n.call(t, "msg_send", []any{"general", "still here"}, &m)
 	if err := ws.Write(t.Context(), websocket.MessageText, []byte(`{"jsonrpc":"2.0","id":2,"method":"room_list"}`)); err != nil {
 		t.Fatal(err)

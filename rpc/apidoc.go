@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/parley-chat/parley/rpc/api"
 )
 
 // This file renders docs/API.md from the method registry, the error table,
@@ -31,6 +33,9 @@ func renderAPIDoc() []byte {
 	p("     Do not edit by hand. -->\n\n")
 	p("API version %s. The same description is served by the node itself as an\n", APIVersion)
 	p("[OpenRPC %s](https://spec.open-rpc.org/) document: call `rpc.discover`.\n\n", OpenRPCVersion)
+	p("Go programs can use the client of package `rpc/client`; the objects below are the\n")
+	p("types of package `rpc/api`, with the same field names, and the error codes its `Code`\n")
+	p("constants.\n\n")
 
 	p("## Contents\n\n")
 	p("- [Endpoint](#endpoint)\n- [Authentication, Origin and Host](#authentication-origin-and-host)\n")
@@ -96,8 +101,8 @@ func renderAPIDoc() []byte {
 	p("Errors are JSON-RPC error objects `{code, message, data?}`. Messages are for people;\n")
 	p("programs switch on `code`. Application codes never change meaning.\n\n")
 	p("| code | message | when |\n|---|---|---|\n")
-	for _, e := range errorCodes {
-		p("| %d | %s | %s |\n", e.Code, e.Message, e.Cause)
+	for _, e := range api.Codes() {
+		p("| %d | %s | %s |\n", e.Code, e.Message, e.When)
 	}
 	p("\nHTTP status codes: `401` (token), `403` (Host or Origin), `404` (other path), `405` (not\n")
 	p("POST or a WebSocket upgrade), `413` (body too large), `429` (rate limit), `503` (too\n")
@@ -107,7 +112,7 @@ func renderAPIDoc() []byte {
 	p("## Subscriptions\n\n")
 	p("Over a WebSocket, `chat_subscribe [\"messages\", {room?, since?}]` answers a subscription\n")
 	p("ID and then pushes one notification per message, oldest first, each exactly once:\n\n")
-	p("```json\n{\"jsonrpc\":\"2.0\",\"method\":\"%s\",\"params\":{\"subscription\":\"0x9f0c…\",\"result\":<Message>}}\n```\n\n", NotificationMethod)
+	p("```json\n{\"jsonrpc\":\"2.0\",\"method\":\"%s\",\"params\":{\"subscription\":\"0x9f0c…\",\"result\":<Message>}}\n```\n\n", api.NotificationMethod)
 	p("Every `Message` carries a `cursor`, this node's arrival position of the message. With\n")
 	p("`since` set to a cursor (or a message ID) the subscription first replays every message\n")
 	p("that arrived after it, then continues live, with no gap and no duplicate. A burst\n")
@@ -115,7 +120,7 @@ func renderAPIDoc() []byte {
 	p("1,024 messages waiting, the node reads the rest from its ledger by cursor.\n\n")
 	p("If the node ends a subscription (a failed ledger read, the node is shutting\n")
 	p("down its chat, …) a last notification carries `error` instead of `result`:\n\n")
-	p("```json\n{\"jsonrpc\":\"2.0\",\"method\":\"%s\",\"params\":{\"subscription\":\"0x9f0c…\",\"error\":{\"code\":%d,\"message\":\"subscription ended: …\",\"data\":{\"cursor\":\"42\"}}}}\n```\n\n", NotificationMethod, CodeSubscriptionDropped)
+	p("```json\n{\"jsonrpc\":\"2.0\",\"method\":\"%s\",\"params\":{\"subscription\":\"0x9f0c…\",\"error\":{\"code\":%d,\"message\":\"subscription ended: …\",\"data\":{\"cursor\":\"42\"}}}}\n```\n\n", api.NotificationMethod, api.CodeSubscriptionDropped)
 	p("A client that stops reading its WebSocket long enough for %d notifications to queue up\n", DefaultWSQueue)
 	p("is dropped: its subscriptions end and the TCP connection is closed (no close frame\n")
 	p("can get through a full buffer). It never slows the node or other clients.\n\n")
@@ -134,8 +139,8 @@ func renderAPIDoc() []byte {
 	p("const ws = new WebSocket(url.replace(/^http/, 'ws'), { headers: { Authorization: `Bearer ${token}` } });\n")
 	p("ws.on('open', () => ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'chat_subscribe', params: ['messages', { room: 'general', since: lastCursor }] })));\n")
 	p("ws.on('message', (data) => {\n  const m = JSON.parse(data);\n")
-	p("  if (m.method === '%s' && m.params.result) { lastCursor = m.params.result.cursor; show(m.params.result); }\n", NotificationMethod)
-	p("  if (m.method === '%s' && m.params.error) { /* resubscribe with since: m.params.error.data.cursor */ }\n});\n```\n\n", NotificationMethod)
+	p("  if (m.method === '%s' && m.params.result) { lastCursor = m.params.result.cursor; show(m.params.result); }\n", api.NotificationMethod)
+	p("  if (m.method === '%s' && m.params.error) { /* resubscribe with since: m.params.error.data.cursor */ }\n});\n```\n\n", api.NotificationMethod)
 
 	p("## Methods\n\n")
 	p("Methods marked *chat* are not served by bootstrap nodes (they answer -32601). Every\n")
@@ -212,10 +217,10 @@ func curlCmd(name, params string) string {
 		docTokenCmd, name, params, docAddrCmd)
 }
 
-func codeList(codes []int) string {
+func codeList(codes []api.Code) string {
 	parts := make([]string, len(codes))
 	for i, c := range codes {
-		parts[i] = fmt.Sprintf("%d (%s)", c, errorMessage(c))
+		parts[i] = fmt.Sprintf("%d (%s)", c, c.Message())
 	}
 	return strings.Join(parts, ", ")
 }

@@ -8,26 +8,26 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/rpc"
+	"github.com/parley-chat/parley/rpc/api"
 	"github.com/parley-chat/parley/rpc/client"
 )
 
 func TestClientCall(t *testing.T) {
 	ts := startServer(t, nil)
 	c := client.Dial(ts.url, testToken)
-	var info rpc.NodeInfo
+	var info api.NodeInfo
 	if err := c.Call(t.Context(), "node_info", nil, &info); err != nil || info.PeerID != "12D3KooWTest" {
 		t.Fatalf("node_info = %+v, %v", info, err)
 	}
-	var m chat.Message
+	var m api.Message
 	if err := c.Call(t.Context(), "msg_send", []any{"general", "hi"}, &m); err != nil || m.Text != "hi" {
 		t.Fatalf("msg_send = %+v, %v", m, err)
 	}
 	err := c.Call(t.Context(), "room_leave", []any{"nope"}, nil)
-	var re *client.Error
-	if !errors.As(err, &re) || re.Code != rpc.CodeUnknownRoom {
-		t.Fatalf("room_leave error = %v, want code %d", err, rpc.CodeUnknownRoom)
+	var re *api.Error
+	if !errors.As(err, &re) || re.Code != api.CodeUnknownRoom {
+		t.Fatalf("room_leave error = %v, want code %d", err, api.CodeUnknownRoom)
 	}
 	if err := client.Dial(ts.url, "wrong").Call(t.Context(), "node_info", nil, nil); !errors.Is(err, client.ErrUnauthorized) {
 		t.Fatalf("wrong token: %v", err)
@@ -44,8 +44,8 @@ func TestClientBatch(t *testing.T) {
 	ts := startServer(t, func(c *rpc.Config) { c.MaxBatch = 4 })
 	c := client.Dial(ts.url, testToken)
 	var (
-		info rpc.NodeInfo
-		m    chat.Message
+		info api.NodeInfo
+		m    api.Message
 	)
 	calls := []client.BatchCall{
 		{Method: "node_info", Result: &info},
@@ -62,8 +62,8 @@ func TestClientBatch(t *testing.T) {
 	if calls[1].Err != nil || m.Text != "hi" {
 		t.Errorf("msg_send = %+v, %v", m, calls[1].Err)
 	}
-	for i, code := range map[int]int{2: rpc.CodeUnknownRoom, 3: rpc.CodeInvalidParams} {
-		var re *client.Error
+	for i, code := range map[int]api.Code{2: api.CodeUnknownRoom, 3: api.CodeInvalidParams} {
+		var re *api.Error
 		if !errors.As(calls[i].Err, &re) || re.Code != code {
 			t.Errorf("call %d (%s): error %v, want code %d", i, calls[i].Method, calls[i].Err, code)
 		}
@@ -76,9 +76,9 @@ func TestClientBatch(t *testing.T) {
 	for i := range big {
 		big[i].Method = "node_info"
 	}
-	var re *client.Error
-	if err := c.Batch(t.Context(), big); !errors.As(err, &re) || re.Code != rpc.CodeInvalidRequest {
-		t.Fatalf("batch of 5 over a limit of 4: %v, want code %d", err, rpc.CodeInvalidRequest)
+	var re *api.Error
+	if err := c.Batch(t.Context(), big); !errors.As(err, &re) || re.Code != api.CodeInvalidRequest {
+		t.Fatalf("batch of 5 over a limit of 4: %v, want code %d", err, api.CodeInvalidRequest)
 	}
 }
 
@@ -105,7 +105,7 @@ func TestReadEndpoint(t *testing.T) {
 func TestClientSubscribe(t *testing.T) {
 	ts := startServer(t, nil)
 	c := client.Dial(ts.url, testToken)
-	if _, err := c.Subscribe(t.Context(), "nope", ""); !errors.As(err, new(*client.Error)) {
+	if _, err := c.Subscribe(t.Context(), "nope", ""); !errors.As(err, new(*api.Error)) {
 		t.Fatalf("unknown room: %v", err)
 	}
 	sub, err := c.Subscribe(t.Context(), "general", "c0")
@@ -128,8 +128,8 @@ func TestClientSubscribe(t *testing.T) {
 	fs.end(errors.New("replay: ledger read failed"))
 	for range sub.C() {
 	}
-	var re *client.Error
-	if err := sub.Err(); !errors.As(err, &re) || re.Code != rpc.CodeSubscriptionDropped || sub.Cursor() != "c2" {
+	var re *api.Error
+	if err := sub.Err(); !errors.As(err, &re) || re.Code != api.CodeSubscriptionDropped || sub.Cursor() != "c2" {
 		t.Fatalf("Err = %v, Cursor = %q", err, sub.Cursor())
 	}
 	sub.Close()

@@ -50,7 +50,7 @@ type Config struct {
 	// RateLimit is the sustained number of requests per second one client
 	// may make: per remote IP address over HTTP, per connection over
 	// WebSocket. Each request of a batch counts. Over the limit a message is
-	// refused with CodeRateLimited (HTTP: status 429 and Retry-After).
+	// refused with api.CodeRateLimited (HTTP: status 429 and Retry-After).
 	// Default 100; negative: no rate limit.
 	RateLimit float64
 	// RateBurst is the bucket size: how many requests a client may make at
@@ -61,7 +61,7 @@ type Config struct {
 	// get HTTP 503 with Retry-After. Default 1024.
 	MaxConns int
 	// MaxSubscriptions bounds the subscriptions of one WebSocket
-	// connection; chat_subscribe beyond it fails with CodeLimitExceeded.
+	// connection; chat_subscribe beyond it fails with api.CodeLimitExceeded.
 	// Default 64.
 	MaxSubscriptions int
 	// AllowedOrigins lists extra exact Origin values to accept besides

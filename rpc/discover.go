@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+
+	"github.com/parley-chat/parley/rpc/api"
 )
 
 // OpenRPCVersion is the OpenRPC specification version of rpc.discover's
@@ -63,8 +65,8 @@ type (
 		Schema      schema `json:"schema"`
 	}
 	openrpcErrorObject struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
+		Code    api.Code `json:"code"`
+		Message string   `json:"message"`
 	}
 	openrpcComponents struct {
 		Schemas map[string]schema `json:"schemas"`
@@ -94,7 +96,7 @@ func openrpc(methods []*method) *openrpcDoc {
 			om.Description = "WebSocket only."
 		}
 		for _, code := range methodErrors(m) {
-			om.Errors = append(om.Errors, openrpcErrorObject{Code: code, Message: errorMessage(code)})
+			om.Errors = append(om.Errors, openrpcErrorObject{Code: code, Message: code.Message()})
 		}
 		if ex, ok := example(m); ok {
 			om.Examples = append(om.Examples, ex)
@@ -109,7 +111,7 @@ func openrpc(methods []*method) *openrpcDoc {
 
 // methodErrors returns the codes m may answer: its own, then the common
 // ones, without duplicates.
-func methodErrors(m *method) []int {
+func methodErrors(m *method) []api.Code {
 	codes := slices.Clone(m.Errors)
 	for _, c := range commonErrors {
 		if !slices.Contains(codes, c) {

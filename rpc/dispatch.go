@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/parley-chat/parley/rpc/api"
 )
 
 // batchWorkers bounds how many calls of one batch run at once. Sends that
@@ -46,10 +48,10 @@ func (e *callEnv) runAfter() {
 
 // handleMessage runs one HTTP body or WebSocket message and returns the
 // encoded response, or nil when none is due (only notifications). A
-// non-nil limited is the CodeRateLimited error with which the client's
+// non-nil limited is the api.CodeRateLimited error with which the client's
 // rate limit refused the whole message; resp then answers each request
 // with it.
-func (s *Server) handleMessage(ctx context.Context, data []byte, env *callEnv) (resp []byte, limited *Error) {
+func (s *Server) handleMessage(ctx context.Context, data []byte, env *callEnv) (resp []byte, limited *api.Error) {
 	reqs, batch, perr := decodeMessage(data, s.cfg.MaxBatch)
 	if rerr := admit(env.limit, len(reqs)); rerr != nil {
 		s.log.Debug("rpc rate limited", "requests", max(len(reqs), 1))
@@ -96,10 +98,10 @@ func (s *Server) call(ctx context.Context, r *request, env *callEnv) *response {
 	start := time.Now()
 	result, rerr := s.invoke(ctx, r, env)
 	dur := time.Since(start)
-	lvl, code := slog.LevelDebug, 0
+	lvl, code := slog.LevelDebug, api.Code(0)
 	if rerr != nil {
 		code = rerr.Code
-		if code == CodeInternal {
+		if code == api.CodeInternal {
 			lvl = slog.LevelWarn
 		}
 	}
@@ -116,10 +118,10 @@ func (s *Server) call(ctx context.Context, r *request, env *callEnv) *response {
 
 // invoke looks the method up, checks params and runs the handler under the
 // call timeout, recovering panics into -32603.
-func (s *Server) invoke(ctx context.Context, r *request, env *callEnv) (result json.RawMessage, rerr *Error) {
+func (s *Server) invoke(ctx context.Context, r *request, env *callEnv) (result json.RawMessage, rerr *api.Error) {
 	m, ok := s.methods[r.method]
 	if !ok {
-		e := newError(CodeMethodNotFound, "method not found: %s", r.method)
+		e := newError(api.CodeMethodNotFound, "method not found: %s", r.method)
 		if s.chat == nil {
 			for _, rm := range registry() {
 				if rm.Name == r.method && rm.NeedsChat {
@@ -138,13 +140,13 @@ func (s *Server) invoke(ctx context.Context, r *request, env *callEnv) (result j
 	defer func() {
 		if v := recover(); v != nil {
 			s.log.Error("rpc handler panic", "method", r.method, "panic", v, "stack", string(debug.Stack()))
-			result, rerr = nil, newError(CodeInternal, "internal error")
+			result, rerr = nil, newError(api.CodeInternal, "internal error")
 		}
 	}()
 	v, err := m.Handler(ctx, s, env, p)
 	if err != nil {
 		e := toError(err, m.Fallback)
-		if e.Code == CodeInternal {
+		if e.Code == api.CodeInternal {
 			s.log.Warn("rpc call failed", "method", r.method, "err", err)
 		}
 		return nil, e
@@ -152,7 +154,7 @@ func (s *Server) invoke(ctx context.Context, r *request, env *callEnv) (result j
 	b, err := marshal(v)
 	if err != nil {
 		s.log.Error("rpc encode result", "method", r.method, "err", err)
-		return nil, newError(CodeInternal, "internal error: encoding result")
+		return nil, newError(api.CodeInternal, "internal error: encoding result")
 	}
 	return b, nil
 }

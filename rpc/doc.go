@@ -1,6 +1,16 @@
 // Package rpc serves a Parley node's JSON-RPC 2.0 API (DESIGN §5) over HTTP
 // POST and WebSocket on one path, /rpc, and maps domain errors to JSON-RPC
-// error codes. The Go client is package rpc/client.
+// error codes. The values on the wire are the types of package rpc/api; the
+// Go client is package rpc/client, which imports only those.
+//
+// # Where to start
+//
+// api.go declares what the server needs from the node (NodeAPI) and from
+// chat (ChatAPI); registry.go and methods.go are the methods, each a
+// registry entry with its handler; convert.go turns chat's values into wire
+// types, and errors.go maps Go errors onto the codes of api.Codes. The
+// transport is server.go (lifecycle), http.go, ws.go and subscribe.go; the
+// protocol core is protocol.go and dispatch.go.
 //
 // # Server
 //
@@ -64,10 +74,11 @@
 //
 // # Errors
 //
-// ErrorCode maps Go errors to codes with errors.Is against the chat
-// sentinels and this package's ErrUnreachable, ErrInvalidArgument and
-// ErrStorage (which the node wraps its errors around). See the Code*
-// constants for the table.
+// The codes and their meanings are one table, api.Codes, from which
+// rpc.discover and docs/API.md are rendered. ErrorCode maps Go errors to
+// codes with errors.Is against the chat sentinels and this package's
+// ErrUnreachable, ErrInvalidArgument and ErrStorage (which the node wraps
+// its errors around), in the order of the table domainErrors.
 //
 // # Methods
 //

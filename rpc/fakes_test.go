@@ -11,6 +11,7 @@ import (
 
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/rpc"
+	"github.com/parley-chat/parley/rpc/api"
 )
 
 // fakeNode is a NodeAPI double. Connect's address selects the behaviour.
@@ -18,12 +19,12 @@ type fakeNode struct {
 	connects atomic.Int64
 }
 
-func (n *fakeNode) Info(context.Context) (rpc.NodeInfo, error) {
-	return rpc.NodeInfo{PeerID: "12D3KooWTest", Addrs: []string{"/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWTest"}, Version: "test", Peers: 1, Rooms: 2}, nil
+func (n *fakeNode) Info(context.Context) (api.NodeInfo, error) {
+	return api.NodeInfo{PeerID: "12D3KooWTest", Addrs: []string{"/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWTest"}, Version: "test", Peers: 1, Rooms: 2}, nil
 }
 
-func (n *fakeNode) Peers(context.Context) ([]rpc.PeerInfo, error) {
-	return []rpc.PeerInfo{{PeerID: "12D3KooWPeer", Addrs: []string{"/ip4/127.0.0.1/tcp/4002"}}}, nil
+func (n *fakeNode) Peers(context.Context) ([]api.PeerInfo, error) {
+	return []api.PeerInfo{{PeerID: "12D3KooWPeer", Addrs: []string{"/ip4/127.0.0.1/tcp/4002"}}}, nil
 }
 
 func (n *fakeNode) Connect(ctx context.Context, addr string) error {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+
+	"github.com/parley-chat/parley/rpc/api"
 )
 
 // FuzzDecodeRequest checks the decoder's properties on arbitrary input: it
@@ -15,13 +17,13 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		reqs, batch, perr := decodeMessage(data, DefaultMaxBatch)
 		if !json.Valid(data) {
-			if perr == nil || perr.Code != CodeParseError {
+			if perr == nil || perr.Code != api.CodeParseError {
 				t.Fatalf("invalid JSON not a parse error: %v", perr)
 			}
 			return
 		}
 		if perr != nil {
-			if perr.Code != CodeInvalidRequest || !batch && bytes.HasPrefix(bytes.TrimSpace(data), []byte("[")) {
+			if perr.Code != api.CodeInvalidRequest || !batch && bytes.HasPrefix(bytes.TrimSpace(data), []byte("[")) {
 				t.Fatalf("unexpected whole-message error %v", perr)
 			}
 			return
@@ -32,7 +34,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		resps := make([]*response, len(reqs))
 		for i, r := range reqs {
 			if r.err != nil {
-				if r.err.Code != CodeInvalidRequest {
+				if r.err.Code != api.CodeInvalidRequest {
 					t.Fatalf("element error code %d", r.err.Code)
 				}
 				resps[i] = errorResponse(r.responseID(), r.err)

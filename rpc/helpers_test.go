@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/parley-chat/parley/rpc"
+	"github.com/parley-chat/parley/rpc/api"
 )
 
 const testToken = "s3cret-token"
@@ -96,7 +97,7 @@ type rpcResp struct {
 	JSONRPC string          `json:"jsonrpc"`
 	ID      json.RawMessage `json:"id"`
 	Result  json.RawMessage `json:"result"`
-	Error   *rpc.Error      `json:"error"`
+	Error   *api.Error      `json:"error"`
 }
 
 // call posts one request and decodes the single response.

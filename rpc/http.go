@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/parley-chat/parley/rpc/api"
 )
 
 // ServeHTTP is the endpoint. In order it checks the path (404; MetricsPath
@@ -88,8 +90,8 @@ func (s *Server) servePOST(w http.ResponseWriter, r *http.Request) {
 
 // tooMany answers 429 with Retry-After (whole seconds, at least 1) taken
 // from rerr, and the JSON-RPC body if there is one.
-func tooMany(w http.ResponseWriter, rerr *Error, body []byte) {
-	var d RateLimitData
+func tooMany(w http.ResponseWriter, rerr *api.Error, body []byte) {
+	var d api.RateLimitData
 	json.Unmarshal(rerr.Data, &d)
 	w.Header().Set("Retry-After", strconv.FormatInt(max(1, (d.RetryAfterMs+999)/1000), 10))
 	if body != nil {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/parley-chat/parley/rpc/api"
 )
 
 // Rate limits (token buckets, golang.org/x/time/rate). Every JSON-RPC
@@ -16,7 +18,7 @@ import (
 // every WebSocket connection has a bucket of its own.
 //
 // Over the limit the whole message is refused without running anything:
-// every request in it that expects a response gets CodeRateLimited with
+// every request in it that expects a response gets api.CodeRateLimited with
 // data {"retryAfterMs":N}; over HTTP the status is 429 with a Retry-After
 // header (seconds) and the same JSON-RPC body. The node keeps serving
 // everyone else, and the client itself again once its bucket refilled.
@@ -97,16 +99,9 @@ func (s *Server) newConnLimiter() *rate.Limiter {
 	return rate.NewLimiter(rate.Limit(s.cfg.RateLimit), s.cfg.RateBurst)
 }
 
-// RateLimitData is the Data of a CodeRateLimited error.
-type RateLimitData struct {
-	// RetryAfterMs is how long to wait before the same message would be
-	// admitted, in milliseconds.
-	RetryAfterMs int64 `json:"retryAfterMs"`
-}
-
 // admit takes n tokens from lim. It returns nil when the message may run,
-// else a CodeRateLimited error saying when to retry. A nil lim admits all.
-func admit(lim *rate.Limiter, n int) *Error {
+// else an api.CodeRateLimited error saying when to retry. A nil lim admits all.
+func admit(lim *rate.Limiter, n int) *api.Error {
 	if lim == nil {
 		return nil
 	}
@@ -127,10 +122,10 @@ func admit(lim *rate.Limiter, n int) *Error {
 	return nil
 }
 
-func rateLimited(d time.Duration, n int) *Error {
+func rateLimited(d time.Duration, n int) *api.Error {
 	ms := max(d.Milliseconds(), 1)
-	data, _ := json.Marshal(RateLimitData{RetryAfterMs: ms})
-	e := newError(CodeRateLimited, "rate limit exceeded (%d requests refused); retry after %dms", n, ms)
+	data, _ := json.Marshal(api.RateLimitData{RetryAfterMs: ms})
+	e := newError(api.CodeRateLimited, "rate limit exceeded (%d requests refused); retry after %dms", n, ms)
 	e.Data = data
 	return e
 }

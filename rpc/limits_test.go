@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/rpc"
+	"github.com/parley-chat/parley/rpc/api"
 	"github.com/parley-chat/parley/rpc/client"
 )
 
@@ -32,8 +33,8 @@ func TestHTTPRateLimit(t *testing.T) {
 		t.Fatalf("body %s: %v", body, err)
 	}
 	for _, r := range resps {
-		var d rpc.RateLimitData
-		if r.Error == nil || r.Error.Code != rpc.CodeRateLimited || json.Unmarshal(r.Error.Data, &d) != nil || d.RetryAfterMs <= 0 {
+		var d api.RateLimitData
+		if r.Error == nil || r.Error.Code != api.CodeRateLimited || json.Unmarshal(r.Error.Data, &d) != nil || d.RetryAfterMs <= 0 {
 			t.Fatalf("response %+v", r)
 		}
 	}

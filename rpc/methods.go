@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/rpc/api"
 )
 
 // The methods of DESIGN §5. Each is a registry entry (see registry.go);
@@ -35,7 +36,7 @@ var mNodePeers = &method{
 	Handler: func(ctx context.Context, s *Server, _ *callEnv, _ params) (any, error) {
 		peers, err := s.node.Peers(ctx)
 		if peers == nil {
-			peers = []PeerInfo{}
+			peers = []api.PeerInfo{}
 		}
 		for i := range peers {
 			if peers[i].Addrs == nil {
@@ -51,8 +52,8 @@ var mNodeConnect = &method{
 	Summary:       "Connect to a peer by its full multiaddr (ending in /p2p/<id>).",
 	Params:        []paramSpec{{Name: "multiaddr", Schema: sNonEmpty, Required: true}},
 	Result:        paramSpec{Name: "ok", Schema: sTrue},
-	Fallback:      CodeUnreachable,
-	Errors:        []int{CodeUnreachable, CodeInvalidArgument},
+	Fallback:      api.CodeUnreachable,
+	Errors:        []api.Code{api.CodeUnreachable, api.CodeInvalidArgument},
 	Example:       `["/ip4/192.0.2.7/tcp/4747/p2p/12D3KooWJbF9Lav5AcT23NudvSsCWMD8nbdCdmbochnBeV3nEwz2"]`,
 	ExampleResult: `true`,
 	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {
@@ -76,7 +77,7 @@ var mRoomJoin = &method{
 	Params:        []paramSpec{{Name: "name", Summary: "room name or invite", Schema: sNonEmpty, Required: true}},
 	Result:        paramSpec{Name: "room", Schema: ref("Room")},
 	NeedsChat:     true,
-	Errors:        []int{CodeInvalidArgument},
+	Errors:        []api.Code{api.CodeInvalidArgument},
 	Example:       `["general"]`,
 	ExampleResult: `{"id":"ptnayqpvn7rmdmpcqf6goc5ajfv5ahd2t","name":"general","private":false}`,
 	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {
@@ -84,7 +85,11 @@ var mRoomJoin = &method{
 		if err != nil {
 			return nil, err
 		}
-		return s.chat.Join(ctx, name)
+		r, err := s.chat.Join(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		return toRoom(r), nil
 	},
 }
 
@@ -94,7 +99,7 @@ var mRoomLeave = &method{
 	Params:        []paramSpec{roomParam},
 	Result:        paramSpec{Name: "ok", Schema: sTrue},
 	NeedsChat:     true,
-	Errors:        []int{CodeUnknownRoom, CodeNotMember},
+	Errors:        []api.Code{api.CodeUnknownRoom, api.CodeNotMember},
 	Example:       `["general"]`,
 	ExampleResult: `true`,
 	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {
@@ -118,10 +123,13 @@ var mRoomList = &method{
 	ExampleResult: `[{"id":"ptnayqpvn7rmdmpcqf6goc5ajfv5ahd2t","name":"general","private":false}]`,
 	Handler: func(ctx context.Context, s *Server, _ *callEnv, _ params) (any, error) {
 		rooms, err := s.chat.Rooms(ctx)
-		if rooms == nil {
-			rooms = []chat.Room{}
+		if err != nil {
+			return nil, err
 		}
-		return rooms, err
+		if rooms == nil {
+			return []api.Room{}, nil
+		}
+		return toRooms(rooms), nil
 	},
 }
 
@@ -131,7 +139,7 @@ var mRoomMembers = &method{
 	Params:        []paramSpec{roomParam},
 	Result:        paramSpec{Name: "members", Schema: arrayOf(ref("Member"))},
 	NeedsChat:     true,
-	Errors:        []int{CodeUnknownRoom},
+	Errors:        []api.Code{api.CodeUnknownRoom},
 	Example:       `["general"]`,
 	ExampleResult: `[{"peerId":"12D3KooWJbF9Lav5AcT23NudvSsCWMD8nbdCdmbochnBeV3nEwz2","name":"alice","lastSeen":"2026-11-25T14:03:07Z"}]`,
 	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {
@@ -139,7 +147,11 @@ var mRoomMembers = &method{
 		if err != nil {
 			return nil, err
 		}
-		return s.chat.Members(ctx, room)
+		ms, err := s.chat.Members(ctx, room)
+		if err != nil {
+			return nil, err
+		}
+		return toMembers(ms), nil
 	},
 }
 
@@ -152,7 +164,7 @@ var mMsgSend = &method{
 	},
 	Result:        paramSpec{Name: "message", Schema: ref("Message")},
 	NeedsChat:     true,
-	Errors:        []int{CodeUnknownRoom, CodeNotMember, CodeTooLarge, CodeInvalidArgument, CodeStorage, CodeNotDurable},
+	Errors:        []api.Code{api.CodeUnknownRoom, api.CodeNotMember, api.CodeTooLarge, api.CodeInvalidArgument, api.CodeStorage, api.CodeNotDurable},
 	Example:       `["general","hello"]`,
 	ExampleResult: `{"id":"v28g3s8v82o03imaa6e4kupb4s6oj92ttf808hl1c9b5n7rleqme0178","room":"ptnayqpvn7rmdmpcqf6goc5ajfv5ahd2t","author":"12D3KooWJbF9Lav5AcT23NudvSsCWMD8nbdCdmbochnBeV3nEwz2","authorName":"alice","text":"hello","time":"2025-01-02T03:04:05.123456789Z","lamport":7,"parents":["v28gcl5s12b51nfeavb133csq4fe4r9s6tvs18v2eeaso0ts5lvn4heo"],"cursor":"42"}`,
 	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {
@@ -164,14 +176,12 @@ var mMsgSend = &method{
 		if err != nil {
 			return nil, err
 		}
-		return s.chat.Send(ctx, room, text)
+		m, err := s.chat.Send(ctx, room, text)
+		if err != nil {
+			return nil, err
+		}
+		return toMessage(m), nil
 	},
-}
-
-// historyQuery is msg_history's second param.
-type historyQuery struct {
-	Limit  int    `json:"limit"`
-	Before string `json:"before"`
 }
 
 var mMsgHistory = &method{
@@ -183,7 +193,7 @@ var mMsgHistory = &method{
 	},
 	Result:        paramSpec{Name: "messages", Schema: arrayOf(ref("Message"))},
 	NeedsChat:     true,
-	Errors:        []int{CodeUnknownRoom, CodeInvalidArgument, CodeStorage},
+	Errors:        []api.Code{api.CodeUnknownRoom, api.CodeInvalidArgument, api.CodeStorage},
 	Example:       `["general",{"limit":50}]`,
 	ExampleResult: `[{"id":"v28g3s8v82o03imaa6e4kupb4s6oj92ttf808hl1c9b5n7rleqme0178","room":"ptnayqpvn7rmdmpcqf6goc5ajfv5ahd2t","author":"12D3KooWJbF9Lav5AcT23NudvSsCWMD8nbdCdmbochnBeV3nEwz2","authorName":"alice","text":"hello","time":"2025-01-02T03:04:05.123456789Z","lamport":7,"parents":["v28gcl5s12b51nfeavb133csq4fe4r9s6tvs18v2eeaso0ts5lvn4heo"],"cursor":"42"}]`,
 	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {
@@ -191,7 +201,7 @@ var mMsgHistory = &method{
 		if err != nil {
 			return nil, err
 		}
-		var q historyQuery
+		var q api.HistoryQuery
 		if p.has(1) {
 			if err := p.decode(1, &q); err != nil {
 				return nil, err
@@ -201,10 +211,13 @@ var mMsgHistory = &method{
 			}
 		}
 		msgs, err := s.chat.History(ctx, room, chat.HistoryQuery{Limit: q.Limit, Before: q.Before})
-		if msgs == nil {
-			msgs = []chat.Message{}
+		if err != nil {
+			return nil, err
 		}
-		return msgs, err
+		if msgs == nil {
+			return []api.Message{}, nil
+		}
+		return toMessages(msgs), nil
 	},
 }
 
@@ -214,7 +227,7 @@ var mLedgerVerify = &method{
 	Params:        []paramSpec{{Name: "room", Summary: "a room ID or public room name; omitted: all rooms", Schema: sString}},
 	Result:        paramSpec{Name: "report", Schema: ref("VerifyReport")},
 	NeedsChat:     true,
-	Errors:        []int{CodeUnknownRoom, CodeStorage},
+	Errors:        []api.Code{api.CodeUnknownRoom, api.CodeStorage},
 	Example:       `["general"]`,
 	ExampleResult: `{"ok":true,"events":12,"problems":[]}`,
 	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {
@@ -226,9 +239,13 @@ var mLedgerVerify = &method{
 			}
 		}
 		rep, err := s.chat.Verify(ctx, room)
-		if rep.Problems == nil {
-			rep.Problems = []chat.Problem{}
+		if err != nil {
+			return nil, err
 		}
-		return rep, err
+		wrep := toReport(rep)
+		if wrep.Problems == nil {
+			wrep.Problems = []api.Problem{}
+		}
+		return wrep, nil
 	},
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/internal/metrics"
+	"github.com/parley-chat/parley/rpc/api"
 )
 
 // MetricsPath is the HTTP path of the Prometheus endpoint, served only when
@@ -31,7 +32,7 @@ func newCallMetrics(m *metrics.Metrics, methods []*method) callMetrics {
 }
 
 // observe counts one answered call of name with code (0: success).
-func (cm callMetrics) observe(name string, code int, d time.Duration) {
+func (cm callMetrics) observe(name string, code api.Code, d time.Duration) {
 	if cm == nil {
 		return
 	}
@@ -39,7 +40,7 @@ func (cm callMetrics) observe(name string, code int, d time.Duration) {
 	if !ok {
 		r = cm[unknownMethod]
 	}
-	r.Observe(code, d)
+	r.Observe(int(code), d)
 }
 
 // serveMetrics answers a scrape of MetricsPath, once ServeHTTP's checks

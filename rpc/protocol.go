@@ -3,6 +3,8 @@ package rpc
 import (
 	"bytes"
 	"encoding/json"
+
+	"github.com/parley-chat/parley/rpc/api"
 )
 
 // This file is the JSON-RPC 2.0 wire format: decoding requests strictly and
@@ -20,7 +22,7 @@ type request struct {
 	hasID  bool            // false: a notification
 	method string
 	params json.RawMessage // nil when absent or null
-	err    *Error
+	err    *api.Error
 }
 
 // notification reports whether the request gets no response.
@@ -41,17 +43,17 @@ type response struct {
 	JSONRPC string          `json:"jsonrpc"`
 	ID      json.RawMessage `json:"id"`
 	Result  json.RawMessage `json:"result,omitempty"`
-	Error   *Error          `json:"error,omitempty"`
+	Error   *api.Error      `json:"error,omitempty"`
 }
 
 // decodeMessage parses one HTTP body or WebSocket message. It returns the
-// requests in order and whether the message was a batch. A non-nil *Error
+// requests in order and whether the message was a batch. A non-nil *api.Error
 // is a whole-message failure answered by a single response with id null:
 // -32700 for invalid JSON, -32600 for an empty batch, a batch over
 // maxBatch (when maxBatch > 0) or a value that is neither object nor array.
-func decodeMessage(data []byte, maxBatch int) (reqs []*request, batch bool, err *Error) {
+func decodeMessage(data []byte, maxBatch int) (reqs []*request, batch bool, err *api.Error) {
 	if !json.Valid(data) {
-		return nil, false, newError(CodeParseError, "parse error: invalid JSON")
+		return nil, false, newError(api.CodeParseError, "parse error: invalid JSON")
 	}
 	data = bytes.TrimSpace(data)
 	if data[0] != '[' {
@@ -59,13 +61,13 @@ func decodeMessage(data []byte, maxBatch int) (reqs []*request, batch bool, err 
 	}
 	var elems []json.RawMessage
 	if e := json.Unmarshal(data, &elems); e != nil {
-		return nil, true, newError(CodeParseError, "parse error: %v", e)
+		return nil, true, newError(api.CodeParseError, "parse error: %v", e)
 	}
 	if len(elems) == 0 {
-		return nil, true, newError(CodeInvalidRequest, "invalid request: empty batch")
+		return nil, true, newError(api.CodeInvalidRequest, "invalid request: empty batch")
 	}
 	if maxBatch > 0 && len(elems) > maxBatch {
-		return nil, true, newError(CodeInvalidRequest, "invalid request: batch of %d requests exceeds the limit of %d", len(elems), maxBatch)
+		return nil, true, newError(api.CodeInvalidRequest, "invalid request: batch of %d requests exceeds the limit of %d", len(elems), maxBatch)
 	}
 	reqs = make([]*request, len(elems))
 	for i, e := range elems {
@@ -78,11 +80,11 @@ func decodeMessage(data []byte, maxBatch int) (reqs []*request, batch bool, err 
 func decodeRequest(data json.RawMessage) *request {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || data[0] != '{' {
-		return &request{err: newError(CodeInvalidRequest, "invalid request: not a JSON object")}
+		return &request{err: newError(api.CodeInvalidRequest, "invalid request: not a JSON object")}
 	}
 	var fields map[string]json.RawMessage
 	if e := json.Unmarshal(data, &fields); e != nil {
-		return &request{err: newError(CodeInvalidRequest, "invalid request: %v", e)}
+		return &request{err: newError(api.CodeInvalidRequest, "invalid request: %v", e)}
 	}
 	r := &request{}
 	if id, ok := fields["id"]; ok {
@@ -91,18 +93,18 @@ func decodeRequest(data json.RawMessage) *request {
 			r.id, r.hasID = id, true
 		default:
 			r.hasID = true // answer (with id null) even though the id is unusable
-			r.err = newError(CodeInvalidRequest, "invalid request: id must be a string, number or null")
+			r.err = newError(api.CodeInvalidRequest, "invalid request: id must be a string, number or null")
 			return r
 		}
 	}
 	var v string
 	if raw, ok := fields["jsonrpc"]; !ok || kind(raw) != '"' || json.Unmarshal(raw, &v) != nil || v != version {
-		r.err = newError(CodeInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`)
+		r.err = newError(api.CodeInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`)
 		return r
 	}
 	raw, ok := fields["method"]
 	if !ok || kind(raw) != '"' || json.Unmarshal(raw, &r.method) != nil || r.method == "" {
-		r.err = newError(CodeInvalidRequest, `invalid request: "method" must be a non-empty string`)
+		r.err = newError(api.CodeInvalidRequest, `invalid request: "method" must be a non-empty string`)
 		return r
 	}
 	if p, ok := fields["params"]; ok {
@@ -112,7 +114,7 @@ func decodeRequest(data json.RawMessage) *request {
 		case 'n':
 			// Treated as omitted.
 		default:
-			r.err = newError(CodeInvalidRequest, `invalid request: "params" must be an array or object`)
+			r.err = newError(api.CodeInvalidRequest, `invalid request: "params" must be an array or object`)
 			return r
 		}
 	}
@@ -173,7 +175,7 @@ func encodeResponses(resps []*response, batch bool) []byte {
 	return b
 }
 
-func errorResponse(id json.RawMessage, e *Error) *response {
+func errorResponse(id json.RawMessage, e *api.Error) *response {
 	if id == nil {
 		id = nullID
 	}

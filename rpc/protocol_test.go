@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/parley-chat/parley/rpc"
+	"github.com/parley-chat/parley/rpc/api"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the server's answers")
@@ -98,7 +99,7 @@ func TestInvalidParams(t *testing.T) {
 				body += `,"params":` + tt.params
 			}
 			r := ts.call(t, body+"}")
-			if r.Error == nil || r.Error.Code != rpc.CodeInvalidParams {
+			if r.Error == nil || r.Error.Code != api.CodeInvalidParams {
 				t.Fatalf("got %+v, want -32602", r)
 			}
 			if !strings.Contains(r.Error.Message, tt.want) {
@@ -112,22 +113,22 @@ func TestApplicationErrors(t *testing.T) {
 	ts := startServer(t, nil)
 	tests := []struct {
 		method, params string
-		code           int
+		code           api.Code
 	}{
-		{"room_join", `["bad name!"]`, rpc.CodeInvalidArgument},
-		{"room_leave", `["nope"]`, rpc.CodeUnknownRoom},
-		{"msg_send", `["outsider","hi"]`, rpc.CodeNotMember},
-		{"msg_send", `["r",""]`, rpc.CodeInvalidArgument},
-		{"msg_send", `["r","` + strings.Repeat("x", 101) + `"]`, rpc.CodeTooLarge},
-		{"msg_send", `["broken","hi"]`, rpc.CodeStorage},
-		{"msg_send", `["undurable","hi"]`, rpc.CodeNotDurable},
-		{"msg_send", `["brokendisk","hi"]`, rpc.CodeStorage},
-		{"msg_history", `["r",{"before":"bogus"}]`, rpc.CodeInvalidArgument},
-		{"node_connect", `["unreachable"]`, rpc.CodeUnreachable},
-		{"node_connect", `["plain"]`, rpc.CodeUnreachable},
-		{"node_connect", `["bad"]`, rpc.CodeInvalidArgument},
-		{"chat_subscribe", `["messages"]`, rpc.CodeUnsupported},
-		{"chat_unsubscribe", `["0x01"]`, rpc.CodeUnsupported},
+		{"room_join", `["bad name!"]`, api.CodeInvalidArgument},
+		{"room_leave", `["nope"]`, api.CodeUnknownRoom},
+		{"msg_send", `["outsider","hi"]`, api.CodeNotMember},
+		{"msg_send", `["r",""]`, api.CodeInvalidArgument},
+		{"msg_send", `["r","` + strings.Repeat("x", 101) + `"]`, api.CodeTooLarge},
+		{"msg_send", `["broken","hi"]`, api.CodeStorage},
+		{"msg_send", `["undurable","hi"]`, api.CodeNotDurable},
+		{"msg_send", `["brokendisk","hi"]`, api.CodeStorage},
+		{"msg_history", `["r",{"before":"bogus"}]`, api.CodeInvalidArgument},
+		{"node_connect", `["unreachable"]`, api.CodeUnreachable},
+		{"node_connect", `["plain"]`, api.CodeUnreachable},
+		{"node_connect", `["bad"]`, api.CodeInvalidArgument},
+		{"chat_subscribe", `["messages"]`, api.CodeUnsupported},
+		{"chat_unsubscribe", `["0x01"]`, api.CodeUnsupported},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+tt.params[:min(len(tt.params), 20)], func(t *testing.T) {
@@ -145,7 +146,7 @@ func TestApplicationErrors(t *testing.T) {
 func TestCallTimeout(t *testing.T) {
 	ts := startServer(t, func(c *rpc.Config) { c.CallTimeout = 50_000_000 }) // 50ms
 	r := ts.call(t, `{"jsonrpc":"2.0","id":1,"method":"node_connect","params":["slow"]}`)
-	if r.Error == nil || r.Error.Code != rpc.CodeTimeout {
+	if r.Error == nil || r.Error.Code != api.CodeTimeout {
 		t.Fatalf("got %+v, want -32008", r.Error)
 	}
 }
@@ -154,7 +155,7 @@ func TestPanicRecovered(t *testing.T) {
 	ts := startServer(t, nil)
 	for range 3 {
 		r := ts.call(t, `{"jsonrpc":"2.0","id":1,"method":"node_connect","params":["panic"]}`)
-		if r.Error == nil || r.Error.Code != rpc.CodeInternal || r.Error.Message != "internal error" {
+		if r.Error == nil || r.Error.Code != api.CodeInternal || r.Error.Message != "internal error" {
 			t.Fatalf("got %+v, want -32603 internal error", r.Error)
 		}
 		if r := ts.call(t, infoReq); r.Error != nil {
@@ -264,7 +265,7 @@ func TestDiscover(t *testing.T) {
 			// Every method listed is dispatched (never -32601).
 			for _, n := range names {
 				r := ts.call(t, `{"jsonrpc":"2.0","id":1,"method":"`+n+`"}`)
-				if r.Error != nil && r.Error.Code == rpc.CodeMethodNotFound {
+				if r.Error != nil && r.Error.Code == api.CodeMethodNotFound {
 					t.Errorf("%s listed but not found", n)
 				}
 			}
@@ -283,7 +284,7 @@ func TestDiscover(t *testing.T) {
 func TestNoChat(t *testing.T) {
 	ts := startServerWith(t, nil, nil)
 	r := ts.call(t, `{"jsonrpc":"2.0","id":1,"method":"room_list"}`)
-	if r.Error == nil || r.Error.Code != rpc.CodeMethodNotFound || !strings.Contains(r.Error.Message, "no chat service") {
+	if r.Error == nil || r.Error.Code != api.CodeMethodNotFound || !strings.Contains(r.Error.Message, "no chat service") {
 		t.Fatalf("got %+v", r.Error)
 	}
 	if r := ts.call(t, infoReq); r.Error != nil {

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/parley-chat/parley/rpc/api"
 )
 
 // The method registry: one table that is both the dispatch table and the
@@ -37,11 +39,11 @@ type method struct {
 	NeedsChat bool
 	// WebSocketOnly: documented in rpc.discover; the handler enforces it.
 	WebSocketOnly bool
-	// Fallback replaces CodeInternal for unclassified handler errors.
-	Fallback int
-	// Errors are the application error codes (see errorCodes) the method
+	// Fallback replaces api.CodeInternal for unclassified handler errors.
+	Fallback api.Code
+	// Errors are the application error codes (see api.Codes) the method
 	// may answer besides the ones every method may (commonErrors).
-	Errors []int
+	Errors []api.Code
 	// Example holds example params and ExampleResult a matching result,
 	// both JSON; they appear in rpc.discover (examples) and docs/API.md.
 	Example, ExampleResult string
@@ -117,7 +119,7 @@ func jsonTypeName(goKind string) string {
 // checkParams splits raw params into positions and checks count and
 // required params. Params must be positional; omitted or null params are an
 // empty array.
-func (m *method) checkParams(raw json.RawMessage) (params, *Error) {
+func (m *method) checkParams(raw json.RawMessage) (params, *api.Error) {
 	p := params{m: m}
 	switch kind(raw) {
 	case 0, 'n':

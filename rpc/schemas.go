@@ -1,8 +1,9 @@
 package rpc
 
 // JSON Schemas of the API's types, shared by the registry and the OpenRPC
-// document (components.schemas). Keep them in step with the json tags of
-// NodeInfo, PeerInfo and the chat types.
+// document (components.schemas). They describe the wire types of package
+// rpc/api; TestSchemasMatchWireTypes checks their properties against the
+// types' json tags.
 
 func ref(name string) schema { return schema{"$ref": "#/components/schemas/" + name} }
 

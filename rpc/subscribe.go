@@ -8,37 +8,8 @@ import (
 	"sync"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/rpc/api"
 )
-
-// NotificationMethod is the method name of subscription notifications:
-//
-//	{"jsonrpc":"2.0","method":"chat_subscription","params":{"subscription":ID,"result":Message}}
-//
-// When a subscription ends for any reason other than chat_unsubscribe or the
-// connection closing, one last notification carries "error" instead of
-// "result": {"code":-32009,"message":...,"data":{"cursor":LAST}} where LAST
-// is the cursor of the last delivered message (or the since it started
-// with); subscribe again with since=LAST to resume without gaps.
-const NotificationMethod = "chat_subscription"
-
-// SubscriptionParams is the params object of a chat_subscription
-// notification. Exactly one of Result and Error is set.
-type SubscriptionParams struct {
-	Subscription string        `json:"subscription"`
-	Result       *chat.Message `json:"result,omitempty"`
-	Error        *Error        `json:"error,omitempty"`
-}
-
-// SubscriptionEnd is the Data of the final notification's error.
-type SubscriptionEnd struct {
-	Cursor string `json:"cursor"`
-}
-
-// subscribeFilter is chat_subscribe's second param.
-type subscribeFilter struct {
-	Room  string `json:"room"`
-	Since string `json:"since"`
-}
 
 var mChatSubscribe = &method{
 	Name:    "chat_subscribe",
@@ -50,7 +21,7 @@ var mChatSubscribe = &method{
 	Result:        paramSpec{Name: "subscription", Summary: "subscription ID", Schema: sString},
 	NeedsChat:     true,
 	WebSocketOnly: true,
-	Errors:        []int{CodeUnknownRoom, CodeInvalidArgument, CodeUnsupported, CodeLimitExceeded},
+	Errors:        []api.Code{api.CodeUnknownRoom, api.CodeInvalidArgument, api.CodeUnsupported, api.CodeLimitExceeded},
 	Example:       `["messages",{"room":"general","since":"41"}]`,
 	ExampleResult: `"0x9f0c2ab4d1e83f5a7b6c0d1e2f3a4b5c"`,
 	Handler: func(_ context.Context, _ *Server, env *callEnv, p params) (any, error) {
@@ -61,14 +32,14 @@ var mChatSubscribe = &method{
 		if kind != "messages" {
 			return nil, p.invalid(0, "unsupported subscription kind %q (want \"messages\")", kind)
 		}
-		var f subscribeFilter
+		var f api.SubscribeFilter
 		if p.has(1) {
 			if err := p.decode(1, &f); err != nil {
 				return nil, err
 			}
 		}
 		if env.conn == nil {
-			return nil, newError(CodeUnsupported, "chat_subscribe needs a WebSocket connection (GET the same URL with a WebSocket upgrade)")
+			return nil, newError(api.CodeUnsupported, "chat_subscribe needs a WebSocket connection (GET the same URL with a WebSocket upgrade)")
 		}
 		return env.conn.subscribe(env, f)
 	},
@@ -81,7 +52,7 @@ var mChatUnsubscribe = &method{
 	Result:        paramSpec{Name: "ok", Schema: sTrue},
 	NeedsChat:     true,
 	WebSocketOnly: true,
-	Errors:        []int{CodeUnknownSubscription, CodeUnsupported},
+	Errors:        []api.Code{api.CodeUnknownSubscription, api.CodeUnsupported},
 	Example:       `["0x9f0c2ab4d1e83f5a7b6c0d1e2f3a4b5c"]`,
 	ExampleResult: `true`,
 	Handler: func(_ context.Context, _ *Server, env *callEnv, p params) (any, error) {
@@ -90,14 +61,14 @@ var mChatUnsubscribe = &method{
 			return nil, err
 		}
 		if env.conn == nil {
-			return nil, newError(CodeUnsupported, "chat_unsubscribe needs a WebSocket connection")
+			return nil, newError(api.CodeUnsupported, "chat_unsubscribe needs a WebSocket connection")
 		}
 		env.conn.mu.Lock()
 		sub, ok := env.conn.subs[id]
 		delete(env.conn.subs, id)
 		env.conn.mu.Unlock()
 		if !ok {
-			return nil, newError(CodeUnknownSubscription, "unknown subscription %q", id)
+			return nil, newError(api.CodeUnknownSubscription, "unknown subscription %q", id)
 		}
 		sub.stop()
 		return true, nil
@@ -129,7 +100,7 @@ func newSubID() string {
 // subscribe opens a chat subscription and registers it. Its bridge
 // goroutine starts at once but pushes nothing until env's after-hooks run,
 // i.e. until the response carrying the ID has been queued.
-func (c *wsConn) subscribe(env *callEnv, f subscribeFilter) (string, error) {
+func (c *wsConn) subscribe(env *callEnv, f api.SubscribeFilter) (string, error) {
 	c.mu.Lock()
 	full := len(c.subs) >= c.s.cfg.MaxSubscriptions
 	c.mu.Unlock()
@@ -163,7 +134,7 @@ func (c *wsConn) subscribe(env *callEnv, f subscribeFilter) (string, error) {
 }
 
 func (c *wsConn) tooManySubs() error {
-	return newError(CodeLimitExceeded, "limit exceeded: at most %d subscriptions per connection", c.s.cfg.MaxSubscriptions)
+	return newError(api.CodeLimitExceeded, "limit exceeded: at most %d subscriptions per connection", c.s.cfg.MaxSubscriptions)
 }
 
 // bridge forwards messages until the subscription, the connection or
@@ -191,8 +162,9 @@ func (c *wsConn) bridge(ws *wsSub, gate <-chan struct{}) {
 				c.ended(ws, last)
 				return
 			}
-			b, err := marshal(notificationMsg{JSONRPC: version, Method: NotificationMethod,
-				Params: SubscriptionParams{Subscription: ws.id, Result: &m}})
+			wm := toMessage(m)
+			b, err := marshal(notificationMsg{JSONRPC: version, Method: api.NotificationMethod,
+				Params: api.SubscriptionParams{Subscription: ws.id, Result: &wm}})
 			if err != nil {
 				c.s.log.Error("rpc encode notification", "err", err)
 				continue
@@ -220,9 +192,9 @@ func (c *wsConn) ended(ws *wsSub, last string) {
 	if err := ws.sub.Err(); err != nil {
 		msg = "subscription ended: " + err.Error()
 	}
-	data, _ := json.Marshal(SubscriptionEnd{Cursor: last})
-	b, err := marshal(notificationMsg{JSONRPC: version, Method: NotificationMethod,
-		Params: SubscriptionParams{Subscription: ws.id, Error: &Error{Code: CodeSubscriptionDropped, Message: msg, Data: data}}})
+	data, _ := json.Marshal(api.SubscriptionEnd{Cursor: last})
+	b, err := marshal(notificationMsg{JSONRPC: version, Method: api.NotificationMethod,
+		Params: api.SubscriptionParams{Subscription: ws.id, Error: &api.Error{Code: api.CodeSubscriptionDropped, Message: msg, Data: data}}})
 	if err == nil {
 		c.notify(b)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/rpc"
+	"github.com/parley-chat/parley/rpc/api"
 )
 
 type wsClient struct {
@@ -144,8 +145,8 @@ type notif struct {
 	Method  string `json:"method"`
 	Params  struct {
 		Subscription string          `json:"subscription"`
-		Result       *chat.Message   `json:"result"`
-		Error        *rpc.Error      `json:"error"`
+		Result       *api.Message    `json:"result"`
+		Error        *api.Error      `json:"error"`
 		Extra        json.RawMessage `json:"-"`
 	} `json:"params"`
 }
@@ -229,7 +230,7 @@ func TestSubscriptionEndsWithError(t *testing.T) {
 	if n.Method != "chat_subscription" || n.Params.Subscription != id || n.Params.Result != nil || n.Params.Error == nil {
 		t.Fatalf("final notification %s", raw)
 	}
-	if n.Params.Error.Code != rpc.CodeSubscriptionDropped || string(n.Params.Error.Data) != `{"cursor":"c2"}` {
+	if n.Params.Error.Code != api.CodeSubscriptionDropped || string(n.Params.Error.Data) != `{"cursor":"c2"}` {
 		t.Fatalf("final error %+v data %s", n.Params.Error, n.Params.Error.Data)
 	}
 	// The connection stays usable.

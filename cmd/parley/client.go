@@ -12,9 +12,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/urfave/cli/v3"
 
-	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/node"
-	"github.com/parley-chat/parley/rpc"
+	"github.com/parley-chat/parley/rpc/api"
 	"github.com/parley-chat/parley/rpc/client"
 )
 
@@ -80,13 +79,13 @@ func none([]string) ([]any, error) { return []any{}, nil }
 
 func clientCommands() []*cli.Command {
 	return []*cli.Command{
-		named(call("node_info", 0, "", none, func(w io.Writer, r rpc.NodeInfo) {
+		named(call("node_info", 0, "", none, func(w io.Writer, r api.NodeInfo) {
 			fmt.Fprintf(w, "peer ID  %s\nversion  %s\npeers    %d\nrooms    %d\n", r.PeerID, r.Version, r.Peers, r.Rooms)
 			for _, a := range r.Addrs {
 				fmt.Fprintf(w, "address  %s\n", a)
 			}
 		}), "id", "show this node's peer ID and addresses"),
-		named(call("node_peers", 0, "", none, func(w io.Writer, r []rpc.PeerInfo) {
+		named(call("node_peers", 0, "", none, func(w io.Writer, r []api.PeerInfo) {
 			if len(r) == 0 {
 				fmt.Fprintln(w, "no peers connected")
 			}
@@ -96,7 +95,7 @@ func clientCommands() []*cli.Command {
 		}), "peers", "list connected peers"),
 		named(call("node_connect", 1, "MULTIADDR", func(a []string) ([]any, error) { return []any{a[0]}, nil },
 			func(w io.Writer, _ bool) { fmt.Fprintln(w, "connected") }), "connect", "connect to a peer by full multiaddr"),
-		named(call("room_list", 0, "", none, func(w io.Writer, r []chat.Room) {
+		named(call("room_list", 0, "", none, func(w io.Writer, r []api.Room) {
 			if len(r) == 0 {
 				fmt.Fprintln(w, "no rooms joined")
 			}
@@ -105,11 +104,11 @@ func clientCommands() []*cli.Command {
 			}
 		}), "rooms", "list joined rooms"),
 		named(call("room_join", 1, "ROOM", func(a []string) ([]any, error) { return []any{a[0]}, nil },
-			func(w io.Writer, r chat.Room) { fmt.Fprintf(w, "joined #%s (%s)\n", r.Name, r.ID) }), "join", "join a public room by name"),
+			func(w io.Writer, r api.Room) { fmt.Fprintf(w, "joined #%s (%s)\n", r.Name, r.ID) }), "join", "join a public room by name"),
 		named(call("room_leave", 1, "ROOM", func(a []string) ([]any, error) { return []any{a[0]}, nil },
 			func(w io.Writer, _ bool) { fmt.Fprintln(w, "left") }), "leave", "leave a room"),
 		named(call("msg_send", -2, "ROOM TEXT...", func(a []string) ([]any, error) { return []any{a[0], joinArgs(a[1:])}, nil },
-			func(w io.Writer, m chat.Message) { fmt.Fprintln(w, m.ID) }), "send", "send a message to a room"),
+			func(w io.Writer, m api.Message) { fmt.Fprintln(w, m.ID) }), "send", "send a message to a room"),
 		historyCommand(),
 		tailCommand(),
 		verifyCommand(),
@@ -136,11 +135,8 @@ func historyCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			q := map[string]any{"limit": cmd.Int("limit")}
-			if b := cmd.String("before"); b != "" {
-				q["before"] = b
-			}
-			var msgs []chat.Message
+			q := api.HistoryQuery{Limit: cmd.Int("limit"), Before: cmd.String("before")}
+			var msgs []api.Message
 			if err := c.Call(ctx, "msg_history", []any{cmd.Args().First(), q}, &msgs); err != nil {
 				return err
 			}
@@ -216,7 +212,7 @@ func verifyCommand() *cli.Command {
 			if cmd.Args().Len() == 1 {
 				params = append(params, cmd.Args().First())
 			}
-			var rep chat.VerifyReport
+			var rep api.VerifyReport
 			if err := c.Call(ctx, "ledger_verify", params, &rep); err != nil {
 				return err
 			}
@@ -248,7 +244,7 @@ func printJSON(w io.Writer, v any) error {
 	return err
 }
 
-func printMessage(w io.Writer, m chat.Message) {
+func printMessage(w io.Writer, m api.Message) {
 	when := m.Time
 	if t, err := time.Parse(time.RFC3339Nano, m.Time); err == nil {
 		when = t.Local().Format("2006-01-02 15:04:05")

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/rpc/api"
 	"github.com/parley-chat/parley/rpc/client"
 )
 
@@ -44,7 +44,7 @@ func TestKill9NeverLosesAcknowledged(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := 0; floodCtx.Err() == nil; i++ {
-					var m chat.Message
+					var m api.Message
 					err := c.Call(floodCtx, "msg_send", []any{"crash", "r" + itoa(round) + "w" + itoa(w) + "#" + itoa(i)}, &m)
 					if err != nil {
 						return // the daemon died under us: unacknowledged, may or may not be stored
@@ -92,9 +92,9 @@ func checkAcked(t *testing.T, c *client.Client, acked map[string]bool, round int
 		if before != "" {
 			q["before"] = before
 		}
-		var page []chat.Message
+		var page []api.Message
 		if err := c.Call(ctx, "msg_history", []any{"crash", q}, &page); err != nil {
-			var rerr *client.Error
+			var rerr *api.Error
 			if round == 0 && errors.As(err, &rerr) {
 				break
 			}
@@ -117,7 +117,7 @@ func checkAcked(t *testing.T, c *client.Client, acked map[string]bool, round int
 	if lost > 0 {
 		t.Fatalf("after kill %d: %d of %d acknowledged messages lost", round, lost, len(acked))
 	}
-	var rep chat.VerifyReport
+	var rep api.VerifyReport
 	if err := c.Call(ctx, "ledger_verify", []any{}, &rep); err != nil || !rep.OK {
 		t.Fatalf("after kill %d: verify %+v %v", round, rep, err)
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/node"
-	"github.com/parley-chat/parley/rpc"
+	"github.com/parley-chat/parley/rpc/api"
 	"github.com/parley-chat/parley/rpc/client"
 )
 
@@ -36,7 +36,7 @@ type daemon struct {
 	cmd    *exec.Cmd
 	exited chan error
 	cl     *client.Client
-	info   rpc.NodeInfo
+	info   api.NodeInfo
 }
 
 // startDaemon starts bin on dir (loopback only, mDNS and NAT port mapping

@@ -14,15 +14,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/parley-chat/parley/rpc"
+	"github.com/parley-chat/parley/rpc/api"
 )
 
 // maxResponseBytes bounds a response body the client reads.
 const maxResponseBytes = 64 << 20
-
-// Error is a JSON-RPC error returned by the node; Code is one of the
-// rpc.Code* constants. It is rpc.Error, so errors.As works with either name.
-type Error = rpc.Error
 
 var (
 	// ErrUnauthorized is returned when the node rejects the token (HTTP 401).
@@ -72,12 +68,12 @@ type response struct {
 	JSONRPC string          `json:"jsonrpc"`
 	ID      json.RawMessage `json:"id"`
 	Result  json.RawMessage `json:"result"`
-	Error   *Error          `json:"error"`
+	Error   *api.Error      `json:"error"`
 }
 
 // Call calls method with params (a slice for positional params; nil means
 // []) and decodes the result into result (which may be nil to discard it).
-// A JSON-RPC error is returned as *Error; transport failures wrap
+// A JSON-RPC error is returned as *api.Error; transport failures wrap
 // ErrNotRunning (connection refused) or ErrUnauthorized (HTTP 401).
 func (c *Client) Call(ctx context.Context, method string, params any, result any) error {
 	id := c.id.Add(1)
@@ -101,7 +97,7 @@ func (c *Client) Call(ctx context.Context, method string, params any, result any
 
 // BatchCall is one call of a Batch: Method and Params as for Call; Batch
 // decodes the result into Result (nil discards it) and sets Err to that
-// call's error (a *Error from the node, or a decoding error).
+// call's error (an *api.Error from the node, or a decoding error).
 type BatchCall struct {
 	Method string
 	Params any
@@ -110,8 +106,8 @@ type BatchCall struct {
 }
 
 // Batch sends calls as one JSON-RPC batch (one HTTP request; the node runs
-// up to 8 of them at once and answers when all are done; at most
-// rpc.DefaultMaxBatch per batch). It returns an error only when the batch
+// up to 32 of them at once and answers when all are done; at most 100 per
+// batch by default). It returns an error only when the batch
 // as a whole failed (transport, HTTP status, a malformed or incomplete
 // answer, or the node refusing the batch); each call's own outcome is in
 // its Err. A program that sends many messages, such as a bridge, saves a

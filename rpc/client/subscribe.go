@@ -13,15 +13,14 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/parley-chat/parley/chat"
-	"github.com/parley-chat/parley/rpc"
+	"github.com/parley-chat/parley/rpc/api"
 )
 
 // Subscription is a stream of a room's new messages over a WebSocket. Read
 // C until it is closed, then Err tells why. Close ends it.
 type Subscription struct {
 	id   string
-	c    chan chat.Message
+	c    chan api.Message
 	conn *websocket.Conn
 
 	mu     sync.Mutex
@@ -39,10 +38,10 @@ func (s *Subscription) ID() string { return s.id }
 
 // C returns the messages, oldest first. It is closed when the subscription
 // ends.
-func (s *Subscription) C() <-chan chat.Message { return s.c }
+func (s *Subscription) C() <-chan api.Message { return s.c }
 
-// Err returns why the subscription ended: nil after Close, a *Error with
-// Code rpc.CodeSubscriptionDropped when the node dropped it (resume with
+// Err returns why the subscription ended: nil after Close, an *api.Error
+// with Code api.CodeSubscriptionDropped when the node dropped it (resume with
 // Cursor), or a connection error. Call it after C is closed.
 func (s *Subscription) Err() error {
 	s.mu.Lock()
@@ -91,13 +90,7 @@ func (c *Client) Subscribe(ctx context.Context, room, since string) (*Subscripti
 		return nil, fmt.Errorf("rpc: websocket: %w", err)
 	}
 	conn.SetReadLimit(maxResponseBytes)
-	filter := map[string]string{}
-	if room != "" {
-		filter["room"] = room
-	}
-	if since != "" {
-		filter["since"] = since
-	}
+	filter := api.SubscribeFilter{Room: room, Since: since}
 	req, _ := json.Marshal(request{JSONRPC: "2.0", ID: 1, Method: "chat_subscribe", Params: []any{"messages", filter}})
 	if err := conn.Write(ctx, websocket.MessageText, req); err != nil {
 		conn.CloseNow()
@@ -123,14 +116,14 @@ func (c *Client) Subscribe(ctx context.Context, room, since string) (*Subscripti
 		return nil, fmt.Errorf("rpc: chat_subscribe: bad subscription id: %w", err)
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	s := &Subscription{id: id, c: make(chan chat.Message, 64), conn: conn, cursor: since, cancel: cancel, done: make(chan struct{})}
+	s := &Subscription{id: id, c: make(chan api.Message, 64), conn: conn, cursor: since, cancel: cancel, done: make(chan struct{})}
 	go s.read(sctx)
 	return s, nil
 }
 
 type notification struct {
 	Method string                 `json:"method"`
-	Params rpc.SubscriptionParams `json:"params"`
+	Params api.SubscriptionParams `json:"params"`
 }
 
 func (s *Subscription) read(ctx context.Context) {
@@ -146,7 +139,7 @@ func (s *Subscription) read(ctx context.Context) {
 			return
 		}
 		var n notification
-		if json.Unmarshal(data, &n) != nil || n.Method != rpc.NotificationMethod || n.Params.Subscription != s.id {
+		if json.Unmarshal(data, &n) != nil || n.Method != api.NotificationMethod || n.Params.Subscription != s.id {
 			continue
 		}
 		if n.Params.Error != nil {
