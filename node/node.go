@@ -234,7 +234,7 @@ func (n *Node) startRPC() error {
 	if n.chat != nil {
 		chatAPI = n.chat
 	}
-	if n.rpc, err = rpc.New(rcfg, n, chatAPI); err != nil {
+	if n.rpc, err = rpc.New(n, chatAPI, rcfg); err != nil {
 		return err
 	}
 	if err := n.rpc.Start(); err != nil {

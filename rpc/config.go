@@ -24,15 +24,16 @@ const (
 	DefaultMaxSubs      = 64   // subscriptions per WebSocket connection
 )
 
-// Config configures a Server. The zero value is not valid; start from
-// DefaultConfig and set Token.
+// Config configures a Server. Start from DefaultConfig and set Token; New
+// fills every other zero field with its default.
 type Config struct {
 	// Addr is the host:port to listen on, e.g. "127.0.0.1:0" (any free port).
+	// Default DefaultAddr.
 	Addr string
 	// Token is the bearer token every request must carry. Required.
 	Token string
-	// AllowRemote permits a non-loopback Addr. Without it Start (and
-	// Validate) refuse such an address.
+	// AllowRemote permits a non-loopback Addr. Without it New (through
+	// Validate) and Start refuse such an address.
 	AllowRemote bool
 	// MaxBodyBytes bounds one HTTP request body or WebSocket message;
 	// larger ones get HTTP 413 (WebSocket: the connection is closed with
@@ -51,18 +52,18 @@ type Config struct {
 	// may make: per remote IP address over HTTP, per connection over
 	// WebSocket. Each request of a batch counts. Over the limit a message is
 	// refused with api.CodeRateLimited (HTTP: status 429 and Retry-After).
-	// Default 100; negative: no rate limit.
+	// Default DefaultRateLimit; negative: no rate limit.
 	RateLimit float64
 	// RateBurst is the bucket size: how many requests a client may make at
-	// once after being idle. Default 200; raised to MaxBatch if lower, so
-	// that a full batch is always admissible.
+	// once after being idle. Default DefaultRateBurst; raised to MaxBatch if
+	// lower, so that a full batch is always admissible.
 	RateBurst int
 	// MaxConns bounds concurrent WebSocket connections; further upgrades
 	// get HTTP 503 with Retry-After. Default 1024.
 	MaxConns int
 	// MaxSubscriptions bounds the subscriptions of one WebSocket
-	// connection; chat_subscribe beyond it fails with api.CodeLimitExceeded.
-	// Default 64.
+	// connection; chat_subscribe beyond it fails with
+	// api.CodeLimitExceeded. Default 64.
 	MaxSubscriptions int
 	// AllowedOrigins lists extra exact Origin values to accept besides
 	// http://127.0.0.1:PORT, http://localhost:PORT and http://[::1]:PORT,
@@ -92,32 +93,17 @@ func DefaultConfig() Config {
 	}
 }
 
-// ErrNonLoopback is returned by Validate and Start for a non-loopback
-// address when Config.AllowRemote is false.
-var ErrNonLoopback = errors.New("rpc: refusing to listen on a non-loopback address without AllowRemote (--rpc-allow-remote)")
+// ErrNonLoopback is returned by New (through Validate) and Start for a
+// non-loopback address when Config.AllowRemote is false.
+var ErrNonLoopback = errors.New("refusing to listen on a non-loopback address without AllowRemote (--rpc-allow-remote)")
 
-// Validate reports whether c is usable. Zero limits are allowed (New fills
-// in defaults); negative ones are not.
-func (c Config) Validate() error {
-	if c.Token == "" {
-		return errors.New("rpc: Config.Token is required")
-	}
-	host, _, err := net.SplitHostPort(c.Addr)
-	if err != nil {
-		return fmt.Errorf("rpc: Config.Addr %q: %w", c.Addr, err)
-	}
-	if !c.AllowRemote && !isLoopbackHost(host) {
-		return fmt.Errorf("%w: %q", ErrNonLoopback, c.Addr)
-	}
-	if c.MaxBodyBytes < 0 || c.CallTimeout < 0 || c.MaxBatch < 0 || c.WSQueue < 0 ||
-		c.RateBurst < 0 || c.MaxConns < 0 || c.MaxSubscriptions < 0 {
-		return errors.New("rpc: Config limits must not be negative")
-	}
-	return nil
-}
-
-func (c *Config) fillDefaults() {
+// withDefaults returns c with every zero field set from DefaultConfig,
+// RateBurst raised to MaxBatch, and Logger slog.Default() if nil.
+func (c Config) withDefaults() Config {
 	d := DefaultConfig()
+	if c.Addr == "" {
+		c.Addr = d.Addr
+	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = d.MaxBodyBytes
 	}
@@ -146,6 +132,41 @@ func (c *Config) fillDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	return c
+}
+
+// Validate reports the first field that makes c unusable: an empty Token,
+// an Addr that is not host:port or not loopback without AllowRemote
+// (ErrNonLoopback), a negative limit. Zero limits are valid (New fills in
+// their defaults).
+func (c Config) Validate() error {
+	if c.Token == "" {
+		return errors.New("Token is required")
+	}
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return fmt.Errorf("Addr %q: %w", c.Addr, err)
+	}
+	if !c.AllowRemote && !isLoopbackHost(host) {
+		return fmt.Errorf("Addr %q: %w", c.Addr, ErrNonLoopback)
+	}
+	switch {
+	case c.MaxBodyBytes < 0:
+		return fmt.Errorf("MaxBodyBytes %d is negative", c.MaxBodyBytes)
+	case c.CallTimeout < 0:
+		return fmt.Errorf("CallTimeout %s is negative", c.CallTimeout)
+	case c.MaxBatch < 0:
+		return fmt.Errorf("MaxBatch %d is negative", c.MaxBatch)
+	case c.WSQueue < 0:
+		return fmt.Errorf("WSQueue %d is negative", c.WSQueue)
+	case c.RateBurst < 0:
+		return fmt.Errorf("RateBurst %d is negative", c.RateBurst)
+	case c.MaxConns < 0:
+		return fmt.Errorf("MaxConns %d is negative", c.MaxConns)
+	case c.MaxSubscriptions < 0:
+		return fmt.Errorf("MaxSubscriptions %d is negative", c.MaxSubscriptions)
+	}
+	return nil
 }
 
 // isLoopbackHost reports whether host (no port) names only loopback

@@ -16,9 +16,11 @@
 //
 //	cfg := rpc.DefaultConfig() // 127.0.0.1:0, 1 MiB bodies, 30s calls
 //	cfg.Token = token
-//	srv, err := rpc.New(cfg, nodeAPI, chatService) // chatService may be nil (bootstrap)
+//	srv, err := rpc.New(nodeAPI, chatService, cfg) // chatService may be nil (bootstrap)
 //	err = srv.Start()        // listens; srv.URL() is http://127.0.0.1:PORT/rpc
 //	defer srv.Close()        // ends subscriptions, closes WebSockets, shuts down
+//
+// New fills zero Config fields with their defaults, then validates.
 //
 // The protocol core is written here rather than taken from jrpc2: it is
 // small, and owning it gives exact control of what the contract fixes

@@ -8,8 +8,8 @@ type (
 	Subscription = subscription
 )
 
-func NewWithBackend(cfg Config, node NodeAPI, cb ChatBackend) (*Server, error) {
-	return newServer(cfg, node, cb)
+func NewWithBackend(node NodeAPI, cb ChatBackend, cfg Config) (*Server, error) {
+	return newServer(node, cb, cfg)
 }
 
 // MethodNames returns the names of the methods s serves, in order.

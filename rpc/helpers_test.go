@@ -42,7 +42,7 @@ func startServerWith(t *testing.T, mod func(*rpc.Config), fc *fakeChat) *testSer
 	if fc != nil {
 		cb = fc
 	}
-	s, err := rpc.NewWithBackend(cfg, ts.node, cb)
+	s, err := rpc.NewWithBackend(ts.node, cb, cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -126,7 +126,7 @@ func TestConfigValidate(t *testing.T) {
 			case tt.wantErr == errAny && err == nil, tt.wantErr != nil && tt.wantErr != errAny && !errors.Is(err, tt.wantErr):
 				t.Fatalf("Validate = %v, want %v", err, tt.wantErr)
 			}
-			_, nerr := rpc.New(c, &fakeNode{}, nil)
+			_, nerr := rpc.New(&fakeNode{}, nil, c)
 			if (err == nil) != (nerr == nil) {
 				t.Fatalf("New = %v, Validate = %v", nerr, err)
 			}
@@ -140,7 +140,7 @@ func TestLifecycle(t *testing.T) {
 	cfg := rpc.DefaultConfig()
 	cfg.Token = testToken
 	cfg.Logger = slog.New(slog.DiscardHandler)
-	s, err := rpc.New(cfg, &fakeNode{}, nil)
+	s, err := rpc.New(&fakeNode{}, nil, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestLifecycle(t *testing.T) {
 func TestCloseBeforeStart(t *testing.T) {
 	cfg := rpc.DefaultConfig()
 	cfg.Token = testToken
-	s, err := rpc.New(cfg, &fakeNode{}, nil)
+	s, err := rpc.New(&fakeNode{}, nil, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,26 +55,27 @@ type Server struct {
 	once     sync.Once
 }
 
-// New returns a Server for cfg. node is required; chat may be nil, in which
-// case only node_* methods and rpc.discover are served and the others
+// New returns a Server for node and chat, configured by cfg (zero fields
+// take their defaults; see Config). node is required; chat may be nil, in
+// which case only node_* methods and rpc.discover are served and the others
 // answer -32601 (method not found). Note that a typed nil pointer in chat is
 // not a nil interface. New starts nothing.
-func New(cfg Config, node NodeAPI, chat ChatAPI) (*Server, error) {
+func New(node NodeAPI, chat ChatAPI, cfg Config) (*Server, error) {
 	var cb chatBackend
 	if chat != nil {
 		cb = chatAdapter{chat}
 	}
-	return newServer(cfg, node, cb)
+	return newServer(node, cb, cfg)
 }
 
-func newServer(cfg Config, node NodeAPI, cb chatBackend) (*Server, error) {
+func newServer(node NodeAPI, cb chatBackend, cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("rpc: config: %w", err)
 	}
 	if node == nil {
 		return nil, errors.New("rpc: NodeAPI is required")
 	}
-	cfg.fillDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg:       cfg,
@@ -121,7 +122,7 @@ func (s *Server) Start() error {
 	tcp := ln.Addr().(*net.TCPAddr)
 	if !s.cfg.AllowRemote && !tcp.IP.IsLoopback() {
 		ln.Close()
-		return fmt.Errorf("%w: %s resolved to %s", ErrNonLoopback, s.cfg.Addr, tcp)
+		return fmt.Errorf("rpc: %w: %s resolved to %s", ErrNonLoopback, s.cfg.Addr, tcp)
 	}
 	s.started = true
 	s.ln = ln
