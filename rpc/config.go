@@ -69,7 +69,8 @@ type Config struct {
 	// http://127.0.0.1:PORT, http://localhost:PORT and http://[::1]:PORT,
 	// e.g. "tauri://localhost" for a desktop app.
 	AllowedOrigins []string
-	// Logger receives the server's logs. Default slog.Default().
+	// Logger receives the server's logs, which New tags with
+	// subsystem=rpc. Default slog.Default().
 	Logger *slog.Logger
 	// Metrics, if set, counts every answered call (by method and code)
 	// and is served at MetricsPath behind the same checks as the API. Nil

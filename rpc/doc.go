@@ -20,7 +20,8 @@
 //	err = srv.Start()        // listens; srv.URL() is http://127.0.0.1:PORT/rpc
 //	defer srv.Close()        // ends subscriptions, closes WebSockets, shuts down
 //
-// New fills zero Config fields with their defaults, then validates.
+// New fills zero Config fields with their defaults, then validates; its
+// logger is Config.Logger tagged subsystem=rpc.
 //
 // The protocol core is written here rather than taken from jrpc2: it is
 // small, and owning it gives exact control of what the contract fixes

@@ -79,7 +79,7 @@ func newServer(node NodeAPI, cb chatBackend, cfg Config) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg:       cfg,
-		log:       cfg.Logger,
+		log:       cfg.Logger.With("subsystem", "rpc"),
 		node:      node,
 		chat:      cb,
 		methods:   make(map[string]*method),
