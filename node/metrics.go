@@ -12,6 +12,7 @@ import (
 )
 
 var _ chat.Metrics = (*metrics.Metrics)(nil)
+var _ rpc.Metrics = (*metrics.Metrics)(nil)
 
 // syncSessionMetrics returns the ledgersync.Config.OnSession hook that
 // counts sessions in m.

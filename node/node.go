@@ -229,7 +229,9 @@ func (n *Node) startRPC() error {
 	rcfg.AllowRemote = n.opts.Config.RPCAllowRemote
 	rcfg.Token = tok
 	rcfg.Logger = n.opts.Logger
-	rcfg.Metrics = n.met
+	if n.met != nil { // a nil *metrics.Metrics in the interface would not be nil
+		rcfg.Metrics = n.met
+	}
 	var chatAPI rpc.ChatAPI
 	if n.chat != nil {
 		chatAPI = n.chat

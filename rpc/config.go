@@ -7,8 +7,6 @@ import (
 	"net"
 	"strings"
 	"time"
-
-	"github.com/parley-chat/parley/internal/metrics"
 )
 
 // Defaults used by DefaultConfig.
@@ -74,8 +72,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics, if set, counts every answered call (by method and code)
 	// and is served at MetricsPath behind the same checks as the API. Nil
-	// (the default): no call metrics, and MetricsPath answers 404.
-	Metrics *metrics.Metrics
+	// (the default): no call metrics, and MetricsPath answers 404. Pass a
+	// nil interface, not a typed nil pointer, for none.
+	Metrics Metrics
 }
 
 // DefaultConfig returns a Config listening on 127.0.0.1:0 with default

@@ -21,7 +21,9 @@
 //	defer srv.Close()        // ends subscriptions, closes WebSockets, shuts down
 //
 // New fills zero Config fields with their defaults, then validates; its
-// logger is Config.Logger tagged subsystem=rpc.
+// logger is Config.Logger tagged subsystem=rpc. Config.Metrics is the
+// consumer-side Metrics interface (metrics.go); the node passes its
+// Prometheus sink.
 //
 // The protocol core is written here rather than taken from jrpc2: it is
 // small, and owning it gives exact control of what the contract fixes

@@ -4,9 +4,24 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/parley-chat/parley/internal/metrics"
 	"github.com/parley-chat/parley/rpc/api"
 )
+
+// Metrics receives a count of every answered call and serves the scrape
+// of MetricsPath. It is declared here, where it is used; the node passes
+// its Prometheus sink (internal/metrics), which satisfies it structurally.
+type Metrics interface {
+	// RPCCalls returns the function that counts one answered call of
+	// method with its JSON-RPC code (0: success) and duration. The server
+	// calls RPCCalls once per served method, plus once for unknown names,
+	// in New; the function it returns runs on every call, from many
+	// goroutines, so it must be safe for concurrent use, cheap and
+	// non-blocking.
+	RPCCalls(method string) func(code int, d time.Duration)
+	// Handler serves a scrape (GET or HEAD) of MetricsPath, after the
+	// server's own checks.
+	Handler() http.Handler
+}
 
 // MetricsPath is the HTTP path of the Prometheus endpoint, served only when
 // Config.Metrics is set. It sits behind the same Host, Origin and token
@@ -17,16 +32,17 @@ const MetricsPath = "/metrics"
 // clients cannot grow the metrics' label set.
 const unknownMethod = "unknown"
 
-// callMetrics resolves each served method's reporter once, at New.
-type callMetrics map[string]*metrics.RPCMethod
+// callMetrics holds each served method's counting function, resolved once
+// at New.
+type callMetrics map[string]func(code int, d time.Duration)
 
-func newCallMetrics(m *metrics.Metrics, methods []*method) callMetrics {
+func newCallMetrics(m Metrics, methods []*method) callMetrics {
 	if m == nil {
 		return nil
 	}
-	cm := callMetrics{unknownMethod: m.RPCMethod(unknownMethod)}
+	cm := callMetrics{unknownMethod: m.RPCCalls(unknownMethod)}
 	for _, meth := range methods {
-		cm[meth.Name] = m.RPCMethod(meth.Name)
+		cm[meth.Name] = m.RPCCalls(meth.Name)
 	}
 	return cm
 }
@@ -36,11 +52,11 @@ func (cm callMetrics) observe(name string, code api.Code, d time.Duration) {
 	if cm == nil {
 		return
 	}
-	r, ok := cm[name]
+	f, ok := cm[name]
 	if !ok {
-		r = cm[unknownMethod]
+		f = cm[unknownMethod]
 	}
-	r.Observe(int(code), d)
+	f(int(code), d)
 }
 
 // serveMetrics answers a scrape of MetricsPath, once ServeHTTP's checks

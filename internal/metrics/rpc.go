@@ -31,6 +31,13 @@ func (m *Metrics) RPCMethod(name string) *RPCMethod {
 	}
 }
 
+// RPCCalls returns r.Observe of the reporter for method name, the shape
+// package rpc's Metrics interface asks for. It counts nothing on a nil
+// *Metrics.
+func (m *Metrics) RPCCalls(name string) func(code int, d time.Duration) {
+	return m.RPCMethod(name).Observe
+}
+
 // Observe counts one call that ended with JSON-RPC error code (0: success)
 // after d.
 func (r *RPCMethod) Observe(code int, d time.Duration) {
