@@ -81,7 +81,7 @@ func pebbleLedger(b *testing.B) *ledger.Ledger {
 	if err != nil {
 		b.Fatal(err)
 	}
-	l, err := ledger.Open(context.Background(), pds, ledger.Options{})
+	l, err := ledger.Open(context.Background(), pds, ledger.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func TestFailedFsyncReported(t *testing.T) {
 	store := &failingSyncStore{Batching: dssync.MutexWrap(ds.NewMapDatastore())}
 	var mu sync.Mutex
 	var shown []ledger.ID
-	l, err := ledger.Open(context.Background(), store, ledger.Options{OnCommit: func(evs []*ledger.Event) {
+	l, err := ledger.Open(context.Background(), store, ledger.Config{OnCommit: func(evs []*ledger.Event) {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, ev := range evs {
@@ -103,7 +103,7 @@ func TestFailedFsyncSparesPeerEvents(t *testing.T) {
 	gate, entered := make(chan struct{}), make(chan struct{}, 4)
 	store := &failingSyncStore{Batching: dssync.MutexWrap(ds.NewMapDatastore()), gate: gate, entered: entered}
 	var ownWritten atomic.Int64
-	l, err := ledger.Open(context.Background(), store, ledger.Options{
+	l, err := ledger.Open(context.Background(), store, ledger.Config{
 		OnApplied: func(evs []*ledger.Event) { ownWritten.Add(int64(len(evs))) },
 	})
 	if err != nil {
@@ -125,7 +125,7 @@ func TestFailedFsyncSparesPeerEvents(t *testing.T) {
 		_, err := l.Append(ctx, key, room, ledger.KindMsg, []byte("first"), time.Now())
 		first <- err
 	}()
-	<-entered // the sync goroutine is in the first group's fsync
+	<-entered // the flush goroutine is in the first group's fsync
 	heads, err := l.Heads(ctx, room)
 	if err != nil || len(heads) != 1 {
 		t.Fatalf("heads %v %v", heads, err)

@@ -113,7 +113,7 @@ func (s *powerCutStore) afterPowerCut(t *testing.T) ds.Batching {
 func TestAppendDurableAcrossPowerCut(t *testing.T) {
 	store := newPowerCutStore()
 	ctx := context.Background()
-	l, err := ledger.Open(ctx, store, ledger.Options{})
+	l, err := ledger.Open(ctx, store, ledger.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestAppendDurableAcrossPowerCut(t *testing.T) {
 	l.Close()
 
 	cut := store.afterPowerCut(t)
-	l2, err := ledger.Open(ctx, cut, ledger.Options{})
+	l2, err := ledger.Open(ctx, cut, ledger.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ var (
 	// may have been published), but the fsync that makes it durable
 	// failed: a power cut may lose it. Retrying would create a second
 	// event.
-	ErrNotDurable = errors.New("event stored but not synced to disk")
+	ErrNotDurable = errors.New("event stored but not flushed to disk")
 	// ErrClosed is returned by writes after Close.
 	ErrClosed = errors.New("ledger closed")
 )

@@ -68,7 +68,7 @@ func TestFsyncGathersWaitingWriters(t *testing.T) {
 	// MaxGather far above the fsync's time: the wait is then bounded by
 	// the last fsync (2 ms), which a slow (race-enabled, loaded) machine
 	// needs to gather the writers.
-	l, err := ledger.Open(context.Background(), store, ledger.Options{MaxGather: time.Second})
+	l, err := ledger.Open(context.Background(), store, ledger.Config{MaxGather: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestFsyncLoneWriterNotDelayed(t *testing.T) {
 	const n = 20
 	const fsync = 10 * time.Millisecond
 	store := &slowSyncStore{Batching: dssync.MutexWrap(ds.NewMapDatastore()), delay: fsync}
-	l, err := ledger.Open(context.Background(), store, ledger.Options{MaxGather: time.Second})
+	l, err := ledger.Open(context.Background(), store, ledger.Config{MaxGather: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func orderPrefix(room string) string { return roomPrefix(room) + "/o" }
 
 // orderSuffix is "<room>/o/<hi>/<lo>/<id>", the part after "/r/".
 func orderSuffix(room string, lamport uint64, id ID) string {
-	return room + "/o/" + splitNum(lamport) + "/" + id.String()
+	return orderSuffixText(room, lamport, id.String())
 }
 
 func orderKey(room string, lamport uint64, id ID) string {
@@ -63,11 +63,19 @@ func orderKey(room string, lamport uint64, id ID) string {
 
 // The keys below are written in one concatenation each (one allocation):
 // they are on the write path of every event.
-func idKey(room string, id ID) string   { return "/r/" + room + "/e/" + id.String() }
-func headKey(room string, id ID) string { return "/r/" + room + "/h/" + id.String() }
-func metaKey(room string) string        { return "/r/" + room + "/m" }
-func seqKey(seq uint64) string          { return "/s/" + splitNum(seq) }
-func roomListKey(room string) string    { return "/rm/" + room }
+func idKey(room string, id ID) string   { return idKeyText(room, id.String()) }
+func headKey(room string, id ID) string { return headKeyText(room, id.String()) }
+
+// The ...Text forms take the ID's text form (ID.String), so that a new
+// event's keys share one rendering of it.
+func orderSuffixText(room string, lamport uint64, id string) string {
+	return room + "/o/" + splitNum(lamport) + "/" + id
+}
+func idKeyText(room, id string) string   { return "/r/" + room + "/e/" + id }
+func headKeyText(room, id string) string { return "/r/" + room + "/h/" + id }
+func metaKey(room string) string         { return "/r/" + room + "/m" }
+func seqKey(seq uint64) string           { return "/s/" + splitNum(seq) }
+func roomListKey(room string) string     { return "/rm/" + room }
 
 // parseOrderKey extracts lamport and ID from an order-index key.
 func parseOrderKey(key string) (lamport uint64, id ID, err error) {

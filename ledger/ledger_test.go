@@ -34,7 +34,7 @@ func newKey(t testing.TB) crypto.PrivKey {
 func newLedger(t testing.TB) (*ledger.Ledger, ds.Batching) {
 	t.Helper()
 	store := dssync.MutexWrap(ds.NewMapDatastore())
-	l, err := ledger.Open(context.Background(), store, ledger.Options{})
+	l, err := ledger.Open(context.Background(), store, ledger.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,14 +388,14 @@ func TestConcurrentAppend(t *testing.T) {
 func TestReopenKeepsState(t *testing.T) {
 	store := dssync.MutexWrap(ds.NewMapDatastore())
 	ctx := context.Background()
-	l, _ := ledger.Open(ctx, store, ledger.Options{})
+	l, _ := ledger.Open(ctx, store, ledger.Config{})
 	key := newKey(t)
 	evs := appendN(t, l, key, 3)
 	l.Close()
 	if _, err := l.Append(ctx, key, room, "msg", []byte("late"), time.Now()); !errors.Is(err, ledger.ErrClosed) {
 		t.Fatalf("Append after Close = %v", err)
 	}
-	l2, err := ledger.Open(ctx, store, ledger.Options{})
+	l2, err := ledger.Open(ctx, store, ledger.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,7 +415,7 @@ func TestDuplicatesIgnored(t *testing.T) {
 	src, _ := newLedger(t)
 	evs := appendN(t, src, newKey(t), 600)
 
-	l, _ := ledger.Open(ctx, store, ledger.Options{})
+	l, _ := ledger.Open(ctx, store, ledger.Config{})
 	if added, _, err := l.Add(ctx, room, evs...); err != nil || len(added) != 600 {
 		t.Fatalf("first add: %d %v", len(added), err)
 	}
@@ -425,7 +425,7 @@ func TestDuplicatesIgnored(t *testing.T) {
 		}
 	}
 	l.Close()
-	l2, _ := ledger.Open(ctx, store, ledger.Options{})
+	l2, _ := ledger.Open(ctx, store, ledger.Config{})
 	defer l2.Close()
 	if added, _, err := l2.Add(ctx, room, evs[595:]...); err != nil || len(added) != 0 {
 		t.Fatalf("after reopen, re-adding stored %d (%v)", len(added), err)
@@ -456,7 +456,7 @@ func TestIDTextForm(t *testing.T) {
 func TestStored(t *testing.T) {
 	ctx := context.Background()
 	store := dssync.MutexWrap(ds.NewMapDatastore())
-	l, err := ledger.Open(ctx, store, ledger.Options{})
+	l, err := ledger.Open(ctx, store, ledger.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,7 +494,7 @@ func TestStored(t *testing.T) {
 	if _, err := l.Stored(ctx, room, evs[0].ID(), evs[0].Lamport); !errors.Is(err, ledger.ErrClosed) {
 		t.Fatalf("Stored after Close: %v, want ErrClosed", err)
 	}
-	l2, err := ledger.Open(ctx, store, ledger.Options{})
+	l2, err := ledger.Open(ctx, store, ledger.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

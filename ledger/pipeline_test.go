@@ -88,8 +88,8 @@ type commitLog struct {
 	applied   chan ledger.ID
 }
 
-func (c *commitLog) options() ledger.Options {
-	return ledger.Options{
+func (c *commitLog) options() ledger.Config {
+	return ledger.Config{
 		OnApplied: func(evs []*ledger.Event) {
 			for _, ev := range evs {
 				c.applied <- ev.ID()

@@ -67,12 +67,11 @@ func loadStored(b []byte, id ID) (*Event, error) {
 
 // Heads returns room's current heads, sorted.
 func (l *Ledger) Heads(ctx context.Context, room string) ([]ID, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	st, err := l.room(ctx, room)
+	st, err := l.lockRoom(ctx, room)
 	if err != nil {
 		return nil, err
 	}
+	defer st.mu.Unlock()
 	heads := make([]ID, 0, len(st.heads))
 	for id := range st.heads {
 		heads = append(heads, id)
@@ -83,12 +82,11 @@ func (l *Ledger) Heads(ctx context.Context, room string) ([]ID, error) {
 
 // Count returns how many events room holds (including queued writes).
 func (l *Ledger) Count(ctx context.Context, room string) (uint64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	st, err := l.room(ctx, room)
+	st, err := l.lockRoom(ctx, room)
 	if err != nil {
 		return 0, err
 	}
+	defer st.mu.Unlock()
 	return st.meta.count, nil
 }
 
@@ -165,9 +163,7 @@ func (l *Ledger) History(ctx context.Context, room string, before ID, limit int)
 // arrival order), in room, or in every room if room is "". It is how a
 // subscriber that reconnects gets exactly what it missed.
 func (l *Ledger) Since(ctx context.Context, seq uint64, room string, limit int) ([]*Event, error) {
-	l.mu.Lock()
-	last := l.seq
-	l.mu.Unlock()
+	last := l.c.numbered.Load()
 	var out []*Event
 	uncommitted := false
 	for b := (seq + 1) >> 8; b <= last>>8 && len(out) < limit && !uncommitted; b++ {
@@ -218,9 +214,7 @@ func (l *Ledger) Since(ctx context.Context, seq uint64, room string, limit int) 
 // every event up to it is readable, and OnCommit has been or is being
 // called for it.
 func (l *Ledger) CommittedSeq() uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.done
+	return l.c.done.Load()
 }
 
 // scan runs fn over the entries under prefix in key order (descending if

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -24,10 +25,10 @@ type Key struct {
 
 // Compare orders keys by Lamport clock, then ID: the history order (P3).
 func (k Key) Compare(o Key) int {
-	if c := cmpU64(k.Lamport, o.Lamport); c != 0 {
+	if c := cmp.Compare(k.Lamport, o.Lamport); c != 0 {
 		return c
 	}
-	return cmpID(k.ID, o.ID)
+	return cmp.Compare(k.ID, o.ID)
 }
 
 // Fingerprint summarises a set of events: how many, and the XOR of
@@ -59,12 +60,11 @@ type Summary struct {
 // includes writes that are accepted but not yet committed, so it can briefly
 // differ from a Keys snapshot taken at the same time.
 func (l *Ledger) Summary(ctx context.Context, room string) (Summary, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	st, err := l.room(ctx, room)
+	st, err := l.lockRoom(ctx, room)
 	if err != nil {
 		return Summary{}, err
 	}
+	defer st.mu.Unlock()
 	s := Summary{Fingerprint: Fingerprint{Count: st.meta.count, Acc: st.meta.acc}, MaxLamport: st.meta.maxLamport}
 	s.Heads = make([]ID, 0, len(st.heads))
 	for id := range st.heads {
