@@ -30,8 +30,23 @@
 //   - P3 deterministic order: history is sorted by (Lamport, ID); two
 //     ledgers holding the same events return the same bytes in the same order.
 //   - P5 durability: writes go through one commit goroutine that groups
-//     concurrent writers into one batch (one fsync); a write returns only
-//     after its batch committed, and batches commit parents before children.
+//     concurrent writers into one batch (one fsync); Append returns only
+//     after its batch is written and flushed, and a room's batches land
+//     parents before children.
 //
 // All Ledger methods are safe for concurrent use.
+//
+// # Where to start
+//
+// Read ledger.go (the Ledger type, Open and Close), then follow a write:
+// write.go checks and stages Append and Add under the room's own lock
+// (room.go holds the per-room state: heads, summary, the recent-events
+// index and the staged events); commit.go is the committer, whose commit
+// goroutine forms groups (Appends first, then each room's Adds in turn)
+// and writes each as one batch; flush.go is its flush goroutine, which
+// fsyncs groups holding our events and acknowledges them in order.
+// read.go serves History and Since; sync.go is the data side of set
+// reconciliation for p2p/ledgersync; verify.go is Verify; keys.go is the
+// datastore layout; event.go, codec.go and signature.go are the event
+// format. config.go holds Config and its defaults.
 package ledger
