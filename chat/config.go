@@ -15,9 +15,9 @@ import (
 type Config struct {
 	// Name is the display name announced in join events; may be empty.
 	Name string
-	// Logger is the parent logger, untagged; the service logs through
-	// Logger.With("subsystem", "chat") and its ledger through
-	// Logger.With("subsystem", "ledger"). Nil means slog.Default().
+	// Logger is the parent logger, untagged; the service tags its lines
+	// subsystem=chat and hands Logger to its ledger, which tags its own
+	// subsystem=ledger. Nil means slog.Default().
 	Logger *slog.Logger
 	// OnMissing, if set, is called (from a timer goroutine; it must not
 	// block) when an event from peer from still refers to parents we do not

@@ -90,8 +90,8 @@ func New(net Network, store ds.Batching, key crypto.PrivKey, cfg Config) (*Servi
 		limit:   newLimiter(cfg.Limits),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.led, err = ledger.Open(s.ctx, namespace.Wrap(store, ds.NewKey("/ledger")), ledger.Options{
-		Logger:    cfg.Logger.With("subsystem", "ledger"), // Open tags only its default logger
+	s.led, err = ledger.Open(s.ctx, namespace.Wrap(store, ds.NewKey("/ledger")), ledger.Config{
+		Logger:    cfg.Logger, // Open tags it subsystem=ledger
 		OnCommit:  s.onCommit,
 		OnApplied: s.onApplied,
 	})

@@ -35,11 +35,6 @@ type Config struct {
 	MaxGroupEvents int
 }
 
-// Options is the old name of Config.
-//
-// Deprecated: use Config.
-type Options = Config
-
 // DefaultMaxGather is the longest an fsync waits to gather writers. The
 // wait is also never longer than the last fsync took, so a writer's
 // acknowledgement is delayed by at most one more fsync's time.

@@ -14,7 +14,7 @@
 // A Ledger keeps the hash-linked DAG of every room in one go-datastore
 // Batching store (Pebble on disk in the node, an in-memory map in tests):
 //
-//	l, _ := ledger.Open(ctx, store, ledger.Options{OnCommit: feed})
+//	l, _ := ledger.Open(ctx, store, ledger.Config{OnCommit: feed})
 //	ev, _ := l.Append(ctx, key, room, ledger.KindMsg, body, time.Now()) // our own event
 //	added, rejected, _ := l.Add(ctx, room, evs...)                      // others' events
 //	page, _ := l.History(ctx, room, before, 50)                         // (Lamport, ID) order

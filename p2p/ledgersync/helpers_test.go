@@ -51,7 +51,7 @@ func newStoreOn(t testing.TB, d ds.Batching, rooms ...string) *testStore {
 	if len(rooms) == 0 {
 		rooms = []string{testRoom}
 	}
-	l, err := ledger.Open(context.Background(), d, ledger.Options{})
+	l, err := ledger.Open(context.Background(), d, ledger.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
