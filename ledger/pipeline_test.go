@@ -11,6 +11,7 @@ import (
 	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p/core/crypto"
 
+	"github.com/parley-chat/parley/internal/testwait"
 	"github.com/parley-chat/parley/ledger"
 )
 
@@ -130,14 +131,7 @@ func openGated(t *testing.T) (*ledger.Ledger, *gatedSyncStore, *commitLog) {
 
 func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(5 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
-	}
-	var zero T
-	return zero
+	return testwait.Recv(t, 5*time.Second, what, ch)
 }
 
 type appended struct {

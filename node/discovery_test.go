@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/internal/testwait"
 	"github.com/parley-chat/parley/node"
 	"github.com/parley-chat/parley/p2p"
 	"github.com/parley-chat/parley/p2p/ledgersync"
@@ -89,7 +90,7 @@ func TestFiveUsersFindEachOtherThroughBootstrap(t *testing.T) {
 		roomID = r.ID
 	}
 	for i, u := range users {
-		eventually(t, 30*time.Second, fmt.Sprintf("user %d connected to and in the room with the other users", i), func() bool {
+		testwait.For(t, 30*time.Second, fmt.Sprintf("user %d connected to and in the room with the other users", i), func() bool {
 			tp := topicPeers(u, roomID)
 			for j, o := range users {
 				if j == i {
@@ -110,7 +111,7 @@ func TestFiveUsersFindEachOtherThroughBootstrap(t *testing.T) {
 		}
 	}
 	for i, u := range users {
-		eventually(t, 30*time.Second, fmt.Sprintf("every message at user %d", i), func() bool {
+		testwait.For(t, 30*time.Second, fmt.Sprintf("every message at user %d", i), func() bool {
 			h := history(t, u, "general")
 			for j := range users {
 				if !hasText(h, fmt.Sprintf("hello from user %d", j)) {
@@ -142,20 +143,20 @@ func TestRestartReconnectsToKnownPeers(t *testing.T) {
 	// A meets B before joining, so that B gets A's join event by gossip
 	// (this test must not depend on ledger sync).
 	connect(t, a, b)
-	eventually(t, 10*time.Second, "A to see B in the room's topic", func() bool {
+	testwait.For(t, 10*time.Second, "A to see B in the room's topic", func() bool {
 		return slices.Contains(topicPeers(a, room.ID), b.P2P().Self())
 	})
 	if _, err := a.Chat().Join(ctx, "general"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "B to see A in the room's topic", func() bool {
+	testwait.For(t, 10*time.Second, "B to see A in the room's topic", func() bool {
 		return slices.Contains(topicPeers(b, room.ID), a.P2P().Self())
 	})
 	if _, err := a.Chat().Send(ctx, "general", "before restart"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "A's first message at B", func() bool { return hasText(history(t, b, "general"), "before restart") })
-	eventually(t, 10*time.Second, "A remembers B", func() bool {
+	testwait.For(t, 20*time.Second, "A's first message at B", func() bool { return hasText(history(t, b, "general"), "before restart") })
+	testwait.For(t, 10*time.Second, "A remembers B", func() bool {
 		return slices.ContainsFunc(a.P2P().KnownPeers(), func(kp p2p.KnownPeer) bool { return kp.ID == b.P2P().Self() })
 	})
 	if err := a.Close(); err != nil {
@@ -163,19 +164,19 @@ func TestRestartReconnectsToKnownPeers(t *testing.T) {
 	}
 
 	a2 := startNode(t, dir, fastDiscovery(remember), withStore) // no --peer, no config peers
-	eventually(t, 20*time.Second, "A back in the room with B", func() bool {
+	testwait.For(t, 20*time.Second, "A back in the room with B", func() bool {
 		return slices.Contains(topicPeers(a2, room.ID), b.P2P().Self()) &&
 			slices.Contains(topicPeers(b, room.ID), a2.P2P().Self())
 	})
 	if _, err := a2.Chat().Send(ctx, "general", "back again"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "A's message at B", func() bool { return hasText(history(t, b, "general"), "back again") })
+	testwait.For(t, 20*time.Second, "A's message at B", func() bool { return hasText(history(t, b, "general"), "back again") })
 	// B's events have B's join as an ancestor, which A never got by gossip
 	// (B joined first): A needs sync to accept them.
 	requireSync(t, a2)
 	if _, err := b.Chat().Send(ctx, "general", "welcome back"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "B's message at A", func() bool { return hasText(history(t, a2, "general"), "welcome back") })
+	testwait.For(t, 20*time.Second, "B's message at A", func() bool { return hasText(history(t, a2, "general"), "welcome back") })
 }

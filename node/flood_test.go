@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/parley-chat/parley/internal/testwait"
 	"github.com/parley-chat/parley/p2p/ledgersync"
 )
 
@@ -67,9 +68,9 @@ func TestStreamFloodIsHeld(t *testing.T) {
 	if _, err := a.Chat().Send(t.Context(), "general", "still here"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "honest message at B during the flood", func() bool {
+	testwait.For(t, 20*time.Second, "honest message at B during the flood", func() bool {
 		return hasText(history(t, b, "general"), "still here")
-	}, a, b)
+	}, syncState(a, b))
 	for _, s := range streams {
 		s.Reset()
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/internal/testwait"
 	"github.com/parley-chat/parley/ledger"
 	"github.com/parley-chat/parley/node"
 )
@@ -46,7 +47,7 @@ func TestRawPeerGarbageRejected(t *testing.T) {
 	if err := topic.Publish(ctx, good.Raw()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the valid event stored", func() bool {
+	testwait.For(t, 10*time.Second, "the valid event stored", func() bool {
 		return hasText(history(t, n, "general"), "legit")
 	})
 	after, _ := n.Chat().Ledger().Count(ctx, room.ID)
@@ -86,6 +87,6 @@ func rawRoomPeer(t *testing.T, n *node.Node, room string, key crypto.PrivKey) *p
 	if err := n.Connect(ctx, h.Addrs()[0].String()+"/p2p/"+h.ID().String()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "raw peer in the room's topic", func() bool { return len(topic.ListPeers()) > 0 })
+	testwait.For(t, 10*time.Second, "raw peer in the room's topic", func() bool { return len(topic.ListPeers()) > 0 })
 	return topic
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-chat/parley/internal/testwait"
 	"github.com/parley-chat/parley/node"
 	"github.com/parley-chat/parley/rpc"
 )
@@ -158,9 +159,9 @@ func TestMetricsGossipAndSync(t *testing.T) {
 	if _, err := a.Chat().Send(t.Context(), "general", "hello b"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "a's message at b", func() bool { return hasText(history(t, b.Node, "general"), "hello b") })
+	testwait.For(t, 10*time.Second, "a's message at b", func() bool { return hasText(history(t, b.Node, "general"), "hello b") })
 	var body string
-	eventually(t, 5*time.Second, "sync sessions counted", func() bool {
+	testwait.For(t, 5*time.Second, "sync sessions counted", func() bool {
 		_, body = scrape(t, b.MetricsURL(), "Bearer "+b.token)
 		return strings.Contains(body, `parley_sync_sessions_total{direction="outbound"`) &&
 			metricValue(body, `parley_sync_bytes_total{direction="sent"}`) > 0

@@ -9,10 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/internal/testwait"
 	"github.com/parley-chat/parley/node"
 	"github.com/parley-chat/parley/p2p"
 )
@@ -57,20 +59,16 @@ func connect(t *testing.T, a, b *node.Node) {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes; on failure
-// it reports the sync state of the given nodes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool, nodes ...*node.Node) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			for i, n := range nodes {
-				info, _ := n.Info(context.Background())
-				t.Logf("node %d: peers %d sync %+v", i, info.Peers, info.Sync)
-			}
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+// syncState is a testwait.For diagnostic: the peers and sync state of
+// each of nodes, logged when a wait times out.
+func syncState(nodes ...*node.Node) func() string {
+	return func() string {
+		var b strings.Builder
+		for i, n := range nodes {
+			info, _ := n.Info(context.Background())
+			fmt.Fprintf(&b, "node %d: peers %d sync %+v\n", i, info.Peers, info.Sync)
 		}
-		time.Sleep(20 * time.Millisecond)
+		return b.String()
 	}
 }
 
@@ -110,12 +108,12 @@ func TestChainOfThree(t *testing.T) {
 	if _, err := a.Chat().Send(ctx, "general", "hello from A"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "A's message at C", func() bool { return hasText(history(t, c, "general"), "hello from A") }, a, b, c)
+	testwait.For(t, 20*time.Second, "A's message at C", func() bool { return hasText(history(t, c, "general"), "hello from A") }, syncState(a, b, c))
 	if _, err := c.Chat().Send(ctx, "general", "hello from C"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "C's message at A", func() bool { return hasText(history(t, a, "general"), "hello from C") }, a, b, c)
-	eventually(t, 20*time.Second, "identical histories", func() bool {
+	testwait.For(t, 20*time.Second, "C's message at A", func() bool { return hasText(history(t, a, "general"), "hello from C") }, syncState(a, b, c))
+	testwait.For(t, 20*time.Second, "identical histories", func() bool {
 		ha, hb, hc := ids(history(t, a, "general")), ids(history(t, b, "general")), ids(history(t, c, "general"))
 		return len(ha) == 2 && slices.Equal(ha, hb) && slices.Equal(hb, hc)
 	})
@@ -148,7 +146,7 @@ func TestChainOfThree(t *testing.T) {
 	if err := c.Chat().Leave(ctx, "general"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "C's leave seen at A", func() bool { return len(members(a)) == 2 }, a, b, c)
+	testwait.For(t, 20*time.Second, "C's leave seen at A", func() bool { return len(members(a)) == 2 }, syncState(a, b, c))
 }
 
 // A node stopped and started again on the same data dir keeps its

@@ -7,6 +7,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 
+	"github.com/parley-chat/parley/internal/testwait"
 	"github.com/parley-chat/parley/ledger"
 	"github.com/parley-chat/parley/node"
 	"github.com/parley-chat/parley/p2p/ledgersync"
@@ -52,7 +53,7 @@ func TestOrphanRepairAsksOtherMembers(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The periodic sync is 30 s ± 25 %; the repair must be much faster.
-	eventually(t, 8*time.Second, "child stored at C", func() bool {
+	testwait.For(t, 8*time.Second, "child stored at C", func() bool {
 		ok, _ := c.Chat().Ledger().Has(ctx, room.ID, child.ID())
 		return ok
 	})

@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/internal/testwait"
 	"github.com/parley-chat/parley/ledger"
 	"github.com/parley-chat/parley/node"
 	"github.com/parley-chat/parley/p2p/ledgersync"
@@ -40,7 +41,7 @@ func sendN(t *testing.T, nd *node.Node, prefix string, n int) {
 func converged(t *testing.T, timeout time.Duration, want int, nodes ...*node.Node) {
 	t.Helper()
 	start := time.Now()
-	eventually(t, timeout, fmt.Sprintf("%d nodes converging on %d messages", len(nodes), want), func() bool {
+	testwait.For(t, timeout, fmt.Sprintf("%d nodes converging on %d messages", len(nodes), want), func() bool {
 		first := allIDsIn(t, nodes[0], "general")
 		if len(first) != want {
 			return false
@@ -51,7 +52,7 @@ func converged(t *testing.T, timeout time.Duration, want int, nodes ...*node.Nod
 			}
 		}
 		return true
-	}, nodes...)
+	}, syncState(nodes...))
 	t.Logf("converged on %d messages in %s", want, time.Since(start).Round(time.Millisecond))
 }
 
@@ -183,7 +184,7 @@ func TestSyncAfterMeshForms(t *testing.T) {
 		}
 		return false
 	}
-	eventually(t, 10*time.Second, "the syncs of the topic join", func() bool { return synced(b) && synced(c) }, b, c)
+	testwait.For(t, 10*time.Second, "the syncs of the topic join", func() bool { return synced(b) && synced(c) }, syncState(b, c))
 	t.Logf("first syncs done %s after joining", time.Since(joined).Round(time.Millisecond))
 	// Several syncs start on meeting (identification, join, topic join);
 	// one refused as busy is retried within 600 ms. Let them all end.
@@ -200,9 +201,9 @@ func TestSyncAfterMeshForms(t *testing.T) {
 	if added, _, err := b.Chat().Ingest(ctx, room.ID, []*ledger.Event{ev}); err != nil || len(added) != 1 {
 		t.Fatalf("ingest at B: %v %v", added, err)
 	}
-	eventually(t, 15*time.Second, "the event at C", func() bool {
+	testwait.For(t, 15*time.Second, "the event at C", func() bool {
 		ok, err := c.Chat().Ledger().Has(ctx, room.ID, ev.ID())
 		return err == nil && ok
-	}, b, c)
+	}, syncState(b, c))
 	t.Logf("event at C %s after joining", time.Since(joined).Round(time.Millisecond))
 }

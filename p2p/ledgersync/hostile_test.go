@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/parley-chat/parley/internal/testwait"
 )
 
 // fakeResponder serves ProtocolID on a bare host: it reads the hello and
@@ -124,18 +126,7 @@ func TestHostileRequester(t *testing.T) {
 	_ = c.send(&frame{typ: frameHello, room: testRoom, fp: fp16{count: 1}})
 	_, _ = c.w.Write(binary.AppendUvarint(nil, MaxFrameSize+100))
 	_ = c.flush()
-	waitFor(t, func() bool { return a.bad.count(m.ID()) == 1 })
-}
-
-func waitFor(t *testing.T, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.For(t, 10*time.Second, "the garbling requester reported", func() bool { return a.bad.count(m.ID()) == 1 })
 }
 
 // TestFrameTooLargeNotAllocated: an announced length over the maximum is
