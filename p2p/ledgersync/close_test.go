@@ -9,6 +9,8 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+
+	"github.com/parley-chat/parley/internal/testwait"
 )
 
 // Close stops the syncer's pending timers (here the settle sync after a
@@ -36,11 +38,8 @@ func TestClosedSyncerNotHeldByTimers(t *testing.T) {
 	sy, h = nil, nil
 	// Goroutines that were ending at Close may hold it a moment longer;
 	// a pending timer would hold it for good.
-	for deadline := time.Now().Add(5 * time.Second); held.Value() != nil && time.Now().Before(deadline); {
+	testwait.For(t, 5*time.Second, "the closed Syncer to be collected (a pending settle timer would hold it)", func() bool {
 		runtime.GC()
-		time.Sleep(20 * time.Millisecond)
-	}
-	if held.Value() != nil {
-		t.Fatal("the closed Syncer is still reachable (from its pending settle timer)")
-	}
+		return held.Value() == nil
+	})
 }

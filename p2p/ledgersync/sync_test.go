@@ -12,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/parley-chat/parley/internal/testwait"
 	"github.com/parley-chat/parley/ledger"
 )
 
@@ -161,7 +162,11 @@ func TestSessionLimit(t *testing.T) {
 		switch {
 		case errors.Is(err, ErrBusy): // a has not yet seen the last session end
 			i--
-			time.Sleep(10 * time.Millisecond)
+			testwait.For(t, 5*time.Second, "a to see the last session end", func() bool {
+				a.sy.mu.Lock()
+				defer a.sy.mu.Unlock()
+				return len(a.sy.serving) == 0
+			})
 		case err != nil && !errors.Is(err, ErrLimit):
 			t.Fatal(err)
 		}
@@ -211,15 +216,8 @@ func TestCloseIdempotent(t *testing.T) {
 
 func waitCount(t *testing.T, s *testStore, n int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	for count(t, s) < n {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("count %d, want %d", count(t, s), n)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	testwait.For(t, 20*time.Second, fmt.Sprintf("%d events", n), func() bool { return count(t, s) >= n },
+		func() string { return fmt.Sprintf("count %d", count(t, s)) })
 }
 
 // Peers that served a room come first when picking whom to sync it with,
