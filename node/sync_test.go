@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -153,57 +154,66 @@ func TestJoinGetsLongHistory(t *testing.T) {
 // An event a neighbour learns just after meeting us without gossiping it
 // on (in real rooms: forwarded before its mesh grafted us; here: stored as
 // sync stores events) reaches us by the second sync that follows a topic
-// join, not only by the periodic sync, which is off here.
+// join, not only by the periodic sync, which is off here. The nodes run on
+// a simulated network in virtual time (startSimNodes), so the event is
+// stored exactly when wanted: after the syncs of meeting and joining have
+// ended, shortly before the second sync.
 func TestSyncAfterMeshForms(t *testing.T) {
-	// The event must reach B before the second sync starts; a longer
-	// Settle than the default leaves room for a slow first sync on a
-	// loaded machine.
-	const settle = 6 * time.Second
-	noPeriodic := func(o *node.Options) {
-		o.Sync = func(c *ledgersync.Config) { c.Interval, c.Settle = -1, settle }
-	}
-	b, c := startNode(t, "", noPeriodic), startNode(t, "", noPeriodic)
-	connect(t, c, b)
-	joinAll(t, b, c)
-	joined := time.Now()
-	ctx := t.Context()
-	rooms, err := b.Chat().Rooms(ctx)
-	if err != nil || len(rooms) != 1 {
-		t.Fatalf("rooms: %v %v", rooms, err)
-	}
-	room := rooms[0]
-	synced := func(n *node.Node) bool {
-		info, err := n.Info(ctx)
+	synctest.Test(t, func(t *testing.T) {
+		const settle = 3 * time.Second
+		noPeriodic := func(o *node.Options) {
+			o.Sync = func(c *ledgersync.Config) { c.Interval, c.Settle = -1, settle }
+		}
+		nodes := startSimNodes(t, 2, noPeriodic)
+		b, c := nodes[0], nodes[1]
+		connect(t, c, b)
+		joinAll(t, b, c)
+		joined := time.Now()
+		ctx := t.Context()
+		rooms, err := b.Chat().Rooms(ctx)
+		if err != nil || len(rooms) != 1 {
+			t.Fatalf("rooms: %v %v", rooms, err)
+		}
+		room := rooms[0]
+		synced := func(n *node.Node) bool {
+			info, err := n.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, rs := range info.Sync {
+				if rs.Room == room.ID {
+					return rs.LastSync != "" && !rs.InProgress
+				}
+			}
+			return false
+		}
+		testwait.For(t, settle/2, "the syncs of the topic join", func() bool { return synced(b) && synced(c) }, syncState(b, c))
+		t.Logf("first syncs done %s after joining", time.Since(joined))
+		// Several syncs start on meeting (identification, join, topic
+		// join); one refused as busy is retried within 600 ms. Store the
+		// event once they have all ended, just before the second sync.
+		time.Sleep(settle - 100*time.Millisecond - time.Since(joined))
+		synctest.Wait()
+		if !synced(b) || !synced(c) {
+			t.Fatalf("a sync still runs %s after joining", time.Since(joined))
+		}
+
+		key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+		ev, err := ledger.Sign(key, ledger.Draft{Room: room.ID, Kind: ledger.KindMsg, Body: []byte(`{"text":"late"}`), Time: time.Now(), Lamport: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, rs := range info.Sync {
-			if rs.Room == room.ID {
-				return rs.LastSync != "" && !rs.InProgress
-			}
+		if added, _, err := b.Chat().Ingest(ctx, room.ID, []*ledger.Event{ev}); err != nil || len(added) != 1 {
+			t.Fatalf("ingest at B: %v %v", added, err)
 		}
-		return false
-	}
-	testwait.For(t, 10*time.Second, "the syncs of the topic join", func() bool { return synced(b) && synced(c) }, syncState(b, c))
-	t.Logf("first syncs done %s after joining", time.Since(joined).Round(time.Millisecond))
-	// Several syncs start on meeting (identification, join, topic join);
-	// one refused as busy is retried within 600 ms. Let them all end.
-	time.Sleep(time.Second)
-	if late := time.Since(joined); late > settle-time.Second {
-		t.Skipf("machine too loaded: the first syncs ended %s after joining, too close to the second sync at %s to test it", late, settle)
-	}
-
-	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
-	ev, err := ledger.Sign(key, ledger.Draft{Room: room.ID, Kind: ledger.KindMsg, Body: []byte(`{"text":"late"}`), Time: time.Now(), Lamport: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if added, _, err := b.Chat().Ingest(ctx, room.ID, []*ledger.Event{ev}); err != nil || len(added) != 1 {
-		t.Fatalf("ingest at B: %v %v", added, err)
-	}
-	testwait.For(t, 15*time.Second, "the event at C", func() bool {
-		ok, err := c.Chat().Ledger().Has(ctx, room.ID, ev.ID())
-		return err == nil && ok
-	}, syncState(b, c))
-	t.Logf("event at C %s after joining", time.Since(joined).Round(time.Millisecond))
+		atC := func() bool {
+			ok, err := c.Chat().Ledger().Has(ctx, room.ID, ev.ID())
+			return err == nil && ok
+		}
+		testwait.For(t, 15*time.Second, "the event at C", atC, syncState(b, c))
+		if at := time.Since(joined); at < settle {
+			t.Fatalf("the event reached C %s after joining, before the second sync at %s", at, settle)
+		}
+		t.Logf("event at C %s after joining", time.Since(joined))
+	})
 }
