@@ -10,6 +10,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/internal/testwait"
@@ -68,11 +69,18 @@ func TestRawPeerGarbageRejected(t *testing.T) {
 // a hostile peer: whatever it publishes reaches n's validator unfiltered.
 func rawRoomPeer(t *testing.T, n *node.Node, room string, key crypto.PrivKey) *pubsub.Topic {
 	t.Helper()
-	ctx := t.Context()
 	h, err := libp2p.New(libp2p.Identity(key), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rawRoomPeerOn(t, n, room, h)
+}
+
+// rawRoomPeerOn is rawRoomPeer on a host built by the caller (a simNet
+// host, say), which it closes when the test ends.
+func rawRoomPeerOn(t *testing.T, n *node.Node, room string, h host.Host) *pubsub.Topic {
+	t.Helper()
+	ctx := t.Context()
 	t.Cleanup(func() { h.Close() })
 	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign), pubsub.WithNoAuthor(),
 		pubsub.WithPeerOutboundQueueSize(4096),

@@ -155,7 +155,7 @@ func TestJoinGetsLongHistory(t *testing.T) {
 // on (in real rooms: forwarded before its mesh grafted us; here: stored as
 // sync stores events) reaches us by the second sync that follows a topic
 // join, not only by the periodic sync, which is off here. The nodes run on
-// a simulated network in virtual time (startSimNodes), so the event is
+// a simulated network in virtual time (simNet), so the event is
 // stored exactly when wanted: after the syncs of meeting and joining have
 // ended, shortly before the second sync.
 func TestSyncAfterMeshForms(t *testing.T) {
@@ -164,8 +164,8 @@ func TestSyncAfterMeshForms(t *testing.T) {
 		noPeriodic := func(o *node.Options) {
 			o.Sync = func(c *ledgersync.Config) { c.Interval, c.Settle = -1, settle }
 		}
-		nodes := startSimNodes(t, 2, noPeriodic)
-		b, c := nodes[0], nodes[1]
+		net := newSimNet(t)
+		b, c := net.node(t, noPeriodic), net.node(t, noPeriodic)
 		connect(t, c, b)
 		joinAll(t, b, c)
 		joined := time.Now()
