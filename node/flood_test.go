@@ -8,6 +8,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 
 	"github.com/parley-chat/parley/internal/testwait"
 	"github.com/parley-chat/parley/p2p/ledgersync"
@@ -53,9 +54,17 @@ func TestStreamFloodIsHeld(t *testing.T) {
 		streams = append(streams, s)
 		opened++
 	}
-	// What B holds for the attacker, once its side has caught up.
+	// What B holds for the attacker, once its side has caught up: a ping
+	// on the same connection is answered only after B's swarm has taken
+	// in every stream opened before it (yamux and the swarm accept them in
+	// order). B's resource manager may refuse a ping while it still holds
+	// streams it is about to close, so ask until one is answered.
+	testwait.For(t, 10*time.Second, "a ping answered by B after the flood", func() bool {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		return (<-ping.Ping(ctx, h, ai.ID)).Error == nil
+	})
 	held := 0
-	time.Sleep(500 * time.Millisecond)
 	for _, c := range b.P2P().Host().Network().ConnsToPeer(h.ID()) {
 		held += len(c.GetStreams())
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/internal/testwait"
 	"github.com/parley-chat/parley/node"
 	"github.com/parley-chat/parley/p2p"
 )
@@ -149,28 +150,19 @@ func TestChurnSoak(t *testing.T) {
 
 	// Convergence: every node ends with the same history containing every
 	// acknowledged message.
-	deadline := time.Now().Add(90 * time.Second)
 	var first []string
-	for {
-		ok := true
+	testwait.For(t, 90*time.Second, "the nodes to converge", func() bool {
 		first = nil
 		for i, nd := range nodes {
 			ids := allIDs(t, nd)
 			if i == 0 {
 				first = ids
 			} else if !slices.Equal(ids, first) {
-				ok = false
-				break
+				return false
 			}
 		}
-		if ok && len(first) >= len(acked) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nodes did not converge within 90s")
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		return len(first) >= len(acked)
+	})
 	have := map[string]bool{}
 	for _, id := range first {
 		have[id] = true
@@ -189,14 +181,11 @@ func TestChurnSoak(t *testing.T) {
 	t.Logf("converged: %d messages on all %d nodes, 0 acknowledged lost", len(first), n)
 
 	// Leaks: everything the nodes started has stopped.
-	deadline = time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > startGoroutines+5 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if g := runtime.NumGoroutine(); g > startGoroutines+5 {
-		buf := make([]byte, 1<<20)
-		t.Fatalf("goroutines: %d at start, %d after closing every node\n%s", startGoroutines, g, buf[:runtime.Stack(buf, true)])
-	}
+	testwait.For(t, 10*time.Second, "the nodes' goroutines to end", func() bool { return runtime.NumGoroutine() <= startGoroutines+5 },
+		func() string {
+			buf := make([]byte, 1<<20)
+			return fmt.Sprintf("goroutines: %d at start, %d after closing every node\n%s", startGoroutines, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		})
 }
 
 // allIDs returns a node's whole room history, in order.

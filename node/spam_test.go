@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/internal/testwait"
 	"github.com/parley-chat/parley/ledger"
 	"github.com/parley-chat/parley/node"
 )
@@ -56,6 +58,7 @@ func TestSpamFloodIsLimited(t *testing.T) {
 	before, _ := b.Chat().Ledger().Count(ctx, room.ID)
 	floodCtx, stopFlood := context.WithCancel(ctx)
 	flooded := make(chan int)
+	var published atomic.Int64
 	start := time.Now()
 	go func() {
 		one, _, _ := crypto.GenerateEd25519Key(rand.Reader)
@@ -68,11 +71,15 @@ func TestSpamFloodIsLimited(t *testing.T) {
 			ev, _ := ledger.Sign(key, ledger.Draft{Room: room.ID, Kind: ledger.KindMsg, Body: fmt.Appendf(nil, `{"text":"spam %d"}`, i), Time: time.Now(), Lamport: 1})
 			if topic.Publish(floodCtx, ev.Raw()) == nil {
 				n++
+				published.Add(1)
 			}
 		}
 		flooded <- n
 	}()
-	time.Sleep(500 * time.Millisecond)
+	lim := chat.DefaultLimits()
+	// Measure under attack once the attacker has sent more than B's
+	// per-peer burst: B's limiter is then at work.
+	testwait.For(t, 10*time.Second, "the flood past B's per-peer burst", func() bool { return published.Load() > int64(2*lim.PeerBurst) })
 	attacked := honestLatencies(t, a, sub, "under attack", 30)
 	stopFlood()
 	sent := <-flooded
@@ -81,7 +88,6 @@ func TestSpamFloodIsLimited(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	after, _ := b.Chat().Ledger().Count(ctx, room.ID)
 	stored := int(after - before)
-	lim := chat.DefaultLimits()
 	// Everything from the attacker arrives through one peer, so the
 	// per-peer bucket bounds what B accepts (honest events from A and C
 	// arrive through other peers).
