@@ -18,12 +18,19 @@ const Interval = 10 * time.Millisecond
 // or the test's context ends.
 func For(t testing.TB, timeout time.Duration, what string, cond func() bool, diag ...func() string) {
 	t.Helper()
+	ForEvery(t, Interval, timeout, what, cond, diag...)
+}
+
+// ForEvery is For checking cond every interval, for conditions that cost
+// a process or a round trip to check.
+func ForEvery(t testing.TB, interval, timeout time.Duration, what string, cond func() bool, diag ...func() string) {
+	t.Helper()
 	if cond() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
-	tick := time.NewTicker(Interval)
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		select {

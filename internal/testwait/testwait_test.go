@@ -24,3 +24,13 @@ func TestRecv(t *testing.T) {
 		t.Fatalf("got %d, want 7", got)
 	}
 }
+
+func TestForEveryChecksAtItsInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start, calls := time.Now(), 0
+		ForEvery(t, time.Second, time.Minute, "the fifth check", func() bool { calls++; return calls == 5 })
+		if el := time.Since(start); calls != 5 || el != 4*time.Second {
+			t.Fatalf("%d checks in %v of virtual time, want 5 in 4s", calls, el)
+		}
+	})
+}
