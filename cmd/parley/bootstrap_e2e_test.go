@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/protocol"
 
+	"github.com/parley-chat/parley/internal/testwait"
 	"github.com/parley-chat/parley/node"
 	"github.com/parley-chat/parley/p2p/ledgersync"
 )
@@ -83,13 +85,9 @@ func TestBinaryBootstrapDiscovery(t *testing.T) {
 	mustCLI(t, "--data", a.dir, "join", "general")
 	mustCLI(t, "--data", b.dir, "join", "general")
 
-	deadline := time.Now().Add(30 * time.Second)
-	for !connectedTo(t, a.dir, idB) || !connectedTo(t, b.dir, idA) {
-		if time.Now().After(deadline) {
-			t.Fatalf("A and B never found each other through the bootstrap node; A:\n%s\nB:\n%s", a.out, b.out)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testwait.ForEvery(t, 200*time.Millisecond, 30*time.Second, "A and B to find each other through the bootstrap node", func() bool {
+		return connectedTo(t, a.dir, idB) && connectedTo(t, b.dir, idA)
+	}, func() string { return fmt.Sprintf("A:\n%s\nB:\n%s", a.out, b.out) })
 
 	// Both joined before they met, so each lacks the other's join event;
 	// their messages are accepted once ledger sync fetches it.
@@ -98,16 +96,10 @@ func TestBinaryBootstrapDiscovery(t *testing.T) {
 	}
 	mustCLI(t, "--data", a.dir, "send", "general", "hi bob, via the bootstrap node")
 	mustCLI(t, "--data", b.dir, "send", "general", "hi alice")
-	deadline = time.Now().Add(30 * time.Second)
-	for {
-		ha := mustCLI(t, "--data", a.dir, "history", "general")
-		hb := mustCLI(t, "--data", b.dir, "history", "general")
-		if strings.Contains(hb, "hi bob, via the bootstrap node") && strings.Contains(ha, "hi alice") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("messages did not cross; A's history:\n%s\nB's history:\n%s", ha, hb)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	var ha, hb string
+	testwait.ForEvery(t, 200*time.Millisecond, 30*time.Second, "the messages to cross", func() bool {
+		ha = mustCLI(t, "--data", a.dir, "history", "general")
+		hb = mustCLI(t, "--data", b.dir, "history", "general")
+		return strings.Contains(hb, "hi bob, via the bootstrap node") && strings.Contains(ha, "hi alice")
+	}, func() string { return fmt.Sprintf("A's history:\n%s\nB's history:\n%s", ha, hb) })
 }

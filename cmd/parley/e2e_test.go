@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/parley-chat/parley/internal/testwait"
 )
 
 // parleyBin is the real binary, built once for the end-to-end tests.
@@ -65,16 +67,11 @@ func startProcess(t *testing.T, sub, dir string, extra ...string) *daemon {
 	}
 	d := &daemon{dir: dir, cmd: cmd, out: out}
 	t.Cleanup(func() { d.stop(t) })
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "rpc.addr")); err == nil {
-			return d
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("parley %s did not write rpc.addr; output:\n%s", sub, out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.For(t, 15*time.Second, "parley "+sub+" to write rpc.addr", func() bool {
+		_, err := os.Stat(filepath.Join(dir, "rpc.addr"))
+		return err == nil
+	}, func() string { return "output:\n" + out.String() })
+	return d
 }
 
 func (d *daemon) stop(t *testing.T) {
@@ -205,7 +202,10 @@ func TestBinaryTwoDaemonsChat(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tail := exec.CommandContext(ctx, parleyBin, "--data", b.dir, "tail", "general")
+	// tail replays from B's own last message, so it shows what arrives
+	// after that whether its subscription is live before A sends or not.
+	mark := strings.TrimSpace(mustCLI(t, "--data", b.dir, "send", "general", "bob is here"))
+	tail := exec.CommandContext(ctx, parleyBin, "--data", b.dir, "tail", "general", "--since", mark)
 	pipe, _ := tail.StdoutPipe()
 	if err := tail.Start(); err != nil {
 		t.Fatal(err)
@@ -218,7 +218,6 @@ func TestBinaryTwoDaemonsChat(t *testing.T) {
 			lines <- sc.Text()
 		}
 	}()
-	time.Sleep(300 * time.Millisecond) // let tail subscribe
 	mustCLI(t, "--data", a.dir, "send", "general", "hi bob")
 	select {
 	case l := <-lines:
@@ -229,11 +228,7 @@ func TestBinaryTwoDaemonsChat(t *testing.T) {
 		t.Fatal("tail on B never showed A's message")
 	}
 	mustCLI(t, "--data", b.dir, "send", "general", "hi alice")
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(mustCLI(t, "--data", a.dir, "history", "general"), "hi alice") {
-		if time.Now().After(deadline) {
-			t.Fatal("A never got B's message")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testwait.ForEvery(t, 100*time.Millisecond, 20*time.Second, "B's message at A", func() bool {
+		return strings.Contains(mustCLI(t, "--data", a.dir, "history", "general"), "hi alice")
+	})
 }
