@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/parley-chat/parley/internal/testwait"
 	"github.com/parley-chat/parley/p2p"
 )
 
@@ -75,7 +76,7 @@ func TestRoomRendezvousThroughBootstrap(t *testing.T) {
 				others = append(others, u.Self())
 			}
 		}
-		waitFor(t, 20*time.Second, fmt.Sprintf("user %d to find the others", i), func() bool {
+		testwait.For(t, 20*time.Second, fmt.Sprintf("user %d to find the others", i), func() bool {
 			got := tp.Peers()
 			return !slices.ContainsFunc(others, func(p peer.ID) bool { return !slices.Contains(got, p) })
 		})
@@ -85,7 +86,7 @@ func TestRoomRendezvousThroughBootstrap(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 15*time.Second, "every message everywhere", func() bool {
+	testwait.For(t, 15*time.Second, "every message everywhere", func() bool {
 		for j, b := range boxes {
 			for i := range topics {
 				want := 1
@@ -164,7 +165,7 @@ func TestRelayedRoom(t *testing.T) {
 	if err := tb.Publish(t.Context(), []byte("from B via relay")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "messages across the relay", func() bool {
+	testwait.For(t, 15*time.Second, "messages across the relay", func() bool {
 		return boxB.count("from A via relay") == 1 && boxA.count("from B via relay") == 1
 	})
 }
@@ -184,7 +185,7 @@ func TestKnownPeersReconnectAfterRestart(t *testing.T) {
 	a := newNodeWithKey(t, keyA, cfgA)
 	ta, _ := join(t, a, room, "")
 	waitTopicPeers(t, ta, b.Self())
-	waitFor(t, 10*time.Second, "A to remember B and the bootstrap node", func() bool {
+	testwait.For(t, 10*time.Second, "A to remember B and the bootstrap node", func() bool {
 		var ids []peer.ID
 		for _, kp := range a.KnownPeers() {
 			ids = append(ids, kp.ID)
@@ -208,7 +209,7 @@ func TestKnownPeersReconnectAfterRestart(t *testing.T) {
 	if err := tb.Publish(t.Context(), []byte("welcome back")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "chat after restart", func() bool {
+	testwait.For(t, 15*time.Second, "chat after restart", func() bool {
 		return boxB.count("back again") == 1 && boxA2.count("welcome back") == 1
 	})
 }
@@ -258,9 +259,15 @@ func TestRelayReservationAfterBootstrapReturns(t *testing.T) {
 	fastDiscovery(&cfgA)
 	a := newNode(t, cfgA)
 	// AutoRelay asks for its static relays as soon as the node is private,
-	// and the dial to the closed port is refused at once: by now its
-	// first attempt has failed.
-	time.Sleep(time.Second)
+	// and the dial to the closed port is refused at once; the swarm then
+	// backs off from that address, which shows the first attempt failed.
+	bootMA, err := ma.NewMultiaddr(bootAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 10*time.Second, "A's first dial to the bootstrap node to fail", func() bool {
+		return a.Host().Network().(*swarm.Swarm).Backoff().Backoff(idBoot, bootMA)
+	})
 
 	cfgBoot := testConfigMode(p2p.DHTModeAuto)
 	cfgBoot.Bootstrap = true
@@ -279,7 +286,7 @@ func TestRelayReservationAfterBootstrapReturns(t *testing.T) {
 			t.Logf("last circuit dial: %v", lastErr)
 		}
 	})
-	waitFor(t, 15*time.Second, "a circuit to A through the returned bootstrap node", func() bool {
+	testwait.For(t, 15*time.Second, "a circuit to A through the returned bootstrap node", func() bool {
 		// Each failed circuit dial puts the address in the swarm's dial
 		// backoff (5 s and more); the test polls faster than that.
 		b.Host().Network().(*swarm.Swarm).Backoff().Clear(a.Self())

@@ -153,7 +153,7 @@ func join(t *testing.T, n *p2p.Node, topic, reject string) (p2p.Topic, *inbox) {
 // other packages' tests alongside.
 func waitTopicPeers(t *testing.T, tp p2p.Topic, want ...peer.ID) {
 	t.Helper()
-	waitFor(t, 20*time.Second, "topic peers", func() bool {
+	testwait.For(t, 20*time.Second, "topic peers", func() bool {
 		got := tp.Peers()
 		for _, p := range want {
 			if !slices.Contains(got, p) {
@@ -177,7 +177,7 @@ func warmUp(t *testing.T, pub p2p.Topic, boxes ...*inbox) {
 	warmUps++
 	prefix := fmt.Sprintf("warm-up %d/", warmUps)
 	i := 0
-	waitFor(t, 15*time.Second, "mesh to form", func() bool {
+	testwait.For(t, 15*time.Second, "mesh to form", func() bool {
 		i++
 		if err := pub.Publish(t.Context(), fmt.Appendf(nil, "%s%d", prefix, i)); err != nil {
 			t.Fatalf("Publish warm-up: %v", err)

@@ -13,6 +13,7 @@ import (
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/parley-chat/parley/internal/testwait"
 	"github.com/parley-chat/parley/p2p"
 )
 
@@ -113,13 +114,13 @@ func TestBootstrap(t *testing.T) {
 	cfg := testConfig()
 	cfg.BootstrapPeers = boot.Addrs()
 	n := newNode(t, cfg)
-	waitFor(t, 10*time.Second, "bootstrap connection", func() bool {
+	testwait.For(t, 10*time.Second, "bootstrap connection", func() bool {
 		return len(n.Peers()) == 1 && n.Peers()[0].ID == boot.Self()
 	})
 	if !n.Host().ConnManager().IsProtected(boot.Self(), "") {
 		t.Error("bootstrap peer is not protected in the connection manager")
 	}
-	waitFor(t, 10*time.Second, "bootstrap peer in DHT routing table", func() bool {
+	testwait.For(t, 10*time.Second, "bootstrap peer in DHT routing table", func() bool {
 		return n.DHT().RoutingTable().Find(boot.Self()) != ""
 	})
 }
@@ -153,7 +154,7 @@ func TestNewWithMocknet(t *testing.T) {
 	if err := t0.Publish(t.Context(), []byte("over mocknet")); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
-	waitFor(t, 10*time.Second, "mocknet delivery", func() bool { return box1.count("over mocknet") == 1 })
+	testwait.For(t, 10*time.Second, "mocknet delivery", func() bool { return box1.count("over mocknet") == 1 })
 }
 
 // With a Registerer, a node counts the gossip copies it drops as already
@@ -196,7 +197,7 @@ func TestGossipDuplicatesCounted(t *testing.T) {
 	// The relays forward only to their mesh, which forms at the first
 	// heartbeats (warmUp's copies came straight from the publisher).
 	before, i := duplicates(), 0
-	waitFor(t, 15*time.Second, "duplicate copies counted", func() bool {
+	testwait.For(t, 15*time.Second, "duplicate copies counted", func() bool {
 		i++
 		if err := t0.Publish(t.Context(), fmt.Appendf(nil, "dup %d", i)); err != nil {
 			t.Fatal(err)
@@ -263,7 +264,7 @@ func TestCloseIsIdempotentAndStopsEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "bootstrap connection", func() bool { return len(n.Peers()) == 1 })
+	testwait.For(t, 10*time.Second, "bootstrap connection", func() bool { return len(n.Peers()) == 1 })
 
 	if err := n.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
