@@ -74,9 +74,6 @@ func connect(t *testing.T, a, b *p2p.Node) {
 	}
 }
 
-// waitFor is testwait.For, under the name topic_test.go still calls.
-var waitFor = testwait.For
-
 type delivery struct {
 	from      peer.ID
 	data      string

@@ -9,6 +9,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/parley-chat/parley/internal/testwait"
 	"github.com/parley-chat/parley/p2p"
 )
 
@@ -52,7 +53,7 @@ func TestChainForwarding(t *testing.T) {
 	if err := topics[2].Publish(t.Context(), []byte("hello from C")); err != nil {
 		t.Fatalf("Publish on C: %v", err)
 	}
-	waitFor(t, 15*time.Second, "delivery through B", func() bool {
+	testwait.For(t, 15*time.Second, "delivery through B", func() bool {
 		return boxes[2].count("hello from A") == 1 && boxes[0].count("hello from C") == 1
 	})
 
@@ -62,7 +63,7 @@ func TestChainForwarding(t *testing.T) {
 		t.Errorf("A validated its own message: %v, delivered it %d times; want validated, not delivered",
 			boxes[0].sawValidate("hello from A"), boxes[0].count("hello from A"))
 	}
-	waitFor(t, 5*time.Second, "delivery on B", func() bool {
+	testwait.For(t, 5*time.Second, "delivery on B", func() bool {
 		return boxes[1].count("hello from A") == 1 && boxes[1].count("hello from C") == 1
 	})
 	for _, d := range boxes[2].deliveries() {
@@ -88,7 +89,7 @@ func TestRejectedMessageIsNotDeliveredOrForwarded(t *testing.T) {
 	if err := topics[0].Publish(t.Context(), []byte("good message")); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
-	waitFor(t, 15*time.Second, "good message on C", func() bool { return boxes[2].count("good message") == 1 })
+	testwait.For(t, 15*time.Second, "good message on C", func() bool { return boxes[2].count("good message") == 1 })
 
 	if !boxes[1].sawValidate("bad message") {
 		t.Error("B never validated the bad message")
@@ -129,7 +130,7 @@ func TestMessageIDIsEventID(t *testing.T) {
 			t.Fatalf("Publish %q: %v", m, err)
 		}
 	}
-	waitFor(t, 10*time.Second, "all distinct payloads on B", func() bool {
+	testwait.For(t, 10*time.Second, "all distinct payloads on B", func() bool {
 		return boxB.count("first") >= 1 && boxB.count("second") == 1 && boxB.count("third") == 1
 	})
 	// The duplicate payload has the same ID: delivered once everywhere.
@@ -245,7 +246,7 @@ func TestDeliverPanicStillForwards(t *testing.T) {
 	if err := topics[0].Publish(t.Context(), []byte("through a panicking B")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "C to get A's message through B", func() bool {
+	testwait.For(t, 15*time.Second, "C to get A's message through B", func() bool {
 		return boxes[2].count("through a panicking B") == 1
 	})
 }
