@@ -34,6 +34,11 @@ type committer struct {
 	turns   []string               // rooms with queued requests, next to serve first
 	written []*writeReq            // written, waiting for the flush and acknowledgement
 	closed  bool
+	// For yieldToFlush: Appends queued, Appends written and not yet
+	// flushed, fsyncs finished and how long the last one took.
+	ownQueued, ownWritten int
+	flushes               uint64
+	fsyncTook             time.Duration
 
 	// Owned by the commit goroutine.
 	seq       uint64 // last sequence number handed out
@@ -49,6 +54,7 @@ type committer struct {
 
 	kick       chan struct{} // something queued
 	flushKick  chan struct{} // something written
+	flushed    chan struct{} // an fsync finished
 	commitDone chan struct{} // closed when the commit goroutine has stopped
 	ctx        context.Context
 	cancel     context.CancelFunc
@@ -82,6 +88,7 @@ func newCommitter(store ds.Batching, log *slog.Logger, cfg Config, drop func(*ro
 		queued:     make(map[string][]*writeReq),
 		kick:       make(chan struct{}, 1),
 		flushKick:  make(chan struct{}, 1),
+		flushed:    make(chan struct{}, 1),
 		commitDone: make(chan struct{}),
 	}
 }
@@ -121,6 +128,9 @@ func (c *committer) enqueue(req *writeReq) error {
 		c.turns = append(c.turns, room)
 	}
 	c.queued[room] = append(q, req)
+	if req.durable {
+		c.ownQueued++
+	}
 	c.mu.Unlock()
 	select {
 	case c.kick <- struct{}{}:
@@ -153,6 +163,7 @@ func (c *committer) take() []*writeReq {
 			c.queued[room] = q[n:]
 		}
 		if len(group) > 0 {
+			c.ownQueued -= len(group)
 			c.turns = slices.DeleteFunc(c.turns, func(room string) bool {
 				if len(c.queued[room]) == 0 {
 					delete(c.queued, room)
@@ -174,6 +185,9 @@ func (c *committer) take() []*writeReq {
 		}
 		group = append(group, q[0])
 		events += len(q[0].events)
+		if q[0].durable {
+			c.ownQueued--
+		}
 		c.turns = c.turns[1:]
 		if len(q) > 1 {
 			c.queued[room] = q[1:]
@@ -205,6 +219,7 @@ func (c *committer) commitLoop() {
 // commitNext writes the next group as one batch and hands it to the
 // flush goroutine. It reports false when nothing was queued.
 func (c *committer) commitNext() bool {
+	c.yieldToFlush()
 	group := c.take()
 	if len(group) == 0 {
 		return false
@@ -218,12 +233,48 @@ func (c *committer) commitNext() bool {
 	c.numbered.Store(c.seq)
 	c.mu.Lock()
 	c.written = append(c.written, group...)
+	c.ownWritten += ownWriters(group)
 	c.mu.Unlock()
 	select {
 	case c.flushKick <- struct{}{}:
 	default:
 	}
 	return true
+}
+
+// yieldToFlush holds the next group back while it would hold only bulk
+// writes (Adds) and our own events written before it still await their
+// fsync. Pebble has one log for all rooms, and its fsync flushes whatever
+// is in the log when it runs: a catch-up's batch written just before it
+// (a few hundred KiB) would be flushed too and make the send wait for
+// it. The hold lasts until one fsync has finished, and never longer than
+// the last fsync took, so a stream of sends delays each bulk group by
+// about one fsync and never starves it, and a stalled disk does not stop
+// ingest; it ends at once when an Append is queued (take serves that
+// first) or the committer closes.
+func (c *committer) yieldToFlush() {
+	c.mu.Lock()
+	hold := c.ownWritten > 0 && c.ownQueued == 0 && len(c.turns) > 0 && c.fsyncTook > 0
+	gen, limit := c.flushes, c.fsyncTook
+	c.mu.Unlock()
+	if !hold {
+		return
+	}
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	for hold {
+		select {
+		case <-c.flushed:
+		case <-c.kick: // the loop in commitLoop takes whatever was queued
+		case <-timer.C:
+			return
+		case <-c.ctx.Done():
+			return
+		}
+		c.mu.Lock()
+		hold = c.flushes == gen && c.ownQueued == 0 && c.ownWritten > 0
+		c.mu.Unlock()
+	}
 }
 
 // number gives the group's events their sequence numbers, in group
@@ -321,6 +372,9 @@ func (c *committer) unqueue(st *roomState) []*writeReq {
 	var out []*writeReq
 	q := slices.DeleteFunc(c.queued[st.name], func(r *writeReq) bool {
 		if r.st == st {
+			if r.durable {
+				c.ownQueued--
+			}
 			out = append(out, r)
 			return true
 		}

@@ -56,7 +56,14 @@ func (c *committer) flushWritten() {
 		// releases and that sends again at once is not counted twice.
 		c.mu.Lock()
 		c.expect = own + ownWriters(c.written)
+		c.ownWritten -= own
+		c.flushes++
+		c.fsyncTook = c.lastFsync
 		c.mu.Unlock()
+		select {
+		case c.flushed <- struct{}{}:
+		default:
+		}
 	}
 	c.finish(reqs, err)
 	if own > 0 {

@@ -23,7 +23,10 @@ import (
 // writes land in the order they were staged, so a parent is never on disk
 // after its child. A group takes every queued Append first (local sends
 // have priority) and then the queued Adds of the rooms in turn, so every
-// room gets a share of every group. Append returns only once its group is
+// room gets a share of every group. While our own events await their
+// fsync, a group of only Adds waits for it (one fsync at most), so that
+// the fsync of a send does not also flush a catch-up's batch (Pebble has
+// one log for all rooms). Append returns only once its group is
 // written and the datastore flushed (Datastore.Sync, an fsync of Pebble's
 // log): durable (P5). Add (events from peers) returns once written; they
 // become durable with the next flushed write.

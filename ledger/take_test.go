@@ -1,9 +1,13 @@
 package ledger
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
+	"time"
 )
 
 // These tests drive the committer's queue directly: enqueue and take, with
@@ -211,5 +215,97 @@ func TestTakeAddsNotStarved(t *testing.T) {
 				taken++
 			}
 		}
+	}
+}
+
+// yieldToFlush holds a group of only Adds back while our own written
+// events await their fsync, for one fsync at most and never longer than
+// the last fsync took, and not at all when an Append is queued.
+func TestYieldToFlush(t *testing.T) {
+	cases := []struct {
+		name    string
+		release func(q *takeQueue) // ends the hold
+	}{
+		{"one fsync finishes", func(q *takeQueue) {
+			// Another send's events await the next fsync: the hold
+			// ends all the same, after one.
+			q.c.mu.Lock()
+			q.c.flushes++
+			q.c.mu.Unlock()
+			q.c.flushed <- struct{}{}
+		}},
+		{"append queued", func(q *takeQueue) { q.local("b") }},
+		{"the last fsync's time passes", func(q *takeQueue) { time.Sleep(time.Hour) }},
+		{"committer closes", func(q *takeQueue) { q.c.cancel() }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				q := newTakeQueue(t, 1024)
+				q.c.ctx, q.c.cancel = context.WithCancel(t.Context())
+				defer q.c.cancel()
+				q.add("a", 512)
+				q.c.mu.Lock()
+				q.c.ownWritten, q.c.fsyncTook = 1, time.Hour
+				q.c.mu.Unlock()
+
+				var returned atomic.Bool
+				go func() {
+					q.c.yieldToFlush()
+					returned.Store(true)
+				}()
+				synctest.Wait()
+				if returned.Load() {
+					t.Fatal("a bulk group was not held back while our events await their fsync")
+				}
+				// Spurious wake-ups (a stale signal, a kick for an Add)
+				// do not end the hold.
+				q.c.flushed <- struct{}{}
+				q.add("c", 1)
+				synctest.Wait()
+				if returned.Load() {
+					t.Fatal("the hold ended without its fsync finishing")
+				}
+				tc.release(q)
+				synctest.Wait()
+				if !returned.Load() {
+					t.Fatalf("the hold did not end when %s", tc.name)
+				}
+			})
+		})
+	}
+}
+
+// Nothing is held back when it would not help: with no fsync of ours
+// pending, with an Append queued, or before any fsync has been timed.
+func TestYieldToFlushNoHold(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		ownWritten int
+		local      bool
+		took       time.Duration
+	}{
+		{"no fsync pending", 0, false, time.Hour},
+		{"append queued", 1, true, time.Hour},
+		{"no fsync timed yet", 1, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				q := newTakeQueue(t, 1024)
+				q.c.ctx, q.c.cancel = context.WithCancel(t.Context())
+				defer q.c.cancel()
+				q.add("a", 512)
+				if tc.local {
+					q.local("b")
+				}
+				q.c.ownWritten, q.c.fsyncTook = tc.ownWritten, tc.took
+				<-q.c.kick // nothing wakes it but what it checks first
+				t0 := time.Now()
+				q.c.yieldToFlush()
+				if d := time.Since(t0); d != 0 {
+					t.Fatalf("held for %v", d)
+				}
+			})
+		})
 	}
 }
