@@ -42,9 +42,12 @@
 // write.go checks and stages Append and Add under the room's own lock
 // (room.go holds the per-room state: heads, summary, the recent-events
 // index and the staged events); commit.go is the committer, whose commit
-// goroutine forms groups (Appends first, then each room's Adds in turn)
-// and writes each as one batch; flush.go is its flush goroutine, which
+// goroutine forms groups (Appends first, then each room's Adds in turn),
+// holds a group of only Adds back while a send awaits its fsync, and
+// writes each group as one batch; flush.go is its flush goroutine, which
 // fsyncs groups holding our events and acknowledges them in order.
+// take_test.go drives the committer's queue by hand and shows each of
+// these rules; BenchmarkAppendDuringCatchUp measures them on Pebble.
 // read.go serves History and Since; sync.go is the data side of set
 // reconciliation for p2p/ledgersync; verify.go is Verify; keys.go is the
 // datastore layout; event.go, codec.go and signature.go are the event
