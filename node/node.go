@@ -53,6 +53,9 @@ type Options struct {
 	// P2P adjusts the p2p configuration after it is derived from Config
 	// (tests shorten timers).
 	P2P func(*p2p.Config)
+	// RPC adjusts the JSON-RPC configuration after it is derived from
+	// Config (tests shorten the WebSocket write deadline).
+	RPC func(*rpc.Config)
 	// Logger is the parent logger; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -231,6 +234,9 @@ func (n *Node) startRPC() error {
 	rcfg.Logger = n.opts.Logger
 	if n.met != nil { // a nil *metrics.Metrics in the interface would not be nil
 		rcfg.Metrics = n.met
+	}
+	if n.opts.RPC != nil {
+		n.opts.RPC(&rcfg)
 	}
 	var chatAPI rpc.ChatAPI
 	if n.chat != nil {

@@ -28,6 +28,7 @@ import (
 	dssync "github.com/ipfs/go-datastore/sync"
 
 	"github.com/parley-chat/parley/node"
+	"github.com/parley-chat/parley/rpc"
 	"github.com/parley-chat/parley/rpc/api"
 	"github.com/parley-chat/parley/rpc/client"
 )
@@ -245,11 +246,15 @@ func (d *dropWatch) WithGroup(name string) slog.Handler {
 
 // (b) 100 WebSocket subscribers and one client that never reads. The
 // non-reader's subscription replays a large history into it; it must be
-// dropped while the others receive every live message, node_info stays
-// fast and memory stays bounded.
+// dropped (once a write has waited the write deadline, shortened here)
+// while the others receive every live message, node_info stays fast and
+// memory stays bounded.
 func TestRPCSlowSubscriberDoesNotStall(t *testing.T) {
 	watch := newDropWatch()
-	n := startRPCNode(t, func(o *node.Options) { o.Logger = slog.New(watch) })
+	n := startRPCNode(t, func(o *node.Options) {
+		o.Logger = slog.New(watch)
+		o.RPC = func(c *rpc.Config) { c.WSWriteTimeout = 2 * time.Second }
+	})
 	ctx := t.Context()
 	if _, err := n.Chat().Join(ctx, "general"); err != nil {
 		t.Fatal(err)

@@ -11,15 +11,18 @@ import (
 
 // Defaults used by DefaultConfig.
 const (
-	DefaultAddr         = "127.0.0.1:0"
-	DefaultMaxBodyBytes = 1 << 20 // 1 MiB
-	DefaultCallTimeout  = 30 * time.Second
-	DefaultMaxBatch     = 100
-	DefaultWSQueue      = 256
-	DefaultRateLimit    = 20000 // requests per second, per client: stops a runaway app, not a busy one
-	DefaultRateBurst    = 20000
-	DefaultMaxConns     = 1024 // concurrent WebSocket connections
-	DefaultMaxSubs      = 64   // subscriptions per WebSocket connection
+	DefaultAddr               = "127.0.0.1:0"
+	DefaultMaxBodyBytes       = 1 << 20 // 1 MiB
+	DefaultCallTimeout        = 30 * time.Second
+	DefaultMaxBatch           = 100
+	DefaultWSQueue            = 256
+	DefaultWSWriteTimeout     = 30 * time.Second
+	DefaultMaxReplyBytes      = 4 << 20 // 4 MiB: msg_history's 1,000-message page of 1 KiB messages is ~1.3 MiB
+	DefaultMaxBatchReplyBytes = 8 << 20 // 8 MiB
+	DefaultRateLimit          = 20000   // requests per second, per client: stops a runaway app, not a busy one
+	DefaultRateBurst          = 20000
+	DefaultMaxConns           = 1024 // concurrent WebSocket connections
+	DefaultMaxSubs            = 64   // subscriptions per WebSocket connection
 )
 
 // Config configures a Server. Start from DefaultConfig and set Token; New
@@ -41,11 +44,25 @@ type Config struct {
 	CallTimeout time.Duration
 	// MaxBatch bounds the number of requests in one batch. Default 100.
 	MaxBatch int
-	// WSQueue is the per-WebSocket outbound queue length (messages). When a
-	// client does not read and the queue overflows on a notification, the
-	// connection is dropped (TCP closed) rather than stalling the node.
-	// Default 256.
+	// WSQueue is the per-WebSocket outbound queue length (messages).
+	// Responses and notifications wait for room in it, so a subscription
+	// is delivered at the pace the client reads (it catches up from the
+	// ledger when it falls behind). Default 256.
 	WSQueue int
+	// WSWriteTimeout bounds one write to a WebSocket client. A client that
+	// does not read for this long (its socket buffers full) is dropped:
+	// subscriptions end and the TCP connection is closed; it resumes with
+	// chat_subscribe's since. Default 30s.
+	WSWriteTimeout time.Duration
+	// MaxReplyBytes bounds the encoded result of one call; a call whose
+	// result would be larger gets api.CodeReplyTooLarge instead (and
+	// msg_history stops reading once over it). Default 4 MiB.
+	MaxReplyBytes int
+	// MaxBatchReplyBytes bounds the encoded results of one batch
+	// together; once they are over it, the batch's remaining calls are
+	// not run, and they and the call that crossed it get
+	// api.CodeReplyTooLarge. Default 8 MiB.
+	MaxBatchReplyBytes int
 	// RateLimit is the sustained number of requests per second one client
 	// may make: per remote IP address over HTTP, per connection over
 	// WebSocket. Each request of a batch counts. Over the limit a message is
@@ -81,15 +98,18 @@ type Config struct {
 // limits. Token is empty and must be set.
 func DefaultConfig() Config {
 	return Config{
-		Addr:             DefaultAddr,
-		MaxBodyBytes:     DefaultMaxBodyBytes,
-		CallTimeout:      DefaultCallTimeout,
-		MaxBatch:         DefaultMaxBatch,
-		WSQueue:          DefaultWSQueue,
-		RateLimit:        DefaultRateLimit,
-		RateBurst:        DefaultRateBurst,
-		MaxConns:         DefaultMaxConns,
-		MaxSubscriptions: DefaultMaxSubs,
+		Addr:               DefaultAddr,
+		MaxBodyBytes:       DefaultMaxBodyBytes,
+		CallTimeout:        DefaultCallTimeout,
+		MaxBatch:           DefaultMaxBatch,
+		WSQueue:            DefaultWSQueue,
+		WSWriteTimeout:     DefaultWSWriteTimeout,
+		MaxReplyBytes:      DefaultMaxReplyBytes,
+		MaxBatchReplyBytes: DefaultMaxBatchReplyBytes,
+		RateLimit:          DefaultRateLimit,
+		RateBurst:          DefaultRateBurst,
+		MaxConns:           DefaultMaxConns,
+		MaxSubscriptions:   DefaultMaxSubs,
 	}
 }
 
@@ -115,6 +135,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WSQueue == 0 {
 		c.WSQueue = d.WSQueue
+	}
+	if c.WSWriteTimeout == 0 {
+		c.WSWriteTimeout = d.WSWriteTimeout
+	}
+	if c.MaxReplyBytes == 0 {
+		c.MaxReplyBytes = d.MaxReplyBytes
+	}
+	if c.MaxBatchReplyBytes == 0 {
+		c.MaxBatchReplyBytes = d.MaxBatchReplyBytes
 	}
 	if c.RateLimit == 0 {
 		c.RateLimit = d.RateLimit
@@ -159,6 +188,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("MaxBatch %d is negative", c.MaxBatch)
 	case c.WSQueue < 0:
 		return fmt.Errorf("WSQueue %d is negative", c.WSQueue)
+	case c.WSWriteTimeout < 0:
+		return fmt.Errorf("WSWriteTimeout %s is negative", c.WSWriteTimeout)
+	case c.MaxReplyBytes < 0:
+		return fmt.Errorf("MaxReplyBytes %d is negative", c.MaxReplyBytes)
+	case c.MaxBatchReplyBytes < 0:
+		return fmt.Errorf("MaxBatchReplyBytes %d is negative", c.MaxBatchReplyBytes)
 	case c.RateBurst < 0:
 		return fmt.Errorf("RateBurst %d is negative", c.RateBurst)
 	case c.MaxConns < 0:

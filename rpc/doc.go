@@ -29,7 +29,7 @@
 // small, and owning it gives exact control of what the contract fixes
 // (204 for notification-only POSTs, byte-exact id echo, param-naming
 // -32602 messages, one registry for dispatch and rpc.discover, per-connection
-// bounded WebSocket queues).
+// WebSocket queues paced by the socket).
 //
 // # Protocol
 //
@@ -62,10 +62,14 @@
 // If the chat side ends the subscription (a failed ledger read, say), a
 // last notification carries "error" {code -32009, message, data {cursor}}
 // instead of "result"; subscribe again with since=cursor to resume. Each
-// connection has a bounded outbound queue (Config.WSQueue); a client that
-// lets it overflow is dropped (subscriptions ended, TCP connection closed
-// without a close handshake) instead of slowing the node. Subscriptions end
-// with chat_unsubscribe, the connection, or Close.
+// connection has a bounded outbound queue (Config.WSQueue) that responses
+// and notifications wait for, so a subscription moves at the pace the
+// client reads; behind, it catches up from the ledger by cursor, so a
+// burst never drops a client that is reading and never slows the node. A
+// client that stops reading is dropped once one write has waited
+// Config.WSWriteTimeout (subscriptions ended, TCP connection closed without
+// a close handshake). Subscriptions end with chat_unsubscribe, the
+// connection, or Close.
 //
 // # Limits
 //

@@ -169,7 +169,9 @@ func (c *wsConn) bridge(ws *wsSub, gate <-chan struct{}) {
 				c.s.log.Error("rpc encode notification", "err", err)
 				continue
 			}
-			if !c.notify(b) {
+			// Waits while the socket is busy; meanwhile the chat
+			// subscription queues, then reads on from the ledger.
+			if !c.send(b, ws.done) {
 				ws.stop()
 				return
 			}
@@ -196,7 +198,7 @@ func (c *wsConn) ended(ws *wsSub, last string) {
 	b, err := marshal(notificationMsg{JSONRPC: version, Method: api.NotificationMethod,
 		Params: api.SubscriptionParams{Subscription: ws.id, Error: &api.Error{Code: api.CodeSubscriptionDropped, Message: msg, Data: data}}})
 	if err == nil {
-		c.notify(b)
+		c.send(b, nil)
 	}
 	c.s.log.Debug("rpc subscription ended", "sub", ws.id, "err", ws.sub.Err())
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
@@ -13,16 +12,20 @@ import (
 
 const (
 	statusGoingAway   = websocket.StatusGoingAway
-	wsWriteTimeout    = 10 * time.Second
 	wsInflightPerConn = 16 // concurrent calls per connection
 )
 
 // wsConn is one WebSocket client. A reader goroutine (serve) runs calls
 // concurrently (at most wsInflightPerConn), a writer goroutine drains the
-// bounded outbound queue. Responses wait for queue space (the reader then
-// stops reading: back-pressure on that client only); notifications never
-// wait: on overflow the connection is dropped (see drop) so that a slow
-// client cannot stall the node. It resumes with chat_subscribe's since.
+// bounded outbound queue into the socket. Responses and notifications both
+// wait for queue space, so everything moves at the socket's pace: a
+// subscription bridge that waits stops taking from its chat subscription,
+// which then falls behind and reads on from the ledger by cursor (chat's
+// feed.go), so neither the node nor a client that is reading through a
+// burst is ever held up or dropped. A client that stops reading is found
+// by the write deadline (Config.WSWriteTimeout): one write that cannot
+// finish in time drops the connection (see drop); the client resumes with
+// chat_subscribe's since.
 type wsConn struct {
 	s      *Server
 	c      *websocket.Conn
@@ -116,7 +119,7 @@ func (c *wsConn) serve() {
 			defer func() { <-sem; c.wg.Done() }()
 			env := &callEnv{conn: c, limit: c.limit}
 			if resp, _ := c.s.handleMessage(c.ctx, data, env); resp != nil {
-				if !c.send(resp) {
+				if !c.send(resp, nil) {
 					return
 				}
 			}
@@ -145,10 +148,16 @@ func (c *wsConn) writeLoop() {
 		case <-c.ctx.Done():
 			return
 		case b := <-c.out:
-			ctx, cancel := context.WithTimeout(c.ctx, wsWriteTimeout)
+			ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.WSWriteTimeout)
 			err := c.c.Write(ctx, websocket.MessageText, b)
 			cancel()
-			if err != nil {
+			switch {
+			case err == nil:
+			case errors.Is(err, context.DeadlineExceeded):
+				c.s.log.Warn("rpc websocket client too slow, dropping it", "writeTimeout", c.s.cfg.WSWriteTimeout)
+				go c.drop()
+				return
+			default:
 				go c.shutdown(websocket.StatusInternalError, "write failed")
 				return
 			}
@@ -156,37 +165,24 @@ func (c *wsConn) writeLoop() {
 	}
 }
 
-// send queues a response, waiting for space. It reports false when the
-// connection ended first.
-func (c *wsConn) send(b []byte) bool {
+// send queues a response or notification, waiting for space (the writer
+// makes room at the socket's pace). It reports false when the connection
+// or stop, if not nil, ended first.
+func (c *wsConn) send(b []byte, stop <-chan struct{}) bool {
 	select {
 	case c.out <- b:
 		return true
 	case <-c.ctx.Done():
 		return false
-	}
-}
-
-// notify queues a notification without waiting; when the queue is full it
-// drops the connection and reports false.
-func (c *wsConn) notify(b []byte) bool {
-	select {
-	case c.out <- b:
-		return true
-	case <-c.ctx.Done():
-		return false
-	default:
-		c.s.log.Warn("rpc websocket client too slow, dropping it", "queue", cap(c.out))
-		go c.drop()
+	case <-stop:
 		return false
 	}
 }
 
 // drop ends a connection whose client does not read: its subscriptions end
-// at once, then the context is canceled, which aborts the blocked write,
-// and the TCP connection is closed without a close handshake (a close
-// frame could not get through the full send buffer, and the handshake
-// would wait for seconds).
+// at once, then the context is canceled, and the TCP connection is closed
+// without a close handshake (a close frame could not get through the full
+// send buffer, and the handshake would wait for seconds).
 func (c *wsConn) drop() {
 	c.shutOnce.Do(func() {
 		c.endSubs()

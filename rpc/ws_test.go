@@ -273,21 +273,28 @@ func TestCloseEndsWebSockets(t *testing.T) {
 	}
 }
 
-// A client that never reads must not stall the node: its connection is
-// closed once the outbound queue overflows, and pushing never blocks.
+// A client that never reads must not stall the node: once one write has
+// waited WSWriteTimeout its connection is closed, and pushing never blocks.
 func TestSlowWebSocketClient(t *testing.T) {
 	fc := newFakeChat()
 	fc.subBuf = 4096
-	ts := startServerWith(t, func(c *rpc.Config) { c.WSQueue = 4 }, fc)
+	const writeTimeout = 300 * time.Millisecond
+	ts := startServerWith(t, func(c *rpc.Config) { c.WSQueue = 4; c.WSWriteTimeout = writeTimeout }, fc)
 	c := ts.mustWS(t)
 	subscribe(t, c, `{}`)
 	sub := waitSub(t, fc)
 	big := strings.Repeat("x", 64<<10)
-	deadline := time.Now().Add(10 * time.Second)
+	start := time.Now()
+	deadline := start.Add(10 * time.Second)
 	for n := 1; ; n++ {
 		select {
 		case <-sub.gone:
-			return // the server gave up on the client and ended the subscription
+			// The server gave up on the client and ended the subscription,
+			// not before a write had waited the deadline.
+			if d := time.Since(start); d < writeTimeout {
+				t.Fatalf("dropped after %s, before the %s write deadline", d, writeTimeout)
+			}
+			return
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -296,5 +303,37 @@ func TestSlowWebSocketClient(t *testing.T) {
 		if !sub.push(msg("r", big, n)) {
 			time.Sleep(time.Millisecond)
 		}
+	}
+}
+
+// A burst far larger than the connection's queue reaches a client that
+// reads: notifications wait for the socket instead of dropping it.
+func TestWebSocketBurstReachesReader(t *testing.T) {
+	fc := newFakeChat()
+	fc.subBuf = 4096
+	ts := startServerWith(t, func(c *rpc.Config) { c.WSQueue = 16 }, fc)
+	c := ts.mustWS(t)
+	subscribe(t, c, `{}`)
+	sub := waitSub(t, fc)
+	const burst = 3000
+	text := strings.Repeat("y", 512)
+	for n := 1; n <= burst; n++ {
+		if !sub.push(msg("r", text, n)) {
+			t.Fatalf("push %d refused", n)
+		}
+	}
+	for n := 1; n <= burst; n++ {
+		var note notif
+		if err := json.Unmarshal([]byte(c.mustRead()), &note); err != nil {
+			t.Fatalf("message %d: %v", n, err)
+		}
+		if note.Params.Result == nil || note.Params.Result.Lamport != uint64(n) {
+			t.Fatalf("message %d: got %+v", n, note.Params)
+		}
+	}
+	select {
+	case <-sub.gone:
+		t.Fatal("the reading client's subscription ended")
+	default:
 	}
 }
