@@ -87,6 +87,8 @@ func renderAPIDoc() []byte {
 	p("| request body / WebSocket message | %d MiB | HTTP `413`; WebSocket closed with status 1009 |\n", DefaultMaxBodyBytes>>20)
 	p("| requests in one batch | %d | -32600 |\n", DefaultMaxBatch)
 	p("| time per call | %s | -32008 |\n", DefaultCallTimeout)
+	p("| encoded result of one call | %d MiB | -32014 (nothing is truncated) |\n", DefaultMaxReplyBytes>>20)
+	p("| encoded results of one batch together | %d MiB | -32014 for each call that does not fit; calls not yet started then do not run |\n", DefaultMaxBatchReplyBytes>>20)
 	p("| request rate, per remote IP (HTTP) and per WebSocket connection | %d requests/s sustained, bursts of %d | every request of the message gets -32011 with `data.retryAfterMs`; over HTTP the status is `429` with `Retry-After` (seconds) |\n", DefaultRateLimit, DefaultRateBurst)
 	p("| concurrent WebSocket connections | %d | HTTP `503` with `Retry-After` on the upgrade |\n", DefaultMaxConns)
 	p("| subscriptions per WebSocket connection | %d | -32012 |\n", DefaultMaxSubs)

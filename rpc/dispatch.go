@@ -26,11 +26,23 @@ type callEnv struct {
 	conn  *wsConn
 	limit *rate.Limiter // the client's bucket; nil: unlimited
 
+	// For a call of a batch: what the batch's results may still take,
+	// how much of it this call took while building its result (a paging
+	// handler charges as it goes), and the message's env, which holds the
+	// after-work. All nil/zero otherwise.
+	budget  *replyBudget
+	charged int
+	root    *callEnv
+
 	mu    sync.Mutex
 	after []func()
 }
 
 func (e *callEnv) defer_(f func()) {
+	if e.root != nil {
+		e.root.defer_(f)
+		return
+	}
 	e.mu.Lock()
 	e.after = append(e.after, f)
 	e.mu.Unlock()
@@ -73,19 +85,37 @@ func (s *Server) handleMessage(ctx context.Context, data []byte, env *callEnv) (
 	resps := make([]*response, len(reqs))
 	if len(reqs) == 1 {
 		resps[0] = s.call(ctx, reqs[0], env)
-	} else {
-		sem := make(chan struct{}, batchWorkers)
-		var wg sync.WaitGroup
-		for i, r := range reqs {
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				resps[i] = s.call(ctx, r, env)
-			}()
-		}
-		wg.Wait()
+		return encodeResponses(resps, batch), nil
 	}
+	// The batch's results share one budget: once it is spent, no call that
+	// expects a result starts, and a result that does not fit is replaced
+	// by the error (which calls landed first depends on timing).
+	budget := newReplyBudget(s.cfg.MaxBatchReplyBytes)
+	sem := make(chan struct{}, batchWorkers)
+	var wg sync.WaitGroup
+	for i, r := range reqs {
+		sem <- struct{}{}
+		if r.hasID && budget.spent() {
+			<-sem
+			resps[i] = errorResponse(r.responseID(), replyTooLarge(budget.max, true))
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			cenv := &callEnv{conn: env.conn, limit: env.limit, budget: budget, root: env}
+			resp := s.call(ctx, r, cenv)
+			switch {
+			case resp == nil || resp.Result == nil:
+				budget.refund(cenv.charged)
+			case !budget.take(len(resp.Result) - cenv.charged):
+				budget.refund(len(resp.Result))
+				resp = errorResponse(r.responseID(), replyTooLarge(budget.max, true))
+			}
+			resps[i] = resp
+		}()
+	}
+	wg.Wait()
 	return encodeResponses(resps, batch), nil
 }
 
@@ -151,10 +181,16 @@ func (s *Server) invoke(ctx context.Context, r *request, env *callEnv) (result j
 		}
 		return nil, e
 	}
-	b, err := marshal(v)
+	b, ok := v.(json.RawMessage) // already encoded (msg_history's pages)
+	if !ok {
+		b, err = marshal(v)
+	}
 	if err != nil {
 		s.log.Error("rpc encode result", "method", r.method, "err", err)
 		return nil, newError(api.CodeInternal, "internal error: encoding result")
+	}
+	if limit := s.replyLimit(env); len(b) > limit {
+		return nil, s.tooLarge(env, limit)
 	}
 	return b, nil
 }

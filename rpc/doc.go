@@ -79,7 +79,10 @@
 // requests get CodeRateLimited with data {retryAfterMs}, over HTTP with
 // status 429 and Retry-After. Config.MaxConns bounds WebSocket connections
 // (503 beyond), Config.MaxSubscriptions the subscriptions of one
-// connection (CodeLimitExceeded).
+// connection (CodeLimitExceeded). Replies are bounded by bytes
+// (replycap.go): Config.MaxReplyBytes per call, Config.MaxBatchReplyBytes
+// per batch; over them a call gets CodeReplyTooLarge, never a truncated
+// result, and msg_history (history.go) stops building once over.
 //
 // # Errors
 //

@@ -101,4 +101,4 @@ func toError(err error, fallback api.Code) *api.Error {
 }
 
 // commonErrors can be answered by any method.
-var commonErrors = []api.Code{api.CodeInvalidParams, api.CodeInternal, api.CodeTimeout, api.CodeRateLimited}
+var commonErrors = []api.Code{api.CodeInvalidParams, api.CodeInternal, api.CodeTimeout, api.CodeRateLimited, api.CodeReplyTooLarge}

@@ -195,6 +195,9 @@ func (c *fakeChat) History(_ context.Context, room string, q chat.HistoryQuery) 
 	if q.Before == "bogus" {
 		return nil, chat.ErrBadCursor
 	}
+	if room == "big" {
+		return bigHistory(q), nil
+	}
 	r, err := c.room(room)
 	if err != nil {
 		return nil, err
@@ -208,6 +211,32 @@ func (c *fakeChat) History(_ context.Context, room string, q chat.HistoryQuery) 
 		out = append(out, msg(r.ID, "hello", i))
 	}
 	return out, nil
+}
+
+// bigRoom is the size of room "big": bigRoomLen messages b1..bN with
+// bigText texts, ~570 bytes each on the wire, as in the attack.
+const (
+	bigRoomLen  = 5000
+	bigTextSize = 400
+)
+
+var bigText = strings.Repeat("t", bigTextSize)
+
+// bigHistory pages room "big" like chat.History: the newest q.Limit
+// (capped at 1000) before q.Before, oldest first.
+func bigHistory(q chat.HistoryQuery) []chat.Message {
+	end := bigRoomLen + 1
+	if q.Before != "" {
+		fmt.Sscanf(q.Before, "b%d", &end)
+	}
+	n := min(max(q.Limit, 1), 1000)
+	var out []chat.Message
+	for i := max(1, end-n); i < end; i++ {
+		m := msg("id-big", bigText, i)
+		m.ID = fmt.Sprintf("b%d", i)
+		out = append(out, m)
+	}
+	return out
 }
 
 func (c *fakeChat) Subscribe(_ context.Context, f chat.Filter) (rpc.Subscription, error) {

@@ -3,7 +3,6 @@ package rpc
 import (
 	"context"
 
-	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/rpc/api"
 )
 
@@ -193,10 +192,10 @@ var mMsgHistory = &method{
 	},
 	Result:        paramSpec{Name: "messages", Schema: arrayOf(ref("Message"))},
 	NeedsChat:     true,
-	Errors:        []api.Code{api.CodeUnknownRoom, api.CodeInvalidArgument, api.CodeStorage},
+	Errors:        []api.Code{api.CodeUnknownRoom, api.CodeInvalidArgument, api.CodeStorage, api.CodeReplyTooLarge},
 	Example:       `["general",{"limit":50}]`,
 	ExampleResult: `[{"id":"v28g3s8v82o03imaa6e4kupb4s6oj92ttf808hl1c9b5n7rleqme0178","room":"ptnayqpvn7rmdmpcqf6goc5ajfv5ahd2t","author":"12D3KooWJbF9Lav5AcT23NudvSsCWMD8nbdCdmbochnBeV3nEwz2","authorName":"alice","text":"hello","time":"2025-01-02T03:04:05.123456789Z","lamport":7,"parents":["v28gcl5s12b51nfeavb133csq4fe4r9s6tvs18v2eeaso0ts5lvn4heo"],"cursor":"42"}]`,
-	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {
+	Handler: func(ctx context.Context, s *Server, env *callEnv, p params) (any, error) {
 		room, err := p.str(0)
 		if err != nil {
 			return nil, err
@@ -210,14 +209,7 @@ var mMsgHistory = &method{
 				return nil, p.invalid(1, "field \"limit\": must not be negative")
 			}
 		}
-		msgs, err := s.chat.History(ctx, room, chat.HistoryQuery{Limit: q.Limit, Before: q.Before})
-		if err != nil {
-			return nil, err
-		}
-		if msgs == nil {
-			return []api.Message{}, nil
-		}
-		return toMessages(msgs), nil
+		return s.history(ctx, env, room, q)
 	},
 }
 

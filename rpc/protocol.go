@@ -161,18 +161,44 @@ func encodeResponses(resps []*response, batch bool) []byte {
 	if len(out) == 0 {
 		return nil
 	}
-	var b []byte
-	var err error
-	if batch {
-		b, err = marshal(out)
-	} else {
-		b, err = marshal(out[0])
+	if !batch {
+		return appendResponse(nil, out[0])
 	}
+	// Written by hand into one buffer of the right size: a batch reply can
+	// be megabytes, and encoding/json would copy every result again while
+	// growing its buffer.
+	size := 2
+	for _, r := range out {
+		size += len(r.Result) + len(r.ID) + 64
+	}
+	b := make([]byte, 0, size)
+	b = append(b, '[')
+	for i, r := range out {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendResponse(b, r)
+	}
+	return append(b, ']')
+}
+
+// appendResponse appends r's encoding to dst. Results are compact JSON
+// already (marshal) and ids are the request's bytes, so a result response
+// is put together as is; error responses go through encoding/json.
+func appendResponse(dst []byte, r *response) []byte {
+	if r.Error == nil {
+		dst = append(dst, `{"jsonrpc":"2.0","id":`...)
+		dst = append(dst, r.ID...)
+		dst = append(dst, `,"result":`...)
+		dst = append(dst, r.Result...)
+		return append(dst, '}')
+	}
+	b, err := marshal(r)
 	if err != nil {
-		// Results are encoded before this point; cannot happen.
+		// Error objects always encode; cannot happen.
 		b = []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error: encoding response"}}`)
 	}
-	return b
+	return append(dst, b...)
 }
 
 func errorResponse(id json.RawMessage, e *api.Error) *response {

@@ -35,6 +35,7 @@ const (
 	CodeRateLimited         Code = -32011
 	CodeLimitExceeded       Code = -32012
 	CodeNotDurable          Code = -32013
+	CodeReplyTooLarge       Code = -32014
 )
 
 // CodeInfo documents one error code.
@@ -64,6 +65,7 @@ var codes = []CodeInfo{
 	{CodeRateLimited, "rate limited", "the client exceeded its rate limit; data {retryAfterMs}; over HTTP also status 429"},
 	{CodeLimitExceeded, "limit exceeded", "too many subscriptions on this WebSocket connection"},
 	{CodeNotDurable, "sent, not durable", "msg_send: the message was stored and sent to the room, but the disk did not confirm the write (fsync failed), so a power cut may lose it on this node; do not send it again (it would appear twice)"},
+	{CodeReplyTooLarge, "reply too large", "the result would exceed the node's reply cap (4 MiB for one call, 8 MiB for a batch's results together); nothing is truncated: ask for less (a smaller msg_history limit, fewer requests per batch); data {maxBytes}"},
 }
 
 // Codes returns every error code with its meaning, in documentation order.
@@ -92,6 +94,13 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("rpc error %d: %s", e.Code, e.Message) }
+
+// ReplyTooLargeData is the Data of a CodeReplyTooLarge error.
+type ReplyTooLargeData struct {
+	// MaxBytes is the cap the reply would have exceeded: the node's
+	// per-call cap, or what was left of its per-batch cap.
+	MaxBytes int `json:"maxBytes"`
+}
 
 // RateLimitData is the Data of a CodeRateLimited error.
 type RateLimitData struct {
