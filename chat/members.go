@@ -98,7 +98,7 @@ func (s *Service) Members(ctx context.Context, room string) ([]Member, error) {
 			name = s.cfg.Name
 		}
 		out = append(out, Member{PeerID: p.String(), Name: name,
-			LastSeen: time.UnixMilli(st.lastSeen).UTC().Format(time.RFC3339)})
+			LastSeen: claimedTime(st.lastSeen).Format(time.RFC3339)})
 	}
 	slices.SortFunc(out, func(a, b Member) int {
 		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.PeerID, b.PeerID))

@@ -77,9 +77,30 @@ func message(ev *ledger.Event, name, text string) Message {
 		Author:     ev.AuthorText(),
 		AuthorName: name,
 		Text:       text,
-		Time:       ev.Timestamp().Format(time.RFC3339Nano),
+		Time:       claimedTime(ev.Time).Format(time.RFC3339Nano),
 		Lamport:    ev.Lamport,
 		Parents:    parents,
 		Cursor:     strconv.FormatUint(ev.Seq, 10),
 	}
+}
+
+// The range of times RFC 3339 can write (four-digit years).
+var (
+	minClaimedTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxClaimedTime = time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC)
+)
+
+// claimedTime is an author's claimed time (Unix milliseconds) for display,
+// clamped into years 0001–9999 so that it always formats as RFC 3339.
+// Claimed times are not checked: an author may say anything, and the
+// signed event keeps what it said; order comes from the Lamport clock.
+func claimedTime(ms int64) time.Time {
+	t := time.UnixMilli(ms).UTC()
+	switch {
+	case t.Before(minClaimedTime):
+		return minClaimedTime
+	case t.After(maxClaimedTime):
+		return maxClaimedTime
+	}
+	return t
 }

@@ -69,7 +69,7 @@ var componentSchemas = map[string]schema{
 		"properties": schema{
 			"peerId":   schema{"type": "string", "description": "libp2p peer ID"},
 			"name":     schema{"type": "string", "description": "display name from their join or profile events (may be empty)"},
-			"lastSeen": schema{"type": "string", "format": "date-time", "description": "claimed time of their newest event in the room"},
+			"lastSeen": schema{"type": "string", "format": "date-time", "description": "claimed time of their newest event in the room, RFC 3339 UTC, clamped into years 0001-9999"},
 		},
 	},
 	"Message": {
@@ -81,7 +81,7 @@ var componentSchemas = map[string]schema{
 			"author":     schema{"type": "string", "description": "author's peer ID"},
 			"authorName": sString,
 			"text":       sString,
-			"time":       schema{"type": "string", "format": "date-time"},
+			"time":       schema{"type": "string", "format": "date-time", "description": "the author's claimed time, RFC 3339 UTC; not checked by the node (order by lamport), clamped into years 0001-9999 for display"},
 			"lamport":    schema{"type": "integer", "minimum": 0},
 			"parents":    sStringArr,
 			"cursor":     schema{"type": "string", "description": "opaque; pass as chat_subscribe since to resume after this message"},

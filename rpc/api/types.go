@@ -3,14 +3,17 @@ package api
 // Message is one chat message: msg_send's and msg_history's results and
 // the result of a chat_subscription notification.
 type Message struct {
-	ID         string   `json:"id"`
-	Room       string   `json:"room"`
-	Author     string   `json:"author"` // the author's peer ID
-	AuthorName string   `json:"authorName,omitempty"`
-	Text       string   `json:"text"`
-	Time       string   `json:"time"` // RFC 3339, the author's claimed time
-	Lamport    uint64   `json:"lamport"`
-	Parents    []string `json:"parents"`
+	ID         string `json:"id"`
+	Room       string `json:"room"`
+	Author     string `json:"author"` // the author's peer ID
+	AuthorName string `json:"authorName,omitempty"`
+	Text       string `json:"text"`
+	// Time is the author's claimed time, RFC 3339 in UTC. The node does not
+	// check it (order by Lamport); a claim outside years 0001–9999 is
+	// shown clamped to the nearest end, the signed event keeping it as is.
+	Time    string   `json:"time"`
+	Lamport uint64   `json:"lamport"`
+	Parents []string `json:"parents"`
 	// Cursor is the node's arrival position of the message; pass it as
 	// SubscribeFilter.Since to resume a subscription right after it.
 	Cursor string `json:"cursor"`
@@ -27,7 +30,7 @@ type Room struct {
 type Member struct {
 	PeerID   string `json:"peerId"`
 	Name     string `json:"name"`     // display name from their join or profile events; may be empty
-	LastSeen string `json:"lastSeen"` // RFC 3339: claimed time of their newest event in the room
+	LastSeen string `json:"lastSeen"` // RFC 3339: claimed time of their newest event in the room, clamped as Message.Time
 }
 
 // NodeInfo is the result of node_info.
