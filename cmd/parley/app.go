@@ -35,7 +35,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(stderr, "parley:", err)
+	printErr(stderr, err)
 	var ue usageError
 	var f failure
 	switch {
@@ -69,4 +69,10 @@ func newApp(stdout, stderr io.Writer) *cli.Command {
 		c.OnUsageError = app.OnUsageError
 	}
 	return app
+}
+
+// printErr prints err for the user. Errors can carry what peers or the
+// daemon said (a room name, a message), so the display rules apply.
+func printErr(w io.Writer, err error) {
+	fmt.Fprintln(w, "parley:", clean(err.Error(), true))
 }

@@ -80,9 +80,9 @@ func none([]string) ([]any, error) { return []any{}, nil }
 func clientCommands() []*cli.Command {
 	return []*cli.Command{
 		named(call("node_info", 0, "", none, func(w io.Writer, r api.NodeInfo) {
-			fmt.Fprintf(w, "peer ID  %s\nversion  %s\npeers    %d\nrooms    %d\n", r.PeerID, r.Version, r.Peers, r.Rooms)
+			fmt.Fprintf(w, "peer ID  %s\nversion  %s\npeers    %d\nrooms    %d\n", clean(r.PeerID, false), clean(r.Version, false), r.Peers, r.Rooms)
 			for _, a := range r.Addrs {
-				fmt.Fprintf(w, "address  %s\n", a)
+				fmt.Fprintf(w, "address  %s\n", clean(a, false))
 			}
 		}), "id", "show this node's peer ID and addresses"),
 		named(call("node_peers", 0, "", none, func(w io.Writer, r []api.PeerInfo) {
@@ -90,7 +90,7 @@ func clientCommands() []*cli.Command {
 				fmt.Fprintln(w, "no peers connected")
 			}
 			for _, p := range r {
-				fmt.Fprintln(w, p.PeerID, joinArgs(p.Addrs))
+				fmt.Fprintln(w, clean(p.PeerID, false), clean(joinArgs(p.Addrs), false))
 			}
 		}), "peers", "list connected peers"),
 		named(call("node_connect", 1, "MULTIADDR", func(a []string) ([]any, error) { return []any{a[0]}, nil },
@@ -100,15 +100,19 @@ func clientCommands() []*cli.Command {
 				fmt.Fprintln(w, "no rooms joined")
 			}
 			for _, room := range r {
-				fmt.Fprintf(w, "#%s\t%s\n", room.Name, room.ID)
+				fmt.Fprintf(w, "#%s\t%s\n", clean(room.Name, false), clean(room.ID, false))
 			}
 		}), "rooms", "list joined rooms"),
 		named(call("room_join", 1, "ROOM", func(a []string) ([]any, error) { return []any{a[0]}, nil },
-			func(w io.Writer, r api.Room) { fmt.Fprintf(w, "joined #%s (%s)\n", r.Name, r.ID) }), "join", "join a public room by name"),
+			func(w io.Writer, r api.Room) {
+				fmt.Fprintf(w, "joined #%s (%s)\n", clean(r.Name, false), clean(r.ID, false))
+			}), "join", "join a public room by name"),
 		named(call("room_leave", 1, "ROOM", func(a []string) ([]any, error) { return []any{a[0]}, nil },
 			func(w io.Writer, _ bool) { fmt.Fprintln(w, "left") }), "leave", "leave a room"),
 		named(call("msg_send", -2, "ROOM TEXT...", func(a []string) ([]any, error) { return []any{a[0], joinArgs(a[1:])}, nil },
-			func(w io.Writer, m api.Message) { fmt.Fprintln(w, m.ID) }), "send", "send a message to a room"),
+			func(w io.Writer, m api.Message) { fmt.Fprintln(w, clean(m.ID, false)) }), "send", "send a message to a room"),
+		named(call("room_members", 1, "ROOM", func(a []string) ([]any, error) { return []any{a[0]}, nil }, printMembers),
+			"members", "list a room's members"),
 		historyCommand(),
 		tailCommand(),
 		verifyCommand(),
@@ -224,7 +228,7 @@ func verifyCommand() *cli.Command {
 			} else {
 				fmt.Fprintf(w, "FAILED: %d events checked, %d problems\n", rep.Events, len(rep.Problems))
 				for _, p := range rep.Problems {
-					fmt.Fprintf(w, "  %s: %s\n", p.Event, p.Reason)
+					fmt.Fprintf(w, "  %s: %s\n", clean(p.Event, false), clean(p.Reason, false))
 				}
 			}
 			if !rep.OK {
@@ -245,16 +249,35 @@ func printJSON(w io.Writer, v any) error {
 }
 
 func printMessage(w io.Writer, m api.Message) {
-	when := m.Time
+	when := clean(m.Time, false)
 	if t, err := time.Parse(time.RFC3339Nano, m.Time); err == nil {
 		when = t.Local().Format("2006-01-02 15:04:05")
 	}
-	who := m.Author
+	fmt.Fprintf(w, "[%s] %s: %s\n", when, author(m.Author, m.AuthorName), strconv.Quote(m.Text)[1:len(strconv.Quote(m.Text))-1])
+}
+
+// author renders a peer as "name (…suffix)": the name after displayName's
+// rules, the suffix the last 8 characters of the peer ID.
+func author(id, name string) string {
+	who := clean(id, false)
 	if len(who) > 12 {
 		who = "…" + who[len(who)-8:]
 	}
-	if m.AuthorName != "" {
-		who = m.AuthorName + " (" + who + ")"
+	if n := displayName(name); n != "" {
+		who = n + " (" + who + ")"
 	}
-	fmt.Fprintf(w, "[%s] %s: %s\n", when, who, strconv.Quote(m.Text)[1:len(strconv.Quote(m.Text))-1])
+	return who
+}
+
+func printMembers(w io.Writer, ms []api.Member) {
+	if len(ms) == 0 {
+		fmt.Fprintln(w, "no members")
+	}
+	for _, m := range ms {
+		when := clean(m.LastSeen, false)
+		if t, err := time.Parse(time.RFC3339, m.LastSeen); err == nil {
+			when = t.Local().Format("2006-01-02 15:04")
+		}
+		fmt.Fprintf(w, "%s\tlast seen %s\n", author(m.PeerID, m.Name), when)
+	}
 }
