@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // Files and folders inside a data directory.
@@ -21,20 +21,60 @@ const (
 	RPCTokenFile  = "rpc.token" // bearer token, mode 0600
 	LockFile      = "lock"
 	EnvDataDir    = "PARLEY_DATA"
-	defaultSubdir = ".parley"
+	defaultSubdir = ".parley" // under the home directory on Linux and BSD
+	appDirName    = "Parley"  // under the OS's application data folder
 )
 
-// ResolveDataDir returns flag if set, else $PARLEY_DATA, else ~/.parley.
+// ResolveDataDir returns the data directory: flag if set, else
+// $PARLEY_DATA, else the platform's default (see DefaultDataDir).
 func ResolveDataDir(flag string) (string, error) {
-	if flag != "" {
-		return filepath.Abs(flag)
-	}
-	if env := os.Getenv(EnvDataDir); env != "" {
-		return filepath.Abs(env)
-	}
-	home, err := os.UserHomeDir()
+	home, _ := os.UserHomeDir() // "" is handled where it matters
+	dir, err := resolveDataDir(flag, runtime.GOOS, os.Getenv, home)
 	if err != nil {
-		return "", fmt.Errorf("no --data given, $%s unset and no home directory: %w", EnvDataDir, err)
+		return "", err
+	}
+	return filepath.Abs(dir)
+}
+
+// resolveDataDir is ResolveDataDir as a pure function of the OS, the
+// environment and the home directory, so that every OS's rule is tested on
+// any of them.
+func resolveDataDir(flag, goos string, getenv func(string) string, home string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if env := getenv(EnvDataDir); env != "" {
+		return env, nil
+	}
+	return DefaultDataDir(goos, getenv, home)
+}
+
+// DefaultDataDir is where a node keeps its data when neither --data nor
+// $PARLEY_DATA says otherwise: each desktop OS's conventional place for an
+// application's own data, since a dot-directory in the home folder is a
+// Unix habit that surprises macOS and Windows users.
+//
+//	windows  %LocalAppData%\Parley (else <home>\AppData\Local\Parley)
+//	darwin   <home>/Library/Application Support/Parley
+//	others   <home>/.parley
+//
+// On Windows it is the local, not the roaming, profile: the datastore is
+// large and the identity must not be copied to a second machine. goos is a
+// runtime.GOOS value and getenv reads the environment (os.Getenv).
+func DefaultDataDir(goos string, getenv func(string) string, home string) (string, error) {
+	if goos == "windows" {
+		if d := getenv("LOCALAPPDATA"); d != "" {
+			return filepath.Join(d, appDirName), nil
+		}
+	}
+	if home == "" {
+		return "", fmt.Errorf("no --data given, $%s unset and no home directory", EnvDataDir)
+	}
+	switch goos {
+	case "windows":
+		return filepath.Join(home, "AppData", "Local", appDirName), nil
+	case "darwin":
+		return filepath.Join(home, "Library", "Application Support", appDirName), nil
 	}
 	return filepath.Join(home, defaultSubdir), nil
 }
@@ -63,9 +103,13 @@ func Init(dir string) (created bool, err error) {
 var ErrLocked = errors.New("data directory is in use by another parley process")
 
 // dirLock is an exclusive advisory lock on <data>/lock, held for the
-// process's life so two daemons never share a data dir. The kernel drops it
-// if the process dies, so a crash never leaves a stale lock.
+// process's life so two daemons never share a data dir. The OS drops it if
+// the process dies, so a crash never leaves a stale lock. lockFile and
+// unlockFile are per OS (datadir_unix.go, datadir_windows.go).
 type dirLock struct{ f *os.File }
+
+// errLockHeld is returned by lockFile when another open file holds the lock.
+var errLockHeld = errors.New("lock held")
 
 func lockDataDir(dir string) (*dirLock, error) {
 	path := filepath.Join(dir, LockFile)
@@ -73,10 +117,10 @@ func lockDataDir(dir string) (*dirLock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", path, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := lockFile(f); err != nil {
 		b, _ := os.ReadFile(path)
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if errors.Is(err, errLockHeld) {
 			pid := strings.TrimSpace(string(b))
 			return nil, fmt.Errorf("%w (%s, pid %s)", ErrLocked, dir, pid)
 		}
@@ -91,7 +135,7 @@ func (l *dirLock) release() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
-	syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	unlockFile(l.f)
 	err := l.f.Close()
 	l.f = nil
 	return err

@@ -60,7 +60,7 @@ func newApp(stdout, stderr io.Writer) *cli.Command {
 			return usageError{err}
 		},
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "data", Usage: "data directory (default $PARLEY_DATA, else ~/.parley)"},
+			&cli.StringFlag{Name: "data", Usage: "data directory (default $PARLEY_DATA, else ~/.parley, or the app data folder on macOS and Windows)"},
 			&cli.BoolFlag{Name: "json", Usage: "machine-readable JSON output"},
 		},
 		Commands: append([]*cli.Command{initCommand(), daemonCommand(false), daemonCommand(true), benchCommand()}, clientCommands()...),
