@@ -10,7 +10,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/parley-chat/parley/internal/bench"
+	"github.com/parley-chat/parley/cmd/parley/internal/bench"
 )
 
 // benchCommand is `parley bench`: real nodes in this process on 127.0.0.1,

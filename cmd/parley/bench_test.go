@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parley-chat/parley/internal/bench"
+	"github.com/parley-chat/parley/cmd/parley/internal/bench"
 )
 
 func TestBenchOnlyParts(t *testing.T) {
