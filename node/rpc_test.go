@@ -99,7 +99,7 @@ func (n *rpcNode) dialWSSmallBuffer(t *testing.T, size int) *websocket.Conn {
 	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error
 		err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, size)
+			serr = setRcvBuf(fd, size)
 		})
 		return errors.Join(err, serr)
 	}}
