@@ -1,16 +1,11 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"runtime"
 	"runtime/metrics"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -57,15 +52,16 @@ func settledBaseline(ctx context.Context, limit time.Duration) baseline {
 	return b
 }
 
-// readMem reads RSS (VmRSS of /proc/self/status), live heap bytes and the
-// goroutine count without stopping the world.
+// readMem reads RSS (VmRSS of /proc/self/status; 0 off Linux), live heap
+// bytes and the goroutine count without stopping the world.
 func readMem() (rss, heap uint64, goroutines int) {
 	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 	metrics.Read(s)
 	return procRSS("self"), s[0].Value.Uint64(), runtime.NumGoroutine()
 }
 
-// procRSS returns VmRSS of /proc/<pid>/status in bytes (0 if unknown).
+// procRSS returns VmRSS of /proc/<pid>/status in bytes (0 if unknown, as
+// off Linux).
 func procRSS(pid string) uint64 { return procStatus(pid, "VmRSS:") }
 
 // procRSSAnon returns RssAnon: the resident memory that is the process's
@@ -75,24 +71,6 @@ func procRSS(pid string) uint64 { return procStatus(pid, "VmRSS:") }
 // depending on how much of the file was cached: 32 or 40 MiB of RssFile,
 // 6 MiB of RssAnon both times).
 func procRSSAnon(pid string) uint64 { return procStatus(pid, "RssAnon:") }
-
-// procStatus returns the kB field name of /proc/<pid>/status in bytes.
-func procStatus(pid, name string) uint64 {
-	f, err := os.Open("/proc/" + pid + "/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, name); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
 
 // sampleNow measures the process with n nodes running (after a GC, for
 // the idle figures).
@@ -168,13 +146,3 @@ type CostResult struct {
 }
 
 func mib(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }
-
-// ProcessCPU is the user + system CPU time the process has used so far
-// (0 if the kernel will not say).
-func ProcessCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}

@@ -20,6 +20,16 @@
 // on error or cancellation. Run is not safe to call concurrently with
 // itself (it measures the whole process's memory).
 //
+// Start reading at Run in bench.go; each part has its own file (ingest.go,
+// delivery.go, catchup.go, cost.go, rooms.go, soak.go, startup.go, bare.go)
+// and cluster.go starts the in-process nodes.
+//
+// It runs wherever parley builds. RSS (/proc), TCP wire bytes (TCP_INFO)
+// and daemons that die with the bench (Pdeathsig) are Linux only
+// (sys_linux.go); elsewhere the table shows those figures as n/a
+// (sys_other.go). CPU time comes from getrusage on Unix and
+// GetProcessTimes on Windows (sys_unix.go, sys_windows.go).
+//
 // Nodes listen on /ip4/127.0.0.1/tcp/0 only (/ip4/127.0.0.1/udp/0/quic-v1
 // with Config.QUIC), with mDNS and NAT port mapping off; by default each
 // has Pebble (fsync on) in a temporary directory, Config.Mem gives them

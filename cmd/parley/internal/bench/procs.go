@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/parley-chat/parley/chat"
@@ -48,8 +47,7 @@ func startDaemon(ctx context.Context, bin, dir string) (*daemon, error) {
 		"--rpc", "127.0.0.1:0", "--no-mdns", "--no-nat-portmap", "--log-level", "error")
 	out := new(tailBuffer)
 	cmd.Stdout, cmd.Stderr = out, out
-	// A bench killed outright must not leave its daemons running.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = daemonAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -111,9 +109,10 @@ func (t *tailBuffer) String() string {
 	return string(t.b)
 }
 
-// stop ends the daemon (SIGTERM, then SIGKILL after 10 s) and waits.
+// stop ends the daemon (SIGTERM, then SIGKILL after 10 s; on Windows it
+// is killed at once) and waits.
 func (d *daemon) stop() {
-	d.cmd.Process.Signal(syscall.SIGTERM)
+	terminate(d.cmd.Process)
 	select {
 	case <-d.exited:
 	case <-time.After(10 * time.Second):

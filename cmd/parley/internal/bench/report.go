@@ -109,12 +109,19 @@ func (r *Report) WriteTable(w io.Writer) error {
 		p("%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%d\t%s\t%.2f", api, x.Concurrency, x.Messages, x.PerSec, x.CallP50, x.CallP99, received, lost, x.Errors, x.CPUPerMsg, x.Cores)
 	}
 	p("")
-	// Wire bytes are read from TCP sockets (wire.go): none over QUIC.
+	// Wire bytes are read from TCP sockets (wire.go): none over QUIC, and
+	// RSS and wire bytes only on Linux (sys_linux.go).
 	wire := func(v float64) string {
-		if r.Config.Transport == "quic" {
+		if r.Config.Transport == "quic" || !linuxStats {
 			return "n/a"
 		}
 		return fmt.Sprintf("%.0f", v)
+	}
+	rss := func(b float64) string {
+		if !linuxStats {
+			return "n/a"
+		}
+		return mib(b)
 	}
 	p("DELIVERY (send on node 0 → every other node's subscription feed)")
 	p("nodes\toffered/s\tachieved/s\tsent\tdelivered\tdelivered/s\tp50\tp99\tmax\tfirst p50/p99\twire B/delivery\tsender B/msg\tCPU/delivery")
@@ -181,16 +188,20 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if x.IdleCPU > 0 {
 			idleCPU = fmt.Sprintf("%s/s (%.2f %% of a core)", x.IdleCPU, float64(x.IdleCPU)/float64(time.Second)*100)
 		}
-		p("%d\tidle\t%s\t%s\t%.0f\t%s\t\t\t%s", x.Nodes, mib(x.Idle.RSSPerNode), mib(x.Idle.HeapPerNode), x.Idle.GoroutinesPN, mib(float64(x.Idle.RSS)), idleCPU)
+		p("%d\tidle\t%s\t%s\t%.0f\t%s\t\t\t%s", x.Nodes, rss(x.Idle.RSSPerNode), mib(x.Idle.HeapPerNode), x.Idle.GoroutinesPN, rss(float64(x.Idle.RSS)), idleCPU)
 		if x.Load != nil {
-			p("%d\tload (peak)\t%s\t%s\t%.0f\t%s\t%s\t%s", x.Nodes, mib(x.Load.RSSPerNode), mib(x.Load.HeapPerNode), x.Load.GoroutinesPN, mib(float64(x.Load.RSS)), wire(x.WireBytesPerDelivery), wire(x.SenderBytesPerMsg))
+			p("%d\tload (peak)\t%s\t%s\t%.0f\t%s\t%s\t%s", x.Nodes, rss(x.Load.RSSPerNode), mib(x.Load.HeapPerNode), x.Load.GoroutinesPN, rss(float64(x.Load.RSS)), wire(x.WireBytesPerDelivery), wire(x.SenderBytesPerMsg))
 		}
 	}
 	p("")
 	if x := r.Rooms; x != nil {
 		p("ROOMS (%d nodes in one room, then each joins %d quiet rooms; per node and joined room)", x.Nodes, x.Rooms)
 		p("rooms\tjoin all\theap/room\tRSS/room\tgoroutines/room\tidle CPU/node, 1 room\tidle CPU/node, %d rooms", x.Rooms+1)
-		p("%d\t%s\t%.1f KiB\t%.1f KiB\t%.1f\t%s/s\t%s/s%s", x.Rooms, x.Join, x.HeapPerRoom/1024, x.RSSPerRoom/1024, x.GoroutinesPerRoom, x.IdleCPUOne, x.IdleCPUAll, errSuffix(x.Err))
+		rssRoom := "n/a"
+		if linuxStats {
+			rssRoom = fmt.Sprintf("%.1f KiB", x.RSSPerRoom/1024)
+		}
+		p("%d\t%s\t%.1f KiB\t%s\t%.1f\t%s/s\t%s/s%s", x.Rooms, x.Join, x.HeapPerRoom/1024, rssRoom, x.GoroutinesPerRoom, x.IdleCPUOne, x.IdleCPUAll, errSuffix(x.Err))
 		p("")
 	}
 	if r.Soak != nil {
@@ -198,7 +209,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		p("elapsed\tsent\tdelivered\tp50\tp99\theap/node\tRSS/node\tgoroutines/node")
 		for _, x := range r.Soak.Samples {
 			p("%s\t%d\t%.4f\t%s\t%s\t%s\t%s\t%.0f", time.Duration(x.Elapsed).Round(time.Second), x.Sent, x.Delivered, x.P50, x.P99,
-				mib(x.Mem.HeapPerNode), mib(x.Mem.RSSPerNode), x.Mem.GoroutinesPN)
+				mib(x.Mem.HeapPerNode), rss(x.Mem.RSSPerNode), x.Mem.GoroutinesPN)
 		}
 		p("whole soak: p50 %s, p99 %s, max %s; heap growth over the second half: %.1f KiB per node per minute%s",
 			r.Soak.P50, r.Soak.P99, r.Soak.Max, r.Soak.HeapSlope/1024, errSuffix(r.Soak.Err))
@@ -214,16 +225,18 @@ func (r *Report) WriteTable(w io.Writer) error {
 			for _, d := range x.Runs {
 				runs = append(runs, d.String())
 			}
-			rss, anon := "-", "-"
-			if x.IdleRSS > 0 {
-				rss, anon = mib(float64(x.IdleRSS)), mib(float64(x.IdleRSSAnon))
+			idle, anon := "-", "-"
+			if !linuxStats {
+				idle, anon = "n/a", "n/a"
+			} else if x.IdleRSS > 0 {
+				idle, anon = mib(float64(x.IdleRSS)), mib(float64(x.IdleRSSAnon))
 			}
 			disk := "-"
 			if x.DiskBytes > 0 && x.Events > 0 {
 				disk = fmt.Sprintf("%s (%.0f B/event; tables %.0f B/event)", mib(float64(x.DiskBytes)),
 					float64(x.DiskBytes)/float64(x.Events), float64(x.TableBytes)/float64(x.Events))
 			}
-			p("%d\t%s\t%s\t%s\t%s\t%s%s", x.Events, x.Median, strings.Join(runs, ", "), rss, anon, disk, errSuffix(x.Err))
+			p("%d\t%s\t%s\t%s\t%s\t%s%s", x.Events, x.Median, strings.Join(runs, ", "), idle, anon, disk, errSuffix(x.Err))
 		}
 		var hist []StartupResult
 		for _, x := range r.Startup {

@@ -1,13 +1,7 @@
 package bench
 
 import (
-	"net"
-	"os"
-	"strconv"
-	"strings"
-
 	manet "github.com/multiformats/go-multiaddr/net"
-	"golang.org/x/sys/unix"
 )
 
 // The nodes' hosts are not built with a bandwidth reporter, so bytes on the
@@ -16,7 +10,8 @@ import (
 // tcpi_bytes_received), attributed to a node by matching the socket's
 // local and remote address with that node's libp2p connections. The figures
 // are TCP payload: Noise, yamux, gossipsub framing and control traffic
-// included; IP and TCP headers excluded. Linux only; elsewhere they are 0.
+// included; IP and TCP headers excluded. Linux only (tcpSockets in
+// sys_linux.go); elsewhere the table shows n/a.
 
 // sockStat is one socket's cumulative counters and its owner node.
 type sockStat struct {
@@ -76,43 +71,4 @@ func (s wireSnap) sub(prev wireSnap, n int) (sent, recv nodeBytes) {
 type tcpSock struct {
 	key        string
 	sent, recv uint64
-}
-
-// tcpSockets lists this process's connected TCP sockets with counters.
-func tcpSockets() []tcpSock {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return nil
-	}
-	var out []tcpSock
-	for _, e := range ents {
-		fd, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err != nil || !strings.HasPrefix(l, "socket:") {
-			continue
-		}
-		la, err1 := unix.Getsockname(fd)
-		ra, err2 := unix.Getpeername(fd)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
-		if err != nil {
-			continue
-		}
-		out = append(out, tcpSock{key: sockString(la) + ">" + sockString(ra), sent: info.Bytes_acked, recv: info.Bytes_received})
-	}
-	return out
-}
-
-func sockString(sa unix.Sockaddr) string {
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return (&net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}).String()
-	case *unix.SockaddrInet6:
-		return (&net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}).String()
-	}
-	return ""
 }
