@@ -32,10 +32,15 @@ const DefaultPort = 4747
 
 // ErrInvalidConfig is returned (wrapped) by Config.Validate, New and
 // NewWithHost when a Config field is out of range or malformed.
-var ErrInvalidConfig = errors.New("p2p: invalid config")
+var ErrInvalidConfig = errors.New("invalid config")
 
 // Config configures a Node. Start from DefaultConfig and change what you
-// need; the zero Config is not valid. A Config is a plain value: New copies
+// need. New fills a zero field from DefaultConfig where zero means
+// nothing (durations, sizes, DHTMode, UserAgent); where zero means
+// something (no ListenAddrs, MDNS and NATPortMap off, ReconnectPeers,
+// RoomMinPeers, ValidateTimeout, ConnMgrLow and ConnMgrGrace 0) it is kept,
+// so the zero Config listens nowhere and finds peers only by
+// BootstrapPeers. A Config is a plain value: New copies
 // it and never modifies the caller's slices.
 type Config struct {
 	// ListenAddrs are the multiaddrs the host listens on (TCP and QUIC v1).
@@ -269,8 +274,26 @@ const (
 	BootstrapResourceFDs    = 1024
 )
 
-// withFallbacks fills the settings that depend on other settings.
-func (c Config) withFallbacks() Config {
+// withDefaults fills each zero field whose zero value means nothing from
+// DefaultConfig, then the settings that depend on others (Bootstrap).
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	fill(&c.DHTMode, d.DHTMode)
+	fill(&c.UserAgent, d.UserAgent)
+	fill(&c.ConnMgrHigh, d.ConnMgrHigh)
+	fill(&c.MaxKnownPeers, d.MaxKnownPeers)
+	fill(&c.PeerOutboundQueueSize, d.PeerOutboundQueueSize)
+	fill(&c.ValidateQueueSize, d.ValidateQueueSize)
+	fill(&c.ValidateThrottle, d.ValidateThrottle)
+	fill(&c.MeshDegree, d.MeshDegree)
+	fill(&c.BootstrapBackoffMin, d.BootstrapBackoffMin)
+	fill(&c.BootstrapBackoffMax, d.BootstrapBackoffMax)
+	fill(&c.RelayRetry, d.RelayRetry)
+	fill(&c.DialTimeout, d.DialTimeout)
+	fill(&c.SeenTTL, d.SeenTTL)
+	fill(&c.DiscoveryBackoffMin, d.DiscoveryBackoffMin)
+	fill(&c.DiscoveryBackoffMax, d.DiscoveryBackoffMax)
+	fill(&c.ReadvertiseInterval, d.ReadvertiseInterval)
 	if c.Bootstrap {
 		if c.DHTMode == DHTModeAuto {
 			c.DHTMode = DHTModeServer
@@ -286,6 +309,14 @@ func (c Config) withFallbacks() Config {
 		}
 	}
 	return c
+}
+
+// fill sets *v to def if *v is zero.
+func fill[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
 }
 
 // Validate reports the first problem with c, wrapped in ErrInvalidConfig.

@@ -127,7 +127,7 @@ func newHost(key crypto.PrivKey, cfg Config, bootstrap []peer.AddrInfo) (host.Ho
 // resourceLimits are go-libp2p's default limits plus its limits for the
 // services Parley uses (identify, ping, AutoNAT, hole punching, relay),
 // scaled to cfg.ResourceMemory and cfg.ResourceFDs when set (always on a
-// bootstrap node, see Config.withFallbacks) or to the machine otherwise.
+// bootstrap node, see Config.withDefaults) or to the machine otherwise.
 func resourceLimits(cfg Config) rcmgr.ConcreteLimitConfig {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)

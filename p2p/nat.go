@@ -75,7 +75,7 @@ func relayResources() relayv2.Resources {
 // A bootstrap node adds the AutoNAT service (dial-backs for others) and the
 // circuit relay v2 service; go-libp2p starts the relay service only while
 // the host's reachability is public, hence the forced reachability of
-// bootstrap nodes (Config.withFallbacks). A user node adds hole punching
+// bootstrap nodes (Config.withDefaults). A user node adds hole punching
 // (DCUtR) and, when it has bootstrap peers, AutoRelay with those peers as
 // its static relays: once AutoNAT finds the node private, it reserves a
 // slot on them and advertises /p2p-circuit addresses through them,

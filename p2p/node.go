@@ -67,18 +67,18 @@ type Node struct {
 // If New fails, nothing it started is left running.
 func New(ctx context.Context, key crypto.PrivKey, cfg Config) (*Node, error) {
 	if key == nil {
-		return nil, fmt.Errorf("%w: nil private key", ErrInvalidConfig)
+		return nil, fmt.Errorf("p2p: %w: nil private key", ErrInvalidConfig)
 	}
-	cfg = cfg.withFallbacks()
+	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("p2p: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	self, err := peer.IDFromPrivateKey(key)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("p2p: %w: %v", ErrInvalidConfig, err)
 	}
 	bootstrap, _ := parseBootstrapPeers(cfg.BootstrapPeers) // checked by Validate
 	bootstrap = slices.DeleteFunc(bootstrap, func(ai peer.AddrInfo) bool { return ai.ID == self })
@@ -96,12 +96,12 @@ func New(ctx context.Context, key crypto.PrivKey, cfg Config) (*Node, error) {
 // and so does a failing NewWithHost.
 func NewWithHost(ctx context.Context, h host.Host, cfg Config) (*Node, error) {
 	if h == nil {
-		return nil, fmt.Errorf("%w: nil host", ErrInvalidConfig)
+		return nil, fmt.Errorf("p2p: %w: nil host", ErrInvalidConfig)
 	}
-	cfg = cfg.withFallbacks()
+	cfg = cfg.withDefaults()
 	cfg.ForceReachability = "" // the caller's host decides
 	if err := cfg.Validate(); err != nil {
-		return nil, errors.Join(err, h.Close())
+		return nil, errors.Join(fmt.Errorf("p2p: %w", err), h.Close())
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, errors.Join(err, h.Close())
