@@ -13,6 +13,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+
+	"github.com/parley-chat/parley/internal/backoff"
 )
 
 // DHTProtocolPrefix makes the DHT a private Parley network
@@ -62,7 +64,8 @@ func (n *Node) isBootstrap(id peer.ID) bool {
 // doubles while no bootstrap peer is connected, and is BootstrapBackoffMax
 // once at least one is.
 func (n *Node) maintainBootstrap(ctx context.Context) {
-	delay := n.cfg.BootstrapBackoffMin
+	b := backoff.Backoff{Min: n.cfg.BootstrapBackoffMin, Max: n.cfg.BootstrapBackoffMax}
+	reached := false // once a round has connected one, every wait is Max
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -78,15 +81,15 @@ func (n *Node) maintainBootstrap(ctx context.Context) {
 			}
 			n.kickDiscovery() // advertise and search rooms now
 		}
-		if connected > 0 {
-			delay = n.cfg.BootstrapBackoffMax
-		} else {
-			n.log.Warn("no bootstrap peer reachable", "peers", len(n.bootstrap), "retry", delay)
-			timer.Reset(delay)
-			delay = min(2*delay, n.cfg.BootstrapBackoffMax)
-			continue
+		reached = reached || connected > 0
+		wait := n.cfg.BootstrapBackoffMax
+		if !reached {
+			wait = b.Next()
 		}
-		timer.Reset(delay)
+		if connected == 0 {
+			n.log.Warn("no bootstrap peer reachable", "peers", len(n.bootstrap), "retry", wait)
+		}
+		timer.Reset(wait)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/parley-chat/parley/internal/backoff"
 )
 
 // Room discovery is DHT rendezvous on the topic name: every member
@@ -48,8 +50,8 @@ func (t *topic) discover(ctx context.Context) {
 	n, cfg := t.node, t.node.cfg
 	var (
 		nextAdvertise time.Time // zero: now
-		advDelay      = cfg.DiscoveryBackoffMin
-		findDelay     = cfg.DiscoveryBackoffMin
+		adv           = backoff.Backoff{Min: cfg.DiscoveryBackoffMin, Max: cfg.DiscoveryBackoffMax}
+		find          = adv
 		timer         = time.NewTimer(0)
 	)
 	defer timer.Stop()
@@ -60,30 +62,30 @@ func (t *topic) discover(ctx context.Context) {
 		case <-timer.C:
 		case <-n.kicked():
 			nextAdvertise = time.Time{}
-			advDelay, findDelay = cfg.DiscoveryBackoffMin, cfg.DiscoveryBackoffMin
+			adv.Reset()
+			find.Reset()
 		}
 		wait := cfg.DiscoveryBackoffMax
 		if len(t.topic.ListPeers()) < cfg.RoomMinPeers {
 			if n.findAndConnect(ctx, t.name) > 0 {
-				findDelay = cfg.DiscoveryBackoffMin
+				find.Reset()
 			}
-			wait = findDelay
-			findDelay = min(2*findDelay, cfg.DiscoveryBackoffMax)
+			wait = find.Next()
 		} else {
-			findDelay = cfg.DiscoveryBackoffMin
+			find.Reset()
 		}
 		if now := time.Now(); !now.Before(nextAdvertise) {
 			if _, err := n.disc.Advertise(ctx, t.name); err != nil {
 				if ctx.Err() != nil {
 					return
 				}
-				t.log.Debug("advertise failed", "err", err, "retry", advDelay)
-				nextAdvertise = now.Add(advDelay)
-				advDelay = min(2*advDelay, cfg.DiscoveryBackoffMax)
+				retry := adv.Next()
+				t.log.Debug("advertise failed", "err", err, "retry", retry)
+				nextAdvertise = now.Add(retry)
 			} else {
 				t.log.Debug("advertised")
 				nextAdvertise = now.Add(cfg.ReadvertiseInterval)
-				advDelay = cfg.DiscoveryBackoffMin
+				adv.Reset()
 			}
 		}
 		timer.Reset(max(0, min(wait, time.Until(nextAdvertise))))

@@ -13,6 +13,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/parley-chat/parley/internal/backoff"
 )
 
 // subscribeEvents subscribes to the host events the node follows. It is
@@ -78,7 +80,7 @@ func (n *Node) reconnectKnown(ctx context.Context) {
 		n.host.Peerstore().AddAddrs(kp.ID, kp.Addrs, peerstore.AddressTTL)
 	}
 	n.log.Info("reconnecting to known peers", "peers", len(known))
-	delay := n.cfg.BootstrapBackoffMin
+	b := backoff.Backoff{Min: n.cfg.BootstrapBackoffMin, Max: n.cfg.BootstrapBackoffMax}
 	for {
 		connected := n.dialAll(ctx, known)
 		if connected > 0 {
@@ -92,9 +94,8 @@ func (n *Node) reconnectKnown(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(delay):
+		case <-time.After(b.Next()):
 		}
-		delay = min(2*delay, n.cfg.BootstrapBackoffMax)
 	}
 }
 
