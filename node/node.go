@@ -199,7 +199,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 			return nil, err
 		}
 		scfg := ledgersync.DefaultConfig()
-		scfg.Logger = log.With("subsystem", "sync")
+		scfg.Logger = log
 		if n.met != nil {
 			scfg.OnSession = syncSessionMetrics(n.met)
 		}

@@ -98,7 +98,8 @@ type Config struct {
 	// counts set. Sessions refused before they start are not reported.
 	// The node counts them in its metrics.
 	OnSession func(outbound bool, st Stats, err error)
-	// Logger defaults to slog.Default() with subsystem=sync.
+	// Logger is the parent logger; the syncer logs through
+	// Logger.With("subsystem", "sync"). Nil means slog.Default().
 	Logger *slog.Logger
 }
 
@@ -119,7 +120,8 @@ func DefaultConfig() Config {
 	}
 }
 
-// withDefaults fills zero fields.
+// withDefaults fills each zero field from DefaultConfig (Interval and
+// Settle: negative, not zero, turns them off; Manual stays as given).
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
 	set := func(v *int, def int) {
@@ -149,26 +151,26 @@ func (c Config) withDefaults() Config {
 		c.Settle = d.Settle
 	}
 	if c.Logger == nil {
-		c.Logger = slog.Default().With("subsystem", "sync")
+		c.Logger = slog.Default()
 	}
 	return c
 }
 
-// Validate reports a config that cannot work.
+// Validate reports the first field that cannot work.
 func (c Config) Validate() error {
 	switch {
 	case c.MaxBatch < 1:
-		return fmt.Errorf("ledgersync: MaxBatch %d < 1", c.MaxBatch)
+		return fmt.Errorf("MaxBatch %d < 1", c.MaxBatch)
 	case c.MaxEventsPerSession < 1, c.MaxBytesPerSession < 1:
-		return errors.New("ledgersync: session limits must be positive")
+		return errors.New("session limits must be positive")
 	case c.Timeout <= 0, c.SessionTimeout <= 0:
-		return errors.New("ledgersync: timeouts must be positive")
+		return errors.New("timeouts must be positive")
 	case c.MaxInbound < 1, c.MaxOutbound < 1:
-		return errors.New("ledgersync: MaxInbound and MaxOutbound must be positive")
+		return errors.New("MaxInbound and MaxOutbound must be positive")
 	case c.Branch < 2:
-		return fmt.Errorf("ledgersync: Branch %d < 2", c.Branch)
+		return fmt.Errorf("Branch %d < 2", c.Branch)
 	case c.ListThreshold < 1 || c.ListThreshold > MaxIDList:
-		return fmt.Errorf("ledgersync: ListThreshold %d outside 1..%d", c.ListThreshold, MaxIDList)
+		return fmt.Errorf("ListThreshold %d outside 1..%d", c.ListThreshold, MaxIDList)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package ledgersync
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -85,14 +86,14 @@ type RoomStatus struct {
 func New(h host.Host, store Store, cfg Config) (*Syncer, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ledgersync: config: %w", err)
 	}
 	sub, err := h.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
 	if err != nil {
 		return nil, err
 	}
 	s := &Syncer{
-		h: h, store: store, cfg: cfg, log: cfg.Logger, sub: sub,
+		h: h, store: store, cfg: cfg, log: cfg.Logger.With("subsystem", "sync"), sub: sub,
 		inbound:  make(chan struct{}, cfg.MaxInbound),
 		queue:    make(chan task, 1024),
 		pending:  make(map[task]taskState),
