@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/parley-chat/parley/internal/backoff"
 	"github.com/parley-chat/parley/internal/timers"
 )
 
@@ -206,12 +207,15 @@ func (s *Syncer) statusOf(room string) *RoomStatus {
 	return st
 }
 
-// busyRetry is the base delay before retrying a session the peer refused
-// as busy.
-const busyRetry = 300 * time.Millisecond
+// busyRetry is the delay before retrying a session the peer refused as
+// busy: 300–600 ms, spread so that the sessions refused together do not
+// come back together. Min = Max: it does not grow, the peer is busy with
+// a session about to end, not overloaded.
+var busyRetry = backoff.Backoff{Min: 450 * time.Millisecond, Max: 450 * time.Millisecond, Jitter: 1.0 / 3}
 
 func (s *Syncer) worker() {
 	defer s.wg.Done()
+	busy := busyRetry // a Backoff belongs to one goroutine
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -249,7 +253,7 @@ func (s *Syncer) worker() {
 				// of the previous session). What we asked for must not be
 				// dropped: try again shortly.
 				s.log.Debug("sync busy, retrying", "room", t.room, "peer", t.peer, "err", err)
-				s.timers.AfterFunc(busyRetry+rand.N(busyRetry), func() { s.Trigger(t.room, t.peer) })
+				s.timers.AfterFunc(busy.Next(), func() { s.Trigger(t.room, t.peer) })
 			case errors.Is(err, ErrRoomUnknown), errors.Is(err, ErrClosed):
 				s.log.Debug("sync skipped", "room", t.room, "peer", t.peer, "err", err)
 			default:
