@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 
@@ -17,7 +18,8 @@ import (
 const DefaultRPCAddr = "127.0.0.1:4748"
 
 // Config is the node configuration: the TOML file <data>/config.toml,
-// overridden by command-line flags. Zero fields mean the default.
+// overridden by command-line flags. Zero fields mean the default: New
+// fills them from DefaultConfig, then checks the result with Validate.
 type Config struct {
 	// Name is the display name announced when joining rooms.
 	Name string `toml:"name"`
@@ -98,7 +100,23 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// ErrBadConfig is returned (wrapped, naming the file) for an unreadable config file.
+// Validate reports the first setting that cannot work, wrapped in
+// ErrBadConfig.
+func (c Config) Validate() error {
+	if _, err := c.chatLimits(); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadConfig, err)
+	}
+	if c.LogLevel != "" {
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+			return fmt.Errorf("%w: log_level %q: use debug, info, warn or error", ErrBadConfig, c.LogLevel)
+		}
+	}
+	return nil
+}
+
+// ErrBadConfig is returned (wrapped) for an unreadable config file, naming
+// the file, and by Validate for a setting out of range.
 var ErrBadConfig = errors.New("bad config file")
 
 // LoadConfig reads a TOML config file. A missing file gives the zero

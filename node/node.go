@@ -88,11 +88,11 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, errors.New("node: no data directory")
 	}
 	cfg := opts.Config.withDefaults()
-	opts.Config = cfg
-	limits, lerr := cfg.chatLimits()
-	if lerr != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadConfig, lerr)
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("node: config: %w", err)
 	}
+	opts.Config = cfg
+	limits, _ := cfg.chatLimits() // checked by Validate
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
