@@ -9,10 +9,12 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// lockRange is the byte range LockFileEx locks: one byte far past the end
-// of the file. Windows locks are mandatory, so locking the pid at offset 0
-// would keep a second process from reading whose lock it is.
-var lockRange = windows.Overlapped{Offset: 0xFFFFFFFF, OffsetHigh: 0x7FFFFFFF}
+// lockRange is the byte range LockFileEx locks: one byte at 1 GiB, far
+// past the end of the file (SQLite's lock bytes sit there too, a place
+// every Windows file system accepts). Windows locks are mandatory, so
+// locking the pid at offset 0 would keep a second process from reading
+// whose lock it is.
+var lockRange = windows.Overlapped{Offset: 1 << 30}
 
 // lockFile takes an exclusive LockFileEx lock on f without waiting. Like
 // flock, it belongs to the handle and is dropped when the process dies.
