@@ -11,8 +11,9 @@ import (
 )
 
 // Backoff yields growing delays: Min, 2·Min, 4·Min, … capped at Max, each
-// spread by ±Jitter (a fraction in [0, 1]) so that peers which failed
-// together do not retry together. The zero value is not useful; set Min
+// then spread by ±Jitter (a fraction in [0, 1]) so that peers which failed
+// together do not retry together; with jitter a delay may reach
+// Max·(1+Jitter). The zero value is not useful; set Min
 // and Max. A Backoff is a value owned by one goroutine (the retry loop);
 // it is not safe for concurrent use.
 type Backoff struct {
@@ -20,8 +21,8 @@ type Backoff struct {
 	Min time.Duration
 	// Max caps the delay; a Max below Min is treated as Min.
 	Max time.Duration
-	// Jitter spreads each delay uniformly over [d·(1−Jitter), d·(1+Jitter)]
-	// (before the cap). Zero means none.
+	// Jitter spreads each delay d (already capped at Max) uniformly over
+	// [d·(1−Jitter), d·(1+Jitter)]. Zero means none.
 	Jitter float64
 
 	cur time.Duration // the next delay before jitter; 0 means Min
@@ -36,11 +37,12 @@ func (b *Backoff) Next() time.Duration {
 		d = b.Min
 	}
 	b.cur = min(2*d, hi)
+	d = min(d, hi)
 	if b.Jitter > 0 {
 		j := min(b.Jitter, 1)
 		d = time.Duration(float64(d) * (1 - j + 2*j*rand.Float64()))
 	}
-	return min(max(d, 0), hi)
+	return max(d, 0)
 }
 
 // Peek returns the delay Next would return, without jitter and without
