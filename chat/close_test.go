@@ -22,7 +22,7 @@ func TestClosedServiceNotHeldByRepairTimers(t *testing.T) {
 		t.Fatal(err)
 	}
 	room := PublicRoomID("closing")
-	j := &joined{Room: Room{ID: room}, in: newRoomQueue[inbound](1), orph: newOrphans(maxOrphans)}
+	j := &joined{Room: Room{ID: room}, in: newRoomQueue[inbound](1), orph: &orphans{pool: s.orph, room: room}}
 	s.dropped(s.ctx, j, chain(t, room, 1)[0], "forwarder") // schedules an ask in 300 ms
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

@@ -33,6 +33,9 @@ type Config struct {
 	// value means DefaultLimits. Set a rate to a negative value to turn
 	// that limit off.
 	Limits Limits
+	// Orphans bound the events held while their parents are fetched; each
+	// zero field takes its DefaultOrphanLimits value.
+	Orphans OrphanLimits
 	// Clock returns the current time; nil means time.Now. Tests set it.
 	Clock func() time.Time
 	// Metrics, if set, counts messages sent, received and rejected (see
@@ -40,10 +43,10 @@ type Config struct {
 	Metrics Metrics
 }
 
-// DefaultConfig returns the defaults: DefaultLimits, time.Now, and no
+// DefaultConfig returns the defaults: DefaultLimits, DefaultOrphanLimits, time.Now, and no
 // name, callbacks or metrics (Logger nil: slog.Default() at New).
 func DefaultConfig() Config {
-	return Config{Limits: DefaultLimits(), Clock: time.Now}
+	return Config{Limits: DefaultLimits(), Orphans: DefaultOrphanLimits(), Clock: time.Now}
 }
 
 // withDefaults fills each zero field from DefaultConfig; a nil Logger
@@ -56,6 +59,15 @@ func (c Config) withDefaults() Config {
 	if c.Clock == nil {
 		c.Clock = d.Clock
 	}
+	o, do := &c.Orphans, d.Orphans
+	for _, f := range []struct{ v, def *int64 }{{&o.Bytes, &do.Bytes}, {&o.RoomBytes, &do.RoomBytes}, {&o.GroupBytes, &do.GroupBytes}} {
+		if *f.v == 0 {
+			*f.v = *f.def
+		}
+	}
+	if o.MaxAge == 0 {
+		o.MaxAge = do.MaxAge
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -63,7 +75,8 @@ func (c Config) withDefaults() Config {
 }
 
 // Validate reports the first field New cannot run with: a rate that is
-// not a number or a negative burst.
+// not a number, a negative burst, or orphan budgets that are not positive
+// or not nested (group ≤ room ≤ all).
 func (c Config) Validate() error {
 	for _, r := range []struct {
 		name string
@@ -75,6 +88,13 @@ func (c Config) Validate() error {
 	}
 	if c.Limits.AuthorBurst < 0 || c.Limits.PeerBurst < 0 {
 		return errors.New("Limits: negative burst")
+	}
+	o := c.Orphans
+	switch {
+	case o.Bytes <= 0 || o.RoomBytes <= 0 || o.GroupBytes <= 0 || o.MaxAge <= 0:
+		return fmt.Errorf("Orphans: budgets and MaxAge must be positive (%+v)", o)
+	case o.GroupBytes > o.RoomBytes || o.RoomBytes > o.Bytes:
+		return fmt.Errorf("Orphans: want GroupBytes ≤ RoomBytes ≤ Bytes (%+v)", o)
 	}
 	return nil
 }

@@ -30,7 +30,7 @@ func FuzzValidateGossip(f *testing.F) {
 	// A real service (in-memory store): the validator asks its ledger
 	// whether an event is already stored.
 	s := localService(f, Config{Limits: Limits{AuthorRate: -1, PeerRate: -1}})
-	validate := s.validator(room)
+	validate := s.validator(&joined{Room: Room{ID: room}, orph: &orphans{pool: s.orph, room: room}})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, verdict, err := validate(context.Background(), from, data)
 		if verdict != Accept {

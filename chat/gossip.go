@@ -22,17 +22,18 @@ func (s *Service) subscribe(r Room) error {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	j := &joined{Room: r, in: newRoomQueue[inbound](ingestQueue), cancel: cancel, done: make(chan struct{}),
-		ready: make(chan struct{}), orph: newOrphans(maxOrphans), pubq: newRoomQueue[[]byte](publishQueue)}
+	j := &joined{Room: r, in: newRoomQueue[inbound](ingestQueue), ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		ready: make(chan struct{}), orph: &orphans{pool: s.orph, room: r.ID}, pubq: newRoomQueue[[]byte](publishQueue)}
 	s.rooms[r.ID] = j
 	s.mu.Unlock()
 
-	topic, err := s.net.JoinTopic(TopicName(r.ID), s.validator(r.ID), func(from peer.ID, _ []byte, v any) {
+	topic, err := s.net.JoinTopic(TopicName(r.ID), s.validator(j), func(from peer.ID, _ []byte, v any) {
 		ev, ok := v.(*ledger.Event)
 		if !ok || ev == nil {
 			return // not from our validator: a Network bug, nothing to store
 		}
 		if !j.in.tryPush(inbound{ev, from}) {
+			j.pending.Delete(ev.ID())
 			s.dropped(ctx, j, ev, from)
 		}
 	})
@@ -80,12 +81,19 @@ func (s *Service) stop(j *joined) error {
 	return err
 }
 
-// validator checks gossip for room (P2): well-formed, correctly signed,
-// within limits and for this room. Whether the parents fit is checked when
-// storing, since they may not have arrived yet. Our own messages were
-// checked when we made them. Invalid data is rejected (its forwarder is
-// penalised); what is valid but unwanted here is ignored.
-func (s *Service) validator(room string) ValidateFunc {
+// validator checks gossip for j's room. Its verdicts follow one rule:
+// Reject only what every honest forwarder must already have checked, since
+// the penalty lands on the forwarder — the encoding, signature and size
+// (ledger.DecodeOwned), the room, and the part of the Lamport rule that
+// needs no parents (an event has parents exactly when its clock is above
+// 1). Everything that depends on this node's state is Ignored: over a rate
+// limit, already stored, or parents we do not have (yet). An event
+// missing parents waits in the orphan pool, a sync is asked for them, and
+// once they arrive it is stored and published again, so it still spreads;
+// until then it is not forwarded, so orphans a stranger makes up reach
+// only its neighbours. Our own messages were checked when we made them.
+func (s *Service) validator(j *joined) ValidateFunc {
+	room := j.ID
 	return func(ctx context.Context, from peer.ID, data []byte) (any, Verdict, error) {
 		if from == s.self {
 			return nil, Accept, nil
@@ -104,6 +112,10 @@ func (s *Service) validator(room string) ValidateFunc {
 		if ev.Room != room {
 			s.metrics().MessageRejected(RejectWrongRoom)
 			return nil, Reject, fmt.Errorf("%w: %s on the topic of %s", ledger.ErrWrongRoom, ev.Room, room)
+		}
+		if (len(ev.Parents) == 0) != (ev.Lamport == 1) {
+			s.metrics().MessageRejected(RejectBadParents)
+			return nil, Reject, fmt.Errorf("%w: lamport %d with %d parents", ledger.ErrBadParents, ev.Lamport, len(ev.Parents))
 		}
 		// A copy of an event we have (it came by sync first, or gossip's
 		// seen window passed before this copy arrived) is ignored before
@@ -125,7 +137,38 @@ func (s *Service) validator(room string) ValidateFunc {
 				return nil, Ignore, err
 			}
 		}
+		missing, err := s.missingParents(ctx, j, ev)
+		if err != nil {
+			return nil, Ignore, fmt.Errorf("check parents: %w", err)
+		}
+		if len(missing) > 0 {
+			s.metrics().MessageRejected(RejectMissingParents)
+			if j.orph.add(ev, missing, from, s.group(from)) && s.cfg.OnMissing != nil {
+				s.missing(j.context(s), j, ev.ID(), from)
+			}
+			return nil, Ignore, errOrphan
+		}
+		j.pending.Store(ev.ID(), struct{}{})
 		s.metrics().MessageReceived()
 		return ev, Accept, nil
 	}
+}
+
+// missingParents returns the parents of ev that are neither stored nor
+// accepted and on their way to the store (j.pending).
+func (s *Service) missingParents(ctx context.Context, j *joined, ev *ledger.Event) ([]ledger.ID, error) {
+	var missing []ledger.ID
+	for _, p := range ev.Parents {
+		if _, ok := j.pending.Load(p); ok {
+			continue
+		}
+		ok, err := s.led.Has(ctx, j.ID, p)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			missing = append(missing, p)
+		}
+	}
+	return missing, nil
 }

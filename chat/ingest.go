@@ -59,20 +59,36 @@ func (s *Service) storeBatch(ctx context.Context, j *joined, batch []inbound) {
 	// only to be released a moment later. A parent's Lamport clock is
 	// always lower than its child's.
 	slices.SortStableFunc(evs, func(a, b *ledger.Event) int { return cmp.Compare(a.Lamport, b.Lamport) })
-	if _, err := s.storeChain(ctx, j, evs, from); err != nil && !errors.Is(err, context.Canceled) {
+	if _, err := s.storeChain(ctx, j, evs, from, nil); err != nil && !errors.Is(err, context.Canceled) {
 		s.log.Error("store events", "room", j.ID, "events", len(evs), "err", err)
+	}
+	for _, ev := range evs { // stored, parked or refused: no longer on the way
+		j.pending.Delete(ev.ID())
 	}
 }
 
-// storeChain adds evs (parents first) to j's ledger in writes of at most
+// storeChain adds evs (parents first), then the released orphans kids, to j's ledger in writes of at most
 // ingestBatch events, parks those whose parents are missing (from names
 // the peer that forwarded each, for the sync that asks for the parents;
 // it may be nil), and stores the orphans each write completes after the
-// rest of evs: a released chain can be up to maxOrphans long. It returns
-// every event added.
-func (s *Service) storeChain(ctx context.Context, j *joined, evs []*ledger.Event, from map[ledger.ID]peer.ID) ([]*ledger.Event, error) {
+// rest of evs: a released chain is bounded by the orphan budgets. It
+// returns every event added. Released orphans that get stored are
+// published again: the validator ignored those that came by gossip, so
+// they were not forwarded (a copy pubsub did deliver is not sent twice).
+func (s *Service) storeChain(ctx context.Context, j *joined, evs []*ledger.Event, from map[ledger.ID]peer.ID, kids []*ledger.Event) ([]*ledger.Event, error) {
 	var all []*ledger.Event
-	for len(evs) > 0 {
+	var released map[ledger.ID]bool
+	for {
+		if len(kids) > 0 && released == nil {
+			released = make(map[ledger.ID]bool, len(kids))
+		}
+		for _, k := range kids {
+			released[k.ID()] = true
+		}
+		evs = append(evs, kids...)
+		if len(evs) == 0 {
+			break
+		}
 		n := min(len(evs), ingestBatch)
 		chunk, rest := evs[:n], evs[n:]
 		added, rejected, err := s.led.Add(ctx, j.ID, chunk...)
@@ -80,6 +96,11 @@ func (s *Service) storeChain(ctx context.Context, j *joined, evs []*ledger.Event
 			return all, err
 		}
 		all = append(all, added...)
+		for _, ev := range added {
+			if released[ev.ID()] && j.pubq != nil {
+				j.pubq.tryPush(ev.Raw()) // full: members sync it
+			}
+		}
 		for range len(chunk) - len(added) - len(rejected) {
 			s.metrics().MessageRejected(RejectDuplicate) // Add skips stored events
 		}
@@ -88,7 +109,8 @@ func (s *Service) storeChain(ctx context.Context, j *joined, evs []*ledger.Event
 			var mp *ledger.MissingParentsError
 			if errors.As(r.Err, &mp) {
 				s.metrics().MessageRejected(RejectMissingParents)
-				j.orph.add(r.Event, mp.Missing, from[r.Event.ID()])
+				f := from[r.Event.ID()]
+				j.orph.add(r.Event, mp.Missing, f, s.group(f))
 				missing = true
 				continue
 			}
@@ -105,7 +127,7 @@ func (s *Service) storeChain(ctx context.Context, j *joined, evs []*ledger.Event
 		}
 		// Children waiting for what we just stored can go in now, after
 		// the rest of this batch or chain.
-		evs = append(rest, j.orph.releaseChildren(added)...)
+		evs, kids = rest, j.orph.releaseChildren(added)
 	}
 	return all, nil
 }
@@ -126,7 +148,7 @@ func (s *Service) Ingest(ctx context.Context, room string, evs []*ledger.Event) 
 	if j == nil {
 		return added, rejected, nil
 	}
-	more, err := s.storeChain(ctx, j, j.orph.releaseChildren(added), nil)
+	more, err := s.storeChain(ctx, j, nil, nil, j.orph.releaseChildren(added))
 	return append(added, more...), rejected, err
 }
 

@@ -25,8 +25,9 @@ type rejections struct {
 	n  map[string]int
 }
 
-func (r *rejections) MessageSent()     {}
-func (r *rejections) MessageReceived() {}
+func (r *rejections) MessageSent()           {}
+func (r *rejections) MessageReceived()       {}
+func (r *rejections) OrphansHeld(int, int64) {}
 func (r *rejections) MessageRejected(reason string) {
 	r.mu.Lock()
 	r.n[reason]++
@@ -45,7 +46,7 @@ func TestStoreBatchParentsFirst(t *testing.T) {
 		batch = append(batch, inbound{ev: ev})
 	}
 	slices.Reverse(batch)
-	j := &joined{Room: Room{ID: room}, orph: newOrphans(maxOrphans)}
+	j := &joined{Room: Room{ID: room}, orph: &orphans{pool: s.orph, room: room}}
 	s.storeBatch(t.Context(), j, batch)
 	if n, err := s.led.Count(t.Context(), room); err != nil || n != 50 {
 		t.Fatalf("stored %d events (err %v), want 50", n, err)
@@ -71,7 +72,7 @@ func TestLateCopyStoredOnce(t *testing.T) {
 			}
 			defer sub.Close()
 			evs := chain(t, room, between+1)
-			j := &joined{Room: Room{ID: room}, orph: newOrphans(maxOrphans)}
+			j := &joined{Room: Room{ID: room}, orph: &orphans{pool: s.orph, room: room}}
 			for _, ev := range evs {
 				s.storeBatch(t.Context(), j, []inbound{{ev: ev}})
 			}
@@ -125,10 +126,10 @@ func TestLateCopiesSpareAuthorAllowance(t *testing.T) {
 	s := localService(t, Config{Limits: Limits{AuthorRate: 0.001, AuthorBurst: 3}})
 	room := PublicRoomID("late")
 	evs := chain(t, room, 3)
-	j := &joined{Room: Room{ID: room}, orph: newOrphans(maxOrphans)}
+	j := &joined{Room: Room{ID: room}, orph: &orphans{pool: s.orph, room: room}}
 	s.storeBatch(t.Context(), j, []inbound{{ev: evs[0]}, {ev: evs[1]}})
 
-	validate := s.validator(room)
+	validate := s.validator(&joined{Room: Room{ID: room}, orph: &orphans{pool: s.orph, room: room}})
 	other := peer.ID("forwarder")
 	for range 10 {
 		for _, ev := range evs[:2] {
@@ -153,12 +154,12 @@ func TestLateCopiesSpareAuthorAllowance(t *testing.T) {
 // missing another parent stays held.
 func TestOrphanChainReleasedWhole(t *testing.T) {
 	evs := chain(t, PublicRoomID("orphans"), 5)
-	o := newOrphans(maxOrphans)
+	o := &orphans{pool: newOrphanPool(DefaultOrphanLimits(), time.Now), room: evs[0].Room}
 	for i := 4; i >= 1; i-- { // children first, as a faster path delivers them
-		o.add(evs[i], []ledger.ID{evs[i-1].ID()}, "")
+		o.add(evs[i], []ledger.ID{evs[i-1].ID()}, "", "")
 	}
 	other := chain(t, PublicRoomID("orphans"), 1)[0]
-	o.add(evs[4], nil, "") // already held: no change
+	o.add(evs[4], nil, "", "") // already held: no change
 	got := o.releaseChildren(evs[:1])
 	if len(got) != 4 {
 		t.Fatalf("released %d events, want the chain of 4", len(got))
@@ -179,8 +180,8 @@ func TestOrphanChainReleasedWhole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.add(evs[4], []ledger.ID{evs[3].ID()}, "")
-	o.add(two, []ledger.ID{evs[4].ID(), other.ID()}, "")
+	o.add(evs[4], []ledger.ID{evs[3].ID()}, "", "")
+	o.add(two, []ledger.ID{evs[4].ID(), other.ID()}, "", "")
 	if got := o.releaseChildren(evs[3:4]); len(got) != 1 || got[0].ID() != evs[4].ID() {
 		t.Fatalf("released %v, want only the event whose one parent was stored", got)
 	}
@@ -195,7 +196,7 @@ func TestLongOrphanChainStored(t *testing.T) {
 	s := localService(t, Config{})
 	room := PublicRoomID("chain")
 	evs := chain(t, room, ingestBatch+200)
-	j := &joined{Room: Room{ID: room}, orph: newOrphans(maxOrphans)}
+	j := &joined{Room: Room{ID: room}, orph: &orphans{pool: s.orph, room: room}}
 	var kids []inbound
 	for _, ev := range slices.Backward(evs[1:]) {
 		kids = append(kids, inbound{ev: ev})
@@ -226,7 +227,7 @@ func TestIngestReleasesLongChain(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	room := PublicRoomID("chain")
 	evs := chain(t, room, 2*ingestBatch+100)
-	j := &joined{Room: Room{ID: room}, orph: newOrphans(maxOrphans)}
+	j := &joined{Room: Room{ID: room}, orph: &orphans{pool: s.orph, room: room}}
 	s.mu.Lock()
 	s.rooms[room] = j // joined without a topic: no network here
 	s.mu.Unlock()
@@ -318,7 +319,7 @@ func TestFullQueueDropsAndAsksForSync(t *testing.T) {
 	asks := make(chan ask, 10)
 	s := localService(t, Config{Metrics: rej, OnMissing: func(room string, p peer.ID) { asks <- ask{room, p} }})
 	room := PublicRoomID("full")
-	j := &joined{Room: Room{ID: room}, in: newRoomQueue[inbound](2), orph: newOrphans(maxOrphans)}
+	j := &joined{Room: Room{ID: room}, in: newRoomQueue[inbound](2), orph: &orphans{pool: s.orph, room: room}}
 	evs := chain(t, room, 5)
 	const from = peer.ID("forwarder")
 	for _, ev := range evs {

@@ -37,6 +37,10 @@ var ErrRateLimited = errors.New("rate limited")
 // penalized.
 var errStored = errors.New("event already stored")
 
+// errOrphan is returned by the validator, with the verdict Ignore, for
+// gossip whose parents we do not have: it waits in the orphan pool.
+var errOrphan = errors.New("parents missing: held until they arrive")
+
 // limiter keeps token buckets per author and per peer. Buckets idle for a
 // while are dropped so the maps stay small.
 type limiter struct {

@@ -15,6 +15,10 @@ type Metrics interface {
 	// MessageRejected counts a gossip event not stored, with one of the
 	// Reject* reasons.
 	MessageRejected(reason string)
+	// OrphansHeld sets the level of the orphan pool: events held while
+	// their parents are fetched, and the bytes they are charged
+	// (OrphanLimits). Called under the pool's lock after each change.
+	OrphansHeld(events int, bytes int64)
 }
 
 // Reasons passed to Metrics.MessageRejected.
@@ -22,7 +26,7 @@ const (
 	RejectInvalid        = "invalid"         // malformed, bad signature or over a size limit
 	RejectWrongRoom      = "wrong_room"      // signed for another room than the topic's
 	RejectRateLimited    = "rate_limited"    // over the per-author or per-peer gossip rate
-	RejectMissingParents = "missing_parents" // held back until its parents arrive
+	RejectMissingParents = "missing_parents" // held back (and not forwarded) until its parents arrive
 	RejectBadParents     = "bad_parents"     // does not fit its parents
 	RejectDuplicate      = "duplicate"       // already stored
 	RejectQueueFull      = "queue_full"      // the room's ingest queue was full; a sync fetches it
@@ -34,6 +38,7 @@ type noMetrics struct{}
 func (noMetrics) MessageSent()           {}
 func (noMetrics) MessageReceived()       {}
 func (noMetrics) MessageRejected(string) {}
+func (noMetrics) OrphansHeld(int, int64) {}
 
 // metrics returns the configured Metrics, or one that counts nothing (also
 // for a Service not made by New, as in tests).

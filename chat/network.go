@@ -32,6 +32,12 @@ type Network interface {
 	// A topic has one validator: joining a topic already joined fails.
 	// On error nothing stays registered.
 	JoinTopic(topic string, validate ValidateFunc, deliver DeliverFunc) (Topic, error)
+	// Group names the address group of a connected peer, for budgets
+	// that peers from one network share: its remote IPv4 /24 or IPv6 /48
+	// ("ip4:203.0.113.0/24"). Loopback peers form one group, and peers
+	// whose address is unknown (not connected) another. It must be cheap:
+	// it runs on the validation workers.
+	Group(p peer.ID) string
 }
 
 // ValidateFunc checks one message from peer from (the forwarding peer, not
@@ -56,9 +62,11 @@ const (
 	// Reject drops the message and penalises the peer that forwarded it:
 	// the message is invalid, and an honest peer would not have sent it.
 	Reject
-	// Ignore drops the message without penalising anyone: it is valid but
-	// unwanted here (a copy of an event we have, over a rate limit), or we
-	// could not check it.
+	// Ignore drops the message without penalising anyone: it may be
+	// valid, but it is unwanted here or cannot be judged yet (a copy of an
+	// event we have, over a rate limit, parents we lack), or we could not
+	// check it. Anything that depends on this node's state is an Ignore,
+	// never a Reject: the penalty would land on honest forwarders.
 	Ignore
 )
 

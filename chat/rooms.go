@@ -173,3 +173,12 @@ func (s *Service) Orphans(room string) int {
 	}
 	return j.orph.len()
 }
+
+// context is the room's context, or the service's for a joined made
+// without one (tests).
+func (j *joined) context(s *Service) context.Context {
+	if j.ctx != nil {
+		return j.ctx
+	}
+	return s.ctx
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/namespace"
@@ -40,6 +41,7 @@ type Service struct {
 
 	feed  *feed
 	limit *limiter
+	orph  *orphanPool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -54,13 +56,17 @@ type joined struct {
 	// Close may already find it; ready is closed once topic is set, or
 	// once joining it failed (topic stays nil). Read topic only after
 	// ready.
-	topic  Topic
-	ready  chan struct{}
-	in     *roomQueue[inbound] // verified gossip, to store
-	cancel context.CancelFunc
-	done   chan struct{} // closed when the room's worker ends (or never started)
-	orph   *orphans
-	pubq   *roomQueue[[]byte] // our committed events, in commit order, to publish
+	topic Topic
+	ready chan struct{}
+	in    *roomQueue[inbound] // verified gossip, to store
+	// pending holds the IDs of events accepted and queued in in but not
+	// stored yet, so that their children are not taken for orphans.
+	pending sync.Map        // ledger.ID → struct{}
+	ctx     context.Context // the room's, until leave; nil in some tests
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when the room's worker ends (or never started)
+	orph    *orphans
+	pubq    *roomQueue[[]byte] // our committed events, in commit order, to publish
 	// repair is set while syncs for gossip dropped from a full in are
 	// scheduled; they run until lastDropped is stored.
 	repair      atomic.Bool
@@ -88,7 +94,9 @@ func New(net Network, store ds.Batching, key crypto.PrivKey, cfg Config) (*Servi
 		members: make(map[string]*roomMembers),
 		feed:    newFeed(),
 		limit:   newLimiter(cfg.Limits),
+		orph:    newOrphanPool(cfg.Orphans, cfg.Clock),
 	}
+	s.orph.onLevel = s.metrics().OrphansHeld
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.led, err = ledger.Open(s.ctx, namespace.Wrap(store, ds.NewKey("/ledger")), ledger.Config{
 		Logger:    cfg.Logger, // Open tags it subsystem=ledger
@@ -99,6 +107,7 @@ func New(net Network, store ds.Batching, key crypto.PrivKey, cfg Config) (*Servi
 		s.cancel()
 		return nil, fmt.Errorf("chat: open ledger: %w", err)
 	}
+	s.wg.Go(s.expireOrphans)
 	saved, err := s.savedRooms(s.ctx)
 	if err == nil {
 		for _, r := range saved {
@@ -112,6 +121,33 @@ func New(net Network, store ds.Batching, key crypto.PrivKey, cfg Config) (*Servi
 		return nil, fmt.Errorf("chat: rejoin rooms: %w", err)
 	}
 	return s, nil
+}
+
+// expireOrphans drops orphans past OrphanLimits.MaxAge until Close, so
+// that they expire also when no new ones arrive (the attacker left).
+func (s *Service) expireOrphans() {
+	t := time.NewTicker(max(s.cfg.Orphans.MaxAge/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			s.orph.sweep()
+		}
+	}
+}
+
+// OrphanStats returns the level of the orphan pool (all rooms).
+func (s *Service) OrphanStats() OrphanStats { return s.orph.stats() }
+
+// group is the address group of peer p (Network.Group), "" without a
+// network or a peer.
+func (s *Service) group(p peer.ID) string {
+	if s.net == nil || p == "" {
+		return ""
+	}
+	return s.net.Group(p)
 }
 
 // Ledger returns the ledger the service writes to (for sync and tools).

@@ -3,8 +3,10 @@ package node
 import (
 	"context"
 	"fmt"
+	"net/netip"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/p2p"
@@ -36,6 +38,37 @@ func (c chatNetwork) JoinTopic(topic string, validate chat.ValidateFunc, deliver
 		return nil, err
 	}
 	return t, nil
+}
+
+// Group implements chat.Network: the remote address of p's first open
+// connection, as an IPv4 /24 or IPv6 /48 prefix; a relayed peer shares
+// its relay's group (the only address we see). Loopback peers are
+// "loopback", peers not connected "unknown".
+func (c chatNetwork) Group(p peer.ID) string {
+	for _, conn := range c.n.Host().Network().ConnsToPeer(p) {
+		ip, err := manet.ToIP(conn.RemoteMultiaddr())
+		if err != nil {
+			continue
+		}
+		return addrGroup(ip)
+	}
+	return "unknown"
+}
+
+// addrGroup is the group name of an IP address (see Group).
+func addrGroup(ip []byte) string {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return "unknown"
+	}
+	a = a.Unmap()
+	switch {
+	case a.IsLoopback():
+		return "loopback"
+	case a.Is4():
+		return netip.PrefixFrom(a, 24).Masked().String()
+	}
+	return netip.PrefixFrom(a, 48).Masked().String()
 }
 
 // validationResult maps chat's verdict onto p2p's; anything else rejects.

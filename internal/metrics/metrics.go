@@ -43,6 +43,8 @@ type Metrics struct {
 
 	rpcCalls    *prometheus.CounterVec
 	rpcDuration *prometheus.HistogramVec
+
+	orphanEvents, orphanBytes prometheus.Gauge
 }
 
 // rpcBuckets are the latency buckets of parley_rpc_call_duration_seconds:
@@ -91,8 +93,13 @@ func New() *Metrics {
 		Help:    "JSON-RPC call latency in the server (decoded request to encoded result), by method and code.",
 		Buckets: rpcBuckets,
 	}, []string{"method", "code"})
+	m.orphanEvents = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "orphan_events",
+		Help: "Gossip events held while their parents are fetched (all rooms)."})
+	m.orphanBytes = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "orphan_bytes",
+		Help: "What the held orphans are charged against the orphan budget (chat.OrphanLimits.Bytes)."})
 	reg.MustRegister(
 		collectors.NewGoCollector(),
+		m.orphanEvents, m.orphanBytes,
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.sent, m.received, m.rejectedVec,
 		m.syncSessions, m.syncEventsReceived, m.syncEventsStored, bytes,
@@ -160,6 +167,14 @@ func (m *Metrics) MessageRejected(reason string) {
 		return
 	}
 	m.rejectedVec.WithLabelValues(reason).Inc()
+}
+
+// OrphansHeld sets the orphan pool's level: events held and bytes charged.
+func (m *Metrics) OrphansHeld(events int, bytes int64) {
+	if m != nil {
+		m.orphanEvents.Set(float64(events))
+		m.orphanBytes.Set(float64(bytes))
+	}
 }
 
 // Session is one ended ledger sync session, as SyncSession takes it.
