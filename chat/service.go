@@ -61,12 +61,14 @@ type joined struct {
 	in    *roomQueue[inbound] // verified gossip, to store
 	// pending holds the IDs of events accepted and queued in in but not
 	// stored yet, so that their children are not taken for orphans.
-	pending sync.Map        // ledger.ID → struct{}
-	ctx     context.Context // the room's, until leave; nil in some tests
-	cancel  context.CancelFunc
-	done    chan struct{} // closed when the room's worker ends (or never started)
-	orph    *orphans
-	pubq    *roomQueue[[]byte] // our committed events, in commit order, to publish
+	pending sync.Map // ledger.ID → struct{}
+	// asking holds the forwarders with a repair running (repair.go).
+	asking sync.Map        // peer.ID → struct{}
+	ctx    context.Context // the room's, until leave; nil in some tests
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the room's worker ends (or never started)
+	orph   *orphans
+	pubq   *roomQueue[[]byte] // our committed events, in commit order, to publish
 	// repair is set while syncs for gossip dropped from a full in are
 	// scheduled; they run until lastDropped is stored.
 	repair      atomic.Bool
