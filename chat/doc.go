@@ -16,12 +16,16 @@
 // decoding, signature, room, rate limits) before pubsub forwards it, and
 // its Verdict says what happens: Accept forwards it and hands the decoded
 // event to the room's ingest worker, so each signature is verified once;
-// Reject (invalid data) drops it and penalises the forwarding peer; Ignore
-// drops it without penalty (a copy of a stored event, over a rate limit,
-// or our store failed). The Network delivers only after Accept, only from
+// Reject (only what every honest forwarder has checked too: encoding,
+// signature, size, room, a parentless clock above 1) drops it and
+// penalises the forwarding peer; Ignore drops it without penalty for
+// anything that depends on our state (a copy of a stored event, over a
+// rate limit, parents we lack, or our store failed). The Network delivers only after Accept, only from
 // peers: our own events are stored before they are published. Ingest
 // stores events in batches; an event whose parents have not arrived waits
-// in a bounded orphan pool and Config.OnMissing asks for a sync. Gossip is
+// in the orphan pool (orphans.go: byte budgets per node, room and
+// forwarder address group, and an age limit), Config.OnMissing asks for
+// a sync, and once stored it is published again. Gossip is
 // queued for the ingest worker straight from the validator, which must not
 // wait: past the room's queue limit an event is dropped (it is still
 // forwarded) and Config.OnMissing asks for a sync that fetches it, again
