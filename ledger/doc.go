@@ -49,7 +49,8 @@
 // take_test.go drives the committer's queue by hand and shows each of
 // these rules; BenchmarkAppendDuringCatchUp measures them on Pebble.
 // read.go serves History and Since; sync.go is the data side of set
-// reconciliation for p2p/ledgersync; verify.go is Verify; keys.go is the
+// reconciliation for p2p/ledgersync (fingerprint.go: the v1 XOR and v2 sum
+// accumulators; meta.go: the room summary record and its migration); verify.go is Verify; keys.go is the
 // datastore layout; event.go, codec.go and signature.go are the event
 // format. config.go holds Config and its defaults.
 package ledger

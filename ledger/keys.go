@@ -12,7 +12,7 @@ import (
 //	/r/<room>/o/<hi>/<lo>/<id>  seq(8) | signed bytes   order index: (Lamport, ID)
 //	/r/<room>/e/<id>            lamport(8)              lookup by ID
 //	/r/<room>/h/<id>            (empty)                 current heads
-//	/r/<room>/m                 meta                    count, max Lamport, ID accumulator
+//	/r/<room>/m                 meta                    version, count, max Lamport, ID accumulators (meta.go)
 //	/s/<hi>/<lo>                <room>/<hi>/<lo>/<id>   local arrival order (cursor)
 //	/rm/<room>                  (empty)                 rooms with events
 //
@@ -113,30 +113,3 @@ func parseSeqKey(key string) (uint64, error) {
 }
 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
-
-// meta is a room's summary, rewritten with every batch. The accumulator is
-// the XOR of sha256(ID) over all events: removing any event changes it, so
-// Verify notices a removal even when nothing references the removed event.
-type meta struct {
-	count      uint64
-	maxLamport uint64
-	acc        [32]byte
-}
-
-func (m meta) marshal() []byte {
-	b := make([]byte, 0, 48)
-	b = binary.BigEndian.AppendUint64(b, m.count)
-	b = binary.BigEndian.AppendUint64(b, m.maxLamport)
-	return append(b, m.acc[:]...)
-}
-
-func unmarshalMeta(b []byte) (meta, error) {
-	var m meta
-	if len(b) != 48 {
-		return m, fmt.Errorf("room meta: %d bytes, want 48", len(b))
-	}
-	m.count = binary.BigEndian.Uint64(b)
-	m.maxLamport = binary.BigEndian.Uint64(b[8:])
-	copy(m.acc[:], b[16:])
-	return m, nil
-}

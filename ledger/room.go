@@ -116,8 +116,14 @@ func (l *Ledger) load(ctx context.Context, st *roomState) error {
 	case err != nil:
 		return fmt.Errorf("load room %s: %w", room, err)
 	default:
-		if m, err = unmarshalMeta(b); err != nil {
+		var legacy bool
+		if m, legacy, err = unmarshalMeta(b); err != nil {
 			return fmt.Errorf("load room %s: %w", room, err)
+		}
+		if legacy {
+			if err := l.migrateMeta(ctx, room, &m); err != nil {
+				return err
+			}
 		}
 	}
 	ids, err := l.readHeads(ctx, room)

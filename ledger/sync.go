@@ -31,24 +31,6 @@ func (k Key) Compare(o Key) int {
 	return cmp.Compare(k.ID, o.ID)
 }
 
-// Fingerprint summarises a set of events: how many, and the XOR of
-// sha256(ID) over them. It is the same accumulator the room summary keeps,
-// so a whole room's fingerprint costs nothing to read. Two sets with equal
-// fingerprints are taken to be equal.
-type Fingerprint struct {
-	Count uint64
-	Acc   [32]byte
-}
-
-// Add includes id in f.
-func (f *Fingerprint) Add(id ID) {
-	f.Count++
-	accumulate(&f.Acc, id)
-}
-
-// IDHash is the value an event contributes to a fingerprint's accumulator.
-func IDHash(id ID) [32]byte { return sha256.Sum256([]byte(id)) }
-
 // Summary is a room's whole-room state, read from memory.
 type Summary struct {
 	Fingerprint
@@ -65,7 +47,7 @@ func (l *Ledger) Summary(ctx context.Context, room string) (Summary, error) {
 		return Summary{}, err
 	}
 	defer st.mu.Unlock()
-	s := Summary{Fingerprint: Fingerprint{Count: st.meta.count, Acc: st.meta.acc}, MaxLamport: st.meta.maxLamport}
+	s := Summary{Fingerprint: st.meta.acc.fingerprint(st.meta.count), MaxLamport: st.meta.maxLamport}
 	s.Heads = make([]ID, 0, len(st.heads))
 	for id := range st.heads {
 		s.Heads = append(s.Heads, id)
@@ -196,19 +178,18 @@ func (id ID) Digest() (d [32]byte) {
 
 // KeySet is an immutable snapshot of a room's keys with prefix
 // accumulators, so the fingerprint of any range costs two binary searches.
+// It is safe for concurrent use.
 type KeySet struct {
 	keys []Key
-	acc  [][32]byte // acc[i] = XOR of IDHash(keys[:i])
+	acc  []accumulator // acc[i] covers keys[:i]
 }
 
 // NewKeySet indexes keys, which must be sorted and unique.
 func NewKeySet(keys []Key) *KeySet {
-	s := &KeySet{keys: keys, acc: make([][32]byte, len(keys)+1)}
+	s := &KeySet{keys: keys, acc: make([]accumulator, len(keys)+1)}
 	for i, k := range keys {
-		h := IDHash(k.ID)
-		for j := range h {
-			s.acc[i+1][j] = s.acc[i][j] ^ h[j]
-		}
+		s.acc[i+1] = s.acc[i]
+		accumulate(&s.acc[i+1], k.ID)
 	}
 	return s
 }
@@ -236,11 +217,12 @@ func (s *KeySet) Search(ge func(Key) bool) int {
 
 // Fingerprint returns the fingerprint of keys[i:j].
 func (s *KeySet) Fingerprint(i, j int) Fingerprint {
-	f := Fingerprint{Count: uint64(j - i)}
-	for b := range f.Acc {
-		f.Acc[b] = s.acc[j][b] ^ s.acc[i][b]
+	var a accumulator
+	for b := range a.xor {
+		a.xor[b] = s.acc[j].xor[b] ^ s.acc[i].xor[b]
 	}
-	return f
+	a.sum = subLimbs(s.acc[j].sum, s.acc[i].sum)
+	return a.fingerprint(uint64(j - i))
 }
 
 // Slice returns keys[i:j]; callers must not modify it.

@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -292,13 +291,6 @@ func stage(req *writeReq, st *roomState, ev *Event) {
 // into req, to req: once per request, not once per event.
 func stageMeta(req *writeReq, st *roomState) {
 	req.batch = append(req.batch, op{key: ds.RawKey(metaKey(st.name)), value: st.meta.marshal()})
-}
-
-func accumulate(acc *[32]byte, id ID) {
-	h := sha256.Sum256([]byte(id))
-	for i := range acc {
-		acc[i] ^= h[i]
-	}
 }
 
 // wait blocks until req is committed. If ctx ends first the write may still
