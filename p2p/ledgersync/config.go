@@ -8,12 +8,23 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/parley-chat/parley/ledger"
 )
 
-// ProtocolID is the stream protocol of ledger sync.
-const ProtocolID = "/parley/sync/1.0.0"
+// Stream protocols of ledger sync. The frames are the same in both; they
+// differ in the 16-byte fingerprints they carry (ledger.Fingerprint's V2 in
+// 2.0.0, the forgeable XOR V1 in 1.0.0). A syncer serves both and asks for
+// ProtocolID first; ProtocolV1 is kept for one release so that nodes not
+// yet upgraded still sync, and then removed.
+const (
+	ProtocolID = "/parley/sync/2.0.0"
+	ProtocolV1 = "/parley/sync/1.0.0"
+)
+
+// protocols are the versions served and asked for, in preference order.
+var protocols = []protocol.ID{ProtocolID, ProtocolV1}
 
 // Store is what the syncer needs from the node. Implementations must be
 // safe for concurrent use.
@@ -101,6 +112,10 @@ type Config struct {
 	// Logger is the parent logger; the syncer logs through
 	// Logger.With("subsystem", "sync"). Nil means slog.Default().
 	Logger *slog.Logger
+
+	// versions overrides the protocols served and asked for (tests play
+	// a node of the previous release with it).
+	versions []protocol.ID
 }
 
 // DefaultConfig returns the defaults.
@@ -152,6 +167,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if len(c.versions) == 0 {
+		c.versions = protocols
 	}
 	return c
 }

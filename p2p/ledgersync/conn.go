@@ -26,6 +26,7 @@ type conn struct {
 	read    atomic.Int64 // updated by the prefetch goroutine too
 	written int64
 	ahead   chan fetched // non-nil once prefetch started
+	v1      bool         // the stream speaks ProtocolV1
 }
 
 // fetched is a frame read ahead, or the error that ended reading.
@@ -35,7 +36,7 @@ type fetched struct {
 }
 
 func newConn(s network.Stream, timeout time.Duration) *conn {
-	c := &conn{s: s, timeout: timeout}
+	c := &conn{s: s, timeout: timeout, v1: s.Protocol() == ProtocolV1}
 	c.r = bufio.NewReaderSize(countReader{c}, 64<<10)
 	c.w = bufio.NewWriterSize(countWriter{c}, 64<<10)
 	return c

@@ -1,7 +1,8 @@
 // Package ledgersync implements Parley's ledger sync stream protocol,
-// ProtocolID ("/parley/sync/1.0.0"): two members of a room reconcile their
-// event sets with range-based set reconciliation over the room's
-// (Lamport, ID) order, and the requester pulls exactly the events it lacks,
+// ProtocolID ("/parley/sync/2.0.0"; "/parley/sync/1.0.0", ProtocolV1, is
+// still served and asked for when a peer lacks 2.0.0, for one release): two
+// members of a room reconcile their event sets with range-based set
+// reconciliation over the room's (Lamport, ID) order, and the requester pulls exactly the events it lacks,
 // verified (ledger.Decode, in parallel) and stored parents first through
 // Store.Ingest. Wire cost grows with the difference between the two sets,
 // not with the room's size; the wire format is specified in

@@ -11,6 +11,7 @@ type recon struct {
 	branch    int // K: sub-ranges per split
 	threshold int // T: at most this many keys → send the ID list instead of splitting
 	budget    int // range items this side may emit per round
+	v1        bool // the session speaks ProtocolV1: XOR fingerprints
 }
 
 // span returns the indexes [i, j) of own keys inside [lo, hi).
@@ -26,7 +27,7 @@ func (c *recon) has(k ledger.Key) bool {
 	return i < c.ks.Len() && c.ks.At(i) == k
 }
 
-func (c *recon) fp(i, j int) fp16 { return toFP(c.ks.Fingerprint(i, j)) }
+func (c *recon) fp(i, j int) fp16 { return toFP(c.ks.Fingerprint(i, j), c.v1) }
 
 // split appends fingerprint items for up to branch sub-ranges of [lo, hi),
 // cut between own keys i..j (j-i >= 2).

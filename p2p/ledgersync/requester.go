@@ -80,7 +80,7 @@ func (s *Syncer) pull(ctx context.Context, p peer.ID, room string) (stats Stats,
 	if err != nil {
 		return stats, err
 	}
-	str, err := s.h.NewStream(ctx, p, ProtocolID)
+	str, err := s.h.NewStream(ctx, p, s.cfg.versions...) // the newest p speaks
 	if err != nil {
 		return stats, fmt.Errorf("open sync stream: %w", err)
 	}
@@ -107,7 +107,7 @@ func (s *Syncer) pull(ctx context.Context, p peer.ID, room string) (stats Stats,
 		}
 	}()
 
-	hello := &frame{typ: frameHello, room: room, fp: toFP(sum.Fingerprint)}
+	hello := &frame{typ: frameHello, room: room, fp: toFP(sum.Fingerprint, c.v1)}
 	if err := c.send(hello); err != nil {
 		return stats, err
 	}
@@ -184,7 +184,7 @@ func (s *Syncer) pull(ctx context.Context, p peer.ID, room string) (stats Stats,
 			if err != nil {
 				return stats, err
 			}
-			rc = &recon{ks: ledger.NewKeySet(keys), branch: s.cfg.Branch, threshold: s.cfg.ListThreshold, budget: MaxItemsPerRound / 2}
+			rc = &recon{ks: ledger.NewKeySet(keys), branch: s.cfg.Branch, threshold: s.cfg.ListThreshold, budget: MaxItemsPerRound / 2, v1: c.v1}
 		}
 		rc.request(items, &r, wanted)
 		if r.violation != "" {

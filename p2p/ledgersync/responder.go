@@ -107,7 +107,7 @@ func (s *Syncer) serve(ctx context.Context, c *conn, p peer.ID) (string, bool, e
 		c.sendErr(codeInternal, "ledger unavailable")
 		return room, false, err
 	}
-	if toFP(sum.Fingerprint) == f.fp {
+	if toFP(sum.Fingerprint, c.v1) == f.fp {
 		if err := c.send(&frame{typ: frameEnd}); err != nil {
 			return room, false, err
 		}
@@ -118,7 +118,7 @@ func (s *Syncer) serve(ctx context.Context, c *conn, p peer.ID) (string, bool, e
 		c.sendErr(codeInternal, "ledger unavailable")
 		return room, false, err
 	}
-	rc := &recon{ks: ledger.NewKeySet(keys), branch: s.cfg.Branch, threshold: s.cfg.ListThreshold, budget: MaxItemsPerRound / 2}
+	rc := &recon{ks: ledger.NewKeySet(keys), branch: s.cfg.Branch, threshold: s.cfg.ListThreshold, budget: MaxItemsPerRound / 2, v1: c.v1}
 	items := []item{{lo: minBound, hi: maxBound, mode: modeFingerprint, fp: f.fp}}
 	var want []ledger.ID
 	lacks := false

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/parley-chat/parley/internal/backoff"
 	"github.com/parley-chat/parley/internal/timers"
@@ -104,7 +105,9 @@ func New(h host.Host, store Store, cfg Config) (*Syncer, error) {
 		known:    make(map[string]map[peer.ID]time.Time),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	h.SetStreamHandler(ProtocolID, s.handle)
+	for _, v := range cfg.versions {
+		h.SetStreamHandler(v, s.handle)
+	}
 	s.wg.Add(2 + cfg.MaxOutbound)
 	go s.watchPeers()
 	go s.periodic()
@@ -120,7 +123,9 @@ func New(h host.Host, store Store, cfg Config) (*Syncer, error) {
 func (s *Syncer) Close() error {
 	var err error
 	s.once.Do(func() {
-		s.h.RemoveStreamHandler(ProtocolID)
+		for _, v := range s.cfg.versions {
+			s.h.RemoveStreamHandler(v)
+		}
 		s.cancel()
 		s.timers.Stop()
 		err = s.sub.Close()
@@ -276,7 +281,7 @@ func (s *Syncer) watchPeers() {
 				return
 			}
 			ev := e.(event.EvtPeerIdentificationCompleted)
-			if s.cfg.Manual || !slices.Contains(ev.Protocols, ProtocolID) {
+			if s.cfg.Manual || !slices.ContainsFunc(s.cfg.versions, func(v protocol.ID) bool { return slices.Contains(ev.Protocols, v) }) {
 				continue
 			}
 			rooms, err := s.store.Rooms(s.ctx)

@@ -123,18 +123,18 @@ func boundBetween(prev, next ledger.Key) bound {
 	return bound{lamport: next.Lamport, prefix: string(next.ID[:min(n+1, len(next.ID))])}
 }
 
-// fp16 is a fingerprint as sent: count and the first 16 bytes of the
-// accumulator.
+// fp16 is a fingerprint as sent: the count and 16 bytes, f.V2() in sync
+// 2.0.0 and f.V1() in 1.0.0.
 type fp16 struct {
 	count uint64
 	acc   [fpLen]byte
 }
 
-func toFP(f ledger.Fingerprint) fp16 {
-	var w fp16
-	w.count = f.Count
-	copy(w.acc[:], f.Acc[:fpLen])
-	return w
+func toFP(f ledger.Fingerprint, v1 bool) fp16 {
+	if v1 {
+		return fp16{count: f.Count, acc: f.V1()}
+	}
+	return fp16{count: f.Count, acc: f.V2()}
 }
 
 // item is one range of a Ranges frame.
