@@ -8,9 +8,9 @@ import (
 // keys and the reconciliation parameters.
 type recon struct {
 	ks        *ledger.KeySet
-	branch    int // K: sub-ranges per split
-	threshold int // T: at most this many keys → send the ID list instead of splitting
-	budget    int // range items this side may emit per round
+	branch    int  // K: sub-ranges per split
+	threshold int  // T: at most this many keys → send the ID list instead of splitting
+	budget    int  // range items this side may emit per round
 	v1        bool // the session speaks ProtocolV1: XOR fingerprints
 }
 
