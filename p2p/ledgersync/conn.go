@@ -27,6 +27,7 @@ type conn struct {
 	written int64
 	ahead   chan fetched // non-nil once prefetch started
 	v1      bool         // the stream speaks ProtocolV1
+	total   *atomic.Int64 // if set, also counts the bytes read
 }
 
 // fetched is a frame read ahead, or the error that ended reading.
@@ -48,6 +49,9 @@ func (r countReader) Read(p []byte) (int, error) {
 	_ = r.c.s.SetReadDeadline(time.Now().Add(r.c.timeout))
 	n, err := r.c.s.Read(p)
 	r.c.read.Add(int64(n))
+	if r.c.total != nil {
+		r.c.total.Add(int64(n))
+	}
 	return n, err
 }
 

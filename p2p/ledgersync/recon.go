@@ -62,20 +62,48 @@ type round struct {
 	lacks bool
 	// violation is set when the peer sent an item its role may not send.
 	violation string
+	// merging: the budget ran out at mergeLo; everything from there to
+	// mergeHi (the end of the peer's last item so far) is answered with
+	// one fingerprint when the round ends (endRound).
+	merging          bool
+	mergeLo, mergeHi bound
 }
 
 // full reports whether emitting n more items would pass the budget.
 func (c *recon) full(r *round, n int) bool { return len(r.out)+n > c.budget }
 
-// merge covers the rest of the peer's items, which did not fit this round,
-// with one fingerprint of own keys, to be reconciled in later rounds.
+// merge starts covering the rest of the peer's items, which do not fit
+// this round, with one fingerprint of own keys, to be reconciled in later
+// rounds.
 func (c *recon) merge(r *round, lo, hi bound) {
-	i, j := c.span(lo, hi)
-	r.out = append(r.out, item{lo: lo, hi: hi, mode: modeFingerprint, fp: c.fp(i, j)})
+	r.merging, r.mergeLo, r.mergeHi = true, lo, hi
 }
 
-// respond is the responder's answer to the requester's items.
+// merged reports whether the round is already merging; if so it extends
+// the merged range over items (the peer's next frame of the round).
+func (c *recon) merged(r *round, items []item) bool {
+	if r.merging && len(items) > 0 {
+		r.mergeHi = items[len(items)-1].hi
+	}
+	return r.merging
+}
+
+// endRound appends the merged range's fingerprint, if any, once all of the
+// peer's items of the round are answered.
+func (c *recon) endRound(r *round) {
+	if r.merging {
+		i, j := c.span(r.mergeLo, r.mergeHi)
+		r.out = append(r.out, item{lo: r.mergeLo, hi: r.mergeHi, mode: modeFingerprint, fp: c.fp(i, j)})
+		r.merging = false
+	}
+}
+
+// respond adds the responder's answer to the requester's items (one frame
+// of a round) to r; endRound completes it.
 func (c *recon) respond(items []item, r *round) {
+	if c.merged(r, items) {
+		return
+	}
 	for x := range items {
 		it := &items[x]
 		i, j := c.span(it.lo, it.hi)
@@ -131,8 +159,12 @@ func (c *recon) respond(items []item, r *round) {
 	}
 }
 
-// request is the requester's answer to the responder's items.
+// request adds the requester's answer to the responder's items (one frame
+// of a round) to r; endRound completes it.
 func (c *recon) request(items []item, r *round, wanted map[ledger.ID]bool) {
+	if c.merged(r, items) {
+		return
+	}
 	for x := range items {
 		it := &items[x]
 		switch it.mode {

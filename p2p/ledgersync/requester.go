@@ -144,6 +144,9 @@ func (s *Syncer) pull(ctx context.Context, p peer.ID, room string) (stats Stats,
 				if len(items)+len(f.items) > MaxItemsPerRound {
 					return stats, fmt.Errorf("%w: more than %d ranges in a round", ErrMisbehaving, MaxItemsPerRound)
 				}
+				if len(items) > 0 && len(f.items) > 0 && cmpBound(items[len(items)-1].hi, f.items[0].lo) > 0 {
+					return stats, fmt.Errorf("%w: ranges of a round overlap or are not sorted", ErrMisbehaving)
+				}
 				items = append(items, f.items...)
 			case frameEvents:
 				// Past a limit, keep the frame's first events (they come
@@ -187,6 +190,7 @@ func (s *Syncer) pull(ctx context.Context, p peer.ID, room string) (stats Stats,
 			rc = &recon{ks: ledger.NewKeySet(keys), branch: s.cfg.Branch, threshold: s.cfg.ListThreshold, budget: MaxItemsPerRound / 2, v1: c.v1}
 		}
 		rc.request(items, &r, wanted)
+		rc.endRound(&r)
 		if r.violation != "" {
 			return stats, fmt.Errorf("%w: %s", ErrMisbehaving, r.violation)
 		}

@@ -26,6 +26,7 @@ func (s *Syncer) handle(str network.Stream) {
 	defer s.wg.Done()
 
 	c := newConn(str, s.cfg.Timeout)
+	c.total = &s.received
 	select {
 	case s.inbound <- struct{}{}:
 		defer func() { <-s.inbound }()
@@ -113,29 +114,27 @@ func (s *Syncer) serve(ctx context.Context, c *conn, p peer.ID) (string, bool, e
 		}
 		return room, false, s.finish(c)
 	}
-	keys, err := led.Keys(ctx, room, 0, ^uint64(0))
+	ks, err := s.snapshot(ctx, room, sum.Fingerprint)
 	if err != nil {
 		c.sendErr(codeInternal, "ledger unavailable")
 		return room, false, err
 	}
-	rc := &recon{ks: ledger.NewKeySet(keys), branch: s.cfg.Branch, threshold: s.cfg.ListThreshold, budget: MaxItemsPerRound / 2, v1: c.v1}
-	items := []item{{lo: minBound, hi: maxBound, mode: modeFingerprint, fp: f.fp}}
-	var want []ledger.ID
+	rc := &recon{ks: ks, branch: s.cfg.Branch, threshold: s.cfg.ListThreshold, budget: MaxItemsPerRound / 2, v1: c.v1}
+	// Each frame of the requester's message is answered as it arrives and
+	// then dropped, so a round costs the responder one frame and its
+	// answer (range items over its own keys, the keys to send: at most the
+	// room, since a round's ranges must be sorted and disjoint), not the
+	// requester's items (up to 8,192 × 256 keys).
+	r := &round{}
+	rc.respond([]item{{lo: minBound, hi: maxBound, mode: modeFingerprint, fp: f.fp}}, r)
 	lacks := false
 	sent := 0
 	for rounds := 1; ; rounds++ {
 		if rounds > MaxRounds {
 			return room, lacks, fmt.Errorf("%w: more than %d rounds", ErrMisbehaving, MaxRounds)
 		}
-		var r round
-		rc.respond(items, &r)
+		rc.endRound(r)
 		lacks = lacks || r.lacks
-		for _, id := range want {
-			k, err := led.KeyOf(ctx, room, id)
-			if err == nil {
-				r.send = append(r.send, k)
-			}
-		}
 		if err := c.sendItems(r.out); err != nil {
 			return room, lacks, err
 		}
@@ -149,35 +148,44 @@ func (s *Syncer) serve(ctx context.Context, c *conn, p peer.ID) (string, bool, e
 			return room, lacks, err
 		}
 		// The requester's next message, or the end of the session.
-		items, want = items[:0], want[:0]
+		r = &round{}
+		var last bound // end of the round's last range so far
+		items, wants, got := 0, 0, false
 		for done := false; !done; {
 			f, err := c.next()
 			switch {
-			case errors.Is(err, io.EOF) && len(items) == 0 && len(want) == 0:
+			case errors.Is(err, io.EOF) && !got:
 				return room, lacks, nil
 			case errors.Is(err, errMalformed), errors.Is(err, ErrFrameTooLarge):
 				return room, lacks, fmt.Errorf("%w: %v", ErrMisbehaving, err)
 			case err != nil:
 				return room, lacks, err
 			}
+			got = true
 			switch f.typ {
 			case frameEnd:
 				done = true
 			case frameRanges:
-				if len(items)+len(f.items) > MaxItemsPerRound {
+				if items += len(f.items); items > MaxItemsPerRound {
 					return room, lacks, fmt.Errorf("%w: more than %d ranges in a round", ErrMisbehaving, MaxItemsPerRound)
 				}
-				for _, it := range f.items {
-					if it.mode == modeIDList && len(it.keys) > MaxIDList {
-						return room, lacks, fmt.Errorf("%w: id list too long", ErrMisbehaving)
-					}
+				if len(f.items) == 0 {
+					continue
 				}
-				items = append(items, f.items...)
+				if cmpBound(last, f.items[0].lo) > 0 {
+					return room, lacks, fmt.Errorf("%w: ranges of a round overlap or are not sorted", ErrMisbehaving)
+				}
+				last = f.items[len(f.items)-1].hi
+				rc.respond(f.items, r)
 			case frameWant:
-				if len(want)+len(f.want) > MaxWantPerRound {
+				if wants += len(f.want); wants > MaxWantPerRound {
 					return room, lacks, fmt.Errorf("%w: more than %d wanted in a round", ErrMisbehaving, MaxWantPerRound)
 				}
-				want = append(want, f.want...)
+				for _, id := range f.want {
+					if k, err := led.KeyOf(ctx, room, id); err == nil {
+						r.send = append(r.send, k)
+					}
+				}
 			case frameError:
 				return room, lacks, peerError(f)
 			default:

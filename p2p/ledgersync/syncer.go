@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/event"
@@ -17,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/parley-chat/parley/internal/backoff"
+	"github.com/parley-chat/parley/ledger"
 	"github.com/parley-chat/parley/internal/timers"
 )
 
@@ -46,6 +48,26 @@ type Syncer struct {
 	serving  map[task]bool      // running served sessions
 	status   map[string]*RoomStatus
 	known    map[string]map[peer.ID]time.Time // room → peers that answered for it
+	snaps    map[string]*ledger.KeySet         // room → last key snapshot served, shared by sessions
+
+	received atomic.Int64 // bytes read by served sessions, ever
+	deferred atomic.Int64 // bytes of events now deferred by running requests
+}
+
+// Usage is what the syncer holds and has read, for metrics and tests.
+type Usage struct {
+	// Received counts the bytes read by served (inbound) sessions since
+	// start.
+	Received int64
+	// DeferredBytes is the size of the events that running sessions hold
+	// because their parents have not arrived (bounded per session by
+	// Config.MaxDeferredBytes).
+	DeferredBytes int64
+}
+
+// Usage returns the syncer's current usage.
+func (s *Syncer) Usage() Usage {
+	return Usage{Received: s.received.Load(), DeferredBytes: s.deferred.Load()}
 }
 
 type task struct {
@@ -103,6 +125,7 @@ func New(h host.Host, store Store, cfg Config) (*Syncer, error) {
 		serving:  make(map[task]bool),
 		status:   make(map[string]*RoomStatus),
 		known:    make(map[string]map[peer.ID]time.Time),
+		snaps:    make(map[string]*ledger.KeySet),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, v := range cfg.versions {
@@ -372,6 +395,29 @@ func (s *Syncer) misbehaved(p peer.ID, err error) {
 	}
 	s.h.ConnManager().TagPeer(p, "parley-bad", -100)
 	_ = s.h.Network().ClosePeer(p)
+}
+
+// snapshot returns the keys of room as a KeySet whose whole fingerprint is
+// fp. Served sessions of one room share it while the room is unchanged, so
+// concurrent sessions cost one snapshot, not one each.
+func (s *Syncer) snapshot(ctx context.Context, room string, fp ledger.Fingerprint) (*ledger.KeySet, error) {
+	s.mu.Lock()
+	ks := s.snaps[room]
+	s.mu.Unlock()
+	if ks != nil && ks.Fingerprint(0, ks.Len()) == fp {
+		return ks, nil
+	}
+	keys, err := s.store.Ledger().Keys(ctx, room, 0, ^uint64(0))
+	if err != nil {
+		return nil, err
+	}
+	ks = ledger.NewKeySet(keys)
+	if ks.Fingerprint(0, ks.Len()) == fp { // else writes landed meanwhile: do not share
+		s.mu.Lock()
+		s.snaps[room] = ks
+		s.mu.Unlock()
+	}
+	return ks, nil
 }
 
 // joined reports whether room is one of the store's rooms.

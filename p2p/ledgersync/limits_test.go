@@ -1,0 +1,99 @@
+package ledgersync
+
+import (
+	"crypto/rand"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+
+	"github.com/parley-chat/parley/internal/testwait"
+	"github.com/parley-chat/parley/ledger"
+)
+
+// heapMiB is the live heap after a collection.
+func heapMiB() float64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return float64(m.HeapAlloc) / (1 << 20)
+}
+
+// maxRound encodes Ranges frames of n ID-list items of MaxIDList keys each
+// (random digests on increasing clocks): the largest message a requester
+// may send in one round, once n = MaxItemsPerRound.
+func maxRound(t testing.TB, n int) []byte {
+	t.Helper()
+	var out []byte
+	per := (MaxFrameSize - 16) / (MaxIDList*(1+digestLen) + 64)
+	for first := 0; first < n; first += per {
+		items := make([]item, 0, per)
+		for x := first; x < min(n, first+per); x++ {
+			it := item{lo: bound{lamport: uint64(x)*MaxIDList + 1}, hi: bound{lamport: uint64(x+1)*MaxIDList + 1}, mode: modeIDList}
+			for k := range MaxIDList {
+				var d [32]byte
+				_, _ = rand.Read(d[:])
+				it.keys = append(it.keys, ledger.Key{Lamport: uint64(x)*MaxIDList + 1 + uint64(k), ID: ledger.IDFromDigest(d)})
+			}
+			items = append(items, it)
+		}
+		out = appendFrame(out, &frame{typ: frameRanges, items: items})
+	}
+	return out
+}
+
+// TestRequestRoundStreamed: hostile requesters send huge request rounds
+// (ID lists of 256 keys, 2,048 items each) and hold them open. The
+// responder answers each frame as it arrives, so what it holds does not
+// grow with the round: live heap stays under a 48 MiB ceiling above the
+// baseline while the rounds are open (buffering them held ~40 MiB per
+// attacker).
+func TestRequestRoundStreamed(t *testing.T) {
+	const attackers, items = 3, 2048
+	a := newNode(t, manual())
+	load(t, a.store, makeDAG(t, testRoom, 50, 2, 31))
+	round := maxRound(t, items)
+	base := heapMiB()
+
+	hs := make([]host.Host, attackers)
+	for i := range hs {
+		hs[i] = newHost(t)
+		connect(t, hs[i], a.h)
+	}
+	want := a.sy.Usage().Received
+	for _, m := range hs {
+		s, err := m.NewStream(t.Context(), a.h.ID(), ProtocolID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Reset()
+		c := newConn(s, 10*time.Second)
+		if err := c.send(&frame{typ: frameHello, room: testRoom, fp: fp16{count: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.flush(); err != nil {
+			t.Fatal(err)
+		}
+		for { // the responder's first answer
+			f, err := c.next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.typ == frameEnd {
+				break
+			}
+		}
+		// The round, without its End: the responder waits for more.
+		if _, err := s.Write(round); err != nil {
+			t.Fatal(err)
+		}
+		want += c.written + int64(len(round))
+	}
+	testwait.For(t, 20*time.Second, "the rounds read by the responder", func() bool { return a.sy.Usage().Received >= want })
+	held := heapMiB() - base
+	t.Logf("%d open rounds of %d items × %d keys (%.0f MiB on the wire): responder holds %.1f MiB", attackers, items, MaxIDList, float64(attackers*len(round))/(1<<20), held)
+	if held > 48 {
+		t.Fatalf("responder holds %.1f MiB with the rounds open, ceiling 48 MiB", held)
+	}
+}
