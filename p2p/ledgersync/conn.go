@@ -25,8 +25,8 @@ type conn struct {
 	timeout time.Duration
 	read    atomic.Int64 // updated by the prefetch goroutine too
 	written int64
-	ahead   chan fetched // non-nil once prefetch started
-	v1      bool         // the stream speaks ProtocolV1
+	ahead   chan fetched  // non-nil once prefetch started
+	v1      bool          // the stream speaks ProtocolV1
 	total   *atomic.Int64 // if set, also counts the bytes read
 }
 

@@ -18,8 +18,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/parley-chat/parley/internal/backoff"
-	"github.com/parley-chat/parley/ledger"
 	"github.com/parley-chat/parley/internal/timers"
+	"github.com/parley-chat/parley/ledger"
 )
 
 // Syncer runs ledger sync for the joined rooms of a Store: it serves
@@ -48,7 +48,7 @@ type Syncer struct {
 	serving  map[task]bool      // running served sessions
 	status   map[string]*RoomStatus
 	known    map[string]map[peer.ID]time.Time // room → peers that answered for it
-	snaps    map[string]*ledger.KeySet         // room → last key snapshot served, shared by sessions
+	snaps    map[string]*ledger.KeySet        // room → last key snapshot served, shared by sessions
 
 	received atomic.Int64 // bytes read by served sessions, ever
 	deferred atomic.Int64 // bytes of events now deferred by running requests
