@@ -70,6 +70,10 @@ type Config struct {
 	// MaxBytesPerSession bounds the bytes one session receives or sends
 	// (default 256 MiB).
 	MaxBytesPerSession int64
+	// MaxDeferredBytes bounds the events one outbound session holds while
+	// their parents have not arrived (default 8 MiB). Events over it are
+	// dropped without blame and the session ends with ErrLimit.
+	MaxDeferredBytes int64
 	// Timeout is the idle timeout: the longest one read or write on the
 	// stream may block (default 20 s).
 	Timeout time.Duration
@@ -124,6 +128,7 @@ func DefaultConfig() Config {
 		MaxBatch:            512,
 		MaxEventsPerSession: 200_000,
 		MaxBytesPerSession:  256 << 20,
+		MaxDeferredBytes:    8 << 20,
 		Timeout:             20 * time.Second,
 		SessionTimeout:      10 * time.Minute,
 		Interval:            30 * time.Second,
@@ -153,6 +158,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxBytesPerSession == 0 {
 		c.MaxBytesPerSession = d.MaxBytesPerSession
 	}
+	if c.MaxDeferredBytes == 0 {
+		c.MaxDeferredBytes = d.MaxDeferredBytes
+	}
 	if c.Timeout == 0 {
 		c.Timeout = d.Timeout
 	}
@@ -179,7 +187,7 @@ func (c Config) Validate() error {
 	switch {
 	case c.MaxBatch < 1:
 		return fmt.Errorf("MaxBatch %d < 1", c.MaxBatch)
-	case c.MaxEventsPerSession < 1, c.MaxBytesPerSession < 1:
+	case c.MaxEventsPerSession < 1, c.MaxBytesPerSession < 1, c.MaxDeferredBytes < ledger.MaxEventSize:
 		return errors.New("session limits must be positive")
 	case c.Timeout <= 0, c.SessionTimeout <= 0:
 		return errors.New("timeouts must be positive")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
 	"github.com/parley-chat/parley/ledger"
 )
@@ -25,17 +26,24 @@ func decodeAll(raws [][]byte) ([]*ledger.Event, error) {
 // ingester stores verified events on its own goroutine, so storing one
 // batch overlaps with receiving and verifying the next. Events whose
 // parents have not arrived yet (they come in a later round) wait in
-// deferred and are retried at each flush.
+// deferred and are retried at each flush, within a byte budget: a
+// responder may push events whose parents it never sends, and what does
+// not fit is dropped without blame (a later session fetches it again if
+// it is real).
 type ingester struct {
-	store Store
-	room  string
-	in    chan ingestReq
-	done  chan struct{}
+	store  Store
+	room   string
+	in     chan ingestReq
+	done   chan struct{}
+	budget int64         // bytes deferred events may hold
+	gauge  *atomic.Int64 // the syncer's total of deferred bytes
 
 	// owned by the goroutine
-	deferred []*ledger.Event
-	stored   int
-	err      error
+	deferred      []*ledger.Event
+	deferredBytes int64
+	dropped       int // deferred events dropped over budget
+	stored        int
+	err           error
 }
 
 type ingestReq struct {
@@ -44,23 +52,25 @@ type ingestReq struct {
 }
 
 type flushResult struct {
-	stored int
-	err    error
+	stored  int
+	dropped int // deferred events dropped over budget, ever
+	err     error
 }
 
-func newIngester(store Store, room string) *ingester {
-	g := &ingester{store: store, room: room, in: make(chan ingestReq, 2), done: make(chan struct{})}
+func newIngester(store Store, room string, budget int64, gauge *atomic.Int64) *ingester {
+	g := &ingester{store: store, room: room, in: make(chan ingestReq, 2), done: make(chan struct{}), budget: budget, gauge: gauge}
 	go g.run()
 	return g
 }
 
 func (g *ingester) run() {
 	defer close(g.done)
+	defer g.release()
 	ctx := context.Background()
 	for req := range g.in {
 		if req.flush != nil {
 			g.retry(ctx)
-			req.flush <- flushResult{g.stored, g.err}
+			req.flush <- flushResult{g.stored, g.dropped, g.err}
 			g.stored = 0
 			continue
 		}
@@ -85,7 +95,7 @@ func (g *ingester) ingest(ctx context.Context, evs []*ledger.Event) int {
 	}
 	for _, r := range rejected {
 		if errors.Is(r.Err, ledger.ErrMissingParents) {
-			g.deferred = append(g.deferred, r.Event)
+			g.hold(r.Event)
 			continue
 		}
 		// An honest peer's ledger never holds an event that does not fit
@@ -96,12 +106,31 @@ func (g *ingester) ingest(ctx context.Context, evs []*ledger.Event) int {
 	return len(added)
 }
 
+// hold defers ev until its parents arrive, if it fits the budget.
+func (g *ingester) hold(ev *ledger.Event) {
+	n := int64(len(ev.Raw()))
+	if g.deferredBytes+n > g.budget {
+		g.dropped++
+		return
+	}
+	g.deferred = append(g.deferred, ev)
+	g.deferredBytes += n
+	g.gauge.Add(n)
+}
+
+// release forgets every deferred event (they are retried or dropped).
+func (g *ingester) release() []*ledger.Event {
+	evs := g.deferred
+	g.deferred = nil
+	g.gauge.Add(-g.deferredBytes)
+	g.deferredBytes = 0
+	return evs
+}
+
 // retry stores deferred events until no more fit.
 func (g *ingester) retry(ctx context.Context) {
 	for len(g.deferred) > 0 && g.err == nil {
-		evs := g.deferred
-		g.deferred = nil
-		if g.ingest(ctx, evs) == 0 {
+		if g.ingest(ctx, g.release()) == 0 {
 			return
 		}
 	}
@@ -135,11 +164,19 @@ func (g *ingester) flush(ctx context.Context) (int, error) {
 }
 
 // close flushes and stops the goroutine; it returns what the final flush
-// stored. Events still waiting for parents are dropped (a later session
+// stored and how many deferred events were dropped over budget in the
+// session. Events still waiting for parents are dropped (a later session
 // fetches them again).
-func (g *ingester) close(ctx context.Context) (int, error) {
-	n, err := g.flush(ctx)
+func (g *ingester) close(ctx context.Context) (int, int, error) {
+	ch := make(chan flushResult, 1)
+	var r flushResult
+	select {
+	case g.in <- ingestReq{flush: ch}:
+		r = <-ch
+	case <-ctx.Done():
+		r.err = ctx.Err()
+	}
 	close(g.in)
 	<-g.done
-	return n, err
+	return r.stored, r.dropped, r.err
 }

@@ -2,6 +2,7 @@ package ledgersync
 
 import (
 	"crypto/rand"
+	"errors"
 	"runtime"
 	"testing"
 	"time"
@@ -95,5 +96,91 @@ func TestRequestRoundStreamed(t *testing.T) {
 	t.Logf("%d open rounds of %d items × %d keys (%.0f MiB on the wire): responder holds %.1f MiB", attackers, items, MaxIDList, float64(attackers*len(round))/(1<<20), held)
 	if held > 48 {
 		t.Fatalf("responder holds %.1f MiB with the rounds open, ceiling 48 MiB", held)
+	}
+}
+
+// TestDeferredBytesBounded: a hostile responder pushes 32 MiB of valid
+// events whose parents it never sends (to a requester with an empty room,
+// which accepts the whole range). The requester holds at most
+// MaxDeferredBytes of them, drops the rest without blaming the peer, ends
+// with ErrLimit, and holds nothing once the session is over.
+func TestDeferredBytesBounded(t *testing.T) {
+	const budget = 4 << 20
+	key := testKey(t)
+	var fake [32]byte
+	_, _ = rand.Read(fake[:])
+	body := make([]byte, 40<<10)
+	var evs [][]byte
+	total := 0
+	for i := 0; total < 32<<20; i++ {
+		body[0], body[1] = byte(i), byte(i>>8)
+		ev, err := ledger.Sign(key, ledger.Draft{Room: testRoom, Kind: ledger.KindMsg, Body: body,
+			Time: time.UnixMilli(1700000000000 + int64(i)), Lamport: 2, Parents: []ledger.ID{ledger.IDFromDigest(fake)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev.Raw())
+		total += len(ev.Raw())
+	}
+	var reply []byte
+	for i := 0; i < len(evs); i += 20 {
+		reply = appendFrame(reply, &frame{typ: frameEvents, events: evs[i:min(i+20, len(evs))]})
+	}
+	reply = appendFrame(reply, &frame{typ: frameEnd})
+	m := fakeResponder(t, reply)
+	b := newNode(t, Config{Manual: true, MaxDeferredBytes: budget})
+	connect(t, b.h, m.h)
+
+	var peak int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, err := b.sy.Sync(t.Context(), m.h.ID(), testRoom)
+		if !errors.Is(err, ErrLimit) {
+			t.Errorf("got %v, want ErrLimit", err)
+		}
+	}()
+	for polling := true; polling; {
+		select {
+		case <-done:
+			polling = false
+		case <-time.After(time.Millisecond):
+			peak = max(peak, b.sy.Usage().DeferredBytes)
+		}
+	}
+	t.Logf("pushed %d events (%d MiB) without parents: peak deferred %.1f MiB (budget %d MiB)", len(evs), total>>20, float64(peak)/(1<<20), budget>>20)
+	if peak > budget {
+		t.Fatalf("deferred %d bytes, budget %d", peak, budget)
+	}
+	if n := b.sy.Usage().DeferredBytes; n != 0 {
+		t.Fatalf("%d deferred bytes left after the session", n)
+	}
+	if b.bad.count(m.h.ID()) != 0 {
+		t.Fatal("peer blamed for events without parents")
+	}
+}
+
+// TestLimitRetryBacksOff: sessions that keep stopping at a limit with the
+// same peer are retried later each time, not every second; a clean
+// session resets the delay.
+func TestLimitRetryBacksOff(t *testing.T) {
+	a := newNode(t, manual())
+	tk := task{testRoom, "peer"}
+	var prev time.Duration
+	for i := range 6 {
+		d := a.sy.retryLimit(tk)
+		if i > 0 && d < prev*5/4 { // doubling, ±20% jitter
+			t.Fatalf("retry %d after %v, previous %v: not backing off", i, d, prev)
+		}
+		prev = d
+	}
+	if prev < 20*time.Second {
+		t.Fatalf("sixth retry after %v", prev)
+	}
+	a.sy.mu.Lock()
+	delete(a.sy.limited, tk) // what a clean session does
+	a.sy.mu.Unlock()
+	if d := a.sy.retryLimit(tk); d > 2*time.Second {
+		t.Fatalf("after reset: %v", d)
 	}
 }

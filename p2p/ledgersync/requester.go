@@ -52,6 +52,7 @@ func (s *Syncer) Sync(ctx context.Context, p peer.ID, room string) (Stats, error
 	case err == nil:
 		st.LastSync, st.LastPeer, st.LastError = time.Now(), p, ""
 		s.remember(room, p)
+		delete(s.limited, t)
 	case errors.Is(err, ErrLimit):
 		s.remember(room, p)
 	case !errors.Is(err, ErrRoomUnknown):
@@ -88,12 +89,17 @@ func (s *Syncer) pull(ctx context.Context, p peer.ID, room string) (stats Stats,
 	defer stop()
 	c := newConn(str, s.cfg.Timeout)
 	stopPrefetch := c.prefetch(2)
-	ing := newIngester(s.store, room)
+	ing := newIngester(s.store, room, s.cfg.MaxDeferredBytes, &s.deferred)
 	defer func() {
-		stored, ierr := ing.close(context.WithoutCancel(ctx))
+		stored, dropped, ierr := ing.close(context.WithoutCancel(ctx))
 		stats.EventsStored += stored
 		if err == nil && ierr != nil {
 			err = ierr
+		}
+		if err == nil && dropped > 0 {
+			// Not the peer's fault as far as we can tell; the retry backs
+			// off (Syncer.retryLimit), so it cannot become a loop.
+			err = fmt.Errorf("%w: %d events without parents over the %d-byte budget dropped", ErrLimit, dropped, s.cfg.MaxDeferredBytes)
 		}
 		if err != nil {
 			_ = str.Reset()

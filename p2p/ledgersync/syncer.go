@@ -49,6 +49,7 @@ type Syncer struct {
 	status   map[string]*RoomStatus
 	known    map[string]map[peer.ID]time.Time // room → peers that answered for it
 	snaps    map[string]*ledger.KeySet        // room → last key snapshot served, shared by sessions
+	limited  map[task]*backoff.Backoff        // retry delays after ErrLimit, reset by a clean session
 
 	received atomic.Int64 // bytes read by served sessions, ever
 	deferred atomic.Int64 // bytes of events now deferred by running requests
@@ -126,6 +127,7 @@ func New(h host.Host, store Store, cfg Config) (*Syncer, error) {
 		status:   make(map[string]*RoomStatus),
 		known:    make(map[string]map[peer.ID]time.Time),
 		snaps:    make(map[string]*ledger.KeySet),
+		limited:  make(map[task]*backoff.Backoff),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, v := range cfg.versions {
@@ -235,6 +237,30 @@ func (s *Syncer) statusOf(room string) *RoomStatus {
 	return st
 }
 
+// limitRetry is the delay before continuing a session that stopped at a
+// limit: 1 s, doubling per (room, peer) while sessions keep stopping, up
+// to 5 min; a session that ends cleanly resets it.
+var limitRetry = backoff.Backoff{Min: time.Second, Max: 5 * time.Minute, Jitter: 0.2}
+
+// retryLimit returns the next delay after t stopped at a limit.
+func (s *Syncer) retryLimit(t task) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.limited[t]
+	if b == nil {
+		if len(s.limited) >= 4096 { // bounded: forget one (a fresh start is only 1 s)
+			for k := range s.limited {
+				delete(s.limited, k)
+				break
+			}
+		}
+		cp := limitRetry
+		b = &cp
+		s.limited[t] = b
+	}
+	return b.Next()
+}
+
 // busyRetry is the delay before retrying a session the peer refused as
 // busy: 300–600 ms, spread so that the sessions refused together do not
 // come back together. Min = Max: it does not grow, the peer is busy with
@@ -274,8 +300,10 @@ func (s *Syncer) worker() {
 			case err == nil:
 			case errors.Is(err, ErrLimit):
 				// Continue where it stopped, once the peer has seen the
-				// session end.
-				s.timers.AfterFunc(time.Second, func() { s.Trigger(t.room, t.peer) })
+				// session end; later each time the same peer stops at a
+				// limit again, so a peer that feeds us limit-sized
+				// sessions cannot keep us busy.
+				s.timers.AfterFunc(s.retryLimit(t), func() { s.Trigger(t.room, t.peer) })
 			case errors.Is(err, ErrBusy):
 				// The peer is still serving us this room (often the tail
 				// of the previous session). What we asked for must not be
