@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/x/rate"
 
 	"github.com/parley-chat/parley/ledger"
 )
@@ -22,6 +24,9 @@ const (
 	ProtocolID = "/parley/sync/2.0.0"
 	ProtocolV1 = "/parley/sync/1.0.0"
 )
+
+// ServiceName is the resource-manager service scope of sync streams.
+const ServiceName = "parley.sync"
 
 // protocols are the versions served and asked for, in preference order.
 var protocols = []protocol.ID{ProtocolID, ProtocolV1}
@@ -55,6 +60,9 @@ var (
 	// invalid or unrequested events. Nothing from the offending frame is
 	// stored and Config.OnMisbehave is called.
 	ErrMisbehaving = errors.New("peer misbehaved during sync")
+	// ErrBlocked is returned when the peer misbehaved recently and is
+	// refused sync for Config.BlockFor.
+	ErrBlocked = errors.New("peer blocked for misbehaving")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("syncer closed")
 )
@@ -113,6 +121,15 @@ type Config struct {
 	// counts set. Sessions refused before they start are not reported.
 	// The node counts them in its metrics.
 	OnSession func(outbound bool, st Stats, err error)
+	// RateLimit bounds new inbound sessions per second: globally, per /24
+	// (IPv4) and per /56 (IPv6), loopback exempt (go-libp2p x/rate; nil
+	// means DefaultRateLimit()). Over the limit a stream is reset before
+	// anything is read.
+	RateLimit *rate.Limiter
+	// BlockFor is how long a peer that misbehaved is refused sync, both
+	// ways (default 10 min). Unlike a disconnect, redialling does not undo
+	// it.
+	BlockFor time.Duration
 	// Logger is the parent logger; the syncer logs through
 	// Logger.With("subsystem", "sync"). Nil means slog.Default().
 	Logger *slog.Logger
@@ -137,6 +154,24 @@ func DefaultConfig() Config {
 		MaxOutbound:         4,
 		Branch:              16,
 		ListThreshold:       32,
+	}
+}
+
+// DefaultRateLimit is the inbound session limit: 40 sessions/s (burst 80)
+// in all, 4/s (burst 16) per /24 or /56 — a session answers a whole room,
+// so a Hello of 53 bytes may cost megabytes to answer; loopback exempt.
+func DefaultRateLimit() *rate.Limiter {
+	return &rate.Limiter{
+		GlobalLimit: rate.Limit{RPS: 40, Burst: 80},
+		NetworkPrefixLimits: []rate.PrefixLimit{
+			{Prefix: netip.MustParsePrefix("127.0.0.0/8"), Limit: rate.Limit{}},
+			{Prefix: netip.MustParsePrefix("::1/128"), Limit: rate.Limit{}},
+		},
+		SubnetRateLimiter: rate.SubnetLimiter{
+			IPv4SubnetLimits: []rate.SubnetLimit{{PrefixLength: 24, Limit: rate.Limit{RPS: 4, Burst: 16}}},
+			IPv6SubnetLimits: []rate.SubnetLimit{{PrefixLength: 56, Limit: rate.Limit{RPS: 4, Burst: 16}}},
+			GracePeriod:      time.Minute,
+		},
 	}
 }
 
@@ -175,6 +210,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.RateLimit == nil {
+		c.RateLimit = DefaultRateLimit()
+	}
+	if c.BlockFor == 0 {
+		c.BlockFor = 10 * time.Minute
 	}
 	if len(c.versions) == 0 {
 		c.versions = protocols

@@ -25,5 +25,12 @@
 // are bounded, every read and write has a deadline, at most one session runs
 // per peer, room and direction, and a peer that sends a malformed frame or
 // an invalid, foreign or unrequested event ends the session (nothing of
-// that frame is stored) and is reported through Config.OnMisbehave.
+// that frame is stored), is refused sync both ways for Config.BlockFor,
+// and is reported through Config.OnMisbehave. New inbound sessions pass
+// go-libp2p's x/rate limiter (global, per /24 and /56, loopback exempt)
+// and run in the resource manager's ServiceName scope; a requester's round
+// is answered frame by frame, not buffered; events a responder pushes
+// without their parents are held within Config.MaxDeferredBytes; and a
+// session that keeps stopping at a limit is retried with a growing delay.
+// limits_test.go plays each of these attackers.
 package ledgersync

@@ -2,12 +2,15 @@ package ledgersync
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
+	"io"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/parley-chat/parley/internal/testwait"
 	"github.com/parley-chat/parley/ledger"
@@ -169,7 +172,7 @@ func TestLimitRetryBacksOff(t *testing.T) {
 	var prev time.Duration
 	for i := range 6 {
 		d := a.sy.retryLimit(tk)
-		if i > 0 && d < prev*5/4 { // doubling, ±20% jitter
+		if i > 0 && d < prev*3/2 {
 			t.Fatalf("retry %d after %v, previous %v: not backing off", i, d, prev)
 		}
 		prev = d
@@ -182,5 +185,41 @@ func TestLimitRetryBacksOff(t *testing.T) {
 	a.sy.mu.Unlock()
 	if d := a.sy.retryLimit(tk); d > 2*time.Second {
 		t.Fatalf("after reset: %v", d)
+	}
+}
+
+// TestMisbehaverBlocked: after a requester breaks the protocol, its new
+// sessions are reset before a byte is read, whether or not it redials,
+// for Config.BlockFor; and we do not sync from it either.
+func TestMisbehaverBlocked(t *testing.T) {
+	a := newNode(t, manual())
+	load(t, a.store, makeDAG(t, testRoom, 20, 1, 12))
+	m := newHost(t)
+	connect(t, m, a.h)
+	hello := func() network.Stream {
+		s, err := m.NewStream(t.Context(), a.h.ID(), ProtocolID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := newConn(s, 5*time.Second)
+		_ = c.send(&frame{typ: frameHello, room: testRoom, fp: fp16{count: 1}})
+		_ = c.flush()
+		return s
+	}
+	s := hello()
+	_, _ = s.Write(binary.AppendUvarint(nil, MaxFrameSize+100))
+	testwait.For(t, 10*time.Second, "the garbling requester reported", func() bool { return a.bad.count(m.ID()) == 1 })
+	_ = m.Network().ClosePeer(a.h.ID()) // redial: a fresh connection
+	connect(t, m, a.h)
+	before := a.sy.Usage().Received
+	s = hello()
+	if _, err := io.ReadAll(s); err == nil {
+		t.Fatal("a blocked peer's session was answered")
+	}
+	if got := a.sy.Usage().Received; got != before {
+		t.Fatalf("read %d bytes from a blocked peer", got-before)
+	}
+	if _, err := a.sy.Sync(t.Context(), m.ID(), testRoom); !errors.Is(err, ErrBlocked) {
+		t.Fatalf("sync with a blocked peer: %v", err)
 	}
 }

@@ -76,6 +76,9 @@ func (s *Syncer) pull(ctx context.Context, p peer.ID, room string) (stats Stats,
 		}
 		return stats, err
 	}
+	if s.isBlocked(p) {
+		return stats, fmt.Errorf("%w: %s", ErrBlocked, p)
+	}
 	led := s.store.Ledger()
 	sum, err := led.Summary(ctx, room)
 	if err != nil {

@@ -25,6 +25,15 @@ func (s *Syncer) handle(str network.Stream) {
 	s.mu.Unlock()
 	defer s.wg.Done()
 
+	p := str.Conn().RemotePeer()
+	if s.isBlocked(p) {
+		_ = str.Reset()
+		return
+	}
+	if err := str.Scope().SetService(ServiceName); err != nil {
+		_ = str.ResetWithError(network.StreamResourceLimitExceeded)
+		return
+	}
 	c := newConn(str, s.cfg.Timeout)
 	c.total = &s.received
 	select {
@@ -35,7 +44,6 @@ func (s *Syncer) handle(str network.Stream) {
 		_ = str.Close()
 		return
 	}
-	p := str.Conn().RemotePeer()
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.SessionTimeout)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { _ = str.Reset() })

@@ -49,6 +49,7 @@ type Syncer struct {
 	status   map[string]*RoomStatus
 	known    map[string]map[peer.ID]time.Time // room → peers that answered for it
 	snaps    map[string]*ledger.KeySet        // room → last key snapshot served, shared by sessions
+	blocked  map[peer.ID]time.Time            // misbehaving peers → end of their block
 	limited  map[task]*backoff.Backoff        // retry delays after ErrLimit, reset by a clean session
 
 	received atomic.Int64 // bytes read by served sessions, ever
@@ -128,10 +129,11 @@ func New(h host.Host, store Store, cfg Config) (*Syncer, error) {
 		known:    make(map[string]map[peer.ID]time.Time),
 		snaps:    make(map[string]*ledger.KeySet),
 		limited:  make(map[task]*backoff.Backoff),
+		blocked:  make(map[peer.ID]time.Time),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, v := range cfg.versions {
-		h.SetStreamHandler(v, s.handle)
+		h.SetStreamHandler(v, cfg.RateLimit.Limit(s.handle))
 	}
 	s.wg.Add(2 + cfg.MaxOutbound)
 	go s.watchPeers()
@@ -238,9 +240,10 @@ func (s *Syncer) statusOf(room string) *RoomStatus {
 }
 
 // limitRetry is the delay before continuing a session that stopped at a
-// limit: 1 s, doubling per (room, peer) while sessions keep stopping, up
-// to 5 min; a session that ends cleanly resets it.
-var limitRetry = backoff.Backoff{Min: time.Second, Max: 5 * time.Minute, Jitter: 0.2}
+// limit: 1 s, doubling per (room, peer) while sessions stop without
+// storing anything new, up to 5 min; a session that ends cleanly or makes
+// progress resets it (a long catch-up continues every second).
+var limitRetry = backoff.Backoff{Min: time.Second, Max: 5 * time.Minute}
 
 // retryLimit returns the next delay after t stopped at a limit.
 func (s *Syncer) retryLimit(t task) time.Duration {
@@ -303,6 +306,11 @@ func (s *Syncer) worker() {
 				// session end; later each time the same peer stops at a
 				// limit again, so a peer that feeds us limit-sized
 				// sessions cannot keep us busy.
+				if stats.EventsStored > 0 {
+					s.mu.Lock()
+					delete(s.limited, t)
+					s.mu.Unlock()
+				}
 				s.timers.AfterFunc(s.retryLimit(t), func() { s.Trigger(t.room, t.peer) })
 			case errors.Is(err, ErrBusy):
 				// The peer is still serving us this room (often the tail
@@ -310,7 +318,7 @@ func (s *Syncer) worker() {
 				// dropped: try again shortly.
 				s.log.Debug("sync busy, retrying", "room", t.room, "peer", t.peer, "err", err)
 				s.timers.AfterFunc(busy.Next(), func() { s.Trigger(t.room, t.peer) })
-			case errors.Is(err, ErrRoomUnknown), errors.Is(err, ErrClosed):
+			case errors.Is(err, ErrRoomUnknown), errors.Is(err, ErrClosed), errors.Is(err, ErrBlocked):
 				s.log.Debug("sync skipped", "room", t.room, "peer", t.peer, "err", err)
 			default:
 				s.log.Info("sync failed", "room", t.room, "peer", t.peer, "err", err)
@@ -414,8 +422,32 @@ func (s *Syncer) remember(room string, p peer.ID) {
 	}
 }
 
-// misbehaved reports p through OnMisbehave, or applies the default penalty.
+// isBlocked reports whether p is refused sync for misbehaving.
+func (s *Syncer) isBlocked(p peer.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	until, ok := s.blocked[p]
+	if ok && time.Now().After(until) {
+		delete(s.blocked, p)
+		return false
+	}
+	return ok
+}
+
+// misbehaved blocks p for Config.BlockFor and reports it through
+// OnMisbehave, or applies the default penalty.
 func (s *Syncer) misbehaved(p peer.ID, err error) {
+	s.mu.Lock()
+	if len(s.blocked) >= 4096 { // bounded: drop expired blocks, then any
+		now := time.Now()
+		for q, until := range s.blocked {
+			if now.After(until) || len(s.blocked) >= 4096 {
+				delete(s.blocked, q)
+			}
+		}
+	}
+	s.blocked[p] = time.Now().Add(s.cfg.BlockFor)
+	s.mu.Unlock()
 	s.log.Warn("peer misbehaved in sync", "peer", p, "err", err)
 	if s.cfg.OnMisbehave != nil {
 		s.cfg.OnMisbehave(p, err)
