@@ -8,6 +8,12 @@
 // not with the room's size; the wire format is specified in
 // docs/PROTOCOL.md, section "Sync".
 //
+// Where to start reading: syncer.go (New, Sync, Trigger, the background
+// workers and their retries), then requester.go and responder.go (the two
+// sides of one session), recon.go (range splitting) and wire.go (frames).
+// timing_test.go shows the timed behaviour (settle, periodic, busy and
+// limit retries) in virtual time on simulated hosts.
+//
 // A Syncer serves the protocol for the Store's joined rooms and syncs in
 // the background:
 //

@@ -321,7 +321,10 @@ func (s *Syncer) worker() {
 			case errors.Is(err, ErrRoomUnknown), errors.Is(err, ErrClosed), errors.Is(err, ErrBlocked):
 				s.log.Debug("sync skipped", "room", t.room, "peer", t.peer, "err", err)
 			default:
-				s.log.Info("sync failed", "room", t.room, "peer", t.peer, "err", err)
+				// A failure is usually the peer's doing (it does not speak
+				// sync, went away, misbehaved), so a stranger could fill the
+				// log at Info; Status(room).LastError keeps the latest.
+				s.log.Debug("sync failed", "room", t.room, "peer", t.peer, "err", err)
 			}
 		}
 	}
