@@ -27,6 +27,7 @@ type roomState struct {
 	loaded bool          // heads, meta and exactFrom are read from the datastore
 	stale  bool          // dropped after a failed write: look the room up again
 	heads  map[ID]uint64 // head ID → Lamport
+	hidx   *headIndex    // the same heads, ordered for choosing parents
 	meta   meta
 	// recent holds every event staged since the room was loaded whose
 	// Lamport clock is within recentLevels of the newest. Together with
@@ -50,6 +51,7 @@ func newRoomState(name string) *roomState {
 	return &roomState{
 		name:    name,
 		heads:   make(map[ID]uint64),
+		hidx:    newHeadIndex(),
 		recent:  make(map[ID]uint64),
 		pruneAt: 1024,
 		pending: make(map[ID]pendingEvent),
@@ -126,19 +128,11 @@ func (l *Ledger) load(ctx context.Context, st *roomState) error {
 			}
 		}
 	}
-	ids, err := l.readHeads(ctx, room)
+	heads, hidx, err := l.loadHeads(ctx, room)
 	if err != nil {
 		return err
 	}
-	heads := make(map[ID]uint64, len(ids))
-	for _, h := range ids {
-		lam, err := l.storedLamport(ctx, room, h)
-		if err != nil {
-			return fmt.Errorf("load room %s: head %s: %w", room, h, err)
-		}
-		heads[h] = lam
-	}
-	st.meta, st.heads = m, heads
+	st.meta, st.heads, st.hidx = m, heads, hidx
 	st.exactFrom = m.maxLamport + 1
 	st.loaded = true
 	return nil

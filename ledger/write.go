@@ -9,10 +9,12 @@ import (
 
 	ds "github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Append creates, signs and stores a new event by key in room, with the
-// room's current heads as parents. It returns once the event is durably
+// newest of the room's heads as parents (headIndex.choose: ours, and
+// others' that have parents; never a stranger's root). It returns once the event is durably
 // stored (P5). It holds only room's lock, and the committer writes it
 // ahead of bulk ingest (Add) queued in other rooms.
 func (l *Ledger) Append(ctx context.Context, key crypto.PrivKey, room, kind string, body []byte, now time.Time) (*Event, error) {
@@ -22,11 +24,15 @@ func (l *Ledger) Append(ctx context.Context, key crypto.PrivKey, room, kind stri
 	if l.isClosed() {
 		return nil, ErrClosed
 	}
+	author, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: author key: %v", ErrInvalidEvent, err)
+	}
 	st, err := l.lockRoom(ctx, room)
 	if err != nil {
 		return nil, err
 	}
-	parents, lamport := chooseParents(st.heads)
+	parents, lamport := st.hidx.choose(author)
 	st.mu.Unlock()
 
 	// Sign outside the lock so concurrent senders sign on all cores. If
@@ -58,27 +64,6 @@ func (l *Ledger) Append(ctx context.Context, key crypto.PrivKey, room, kind stri
 		return nil, err
 	}
 	return ev, nil
-}
-
-// chooseParents picks the parents of a new event: every head when they fit
-// in MaxParents, else the newest head (to keep the clock moving) and the
-// oldest others (so stragglers get merged first).
-func chooseParents(heads map[ID]uint64) ([]ID, uint64) {
-	all := make([]Key, 0, len(heads))
-	for id, lam := range heads {
-		all = append(all, Key{Lamport: lam, ID: id})
-	}
-	slices.SortFunc(all, Key.Compare)
-	if len(all) > MaxParents {
-		all = append(all[:MaxParents-1], all[len(all)-1])
-	}
-	var maxLam uint64
-	parents := make([]ID, len(all))
-	for i, k := range all {
-		parents[i] = k.ID
-		maxLam = max(maxLam, k.Lamport)
-	}
-	return parents, maxLam + 1
 }
 
 // Rejection says why Add did not store one event.
@@ -274,11 +259,13 @@ func stage(req *writeReq, st *roomState, ev *Event) {
 	for _, p := range ev.Parents {
 		if _, ok := st.heads[p]; ok {
 			delete(st.heads, p)
+			st.hidx.remove(p)
 			req.batch = append(req.batch, op{key: ds.RawKey(headKey(room, p)), value: nil})
 		}
 	}
 	st.heads[id] = ev.Lamport
-	req.batch = append(req.batch, op{key: ds.RawKey(headKeyText(room, text)), value: []byte{}, fresh: true})
+	st.hidx.add(id, ev.Lamport, ev.Author)
+	req.batch = append(req.batch, op{key: ds.RawKey(headKeyText(room, text)), value: headValue(ev.Lamport, ev.Author), fresh: true})
 	st.meta.count++
 	st.meta.maxLamport = max(st.meta.maxLamport, ev.Lamport)
 	st.remember(id, ev.Lamport)
