@@ -12,6 +12,7 @@ import (
 //	/r/<room>/o/<hi>/<lo>/<id>  seq(8) | signed bytes   order index: (Lamport, ID)
 //	/r/<room>/e/<id>            lamport(8)              lookup by ID
 //	/r/<room>/h/<id>            lamport(8) | author     current heads (empty in older ledgers)
+//	/r/<room>/a/<author>        (empty)                 authors with an accepted event
 //	/r/<room>/m                 meta                    version, count, max Lamport, ID accumulators (meta.go)
 //	/s/<hi>/<lo>                <room>/<hi>/<lo>/<id>   local arrival order (cursor)
 //	/rm/<room>                  (empty)                 rooms with events

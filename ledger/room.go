@@ -9,6 +9,7 @@ import (
 
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // roomState is the in-memory view of a room's heads and summary, loaded
@@ -28,7 +29,9 @@ type roomState struct {
 	stale  bool          // dropped after a failed write: look the room up again
 	heads  map[ID]uint64 // head ID → Lamport
 	hidx   *headIndex    // the same heads, ordered for choosing parents
-	meta   meta
+	// authors holds everyone with an accepted event (authors.go).
+	authors map[peer.ID]struct{}
+	meta    meta
 	// recent holds every event staged since the room was loaded whose
 	// Lamport clock is within recentLevels of the newest. Together with
 	// exactFrom it answers "is this event stored?" for the top of the DAG
@@ -52,6 +55,7 @@ func newRoomState(name string) *roomState {
 		name:    name,
 		heads:   make(map[ID]uint64),
 		hidx:    newHeadIndex(),
+		authors: make(map[peer.ID]struct{}),
 		recent:  make(map[ID]uint64),
 		pruneAt: 1024,
 		pending: make(map[ID]pendingEvent),
@@ -132,7 +136,11 @@ func (l *Ledger) load(ctx context.Context, st *roomState) error {
 	if err != nil {
 		return err
 	}
-	st.meta, st.heads, st.hidx = m, heads, hidx
+	authors, err := l.loadAuthors(ctx, room)
+	if err != nil {
+		return err
+	}
+	st.meta, st.heads, st.hidx, st.authors = m, heads, hidx, authors
 	st.exactFrom = m.maxLamport + 1
 	st.loaded = true
 	return nil

@@ -290,3 +290,35 @@ func TestParentRule(t *testing.T) {
 		t.Fatalf("Verify = %+v, %v", rep, err)
 	}
 }
+
+// TestHasAuthor: an author counts once an event of theirs is accepted,
+// also after reopening the ledger.
+func TestHasAuthor(t *testing.T) {
+	ctx := context.Background()
+	store := dssync.MutexWrap(ds.NewMapDatastore())
+	l, err := ledger.Open(ctx, store, ledger.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger := makeSpamRoots(1)[0]
+	if ok, err := l.HasAuthor(ctx, room, stranger.Author); err != nil || ok {
+		t.Fatalf("HasAuthor before any event: %v, %v", ok, err)
+	}
+	if _, _, err := l.Add(ctx, room, stranger); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := l.HasAuthor(ctx, room, stranger.Author); !ok {
+		t.Fatal("author of a stored event not known")
+	}
+	l.Close()
+	if l, err = ledger.Open(ctx, store, ledger.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if ok, _ := l.HasAuthor(ctx, room, stranger.Author); !ok {
+		t.Fatal("author not known after reopening")
+	}
+	if ok, _ := l.HasAuthor(ctx, "otherroom", stranger.Author); ok {
+		t.Fatal("author known in a room they never wrote in")
+	}
+}

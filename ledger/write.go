@@ -251,7 +251,7 @@ func stage(req *writeReq, st *roomState, ev *Event) {
 	ev.idText = text
 	// Room for every op below and the committer's two, not a regrowth per
 	// head.
-	req.batch = slices.Grow(req.batch, 6+len(ev.Parents))
+	req.batch = slices.Grow(req.batch, 7+len(ev.Parents))
 	req.batch = append(req.batch, op{key: ds.RawKey(idKeyText(room, text)), value: u64(ev.Lamport)})
 	if st.meta.count == 0 {
 		req.batch = append(req.batch, op{key: ds.RawKey(roomListKey(room)), value: []byte{}})
@@ -266,6 +266,7 @@ func stage(req *writeReq, st *roomState, ev *Event) {
 	st.heads[id] = ev.Lamport
 	st.hidx.add(id, ev.Lamport, ev.Author)
 	req.batch = append(req.batch, op{key: ds.RawKey(headKeyText(room, text)), value: headValue(ev.Lamport, ev.Author), fresh: true})
+	stageAuthor(req, st, ev)
 	st.meta.count++
 	st.meta.maxLamport = max(st.meta.maxLamport, ev.Lamport)
 	st.remember(id, ev.Lamport)
