@@ -81,12 +81,12 @@ func (c Config) Validate() error {
 	for _, r := range []struct {
 		name string
 		v    float64
-	}{{"AuthorRate", c.Limits.AuthorRate}, {"PeerRate", c.Limits.PeerRate}} {
+	}{{"AuthorRate", c.Limits.AuthorRate}, {"PeerRate", c.Limits.PeerRate}, {"NewcomerRate", c.Limits.NewcomerRate}} {
 		if math.IsNaN(r.v) {
 			return fmt.Errorf("Limits.%s is NaN", r.name)
 		}
 	}
-	if c.Limits.AuthorBurst < 0 || c.Limits.PeerBurst < 0 {
+	if c.Limits.AuthorBurst < 0 || c.Limits.PeerBurst < 0 || c.Limits.NewcomerBurst < 0 {
 		return errors.New("Limits: negative burst")
 	}
 	o := c.Orphans

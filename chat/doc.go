@@ -42,5 +42,6 @@
 // others' in (validator, ingest worker, orphans.go, repair.go), and
 // feed.go fans stored messages out to subscribers. history.go reads them
 // back; room.go and message.go are the value types, members.go tracks who
-// is in a room, and config.go and limits.go hold the knobs.
+// is in a room, and config.go and limits.go hold the knobs; newcomers.go
+// is the per-room budget of authors new to a room, on gossip and sync.
 package chat

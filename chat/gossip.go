@@ -137,6 +137,10 @@ func (s *Service) validator(j *joined) ValidateFunc {
 				return nil, Ignore, err
 			}
 		}
+		if err := s.allowNewcomer(ctx, room, ev); err != nil {
+			s.metrics().MessageRejected(RejectRateLimited)
+			return nil, Ignore, err
+		}
 		missing, err := s.missingParents(ctx, j, ev)
 		if err != nil {
 			return nil, Ignore, fmt.Errorf("check parents: %w", err)

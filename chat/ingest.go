@@ -136,8 +136,13 @@ func (s *Service) storeChain(ctx context.Context, j *joined, evs []*ledger.Event
 // order given (parents first), exactly as gossip would: verified with
 // ledger.Decode by the caller, new ones shown to subscribers once. It
 // returns the events that were new (with the gossiped orphans they
-// completed) and the rejections of evs.
+// completed) and the rejections of evs. Events of new authors over the
+// room's newcomer budget are neither: a later session brings them.
 func (s *Service) Ingest(ctx context.Context, room string, evs []*ledger.Event) ([]*ledger.Event, []ledger.Rejection, error) {
+	evs, err := s.withinNewcomerBudget(ctx, room, evs)
+	if err != nil {
+		return nil, nil, err
+	}
 	added, rejected, err := s.led.Add(ctx, room, evs...)
 	if err != nil {
 		return added, rejected, err

@@ -21,11 +21,17 @@ type Limits struct {
 	AuthorBurst int
 	PeerRate    float64 // events/s per forwarding peer; 0 means no limit
 	PeerBurst   int
+	// NewcomerRate is how many authors with no accepted event in a room
+	// the room admits per second, on gossip and sync together
+	// (newcomers.go); 0 means no limit.
+	NewcomerRate  float64
+	NewcomerBurst int
 }
 
 // DefaultLimits are the limits a user node runs with.
 func DefaultLimits() Limits {
-	return Limits{AuthorRate: 20, AuthorBurst: 100, PeerRate: 200, PeerBurst: 500}
+	return Limits{AuthorRate: 20, AuthorBurst: 100, PeerRate: 200, PeerBurst: 500,
+		NewcomerRate: 10, NewcomerBurst: 1000}
 }
 
 // ErrRateLimited is returned by the validator, with the verdict Ignore,

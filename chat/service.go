@@ -42,6 +42,8 @@ type Service struct {
 	feed  *feed
 	limit *limiter
 	orph  *orphanPool
+	// newcomers is the per-room budget of new authors (newcomers.go).
+	newcomers *newcomers
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -90,13 +92,14 @@ func New(net Network, store ds.Batching, key crypto.PrivKey, cfg Config) (*Servi
 	}
 	s := &Service{
 		net: net, key: key, self: self, cfg: cfg, log: log,
-		store:   namespace.Wrap(store, ds.NewKey("/chat")),
-		rooms:   make(map[string]*joined),
-		names:   make(map[peer.ID]string),
-		members: make(map[string]*roomMembers),
-		feed:    newFeed(),
-		limit:   newLimiter(cfg.Limits),
-		orph:    newOrphanPool(cfg.Orphans, cfg.Clock),
+		store:     namespace.Wrap(store, ds.NewKey("/chat")),
+		rooms:     make(map[string]*joined),
+		names:     make(map[peer.ID]string),
+		members:   make(map[string]*roomMembers),
+		feed:      newFeed(),
+		limit:     newLimiter(cfg.Limits),
+		newcomers: newNewcomers(cfg.Limits),
+		orph:      newOrphanPool(cfg.Orphans, cfg.Clock),
 	}
 	s.orph.onLevel = s.metrics().OrphansHeld
 	s.ctx, s.cancel = context.WithCancel(context.Background())

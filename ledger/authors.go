@@ -21,27 +21,46 @@ func authorIndexKey(room string, author peer.ID) string {
 }
 
 // HasAuthor reports whether author has an accepted (stored or queued)
-// event in room. It loads the room if it is not in memory.
+// event in room. It loads the room if it is not in memory; a loaded
+// room answers under its authors' own lock, so a gossip validator never
+// waits behind a write's datastore reads.
 func (l *Ledger) HasAuthor(ctx context.Context, room string, author peer.ID) (bool, error) {
 	if l.isClosed() {
 		return false, ErrClosed
 	}
-	st, err := l.lockRoom(ctx, room)
-	if err != nil {
-		return false, err
+	st := l.loadedRoom(room)
+	if st == nil || !st.authorsReady() {
+		var err error
+		if st, err = l.lockRoom(ctx, room); err != nil {
+			return false, err
+		}
+		st.mu.Unlock()
 	}
+	st.authMu.Lock()
 	_, ok := st.authors[author]
-	st.mu.Unlock()
+	st.authMu.Unlock()
 	return ok, nil
+}
+
+// authorsReady reports whether st's authors are loaded and current.
+func (st *roomState) authorsReady() bool {
+	st.authMu.Lock()
+	defer st.authMu.Unlock()
+	return st.authorsLoaded
 }
 
 // stageAuthor records ev's author with its first event. st.mu must be
 // held.
 func stageAuthor(req *writeReq, st *roomState, ev *Event) {
-	if _, ok := st.authors[ev.Author]; ok {
+	st.authMu.Lock()
+	_, ok := st.authors[ev.Author]
+	if !ok {
+		st.authors[ev.Author] = struct{}{}
+	}
+	st.authMu.Unlock()
+	if ok {
 		return
 	}
-	st.authors[ev.Author] = struct{}{}
 	req.batch = append(req.batch, op{key: ds.RawKey(authorIndexKey(st.name, ev.Author)), value: []byte{}})
 }
 

@@ -29,9 +29,13 @@ type roomState struct {
 	stale  bool          // dropped after a failed write: look the room up again
 	heads  map[ID]uint64 // head ID → Lamport
 	hidx   *headIndex    // the same heads, ordered for choosing parents
-	// authors holds everyone with an accepted event (authors.go).
-	authors map[peer.ID]struct{}
-	meta    meta
+	// authors holds everyone with an accepted event (authors.go). Only
+	// writers holding mu change it, under authMu, which HasAuthor takes
+	// alone.
+	authMu        sync.Mutex
+	authors       map[peer.ID]struct{}
+	authorsLoaded bool
+	meta          meta
 	// recent holds every event staged since the room was loaded whose
 	// Lamport clock is within recentLevels of the newest. Together with
 	// exactFrom it answers "is this event stored?" for the top of the DAG
@@ -105,6 +109,9 @@ func (l *Ledger) loadedRoom(room string) *roomState {
 // datastore, which stays the source of truth. st.mu must be held.
 func (l *Ledger) dropRoom(st *roomState) {
 	st.stale = true
+	st.authMu.Lock()
+	st.authorsLoaded = false // staged authors may be lost with the write
+	st.authMu.Unlock()
 	l.mu.Lock()
 	if l.rooms[st.name] == st {
 		delete(l.rooms, st.name)
@@ -140,7 +147,10 @@ func (l *Ledger) load(ctx context.Context, st *roomState) error {
 	if err != nil {
 		return err
 	}
-	st.meta, st.heads, st.hidx, st.authors = m, heads, hidx, authors
+	st.meta, st.heads, st.hidx = m, heads, hidx
+	st.authMu.Lock()
+	st.authors, st.authorsLoaded = authors, true
+	st.authMu.Unlock()
 	st.exactFrom = m.maxLamport + 1
 	st.loaded = true
 	return nil

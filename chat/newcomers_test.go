@@ -1,0 +1,73 @@
+package chat
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-chat/parley/ledger"
+)
+
+// strangerRoots signs n roots of room, each by a fresh identity: the
+// cheapest spam an open room can get.
+func strangerRoots(t *testing.T, room string, n int) []*ledger.Event {
+	t.Helper()
+	evs := make([]*ledger.Event, n)
+	for i := range evs {
+		key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+		ev, err := ledger.Sign(key, ledger.Draft{Room: room, Kind: ledger.KindMsg, Body: fmt.Appendf(nil, `{"text":"spam %d"}`, i), Time: time.Now(), Lamport: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs[i] = ev
+	}
+	return evs
+}
+
+// Fresh identities share one budget per room, on gossip and on sync:
+// over it, gossip is ignored (the forwarder is not penalised) and sync
+// stores nothing of them; an admitted author's further events and known
+// authors are not charged.
+func TestNewcomerBudget(t *testing.T) {
+	s := localService(t, Config{Limits: Limits{NewcomerRate: 0.001, NewcomerBurst: 5}})
+	room := PublicRoomID("open")
+	validate := s.validator(&joined{Room: Room{ID: room}, orph: &orphans{pool: s.orph, room: room}})
+	fwd := peer.ID("forwarder")
+
+	spam := strangerRoots(t, room, 20)
+	var accepted, ignored int
+	for _, ev := range spam[:10] {
+		_, verdict, err := validate(t.Context(), fwd, ev.Raw())
+		switch {
+		case verdict == Accept:
+			accepted++
+		case verdict == Ignore && errors.Is(err, ErrRateLimited):
+			ignored++
+		default:
+			t.Fatalf("stranger's event: %v, %v; want accept or ignore as rate limited", verdict, err)
+		}
+	}
+	if accepted != 5 || ignored != 5 {
+		t.Fatalf("gossip: %d accepted, %d ignored; want 5 and 5", accepted, ignored)
+	}
+	// Sync: the budget is spent, so none of ten more strangers is stored,
+	// and nothing is called the peer's fault.
+	added, rejected, err := s.Ingest(t.Context(), room, spam[10:])
+	if err != nil || len(added) != 0 || len(rejected) != 0 {
+		t.Fatalf("Ingest over budget: %d added, %v, %v; want nothing", len(added), rejected, err)
+	}
+	// An author with a stored event is no newcomer.
+	s2 := localService(t, Config{Limits: Limits{NewcomerRate: 0.001, NewcomerBurst: 1}})
+	evs := chain(t, room, 3)
+	if added, _, err := s2.Ingest(t.Context(), room, evs[:2]); err != nil || len(added) != 2 {
+		t.Fatalf("first author's events: %d added, %v; want both (one token)", len(added), err)
+	}
+	if _, verdict, err := s2.validator(&joined{Room: Room{ID: room}, orph: &orphans{pool: s2.orph, room: room}})(t.Context(), fwd, evs[2].Raw()); verdict != Accept {
+		t.Fatalf("known author over an empty budget: %v, %v; want accept", verdict, err)
+	}
+}
