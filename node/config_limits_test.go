@@ -19,9 +19,9 @@ func TestConfigRateLimits(t *testing.T) {
 		want chat.Limits
 	}{
 		{"", chat.DefaultLimits()},
-		{"author_rate = 100\n", chat.Limits{AuthorRate: 100, AuthorBurst: 500, PeerRate: 200, PeerBurst: 500}},
-		{"author_rate = -1\npeer_rate = 1000\n", chat.Limits{AuthorRate: -1, PeerRate: 1000, PeerBurst: 2500}},
-		{"peer_rate = 0.1\n", chat.Limits{AuthorRate: 20, AuthorBurst: 100, PeerRate: 0.1, PeerBurst: 1}},
+		{"author_rate = 100\n", chat.Limits{AuthorRate: 100, AuthorBurst: 500, PeerRate: 200, PeerBurst: 500, NewcomerRate: 10, NewcomerBurst: 1000}},
+		{"author_rate = -1\npeer_rate = 1000\n", chat.Limits{AuthorRate: -1, PeerRate: 1000, PeerBurst: 2500, NewcomerRate: 10, NewcomerBurst: 1000}},
+		{"peer_rate = 0.1\n", chat.Limits{AuthorRate: 20, AuthorBurst: 100, PeerRate: 0.1, PeerBurst: 1, NewcomerRate: 10, NewcomerBurst: 1000}},
 	} {
 		path := filepath.Join(t.TempDir(), "config.toml")
 		if err := os.WriteFile(path, []byte(tc.toml), 0o600); err != nil {
