@@ -42,7 +42,8 @@
 // write.go checks and stages Append and Add under the room's own lock
 // (room.go holds the per-room state: heads, summary, the recent-events
 // index and the staged events; heads.go orders the heads and chooses a new
-// event's parents, never from strangers' roots); commit.go is the committer, whose commit
+// event's parents, never from strangers' roots; authors.go indexes who
+// has written in each room); commit.go is the committer, whose commit
 // goroutine forms groups (Appends first, then each room's Adds in turn),
 // holds a group of only Adds back while a send awaits its fsync, and
 // writes each group as one batch; flush.go is its flush goroutine, which
