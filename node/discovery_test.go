@@ -130,7 +130,10 @@ func TestRestartReconnectsToKnownPeers(t *testing.T) {
 	_, bootAddrs := startBootstrap(t)
 	ctx := t.Context()
 	store := dssync.MutexWrap(ds.NewMapDatastore())
-	remember := func(c *p2p.Config) { c.Datastore = namespace.Wrap(store, ds.NewKey("/peers")) }
+	remember := func(c *p2p.Config) {
+		c.Datastore = namespace.Wrap(store, ds.NewKey("/peers"))
+		c.RememberPrivateAddrs = true // everyone is on 127.0.0.1
+	}
 	withStore := func(o *node.Options) { o.Datastore = store }
 
 	b := startNode(t, "", fastDiscovery(), withPeers(bootAddrs))

@@ -96,9 +96,10 @@ type Config struct {
 	// it off.
 	MDNS bool
 
-	// Datastore, if set, remembers the peers this node has seen (ID,
-	// listen addresses, last seen), at most MaxKnownPeers of the most
-	// recent, and the node redials up to ReconnectPeers of them in the
+	// Datastore, if set, remembers the peers this node has dialled (ID,
+	// the public address it reached them at, last seen; see peerbook.go),
+	// at most MaxKnownPeers of the most recent and 2 per address group,
+	// and the node redials up to ReconnectPeers of them in the
 	// background on start. The node writes only under the keys /<peer-id>
 	// of this datastore, so give it a namespace (for example /peers). The
 	// node does not close it. Nil (the default) keeps no peer list.
@@ -106,6 +107,12 @@ type Config struct {
 
 	// MaxKnownPeers bounds the remembered peer list. Default 200.
 	MaxKnownPeers int
+
+	// RememberPrivateAddrs lets the peer list keep private and loopback
+	// addresses of peers mDNS did not find. Only for tests and benchmarks
+	// on 127.0.0.1: a public node must not redial addresses inside its own
+	// network. Default false.
+	RememberPrivateAddrs bool
 
 	// ReconnectPeers is how many remembered peers, most recent first, the
 	// node dials on start. Default 50.

@@ -201,6 +201,9 @@ func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 		return
 	}
 	n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
+	if n.book != nil {
+		n.book.foundOnLAN(ai.ID, time.Now()) // may be remembered at its LAN address
+	}
 	n.wg.Go(func() {
 		dctx, cancel := context.WithTimeout(n.ctx, n.cfg.DialTimeout)
 		defer cancel()

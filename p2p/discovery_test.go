@@ -182,7 +182,11 @@ func TestKnownPeersReconnectAfterRestart(t *testing.T) {
 	keyA := newKey(t)
 	cfgA := userConfig(boot)
 	cfgA.Datastore = store
+	cfgA.RememberPrivateAddrs = true // everyone is on 127.0.0.1
 	a := newNodeWithKey(t, keyA, cfgA)
+	// A dials B itself: the peer book keeps only peers it dialled, and B's
+	// own room search could otherwise reach A first.
+	connect(t, a, b)
 	ta, _ := join(t, a, room, "")
 	waitTopicPeers(t, ta, b.Self())
 	testwait.For(t, 10*time.Second, "A to remember B and the bootstrap node", func() bool {
@@ -199,6 +203,7 @@ func TestKnownPeersReconnectAfterRestart(t *testing.T) {
 	cfgA = testConfigMode(p2p.DHTModeAuto) // no bootstrap peer this time
 	fastDiscovery(&cfgA)
 	cfgA.Datastore = store
+	cfgA.RememberPrivateAddrs = true
 	a2 := newNodeWithKey(t, keyA, cfgA)
 	ta2, boxA2 := join(t, a2, room, "")
 	waitTopicPeers(t, ta2, b.Self())

@@ -99,9 +99,10 @@
 // AutoNAT client, hole punching and AutoRelay with their bootstrap peers
 // as static relays. Reachability and RelayAddrs report the outcome.
 //
-// With Config.Datastore the node remembers the peers it met (KnownPeers,
-// at most Config.MaxKnownPeers) and redials them on start. See
-// docs/DISCOVERY.md for the whole picture.
+// With Config.Datastore the node remembers peers it dialled, at the public
+// address it reached them at (KnownPeers, at most Config.MaxKnownPeers, 2
+// per address group; peerbook.go says why nothing a peer claims is kept),
+// and redials them on start. See docs/DISCOVERY.md for the whole picture.
 //
 // # Peers and addresses
 //

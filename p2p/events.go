@@ -12,7 +12,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/parley-chat/parley/internal/backoff"
 )
@@ -48,21 +47,28 @@ func (n *Node) watchEvents(ctx context.Context, sub event.Subscription) {
 			n.relayAddrs.Store(&addrs)
 			n.log.Info("relay addresses changed", "addrs", addrs)
 		case event.EvtPeerIdentificationCompleted:
-			n.remember(ctx, e.Peer, e.ListenAddrs)
+			// Not e.ListenAddrs: those are the peer's claim (see peerbook.go).
+			n.remember(ctx, e.Peer, func(b *peerBook, now time.Time) error {
+				_, err := b.identified(ctx, e.Peer, e.Conn, now)
+				return err
+			})
 		case event.EvtPeerConnectednessChanged:
 			if e.Connectedness == network.NotConnected {
-				n.remember(ctx, e.Peer, nil)
+				n.remember(ctx, e.Peer, func(b *peerBook, now time.Time) error {
+					return b.seen(ctx, e.Peer, now)
+				})
 			}
 		}
 	}
 }
 
-// remember records a peer in the peer book, if the node keeps one.
-func (n *Node) remember(ctx context.Context, id peer.ID, addrs []ma.Multiaddr) {
+// remember updates the peer book about id with f, if the node keeps a
+// book.
+func (n *Node) remember(ctx context.Context, id peer.ID, f func(*peerBook, time.Time) error) {
 	if n.book == nil || id == n.host.ID() {
 		return
 	}
-	if err := n.book.seen(ctx, id, addrs, time.Now()); err != nil && ctx.Err() == nil {
+	if err := f(n.book, time.Now()); err != nil && ctx.Err() == nil {
 		n.log.Warn("cannot remember peer", "peer", id, "err", err)
 	}
 }

@@ -143,7 +143,7 @@ func start(ctx context.Context, h host.Host, cfg Config) (_ *Node, err error) {
 	}
 	n.wg.Go(func() { n.watchEvents(n.ctx, n.events) })
 	if cfg.Datastore != nil {
-		if n.book, err = openPeerBook(ctx, cfg.Datastore, cfg.MaxKnownPeers, n.log); err != nil {
+		if n.book, err = openPeerBook(ctx, cfg.Datastore, cfg.MaxKnownPeers, cfg.RememberPrivateAddrs, n.log); err != nil {
 			return nil, err
 		}
 	}

@@ -2,6 +2,8 @@ package p2p
 
 import (
 	"crypto/rand"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -13,22 +15,10 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-func TestPeerBookBoundedAndPersistent(t *testing.T) {
-	ctx := t.Context()
-	store := dssync.MutexWrap(ds.NewMapDatastore())
-	// An unreadable entry is dropped, not fatal.
-	if err := store.Put(ctx, ds.NewKey("not-a-peer-id"), []byte("{")); err != nil {
-		t.Fatal(err)
-	}
-	b, err := openPeerBook(ctx, store, 3, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if has, _ := store.Has(ctx, ds.NewKey("not-a-peer-id")); has {
-		t.Error("unreadable entry kept")
-	}
+func newPeerIDs(t *testing.T, n int) []peer.ID {
+	t.Helper()
 	var ids []peer.ID
-	for range 6 {
+	for range n {
 		_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
 		if err != nil {
 			t.Fatal(err)
@@ -36,39 +26,184 @@ func TestPeerBookBoundedAndPersistent(t *testing.T) {
 		id, _ := peer.IDFromPublicKey(pub)
 		ids = append(ids, id)
 	}
-	stranger := ids[5]
-	ids = ids[:5]
-	addr := ma.StringCast("/ip4/127.0.0.1/tcp/4747")
-	start := time.Now()
-	for i, id := range ids {
-		if err := b.seen(ctx, id, []ma.Multiaddr{addr}, start.Add(time.Duration(i)*time.Minute)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Seen without addresses: a known peer's time is refreshed, an unknown
-	// one is not added.
-	if err := b.seen(ctx, ids[2], nil, start.Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.seen(ctx, stranger, nil, start.Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
+	return ids
+}
 
-	b2, err := openPeerBook(ctx, store, 3, slog.New(slog.DiscardHandler))
+func openTestBook(t *testing.T, store ds.Batching, max int, allowPrivate bool) *peerBook {
+	t.Helper()
+	b, err := openPeerBook(t.Context(), store, max, allowPrivate, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := b2.recent(-1)
-	want := []peer.ID{ids[2], ids[4], ids[3]}
+	return b
+}
+
+func has(b *peerBook, id peer.ID) bool {
+	for _, kp := range b.recent(-1) {
+		if kp.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// publicAddr returns a public TCP address in the i-th /16 of 85.0.0.0/8
+// (not a legacy /8, so each /16 is its own diversity group).
+func publicAddr(i, host int) ma.Multiaddr {
+	return ma.StringCast(fmt.Sprintf("/ip4/85.%d.0.%d/tcp/4747", i, host))
+}
+
+func TestPeerBookBoundedAndPersistent(t *testing.T) {
+	ctx := t.Context()
+	store := dssync.MutexWrap(ds.NewMapDatastore())
+	// An unreadable entry is dropped, not fatal.
+	if err := store.Put(ctx, ds.NewKey("not-a-peer-id"), []byte("{")); err != nil {
+		t.Fatal(err)
+	}
+	b := openTestBook(t, store, 3, false)
+	if has, _ := store.Has(ctx, ds.NewKey("not-a-peer-id")); has {
+		t.Error("unreadable entry kept")
+	}
+	ids := newPeerIDs(t, 6)
+	stranger := ids[5]
+	ids = ids[:5]
+	start := time.Now()
+	for i, id := range ids {
+		if _, err := b.dialled(ctx, id, publicAddr(i, 1), start.Add(time.Duration(i)*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Seen again (a disconnect): a known peer's time is refreshed, an
+	// unknown one is not added.
+	if err := b.seen(ctx, ids[2], start.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.seen(ctx, stranger, start.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+
+	got := openTestBook(t, store, 3, false).recent(-1)
+	want := []int{2, 4, 3}
 	if len(got) != len(want) {
 		t.Fatalf("reloaded %d peers, want %d: %+v", len(got), len(want), got)
 	}
 	for i, kp := range got {
-		if kp.ID != want[i] || len(kp.Addrs) != 1 || !kp.Addrs[0].Equal(addr) {
-			t.Errorf("entry %d: %+v, want %s at %s", i, kp, want[i], addr)
+		w := want[i]
+		if kp.ID != ids[w] || len(kp.Addrs) != 1 || !kp.Addrs[0].Equal(publicAddr(w, 1)) {
+			t.Errorf("entry %d: %+v, want %s at %s", i, kp, ids[w], publicAddr(w, 1))
 		}
 	}
-	if n := len(b2.recent(2)); n != 2 {
+	if n := len(b.recent(2)); n != 2 {
 		t.Errorf("recent(2) returned %d", n)
 	}
+}
+
+// The book's admission rules, one at a time; the real-host side (inbound
+// peers and identify claims) is TestPeerBookRemembersOnlyDialledAddresses.
+func TestPeerBookRules(t *testing.T) {
+	ctx := t.Context()
+	now := time.Now()
+	loopback := ma.StringCast("/ip4/127.0.0.1/tcp/4747")
+	lanAddr := ma.StringCast("/ip4/192.168.1.7/udp/4747/quic-v1")
+
+	t.Run("private addresses need the flag", func(t *testing.T) {
+		ids := newPeerIDs(t, 2)
+		b := openTestBook(t, dssync.MutexWrap(ds.NewMapDatastore()), 10, false)
+		for _, a := range []ma.Multiaddr{loopback, lanAddr, ma.StringCast("/ip4/10.1.2.3/tcp/1"), ma.StringCast("/ip6/fe80::1/tcp/1")} {
+			if ok, _ := b.dialled(ctx, ids[0], a, now); ok || has(b, ids[0]) {
+				t.Errorf("remembered at %s without RememberPrivateAddrs", a)
+			}
+		}
+		flagged := openTestBook(t, dssync.MutexWrap(ds.NewMapDatastore()), 10, true)
+		if ok, _ := flagged.dialled(ctx, ids[1], loopback, now); !ok || !has(flagged, ids[1]) {
+			t.Error("not remembered at loopback with RememberPrivateAddrs")
+		}
+	})
+
+	t.Run("mDNS finds may be private", func(t *testing.T) {
+		ids := newPeerIDs(t, 2)
+		b := openTestBook(t, dssync.MutexWrap(ds.NewMapDatastore()), 10, false)
+		b.foundOnLAN(ids[0], now)
+		if ok, _ := b.dialled(ctx, ids[0], lanAddr, now.Add(time.Second)); !ok {
+			t.Error("peer found by mDNS not remembered at its LAN address")
+		}
+		b.foundOnLAN(ids[1], now)
+		if ok, _ := b.dialled(ctx, ids[1], lanAddr, now.Add(lanTTL+time.Second)); ok {
+			t.Error("an expired mDNS find still admits a private address")
+		}
+		for _, id := range newPeerIDs(t, maxLANFinds+10) {
+			b.foundOnLAN(id, now)
+		}
+		if len(b.lan) > maxLANFinds {
+			t.Errorf("%d mDNS finds kept, bound %d", len(b.lan), maxLANFinds)
+		}
+	})
+
+	t.Run("two per group", func(t *testing.T) {
+		ids := newPeerIDs(t, 4)
+		b := openTestBook(t, dssync.MutexWrap(ds.NewMapDatastore()), 10, false)
+		for i, id := range ids[:3] {
+			ok, err := b.dialled(ctx, id, publicAddr(1, i+1), now.Add(time.Duration(i)*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != (i < maxPerGroup) {
+				t.Errorf("peer %d of one /16: remembered %v", i+1, ok)
+			}
+		}
+		if has(b, ids[2]) {
+			t.Error("third peer of one group remembered")
+		}
+		// Another /16 is another group.
+		if ok, _ := b.dialled(ctx, ids[2], publicAddr(2, 1), now); !ok {
+			t.Error("peer in a second group refused")
+		}
+		// A group member gone quiet for a day makes room.
+		later := now.Add(groupStaleAfter + time.Minute)
+		if ok, _ := b.dialled(ctx, ids[3], publicAddr(1, 9), later); !ok {
+			t.Error("full group with a stale member refused a new peer")
+		}
+		if has(b, ids[0]) || !has(b, ids[1]) {
+			t.Errorf("want the stalest member (peer 1) replaced: %+v", b.recent(-1))
+		}
+		// A relayed address counts in the relay's group.
+		relayed := ma.StringCast(fmt.Sprintf("/ip4/85.2.0.5/tcp/4747/p2p/%s/p2p-circuit", ids[0]))
+		if g1, _ := groupOf(relayed); string(g1) != mustGroup(t, publicAddr(2, 1)) {
+			t.Errorf("relayed address group %q", g1)
+		}
+	})
+
+	t.Run("IPv6 of no known ASN groups by /32", func(t *testing.T) {
+		a := mustGroup(t, ma.StringCast("/ip6/fd00:1::1/tcp/1"))
+		b := mustGroup(t, ma.StringCast("/ip6/fd00:2::1/tcp/1"))
+		c := mustGroup(t, ma.StringCast("/ip6/fd00:1:ffff::1/tcp/1"))
+		if a == b || a != c {
+			t.Errorf("groups %q %q %q: want /32 prefixes", a, b, c)
+		}
+	})
+
+	t.Run("records of earlier versions are dropped", func(t *testing.T) {
+		ids := newPeerIDs(t, 1)
+		store := dssync.MutexWrap(ds.NewMapDatastore())
+		old, _ := json.Marshal(map[string]any{"addrs": []string{publicAddr(1, 1).String()}, "lastSeen": now})
+		if err := store.Put(ctx, peerKey(ids[0]), old); err != nil {
+			t.Fatal(err)
+		}
+		b := openTestBook(t, store, 10, false)
+		if has(b, ids[0]) {
+			t.Error("record without a version loaded")
+		}
+		if ok, _ := store.Has(ctx, peerKey(ids[0])); ok {
+			t.Error("record without a version kept in the store")
+		}
+	})
+}
+
+func mustGroup(t *testing.T, a ma.Multiaddr) string {
+	t.Helper()
+	g, ok := groupOf(a)
+	if !ok {
+		t.Fatalf("no group for %s", a)
+	}
+	return string(g)
 }
