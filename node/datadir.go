@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -81,10 +82,19 @@ func DefaultDataDir(goos string, getenv func(string) string, home string) (strin
 
 // Init creates dir (mode 0700), an identity and a commented default config
 // if they do not exist yet. It never overwrites an existing identity or
-// config, and is safe to run again.
+// config, and is safe to run again. It makes the data dir private first
+// (see secureDataDir), logging to slog.Default.
 func Init(dir string) (created bool, err error) {
+	return initDataDir(dir, slog.Default().With("subsystem", "node"))
+}
+
+// initDataDir is Init logging to log.
+func initDataDir(dir string, log *slog.Logger) (created bool, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return false, fmt.Errorf("create data dir %s: %w", dir, err)
+	}
+	if err := secureDataDir(dir, log); err != nil {
+		return false, err
 	}
 	_, created, err = LoadOrCreateKey(filepath.Join(dir, KeyFile))
 	if err != nil {
@@ -92,11 +102,38 @@ func Init(dir string) (created bool, err error) {
 	}
 	cfg := filepath.Join(dir, ConfigFile)
 	if _, err := os.Stat(cfg); errors.Is(err, os.ErrNotExist) {
-		if err := writeFileAtomic(cfg, []byte(defaultConfigFile), 0o644); err != nil {
+		if err := writeFileAtomic(cfg, []byte(defaultConfigFile), 0o600); err != nil {
 			return false, fmt.Errorf("write %s: %w", cfg, err)
 		}
 	}
 	return created, nil
+}
+
+// ErrNotPrivate is returned (wrapped, naming the path) when the data dir
+// or a file in it is readable by other users and cannot be made private,
+// for example because it belongs to another user.
+var ErrNotPrivate = errors.New("data directory is not private")
+
+// secureDataDir makes the data dir, its datastore directory and the
+// files that hold secrets or endpoints private to this user (dirs 0700,
+// files 0600), with a warning for each it had to tighten, and refuses one
+// it cannot fix (ErrNotPrivate). Pebble creates its files 0644; the
+// datastore directory at 0700 keeps other users out of them, as does
+// the data dir itself. Mode bits are Unix only (datadir_perm_*.go).
+func secureDataDir(dir string, log *slog.Logger) error {
+	for _, p := range []string{
+		dir,
+		filepath.Join(dir, DatastoreDir),
+		filepath.Join(dir, KeyFile),
+		filepath.Join(dir, RPCTokenFile),
+		filepath.Join(dir, RPCAddrFile),
+		filepath.Join(dir, ConfigFile),
+	} {
+		if err := makePrivate(p, log); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ErrLocked is returned when another process holds the data dir.

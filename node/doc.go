@@ -7,13 +7,19 @@
 // Linux and BSD, ~/Library/Application Support/Parley on macOS,
 // %LocalAppData%\Parley on Windows. It holds:
 //
-//	identity.key  Ed25519 private key (libp2p protobuf), mode 0600
+//	identity.key  Ed25519 private key (libp2p protobuf)
 //	config.toml   settings, written with commented defaults by Init
 //	datastore/    Pebble: ledger, membership, known peers
 //	rpc.addr      URL of the running daemon's JSON-RPC endpoint
-//	rpc.token     bearer token for the RPC, mode 0600
+//	rpc.token     bearer token for the RPC
 //	lock          held while a daemon runs, so two never share the directory
 //	              (flock on Unix, LockFileEx on Windows: datadir_*.go)
+//
+// All of it is private to the user: on Unix the directory and datastore/
+// are 0700 and the files the node writes 0600; a start tightens looser
+// modes with a warning and refuses an entry it cannot fix because another
+// user owns it (secureDataDir, datadir_perm_*.go). On Windows the
+// per-user ACL of %LocalAppData% does this job.
 //
 // New starts, in order: lock, identity, datastore, p2p (host, DHT,
 // gossipsub), chat (with its ledger), ledger sync, RPC; Close stops them in

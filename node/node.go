@@ -104,7 +104,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		}
 	}()
 
-	if _, err := Init(opts.DataDir); err != nil {
+	if _, err := initDataDir(opts.DataDir, n.log); err != nil {
 		return nil, err
 	}
 	if n.lock, err = lockDataDir(opts.DataDir); err != nil {
@@ -121,6 +121,11 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		n.store = opts.Datastore
 	} else {
 		path := filepath.Join(opts.DataDir, DatastoreDir)
+		// Pebble would create it 0755; an existing one was checked by
+		// initDataDir.
+		if err := os.MkdirAll(path, 0o700); err != nil {
+			return nil, fmt.Errorf("create datastore dir %s: %w", path, err)
+		}
 		pds, err := store.OpenPebble(path)
 		if err != nil {
 			return nil, fmt.Errorf("open datastore %s: %w (if it is damaged, move it away and the node starts empty; peers can sync rooms back)", path, err)
@@ -250,7 +255,7 @@ func (n *Node) startRPC() error {
 	}
 	// Written last, once we answer: clients take its presence to mean the
 	// daemon is up.
-	if err := writeFileAtomic(filepath.Join(n.opts.DataDir, RPCAddrFile), []byte(n.rpc.URL()+"\n"), 0o644); err != nil {
+	if err := writeFileAtomic(filepath.Join(n.opts.DataDir, RPCAddrFile), []byte(n.rpc.URL()+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", RPCAddrFile, err)
 	}
 	n.log.Info("rpc listening", "url", n.rpc.URL())
