@@ -185,10 +185,16 @@ type Config struct {
 	DialTimeout time.Duration
 
 	// PeerOutboundQueueSize, ValidateQueueSize and ValidateThrottle size the
-	// gossipsub queues (see the pubsub options of the same names).
-	// Defaults: 1024, 8192, 8192. Topic validators run inline, so the
-	// validation queue is what absorbs a burst: past it pubsub drops
-	// messages (sync fetches them later, at a much higher cost).
+	// gossipsub queues (see the pubsub options of the same names), in
+	// RPCs or messages of up to MaxMessageSize each, so that what
+	// strangers can make the node hold is bounded in bytes: 1024 × 65 KiB
+	// = 65 MiB of validation queue, 256 × 65 KiB = 16.25 MiB per peer of
+	// outbound queue (see gossiplimits.go). Defaults: 256, 1024, 8192.
+	// Topic validators run inline, so the validation queue is what absorbs
+	// a burst: past it pubsub drops messages (sync fetches them later, at a
+	// much higher cost) and the peer gater starts dropping the messages of
+	// peers that deliver little before they are queued. ValidateThrottle
+	// bounds asynchronous validators only, which Parley does not use.
 	PeerOutboundQueueSize int
 	ValidateQueueSize     int
 	ValidateThrottle      int
@@ -256,8 +262,8 @@ func DefaultConfig() Config {
 		BootstrapBackoffMax:   time.Minute,
 		RelayRetry:            15 * time.Second,
 		DialTimeout:           15 * time.Second,
-		PeerOutboundQueueSize: 1024,
-		ValidateQueueSize:     8192,
+		PeerOutboundQueueSize: 256,
+		ValidateQueueSize:     1024,
 		ValidateThrottle:      8192,
 		SeenTTL:               30 * time.Second,
 		MeshDegree:            4,

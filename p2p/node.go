@@ -41,7 +41,8 @@ type Node struct {
 	mdns      mdns.Service // nil without Config.MDNS
 	events    event.Subscription
 
-	reach      atomic.Value // Reachability
+	scores     scoreSnapshot // gossipsub peer scores, refreshed by pubsub
+	reach      atomic.Value  // Reachability
 	relayAddrs atomic.Pointer[[]ma.Multiaddr]
 
 	kickMu sync.Mutex
@@ -153,7 +154,7 @@ func start(ctx context.Context, h host.Host, cfg Config) (_ *Node, err error) {
 	n.disc = n.newRoutingDiscovery()
 	psCtx, psCancel := context.WithCancel(n.ctx)
 	n.psCancel = psCancel
-	if n.ps, err = newPubSub(psCtx, h, cfg); err != nil {
+	if n.ps, err = newPubSub(psCtx, h, cfg, &n.scores); err != nil {
 		return nil, fmt.Errorf("pubsub: %w", err)
 	}
 	if cfg.MDNS {

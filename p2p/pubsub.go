@@ -22,14 +22,16 @@ func messageID(m *pb.Message) string {
 	return string(ledger.ComputeID(m.Data))
 }
 
-// newPubSub starts gossipsub on h. It runs until ctx is cancelled; pubsub
-// has no Close.
-func newPubSub(ctx context.Context, h host.Host, cfg Config) (*pubsub.PubSub, error) {
+// newPubSub starts gossipsub on h, reporting peer scores to scores. It
+// runs until ctx is cancelled; pubsub has no Close.
+func newPubSub(ctx context.Context, h host.Host, cfg Config, scores *scoreSnapshot) (*pubsub.PubSub, error) {
 	opts := append(RouterOptions(cfg),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithNoAuthor(),
 		pubsub.WithMessageIdFn(messageID),
 		pubsub.WithPeerScore(peerScoreParams(cfg.SeenTTL), peerScoreThresholds()),
+		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(scores.inspect), peerScoreInspectPeriod),
+		pubsub.WithPeerGater(peerGaterParams()),
 		pubsub.WithLogger(slog.New(newThrottle(cfg.logger().With("component", "pubsub").Handler(), time.Minute))),
 	)
 	if cfg.Registerer != nil {
@@ -37,15 +39,17 @@ func newPubSub(ctx context.Context, h host.Host, cfg Config) (*pubsub.PubSub, er
 		if err != nil {
 			return nil, fmt.Errorf("gossip metrics: %w", err)
 		}
+		scores.onLow = t.setGraylisted
 		opts = append(opts, pubsub.WithRawTracer(t))
 	}
 	return pubsub.NewGossipSub(ctx, h, opts...)
 }
 
 // RouterOptions are how nodes run gossipsub's router, apart from what is
-// Parley's own (unsigned messages with event IDs, peer scores, logging):
-// mesh parameters, flood publishing, the seen-message window and queue
-// sizes. The benchmark's bare-pubsub baseline runs with them too.
+// Parley's own (unsigned messages with event IDs, peer scores, the peer
+// gater, logging): mesh parameters, flood publishing, the seen-message
+// window, the RPC size limit (MaxMessageSize) and queue sizes. The
+// benchmark's bare-pubsub baseline runs with them too.
 //
 // Flood publishing is on (pubsub's default is off): our own messages go to
 // every topic peer above the publish threshold, not only to mesh peers, so
@@ -54,6 +58,7 @@ func newPubSub(ctx context.Context, h host.Host, cfg Config) (*pubsub.PubSub, er
 func RouterOptions(cfg Config) []pubsub.Option {
 	return []pubsub.Option{
 		pubsub.WithFloodPublish(true),
+		pubsub.WithMaxMessageSize(MaxMessageSize),
 		pubsub.WithGossipSubParams(gossipParams(cfg.MeshDegree)),
 		pubsub.WithSeenMessagesTTL(cfg.SeenTTL),
 		pubsub.WithPeerOutboundQueueSize(cfg.PeerOutboundQueueSize),
@@ -113,7 +118,7 @@ func peerScoreThresholds() *pubsub.PeerScoreThresholds {
 	return &pubsub.PeerScoreThresholds{
 		GossipThreshold:             -500,
 		PublishThreshold:            -1000,
-		GraylistThreshold:           -2500,
+		GraylistThreshold:           GraylistThreshold,
 		AcceptPXThreshold:           1000,
 		OpportunisticGraftThreshold: 3.5,
 	}
@@ -122,7 +127,9 @@ func peerScoreThresholds() *pubsub.PeerScoreThresholds {
 // topicScoreParams fit chat rooms: traffic is low and bursty, so there is
 // no mesh-delivery-rate penalty (P3); time in mesh and first deliveries
 // earn a little, and invalid messages (P4, what a room's validator
-// rejects) cost a lot: 5 of them, decaying over an hour, graylist a peer.
+// rejects) cost a lot: −100 × n², decaying over an hour, so the 6th
+// invalid message graylists a peer (−3600 < −2500; 5 make exactly −2500,
+// which is not below it).
 func topicScoreParams() *pubsub.TopicScoreParams {
 	return &pubsub.TopicScoreParams{
 		TopicWeight: 1,
