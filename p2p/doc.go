@@ -4,7 +4,10 @@
 // Where to start reading: node.go (New, NewWithHost, Close) builds and
 // stops everything; topic.go is what chat reaches through node's adapter
 // (JoinTopic, the validator that delivers); pubsub.go holds the gossipsub
-// parameters and scores; discovery.go, dht.go and nat.go find peers.
+// parameters and scores; gossiplimits.go what gossipsub may hold for
+// strangers in bytes (MaxMessageSize, queue sizes) and how costly peers
+// are gated (peer gater, graylist via PeerScore); discovery.go, dht.go and
+// nat.go find peers.
 //
 // # Starting a node
 //
