@@ -88,8 +88,8 @@ func TestInvalidGossipGraylistsSender(t *testing.T) {
 // A peer sending only what the validator ignores (over a rate limit, an
 // orphan: local judgements, which cost no score) faster than it can be
 // validated fills the validation queue; the peer gater then drops most of
-// that peer's messages before they are queued (under a quarter reach the
-// validator), while an honest peer in another /24, whose messages are
+// that peer's messages before they are queued (over a quarter gated, under
+// half reach the validator), while an honest peer in another /24, whose messages are
 // delivered, keeps getting through. The ignoring peer is throttled, not
 // graylisted.
 func TestIgnoredFloodIsThrottled(t *testing.T) {
@@ -140,10 +140,10 @@ func TestIgnoredFloodIsThrottled(t *testing.T) {
 		validated := box.seen("spam")
 		t.Logf("spam sent %d, validated %d, dropped (queue full) %.0f, RPCs throttled by the peer gater %.0f; honest delivered %d/%d",
 			spam, validated, full, throttled, box.seen("good"), honestN)
-		if throttled == 0 {
-			t.Error("the peer gater throttled nothing")
+		if throttled < spam/4 {
+			t.Errorf("the peer gater throttled %.0f RPCs of %d", throttled, spam)
 		}
-		if validated > spam/4 {
+		if validated > spam/2 {
 			t.Errorf("%d of %d spam messages reached the validator", validated, spam)
 		}
 		// The gater is random early drop, not a block: it turns off
