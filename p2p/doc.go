@@ -6,8 +6,10 @@
 // (JoinTopic, the validator that delivers); pubsub.go holds the gossipsub
 // parameters and scores; gossiplimits.go what gossipsub may hold for
 // strangers in bytes (MaxMessageSize, queue sizes) and how costly peers
-// are gated (peer gater, graylist via PeerScore); discovery.go, dht.go and
-// nat.go find peers.
+// are gated (peer gater, graylist via PeerScore); gater.go is Block, the
+// time-bounded block list that refuses misbehaving peers at the
+// connection gater and sinks their gossipsub score; discovery.go, dht.go
+// and nat.go find peers.
 //
 // # Starting a node
 //

@@ -37,6 +37,7 @@ type Node struct {
 	psCancel  context.CancelFunc // pubsub has no Close
 	bootstrap []peer.AddrInfo
 	disc      *drouting.RoutingDiscovery
+	blocks    *blockList   // Block's list; the host's gater when built by New
 	book      *peerBook    // nil without Config.Datastore
 	mdns      mdns.Service // nil without Config.MDNS
 	events    event.Subscription
@@ -64,8 +65,9 @@ type Node struct {
 // on cfg.ListenAddrs (TCP and QUIC, Noise and TLS, yamux, connection and
 // autoscaled resource managers, NAT port mapping if cfg.NATPortMap), then
 // the DHT and gossipsub, and starts connecting to cfg.BootstrapPeers in the
-// background. ctx bounds construction only; the node runs until Close.
-// If New fails, nothing it started is left running.
+// background. The host's connection gater is the node's block list (Block)
+// in front of cfg.ConnectionGater. ctx bounds construction only; the node
+// runs until Close. If New fails, nothing it started is left running.
 func New(ctx context.Context, key crypto.PrivKey, cfg Config) (*Node, error) {
 	if key == nil {
 		return nil, fmt.Errorf("p2p: %w: nil private key", ErrInvalidConfig)
@@ -83,11 +85,13 @@ func New(ctx context.Context, key crypto.PrivKey, cfg Config) (*Node, error) {
 	}
 	bootstrap, _ := parseBootstrapPeers(cfg.BootstrapPeers) // checked by Validate
 	bootstrap = slices.DeleteFunc(bootstrap, func(ai peer.AddrInfo) bool { return ai.ID == self })
+	blocks := newBlockList(cfg.ConnectionGater)
+	cfg.ConnectionGater = blocks
 	h, err := newHost(key, cfg, bootstrap)
 	if err != nil {
 		return nil, fmt.Errorf("p2p: %w", err)
 	}
-	return start(ctx, h, cfg)
+	return start(ctx, h, cfg, blocks)
 }
 
 // NewWithHost is New on a host built by the caller, for example a mocknet
@@ -107,16 +111,18 @@ func NewWithHost(ctx context.Context, h host.Host, cfg Config) (*Node, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, errors.Join(err, h.Close())
 	}
-	return start(ctx, h, cfg)
+	return start(ctx, h, cfg, newBlockList(nil))
 }
 
 // start builds the DHT and pubsub on h and starts the background work.
-// On error it closes whatever it started, h included.
-func start(ctx context.Context, h host.Host, cfg Config) (_ *Node, err error) {
+// blocks is Block's list (h's gater if New built h). On error it closes
+// whatever it started, h included.
+func start(ctx context.Context, h host.Host, cfg Config, blocks *blockList) (_ *Node, err error) {
 	n := &Node{
 		cfg:    cfg,
 		log:    cfg.logger(),
 		host:   h,
+		blocks: blocks,
 		topics: make(map[string]*topic),
 		kickCh: make(chan struct{}),
 	}
@@ -135,6 +141,7 @@ func start(ctx context.Context, h host.Host, cfg Config) (_ *Node, err error) {
 	}
 	n.bootstrap = slices.DeleteFunc(bootstrap, func(ai peer.AddrInfo) bool { return ai.ID == h.ID() })
 	addBootstrapPeers(h, n.bootstrap)
+	h.Network().Notify(blocks.closeBlocked())
 
 	if n.events, err = n.subscribeEvents(); err != nil {
 		return nil, fmt.Errorf("subscribe to host events: %w", err)
@@ -154,7 +161,7 @@ func start(ctx context.Context, h host.Host, cfg Config) (_ *Node, err error) {
 	n.disc = n.newRoutingDiscovery()
 	psCtx, psCancel := context.WithCancel(n.ctx)
 	n.psCancel = psCancel
-	if n.ps, err = newPubSub(psCtx, h, cfg, &n.scores); err != nil {
+	if n.ps, err = newPubSub(psCtx, h, cfg, &n.scores, blocks); err != nil {
 		return nil, fmt.Errorf("pubsub: %w", err)
 	}
 	if cfg.MDNS {

@@ -22,14 +22,15 @@ func messageID(m *pb.Message) string {
 	return string(ledger.ComputeID(m.Data))
 }
 
-// newPubSub starts gossipsub on h, reporting peer scores to scores. It
-// runs until ctx is cancelled; pubsub has no Close.
-func newPubSub(ctx context.Context, h host.Host, cfg Config, scores *scoreSnapshot) (*pubsub.PubSub, error) {
+// newPubSub starts gossipsub on h, reporting peer scores to scores and
+// sinking the score of peers in blocks. It runs until ctx is cancelled;
+// pubsub has no Close.
+func newPubSub(ctx context.Context, h host.Host, cfg Config, scores *scoreSnapshot, blocks *blockList) (*pubsub.PubSub, error) {
 	opts := append(RouterOptions(cfg),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithNoAuthor(),
 		pubsub.WithMessageIdFn(messageID),
-		pubsub.WithPeerScore(peerScoreParams(cfg.SeenTTL), peerScoreThresholds()),
+		pubsub.WithPeerScore(blocks.scoreParams(peerScoreParams(cfg.SeenTTL)), peerScoreThresholds()),
 		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(scores.inspect), peerScoreInspectPeriod),
 		pubsub.WithPeerGater(peerGaterParams()),
 		pubsub.WithLogger(slog.New(newThrottle(cfg.logger().With("component", "pubsub").Handler(), time.Minute))),
@@ -91,7 +92,7 @@ func peerScoreParams(seenTTL time.Duration) *pubsub.PeerScoreParams {
 		Topics:        make(map[string]*pubsub.TopicScoreParams),
 		TopicScoreCap: 50,
 
-		// P5: no application-specific score yet.
+		// P5: set by blockList.scoreParams (gater.go): blocked peers.
 		AppSpecificScore:  func(peer.ID) float64 { return 0 },
 		AppSpecificWeight: 1,
 
