@@ -5,6 +5,7 @@ import (
 
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/ledger"
+	"github.com/parley-chat/parley/p2p"
 	"github.com/parley-chat/parley/p2p/ledgersync"
 )
 
@@ -13,7 +14,10 @@ import (
 // like gossiped ones.
 type syncStore struct{ svc *chat.Service }
 
-var _ ledgersync.Store = syncStore{}
+var (
+	_ ledgersync.Store   = syncStore{}
+	_ ledgersync.Blocker = (*p2p.Node)(nil) // Config.Blocker: the node's gater
+)
 
 func (s syncStore) Rooms(ctx context.Context) ([]string, error) {
 	rs, err := s.svc.Rooms(ctx)

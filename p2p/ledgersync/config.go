@@ -67,6 +67,12 @@ var (
 	ErrClosed = errors.New("syncer closed")
 )
 
+// Blocker blocks a peer for a while at the connection level, so that it
+// cannot undo a penalty by redialling. *p2p.Node satisfies it.
+type Blocker interface {
+	Block(p peer.ID, d time.Duration)
+}
+
 // Config tunes a Syncer. Zero fields take the DefaultConfig values.
 type Config struct {
 	// MaxBatch bounds the events in one Events frame (default 512); a
@@ -111,9 +117,15 @@ type Config struct {
 	// ListThreshold the most keys a side lists instead of splitting
 	// (default 32, at most MaxIDList).
 	Branch, ListThreshold int
-	// OnMisbehave is called (from the session's goroutine) when a peer
-	// breaks the protocol or sends bad events. Nil means: tag the peer in
-	// the connection manager ("parley-bad", -100) and close its connections.
+	// Blocker, if set, is told to block a peer that breaks the protocol or
+	// sends bad events, for BlockFor, at the connection level (the node
+	// passes its p2p.Node: connection gater and gossipsub score). The
+	// syncer also refuses the peer sync itself for BlockFor either way.
+	Blocker Blocker
+	// OnMisbehave, if set, is called (from the session's goroutine) when a
+	// peer breaks the protocol or sends bad events, after Blocker. With
+	// neither Blocker nor OnMisbehave the peer is tagged in the connection
+	// manager ("parley-bad", -100) and its connections closed.
 	OnMisbehave func(p peer.ID, err error)
 	// OnSession, if set, is called (from the session's goroutine; it must
 	// not block) when a session ends: outbound for those Sync ran, with

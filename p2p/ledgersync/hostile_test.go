@@ -7,10 +7,12 @@ import (
 	"errors"
 	"log/slog"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-chat/parley/internal/testwait"
 )
@@ -148,5 +150,45 @@ func TestFrameTooLargeNotAllocated(t *testing.T) {
 	body := binary.AppendUvarint([]byte{frameWant}, 1<<30)
 	if _, err := decodeFrame(body); !errors.Is(err, errMalformed) {
 		t.Fatalf("want list: %v", err)
+	}
+}
+
+// blockRecorder is a Blocker that records its calls.
+type blockRecorder struct {
+	mu    sync.Mutex
+	calls map[peer.ID]time.Duration
+}
+
+func (b *blockRecorder) Block(p peer.ID, d time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.calls[p] = d
+}
+
+func (b *blockRecorder) blockedFor(p peer.ID) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.calls[p]
+}
+
+// TestBlockerToldOfMisbehaviour: with Config.Blocker, a misbehaving peer
+// is blocked at the connection level for BlockFor (and still reported to
+// OnMisbehave).
+func TestBlockerToldOfMisbehaviour(t *testing.T) {
+	const blockFor = 7 * time.Minute
+	bl := &blockRecorder{calls: map[peer.ID]time.Duration{}}
+	dag := makeDAG(t, testRoom, 5, 1, 11)
+	b := newNode(t, Config{Manual: true, Blocker: bl, BlockFor: blockFor})
+	load(t, b.store, dag[:2])
+	m := fakeResponder(t, frameBytes(&frame{typ: frameEvents, events: [][]byte{dag[4].Raw()}}, &frame{typ: frameEnd}))
+	connect(t, b.h, m.h)
+	if _, err := b.sy.Sync(t.Context(), m.h.ID(), testRoom); !errors.Is(err, ErrMisbehaving) {
+		t.Fatalf("got %v", err)
+	}
+	if d := bl.blockedFor(m.h.ID()); d != blockFor {
+		t.Fatalf("blocked for %v, want %v", d, blockFor)
+	}
+	if b.bad.count(m.h.ID()) != 1 {
+		t.Fatal("not reported to OnMisbehave")
 	}
 }

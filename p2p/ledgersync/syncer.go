@@ -437,8 +437,9 @@ func (s *Syncer) isBlocked(p peer.ID) bool {
 	return ok
 }
 
-// misbehaved blocks p for Config.BlockFor and reports it through
-// OnMisbehave, or applies the default penalty.
+// misbehaved refuses p sync for Config.BlockFor, has Config.Blocker block
+// it, and reports it through OnMisbehave; with neither it applies the
+// default penalty.
 func (s *Syncer) misbehaved(p peer.ID, err error) {
 	s.mu.Lock()
 	if len(s.blocked) >= 4096 { // bounded: drop expired blocks, then any
@@ -452,12 +453,16 @@ func (s *Syncer) misbehaved(p peer.ID, err error) {
 	s.blocked[p] = time.Now().Add(s.cfg.BlockFor)
 	s.mu.Unlock()
 	s.log.Warn("peer misbehaved in sync", "peer", p, "err", err)
+	if s.cfg.Blocker != nil {
+		s.cfg.Blocker.Block(p, s.cfg.BlockFor)
+	}
 	if s.cfg.OnMisbehave != nil {
 		s.cfg.OnMisbehave(p, err)
-		return
 	}
-	s.h.ConnManager().TagPeer(p, "parley-bad", -100)
-	_ = s.h.Network().ClosePeer(p)
+	if s.cfg.Blocker == nil && s.cfg.OnMisbehave == nil {
+		s.h.ConnManager().TagPeer(p, "parley-bad", -100)
+		_ = s.h.Network().ClosePeer(p)
+	}
 }
 
 // snapshot returns the keys of room as a KeySet whose whole fingerprint is
