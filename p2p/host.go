@@ -19,6 +19,8 @@ import (
 	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/parley-chat/parley/p2p/ledgersync"
 )
 
 var (
@@ -125,12 +127,15 @@ func newHost(key crypto.PrivKey, cfg Config, bootstrap []peer.AddrInfo) (host.Ho
 }
 
 // resourceLimits are go-libp2p's default limits plus its limits for the
-// services Parley uses (identify, ping, AutoNAT, hole punching, relay),
-// scaled to cfg.ResourceMemory and cfg.ResourceFDs when set (always on a
-// bootstrap node, see Config.withDefaults) or to the machine otherwise.
+// services Parley uses (identify, ping, AutoNAT, hole punching, relay)
+// and ledger sync's (ledgersync.AddServiceLimits: streams and frame memory
+// per peer and in all), scaled to cfg.ResourceMemory and cfg.ResourceFDs
+// when set (always on a bootstrap node, see Config.withDefaults) or to the
+// machine otherwise.
 func resourceLimits(cfg Config) rcmgr.ConcreteLimitConfig {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
+	ledgersync.AddServiceLimits(&limits)
 	if cfg.ResourceMemory > 0 {
 		return limits.Scale(cfg.ResourceMemory, cfg.ResourceFDs)
 	}

@@ -138,7 +138,7 @@ func TestFrameTooLargeNotAllocated(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	_, err := readFrame(bufio.NewReader(bytes.NewReader(in)), nil, MaxFrameSize)
+	_, err := readFrame(bufio.NewReader(bytes.NewReader(in)), nil, MaxFrameSize, nil)
 	runtime.ReadMemStats(&after)
 	if !errors.Is(err, ErrFrameTooLarge) {
 		t.Fatalf("got %v", err)

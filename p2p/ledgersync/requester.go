@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-chat/parley/ledger"
@@ -88,12 +89,19 @@ func (s *Syncer) pull(ctx context.Context, p peer.ID, room string) (stats Stats,
 	if err != nil {
 		return stats, fmt.Errorf("open sync stream: %w", err)
 	}
+	if err := str.Scope().SetService(ServiceName); err != nil {
+		_ = str.Reset()
+		return stats, fmt.Errorf("%w: sync service: %w", ErrLimit, err)
+	}
 	stop := context.AfterFunc(ctx, func() { _ = str.Reset() })
 	defer stop()
 	c := newConn(str, s.cfg.Timeout)
 	stopPrefetch := c.prefetch(2)
 	ing := newIngester(s.store, room, s.cfg.MaxDeferredBytes, &s.deferred)
 	defer func() {
+		if rateLimited(err) {
+			err = fmt.Errorf("%w: rate-limited by the peer", ErrBusy)
+		}
 		stored, dropped, ierr := ing.close(context.WithoutCancel(ctx))
 		stats.EventsStored += stored
 		if err == nil && ierr != nil {
@@ -224,6 +232,14 @@ func (s *Syncer) pull(ctx context.Context, p peer.ID, room string) (stats Stats,
 			return stats, err
 		}
 	}
+}
+
+// rateLimited reports whether err is the peer's reset of a stream over its
+// rate limit (x/rate): retried like a busy peer, so that an honest
+// requester gets through a limit that attackers keep full.
+func rateLimited(err error) bool {
+	var se *network.StreamError
+	return errors.As(err, &se) && se.Remote && se.ErrorCode == network.StreamRateLimited
 }
 
 // peerError turns an Error frame into an error.

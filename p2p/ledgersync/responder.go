@@ -36,6 +36,7 @@ func (s *Syncer) handle(str network.Stream) {
 	}
 	c := newConn(str, s.cfg.Timeout)
 	c.total = &s.received
+	defer c.release()
 	select {
 	case s.inbound <- struct{}{}:
 		defer func() { <-s.inbound }()
@@ -166,6 +167,9 @@ func (s *Syncer) serve(ctx context.Context, c *conn, p peer.ID) (string, bool, e
 				return room, lacks, nil
 			case errors.Is(err, errMalformed), errors.Is(err, ErrFrameTooLarge):
 				return room, lacks, fmt.Errorf("%w: %v", ErrMisbehaving, err)
+			case errors.Is(err, ErrLimit): // no memory reserved for the frame
+				c.sendErr(codeLimit, "resource limit")
+				return room, lacks, err
 			case err != nil:
 				return room, lacks, err
 			}

@@ -436,8 +436,9 @@ func decodeFrame(b []byte) (*frame, error) {
 
 // readFrame reads one frame into buf (grown as needed, never beyond max)
 // and returns its body. A length over max is refused before anything is
-// allocated.
-func readFrame(r *bufio.Reader, buf []byte, max int) ([]byte, error) {
+// allocated; so is one that reserve, if set, refuses (it is called with
+// the length before the buffer is grown).
+func readFrame(r *bufio.Reader, buf []byte, max int, reserve func(n int) error) ([]byte, error) {
 	n, err := binary.ReadUvarint(r)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -450,6 +451,11 @@ func readFrame(r *bufio.Reader, buf []byte, max int) ([]byte, error) {
 	}
 	if n == 0 {
 		return nil, fmt.Errorf("%w: empty", errMalformed)
+	}
+	if reserve != nil {
+		if err := reserve(int(n)); err != nil {
+			return nil, err
+		}
 	}
 	if uint64(cap(buf)) < n {
 		buf = make([]byte, n)
