@@ -2,6 +2,7 @@ package ledgersync
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -31,8 +32,14 @@ const simLatency = 5 * time.Millisecond
 
 // newSimHosts starts n hosts on one simnet (QUIC only, no relay, null
 // resource manager) and closes them, then the network, when the test
-// ends. It must run inside a synctest bubble.
+// ends. It must run inside a synctest bubble. The hosts share one /24.
 func newSimHosts(t *testing.T, n int) []host.Host {
+	t.Helper()
+	return newSimHostsAt(t, n, simnet.IntToPublicIPv4)
+}
+
+// newSimHostsAt is newSimHosts with host i at address ip(i).
+func newSimHostsAt(t *testing.T, n int, ip func(int) net.IP) []host.Host {
 	t.Helper()
 	nw := &simnet.Simnet{LatencyFunc: simnet.StaticLatency(simLatency)}
 	link := simnet.NodeBiDiLinkSettings{
@@ -42,7 +49,7 @@ func newSimHosts(t *testing.T, n int) []host.Host {
 	hs := make([]host.Host, n)
 	for i := range hs {
 		h, err := libp2p.New(
-			libp2p.ListenAddrStrings(fmt.Sprintf("/ip4/%s/udp/8000/quic-v1", simnet.IntToPublicIPv4(i))),
+			libp2p.ListenAddrStrings(fmt.Sprintf("/ip4/%s/udp/8000/quic-v1", ip(i))),
 			libp2p.NoTransports, libp2p.Transport(libp2pquic.NewTransport),
 			simlibp2p.QUICSimnet(nw, link),
 			libp2p.DisableIdentifyAddressDiscovery(), // stalls synctest (see simlibp2p)
