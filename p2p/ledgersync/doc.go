@@ -32,11 +32,15 @@
 // per peer, room and direction, and a peer that sends a malformed frame or
 // an invalid, foreign or unrequested event ends the session (nothing of
 // that frame is stored), is refused sync both ways for Config.BlockFor,
-// and is reported through Config.OnMisbehave. New inbound sessions pass
-// go-libp2p's x/rate limiter (global, per /24 and /56, loopback exempt)
-// and run in the resource manager's ServiceName scope; a requester's round
+// is blocked at the connection level through Config.Blocker (the node's
+// gater and gossipsub score), and is reported through Config.OnMisbehave.
+// New inbound sessions pass go-libp2p's x/rate limiter (global, per /24
+// and /56, loopback exempt); every sync stream runs in the resource
+// manager's ServiceName scope (limits.go: AddServiceLimits), and a frame
+// over 64 KiB is reserved there before it is read; a requester's round
 // is answered frame by frame, not buffered; events a responder pushes
 // without their parents are held within Config.MaxDeferredBytes; and a
 // session that keeps stopping at a limit is retried with a growing delay.
-// limits_test.go plays each of these attackers.
+// limits_test.go, limits_rcmgr_test.go and amplify_test.go play each of
+// these attackers.
 package ledgersync
