@@ -54,6 +54,11 @@ func unmarshalMeta(b []byte) (m meta, legacy bool, err error) {
 		m.acc.sum = limbs([32]byte(b[48:80]))
 		return m, false, nil
 	}
+	if len(b) == 0 {
+		// An emptied record has no version byte to report; reading b[0]
+		// would crash the daemon instead of letting Verify name the room.
+		return m, false, fmt.Errorf("room meta: 0 bytes, want %d or %d", metaV1Len, metaV2Len)
+	}
 	return m, false, fmt.Errorf("room meta: %d bytes (version %d), want %d or %d", len(b), b[0], metaV1Len, metaV2Len)
 }
 
