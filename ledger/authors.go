@@ -21,32 +21,46 @@ func authorIndexKey(room string, author peer.ID) string {
 }
 
 // HasAuthor reports whether author has an accepted (stored or queued)
-// event in room. It loads the room if it is not in memory; a loaded
-// room answers under its authors' own lock, so a gossip validator never
-// waits behind a write's datastore reads.
+// event in room. Gossip asks on a validation worker, so HasAuthor never
+// loads a room (a first load after an upgrade scans every key of it) and
+// never takes the room's lock: a loaded room answers under its authors'
+// own lock; a room not loaded, or still loading, from the author index
+// in the datastore, which holds every author a load would find.
 func (l *Ledger) HasAuthor(ctx context.Context, room string, author peer.ID) (bool, error) {
 	if l.isClosed() {
 		return false, ErrClosed
 	}
-	st := l.loadedRoom(room)
-	if st == nil || !st.authorsReady() {
-		var err error
-		if st, err = l.lockRoom(ctx, room); err != nil {
-			return false, err
-		}
-		st.mu.Unlock()
+	if ok, ready := l.authorInMemory(room, author); ready {
+		return ok, nil
 	}
-	st.authMu.Lock()
-	_, ok := st.authors[author]
-	st.authMu.Unlock()
+	ok, err := l.ds.Has(ctx, ds.RawKey(authorIndexKey(room, author)))
+	if err != nil {
+		return false, fmt.Errorf("look up author %s in %s: %w", author, room, err)
+	}
+	if ok {
+		return true, nil
+	}
+	// The room may have loaded and staged the author's first event
+	// (not yet on disk) while the datastore was read.
+	ok, _ = l.authorInMemory(room, author)
 	return ok, nil
 }
 
-// authorsReady reports whether st's authors are loaded and current.
-func (st *roomState) authorsReady() bool {
+// authorInMemory looks author up in room's in-memory authors; ready is
+// false when the room is not loaded (or was dropped), so only the
+// datastore can tell.
+func (l *Ledger) authorInMemory(room string, author peer.ID) (ok, ready bool) {
+	st := l.loadedRoom(room)
+	if st == nil {
+		return false, false
+	}
 	st.authMu.Lock()
 	defer st.authMu.Unlock()
-	return st.authorsLoaded
+	if !st.authorsLoaded {
+		return false, false
+	}
+	_, ok = st.authors[author]
+	return ok, true
 }
 
 // stageAuthor records ev's author with its first event. st.mu must be

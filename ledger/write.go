@@ -156,18 +156,20 @@ func (l *Ledger) enqueue(st *roomState, req *writeReq) error {
 
 // Stored reports whether the event id, with Lamport clock lamport, is
 // already stored or queued in room. Gossip asks before a copy can spend
-// its author's rate allowance. The top of the DAG, where almost every
-// gossiped event lands, is answered from memory under the room's lock;
-// anything else (an old event, a room not loaded) is read from the
-// datastore without holding it, so a gossip validator never waits behind
-// a write's lookups. An event committed during that read may be reported
-// as not stored; Add still skips it.
+// its author's rate allowance, on a validation worker (one per core), so
+// Stored never waits for the room's lock: a load or an Add holding it
+// through datastore reads would stall validation. The top of the DAG,
+// where almost every gossiped event lands, is answered from memory when
+// the lock is free; anything else (an old event, a room not loaded or
+// busy) from the staged index and the datastore, without loading the
+// room. An event committed during that read may be reported as not
+// stored; Add still skips it.
 func (l *Ledger) Stored(ctx context.Context, room string, id ID, lamport uint64) (bool, error) {
 	if l.isClosed() {
 		return false, ErrClosed
 	}
-	if st := l.loadedRoom(room); st != nil {
-		st.mu.Lock()
+	st := l.loadedRoom(room)
+	if st != nil && st.mu.TryLock() {
 		var stored, known bool
 		if st.loaded && !st.stale {
 			stored, known = st.storedInMemory(id, lamport)
@@ -175,6 +177,13 @@ func (l *Ledger) Stored(ctx context.Context, room string, id ID, lamport uint64)
 		st.mu.Unlock()
 		if known {
 			return stored, nil
+		}
+	}
+	// Checked before the datastore: an event acknowledged meanwhile
+	// leaves the staged index only after it was written.
+	if st != nil {
+		if _, ok := st.pendingOf(id); ok {
+			return true, nil
 		}
 	}
 	return l.storedOnDisk(ctx, room, id)
