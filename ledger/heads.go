@@ -189,10 +189,17 @@ func headValue(lamport uint64, author peer.ID) []byte {
 
 // loadHeads reads room's heads in one prefix query. Heads written before
 // their keys held a value (empty: clock and author unknown) are looked up
-// in the event index.
+// in the event index and rewritten with their value in one batch, so that
+// only the first load after an upgrade pays two reads per old head (spam
+// roots are never named as parents, so nothing else would rewrite them).
+// The rewrite is safe for the same reason as migrateMeta's: load runs
+// under the room's lock before the room is loaded, when no write of it is
+// staged or queued in the committer, and so none can delete a head
+// behind it.
 func (l *Ledger) loadHeads(ctx context.Context, room string) (map[ID]uint64, *headIndex, error) {
 	heads := make(map[ID]uint64)
 	x := newHeadIndex()
+	var upgrade []op
 	err := runQuery(ctx, l.ds, query.Query{Prefix: roomPrefix(room) + "/h"}, func(key string, v []byte) (bool, error) {
 		id, err := ParseID(ds.RawKey(key).BaseNamespace())
 		if err != nil {
@@ -208,6 +215,7 @@ func (l *Ledger) loadHeads(ctx context.Context, room string) (map[ID]uint64, *he
 				return false, fmt.Errorf("head %s: %w", id, err)
 			}
 			lam, author = ev.Lamport, ev.Author
+			upgrade = append(upgrade, op{key: ds.RawKey(key), value: headValue(lam, author)})
 		}
 		heads[id] = lam
 		x.add(id, lam, author)
@@ -216,5 +224,28 @@ func (l *Ledger) loadHeads(ctx context.Context, room string) (map[ID]uint64, *he
 	if err != nil {
 		return nil, nil, fmt.Errorf("load heads of %s: %w", room, err)
 	}
+	if len(upgrade) > 0 {
+		if err := l.upgradeHeads(ctx, upgrade); err != nil {
+			// The values can be derived again: the next load retries.
+			l.log.Warn("room heads not upgraded", "room", room, "heads", len(upgrade), "err", err)
+		} else {
+			l.log.Info("room heads upgraded", "room", room, "heads", len(upgrade))
+		}
+	}
 	return heads, x, nil
+}
+
+// upgradeHeads writes the head values found missing by loadHeads in one
+// batch.
+func (l *Ledger) upgradeHeads(ctx context.Context, ops []op) error {
+	b, err := l.ds.Batch(ctx)
+	if err != nil {
+		return err
+	}
+	for _, o := range ops {
+		if err := b.Put(ctx, o.key, o.value); err != nil {
+			return err
+		}
+	}
+	return b.Commit(ctx)
 }

@@ -1,11 +1,19 @@
 package ledger
 
 import (
+	"bytes"
+	"context"
+	"crypto/rand"
 	"fmt"
-	"math/rand/v2"
+	mrand "math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -40,7 +48,7 @@ func bruteChoose(heads map[ID]headEntry, author peer.ID) ([]ID, uint64) {
 // with parents, over and under the window, several authors) leave the
 // index choosing exactly what sorting all heads would choose.
 func TestHeadIndexMatchesSort(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
+	rng := mrand.New(mrand.NewPCG(1, 2))
 	authors := []peer.ID{"me", "alice", "bob", "spammer"}
 	x := newHeadIndex()
 	ref := map[ID]headEntry{}
@@ -99,5 +107,68 @@ func BenchmarkChooseParents(b *testing.B) {
 				x.choose("me")
 			}
 		})
+	}
+}
+
+// TestLoadRewritesEmptyHeadValues: heads stored with an empty value (as
+// before they held clock and author) are looked up once and rewritten by
+// the load, so later loads read them in the one prefix query.
+func TestLoadRewritesEmptyHeadValues(t *testing.T) {
+	ctx := context.Background()
+	const room = "oldheads"
+	mem := dssync.MutexWrap(ds.NewMapDatastore())
+	l, err := Open(ctx, mem, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	k2, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	for _, k := range []crypto.PrivKey{k1, k2, k1} {
+		if _, err := l.Append(ctx, k, room, KindMsg, []byte("m"), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	heads := func() map[string][]byte {
+		res, err := mem.Query(ctx, query.Query{Prefix: roomPrefix(room) + "/h"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, _ := res.Rest()
+		out := map[string][]byte{}
+		for _, e := range entries {
+			out[e.Key] = e.Value
+		}
+		return out
+	}
+	want := heads() // head key → its value
+	if len(want) != 2 {
+		t.Fatalf("%d heads, want 2 (one per author)", len(want))
+	}
+	for key := range want {
+		if err := mem.Put(ctx, ds.RawKey(key), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	l, err = Open(ctx, mem, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := l.Summary(ctx, room); err != nil { // loads the room
+		t.Fatal(err)
+	}
+	got := heads()
+	for key, v := range want {
+		if !bytes.Equal(got[key], v) {
+			t.Errorf("head %s: value %x after load, want %x", key, got[key], v)
+		}
+	}
+	if _, err := l.Append(ctx, k2, room, KindMsg, []byte("after"), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := l.Verify(ctx, room); err != nil || !rep.OK {
+		t.Fatalf("Verify = %+v, %v", rep, err)
 	}
 }
