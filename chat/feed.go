@@ -98,9 +98,8 @@ type queued struct {
 	seq uint64
 }
 
-// onCommit runs on one of the ledger's goroutines (commit or sync, never
-// both at once) with newly stored events, in arrival order. It must not
-// block.
+// onCommit runs on the ledger's flush goroutine (one at a time) with
+// newly stored events, in arrival order. It must not block.
 func (s *Service) onCommit(evs []*ledger.Event) {
 	s.mu.Lock()
 	for _, ev := range evs {

@@ -75,6 +75,25 @@ func (s *Service) allowNewcomer(ctx context.Context, room string, ev *ledger.Eve
 	return nil
 }
 
+// forget drops room's bucket and admissions: the room was left, and a
+// later join starts with a full budget, which a fresh node has too.
+func (n *newcomers) forget(room string) {
+	if n == nil {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.rooms, room)
+	delete(n.pending, room)
+}
+
+// sizes returns how many rooms have a bucket and admissions, for tests.
+func (n *newcomers) sizes() (rooms, pending int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.rooms), len(n.pending)
+}
+
 // withinNewcomerBudget returns the events of evs (from sync) that the
 // budget admits, in order; the rest are left for a later session.
 func (s *Service) withinNewcomerBudget(ctx context.Context, room string, evs []*ledger.Event) ([]*ledger.Event, error) {

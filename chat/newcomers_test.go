@@ -1,12 +1,15 @@
 package chat
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"testing"
 	"time"
 
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -69,5 +72,49 @@ func TestNewcomerBudget(t *testing.T) {
 	}
 	if _, verdict, err := s2.validator(&joined{Room: Room{ID: room}, orph: &orphans{pool: s2.orph, room: room}})(t.Context(), fwd, evs[2].Raw()); verdict != Accept {
 		t.Fatalf("known author over an empty budget: %v, %v; want accept", verdict, err)
+	}
+}
+
+// loopNet is a Network with no peers: topics accept publishes and
+// deliver nothing.
+type loopNet struct{ self peer.ID }
+
+func (n loopNet) Self() peer.ID      { return n.self }
+func (loopNet) Group(peer.ID) string { return "" }
+func (loopNet) JoinTopic(string, ValidateFunc, DeliverFunc) (Topic, error) {
+	return loopTopic{}, nil
+}
+
+type loopTopic struct{}
+
+func (loopTopic) Publish(context.Context, []byte) error { return nil }
+func (loopTopic) Peers() []peer.ID                      { return nil }
+func (loopTopic) Close() error                          { return nil }
+
+// Leaving a room forgets its newcomer bucket and admissions, so rooms
+// joined and left over the process's life leave nothing behind.
+func TestLeaveForgetsNewcomers(t *testing.T) {
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	self, _ := peer.IDFromPrivateKey(key)
+	s, err := New(loopNet{self}, dssync.MutexWrap(ds.NewMapDatastore()), key, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, err := s.Join(t.Context(), "open")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Ingest(t.Context(), r.ID, strangerRoots(t, r.ID, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if rooms, pending := s.newcomers.sizes(); rooms != 1 || pending != 1 {
+		t.Fatalf("after strangers: %d buckets, %d admission maps; want 1 and 1", rooms, pending)
+	}
+	if err := s.Leave(t.Context(), r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if rooms, pending := s.newcomers.sizes(); rooms != 0 || pending != 0 {
+		t.Fatalf("after leave: %d buckets, %d admission maps; want none", rooms, pending)
 	}
 }

@@ -126,7 +126,10 @@ func (s *Service) leaveTopic(id string) error {
 	if j == nil {
 		return nil
 	}
-	return s.stop(j)
+	err := s.stop(j)
+	// After the worker stopped: nothing charges the room any more.
+	s.newcomers.forget(id)
+	return err
 }
 
 // Rooms lists the joined rooms, sorted by name.
