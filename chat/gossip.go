@@ -137,10 +137,10 @@ func (s *Service) validator(j *joined) ValidateFunc {
 				return nil, Ignore, err
 			}
 		}
-		if err := s.allowNewcomer(ctx, room, ev); err != nil {
-			s.metrics().MessageRejected(RejectRateLimited)
-			return nil, Ignore, err
-		}
+		// Parents before the newcomer budget: orphans made up from fresh
+		// keys would otherwise drain the room's budget and never be
+		// stored. An orphan is charged when it is released (storeChain);
+		// until then the orphan budgets bound it.
 		missing, err := s.missingParents(ctx, j, ev)
 		if err != nil {
 			return nil, Ignore, fmt.Errorf("check parents: %w", err)
@@ -151,6 +151,10 @@ func (s *Service) validator(j *joined) ValidateFunc {
 				s.missing(j.context(s), j, ev.ID(), from)
 			}
 			return nil, Ignore, errOrphan
+		}
+		if err := s.allowNewcomer(ctx, room, ev); err != nil {
+			s.metrics().MessageRejected(RejectRateLimited)
+			return nil, Ignore, err
 		}
 		j.pending.Store(ev.ID(), struct{}{})
 		s.metrics().MessageReceived()

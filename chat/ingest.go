@@ -71,7 +71,8 @@ func (s *Service) storeBatch(ctx context.Context, j *joined, batch []inbound) {
 // ingestBatch events, parks those whose parents are missing (from names
 // the peer that forwarded each, for the sync that asks for the parents;
 // it may be nil), and stores the orphans each write completes after the
-// rest of evs: a released chain is bounded by the orphan budgets. It
+// rest of evs: a released chain is bounded by the orphan budgets, and
+// each released orphan is charged the room's newcomer budget. It
 // returns every event added. Released orphans that get stored are
 // published again: the validator ignored those that came by gossip, so
 // they were not forwarded (a copy pubsub did deliver is not sent twice).
@@ -79,6 +80,12 @@ func (s *Service) storeChain(ctx context.Context, j *joined, evs []*ledger.Event
 	var all []*ledger.Event
 	var released map[ledger.ID]bool
 	for {
+		// Released orphans were not charged the newcomer budget when they
+		// came (gossip.go): they are now, before they are stored.
+		var err error
+		if kids, err = s.withinNewcomerBudget(ctx, j.ID, kids); err != nil {
+			return all, err
+		}
 		if len(kids) > 0 && released == nil {
 			released = make(map[ledger.ID]bool, len(kids))
 		}

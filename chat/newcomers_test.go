@@ -118,3 +118,42 @@ func TestLeaveForgetsNewcomers(t *testing.T) {
 		t.Fatalf("after leave: %d buckets, %d admission maps; want none", rooms, pending)
 	}
 }
+
+// Orphans are checked for missing parents before the newcomer budget:
+// made-up orphans from fresh keys wait in the orphan pool without
+// draining the room's budget, and are charged only when their parents
+// arrive and they are released.
+func TestOrphansChargedOnRelease(t *testing.T) {
+	s := localService(t, Config{Limits: Limits{NewcomerRate: 0.001, NewcomerBurst: 2}})
+	room := PublicRoomID("open")
+	j := &joined{Room: Room{ID: room}, orph: &orphans{pool: s.orph, room: room}}
+	validate := s.validator(j)
+	fwd := peer.ID("forwarder")
+
+	parent := strangerRoots(t, room, 1)[0]
+	for i := range 5 {
+		key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+		kid, err := ledger.Sign(key, ledger.Draft{Room: room, Kind: ledger.KindMsg, Body: fmt.Appendf(nil, `{"text":"kid %d"}`, i),
+			Time: time.Now(), Lamport: 2, Parents: []ledger.ID{parent.ID()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, verdict, err := validate(t.Context(), fwd, kid.Raw()); verdict != Ignore || !errors.Is(err, errOrphan) {
+			t.Fatalf("orphan %d: %v, %v; want ignored as an orphan", i, verdict, err)
+		}
+	}
+	// The budget is untouched: a fresh author's root takes one token.
+	if _, verdict, err := validate(t.Context(), fwd, strangerRoots(t, room, 1)[0].Raw()); verdict != Accept {
+		t.Fatalf("fresh root after five orphans: %v, %v; want accept", verdict, err)
+	}
+	// The parent arrives (not charged: stored directly); of the five
+	// released orphans the one token left admits one.
+	s.storeBatch(t.Context(), j, []inbound{{ev: parent}})
+	n, err := s.led.Count(t.Context(), room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Fatalf("%d events stored, want 2: the parent and one released orphan", n)
+	}
+}
