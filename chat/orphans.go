@@ -387,3 +387,21 @@ func (o *orphans) markAsked(id ledger.ID) bool {
 	or.asked = true
 	return true
 }
+
+// unasked returns the oldest orphan of the room forwarded by from that no
+// sync was scheduled for, if any. It walks the room's list: it runs once
+// per repair, and the room's budget bounds the list.
+func (o *orphans) unasked(from peer.ID) (ledger.ID, bool) {
+	o.pool.mu.Lock()
+	defer o.pool.mu.Unlock()
+	r := o.pool.rooms[o.room]
+	if r == nil {
+		return "", false
+	}
+	for or := r.head; or != nil; or = or.links[linkRoom].next {
+		if or.from == from && !or.asked {
+			return or.ev.ID(), true
+		}
+	}
+	return "", false
+}

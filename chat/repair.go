@@ -29,7 +29,9 @@ const missingRetries = 5
 // every parent it has, so more asks would only repeat that sync (orphans
 // from a peer that does not speak sync made one failed sync each, 36 MB
 // of log in 42 s). An orphan from it that arrives meanwhile is asked for
-// once the running repair ends.
+// once the running repair ends (its parents may not be among those the
+// sync fetched): the end starts a repair for one orphan from the same
+// forwarder that none was scheduled for yet.
 func (s *Service) missing(ctx context.Context, j *joined, id ledger.ID, from peer.ID) {
 	if _, busy := j.asking.LoadOrStore(from, struct{}{}); busy {
 		return
@@ -38,15 +40,25 @@ func (s *Service) missing(ctx context.Context, j *joined, id ledger.ID, from pee
 		j.asking.Delete(from)
 		return // already scheduled for this orphan
 	}
+	done := func() {
+		j.asking.Delete(from)
+		if next, ok := j.orph.unasked(from); ok {
+			s.missing(ctx, j, next, from)
+		}
+	}
 	// No need to stop the asks on leave: each checks ctx and ends.
 	s.repeatAsk(func(attempt int) bool {
-		if ctx.Err() != nil || !j.orph.has(id) {
+		if ctx.Err() != nil {
 			j.asking.Delete(from)
+			return false
+		}
+		if !j.orph.has(id) {
+			done()
 			return false
 		}
 		s.cfg.OnMissing(j.ID, askPeer(from, attempt))
 		if attempt == missingRetries {
-			j.asking.Delete(from)
+			done()
 		}
 		return true
 	})
