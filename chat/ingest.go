@@ -83,7 +83,7 @@ func (s *Service) storeChain(ctx context.Context, j *joined, evs []*ledger.Event
 		// Released orphans were not charged the newcomer budget when they
 		// came (gossip.go): they are now, before they are stored.
 		var err error
-		if kids, err = s.withinNewcomerBudget(ctx, j.ID, kids); err != nil {
+		if kids, err = s.withinNewcomerBudget(ctx, j.ID, kids, nil); err != nil {
 			return all, err
 		}
 		if len(kids) > 0 && released == nil {
@@ -143,10 +143,12 @@ func (s *Service) storeChain(ctx context.Context, j *joined, evs []*ledger.Event
 // order given (parents first), exactly as gossip would: verified with
 // ledger.Decode by the caller, new ones shown to subscribers once. It
 // returns the events that were new (with the gossiped orphans they
-// completed) and the rejections of evs. Events of new authors over the
-// room's newcomer budget are neither: a later session brings them.
+// completed) and the rejections of evs. Only the events of evs that no
+// other names as a parent are charged the room's newcomer budget
+// (newcomers.go); those of new authors over it are neither added nor
+// rejected: a later session brings them.
 func (s *Service) Ingest(ctx context.Context, room string, evs []*ledger.Event) ([]*ledger.Event, []ledger.Rejection, error) {
-	evs, err := s.withinNewcomerBudget(ctx, room, evs)
+	evs, err := s.withinNewcomerBudget(ctx, room, evs, namedParents(evs))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -162,6 +164,17 @@ func (s *Service) Ingest(ctx context.Context, room string, evs []*ledger.Event) 
 	}
 	more, err := s.storeChain(ctx, j, nil, nil, j.orph.releaseChildren(added))
 	return append(added, more...), rejected, err
+}
+
+// namedParents returns the IDs that some event of evs names as a parent.
+func namedParents(evs []*ledger.Event) map[ledger.ID]bool {
+	named := make(map[ledger.ID]bool, len(evs))
+	for _, ev := range evs {
+		for _, p := range ev.Parents {
+			named[p] = true
+		}
+	}
+	return named
 }
 
 // rejectReason maps a ledger rejection to a Metrics reason.

@@ -15,7 +15,8 @@ import (
 // without penalizing the forwarder, since an honest peer may relay someone
 // else's flood; gossipsub's scoring handles peers that send invalid data.
 // What an honest author sent in a burst is still fetched later by sync,
-// which these limits do not apply to.
+// which the author and peer limits do not apply to; the newcomer budget
+// does, to the tips of each synced batch only (newcomers.go).
 type Limits struct {
 	AuthorRate  float64 // events/s per author; 0 means no limit
 	AuthorBurst int
@@ -23,7 +24,8 @@ type Limits struct {
 	PeerBurst   int
 	// NewcomerRate is how many authors with no accepted event in a room
 	// the room admits per second, on gossip and sync together
-	// (newcomers.go); 0 means no limit.
+	// (newcomers.go; sync charges only events no other event of their
+	// batch names as a parent); 0 means no limit.
 	NewcomerRate  float64
 	NewcomerBurst int
 }

@@ -21,6 +21,23 @@ import (
 // rejected: the forwarder did nothing wrong), and sync leaves it for a
 // later session. Within the budget an open room stays spammable; without
 // RLN-style proofs, only moderation removes what gets in.
+//
+// Gossip charges every event of a new author (an orphan when it is
+// released: its parents are checked first). Sync charges only the events
+// that no other event of the same batch names as a parent, the batch's
+// tips: a node catching up on a long history meets thousands of authors
+// it never saw, nearly all inside the history, where later events name
+// them, while spam roots or spam children of stored events are each a
+// tip (and a head once stored: what the budget protects a room's heads
+// and a node's next parents from). An honest batch of 512 events sorted
+// parents first has about as many tips as the room had heads at that
+// point, so catch-up spends a few tokens per batch. A responder can
+// still hand over a history it made up, fresh authors named by later
+// events of its own: that costs it a signature per event, gets one
+// token's worth of heads per batch, and is bounded like any history by
+// the sync limits (p2p/ledgersync Config: events and bytes per session,
+// sessions per peer); it is what honest history looks like, so no local
+// rule tells them apart.
 
 // newcomers keeps the per-room buckets.
 type newcomers struct {
@@ -94,14 +111,19 @@ func (n *newcomers) sizes() (rooms, pending int) {
 	return len(n.rooms), len(n.pending)
 }
 
-// withinNewcomerBudget returns the events of evs (from sync) that the
-// budget admits, in order; the rest are left for a later session.
-func (s *Service) withinNewcomerBudget(ctx context.Context, room string, evs []*ledger.Event) ([]*ledger.Event, error) {
+// withinNewcomerBudget returns the events of evs that the budget admits,
+// in order; the rest are dropped (sync leaves them for a later session).
+// Events named in vouched are not charged (see Ingest).
+func (s *Service) withinNewcomerBudget(ctx context.Context, room string, evs []*ledger.Event, vouched map[ledger.ID]bool) ([]*ledger.Event, error) {
 	if s.newcomers == nil || s.newcomers.rate <= 0 {
 		return evs, nil
 	}
 	out := evs[:0:0]
 	for _, ev := range evs {
+		if vouched[ev.ID()] {
+			out = append(out, ev)
+			continue
+		}
 		err := s.allowNewcomer(ctx, room, ev)
 		switch {
 		case err == nil:

@@ -157,3 +157,80 @@ func TestOrphansChargedOnRelease(t *testing.T) {
 		t.Fatalf("%d events stored, want 2: the parent and one released orphan", n)
 	}
 }
+
+// syncIn hands evs to s.Ingest the way p2p/ledgersync does: sorted
+// parents first, in batches of 512 (one Events frame). It returns how
+// many were added.
+func syncIn(t *testing.T, s *Service, room string, evs []*ledger.Event) int {
+	t.Helper()
+	n := 0
+	for len(evs) > 0 {
+		b := evs[:min(512, len(evs))]
+		evs = evs[len(b):]
+		added, rejected, err := s.Ingest(t.Context(), room, b)
+		if err != nil || len(rejected) > 0 {
+			t.Fatalf("Ingest: %v, %d rejected", err, len(rejected))
+		}
+		n += len(added)
+	}
+	return n
+}
+
+// A fresh node catching up by sync on a long history knows none of its
+// authors: with the default budget it still stores all of it at once,
+// since only a batch's tips are charged. The history has 3,000 authors,
+// two writing at each step, each naming both events of the step before.
+func TestSyncCatchUpNotThrottled(t *testing.T) {
+	const authors = 3000
+	s := localService(t, Config{Limits: DefaultLimits()})
+	room := PublicRoomID("long")
+	var evs []*ledger.Event
+	var parents []ledger.ID
+	for i := 0; i < authors; i += 2 {
+		var step []ledger.ID
+		for k := range 2 {
+			key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+			ev, err := ledger.Sign(key, ledger.Draft{Room: room, Kind: ledger.KindMsg, Body: fmt.Appendf(nil, `{"text":"%d"}`, i+k),
+				Time: time.Now(), Lamport: uint64(i/2 + 1), Parents: parents})
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs = append(evs, ev)
+			step = append(step, ev.ID())
+		}
+		parents = step
+	}
+	if n := syncIn(t, s, room, evs); n != authors {
+		t.Fatalf("stored %d of %d events of new authors by sync; want all", n, authors)
+	}
+}
+
+// A hostile responder hands over roots and children of a stored event,
+// each from a fresh identity: every one is a tip, so the room's newcomer
+// budget bounds what is stored, on sync as on gossip.
+func TestSyncSpamHeldToNewcomerBudget(t *testing.T) {
+	s := localService(t, Config{Limits: DefaultLimits()})
+	room := PublicRoomID("open")
+	anchor := chain(t, room, 1)
+	if n := syncIn(t, s, room, anchor); n != 1 {
+		t.Fatalf("anchor: %d stored", n)
+	}
+	spam := strangerRoots(t, room, 2000)
+	for i := range 2000 {
+		key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+		ev, err := ledger.Sign(key, ledger.Draft{Room: room, Kind: ledger.KindMsg, Body: fmt.Appendf(nil, `{"text":"kid %d"}`, i),
+			Time: time.Now(), Lamport: 2, Parents: []ledger.ID{anchor[0].ID()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spam = append(spam, ev)
+	}
+	start := time.Now()
+	stored := syncIn(t, s, room, spam)
+	lim := DefaultLimits()
+	bound := lim.NewcomerBurst + int(lim.NewcomerRate*(time.Since(start).Seconds()+1))
+	t.Logf("responder handed %d spam tips from fresh identities; stored %d (bound %d)", len(spam), stored, bound)
+	if stored > bound {
+		t.Fatalf("stored %d spam events by sync, budget bound %d", stored, bound)
+	}
+}
