@@ -30,11 +30,24 @@ const testRoom = "room1"
 // ledger's own Add.
 type testStore struct {
 	led   *ledger.Ledger
+	mu    sync.Mutex // guards rooms, which setRooms changes under running syncers
 	rooms []string
 }
 
-func (s *testStore) Rooms(context.Context) ([]string, error) { return s.rooms, nil }
-func (s *testStore) Ledger() *ledger.Ledger                  { return s.led }
+func (s *testStore) Rooms(context.Context) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.rooms), nil
+}
+
+// setRooms joins exactly rooms (leaving the others).
+func (s *testStore) setRooms(rooms ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rooms = rooms
+}
+
+func (s *testStore) Ledger() *ledger.Ledger { return s.led }
 func (s *testStore) Ingest(ctx context.Context, room string, evs []*ledger.Event) ([]*ledger.Event, []ledger.Rejection, error) {
 	return s.led.Add(ctx, room, evs...)
 }

@@ -60,6 +60,9 @@ func (s *Syncer) Sync(ctx context.Context, p peer.ID, room string) (Stats, error
 		st.LastError = err.Error()
 	}
 	s.mu.Unlock()
+	if errors.Is(err, ErrRoomUnknown) {
+		_, _ = s.rooms(s.ctx) // drops the status just made if room is not joined here
+	}
 	if s.cfg.OnSession != nil {
 		s.cfg.OnSession(true, stats, err)
 	}

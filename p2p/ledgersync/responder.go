@@ -123,11 +123,12 @@ func (s *Syncer) serve(ctx context.Context, c *conn, p peer.ID) (string, bool, e
 		}
 		return room, false, s.finish(c)
 	}
-	ks, err := s.snapshot(ctx, room, sum.Fingerprint)
+	ks, release, err := s.snapshot(ctx, room, sum.Fingerprint)
 	if err != nil {
 		c.sendErr(codeInternal, "ledger unavailable")
 		return room, false, err
 	}
+	defer release()
 	rc := &recon{ks: ks, branch: s.cfg.Branch, threshold: s.cfg.ListThreshold, budget: MaxItemsPerRound / 2, v1: c.v1}
 	// Each frame of the requester's message is answered as it arrives and
 	// then dropped, so a round costs the responder one frame and its

@@ -48,7 +48,7 @@ type Syncer struct {
 	serving  map[task]bool      // running served sessions
 	status   map[string]*RoomStatus
 	known    map[string]map[peer.ID]time.Time // room → peers that answered for it
-	snaps    map[string]*ledger.KeySet        // room → last key snapshot served, shared by sessions
+	snaps    map[string]*snap                 // room → key snapshot of its running served sessions
 	blocked  map[peer.ID]time.Time            // misbehaving peers → end of their block
 	limited  map[task]*backoff.Backoff        // retry delays after ErrLimit, reset by a clean session
 
@@ -127,7 +127,7 @@ func New(h host.Host, store Store, cfg Config) (*Syncer, error) {
 		serving:  make(map[task]bool),
 		status:   make(map[string]*RoomStatus),
 		known:    make(map[string]map[peer.ID]time.Time),
-		snaps:    make(map[string]*ledger.KeySet),
+		snaps:    make(map[string]*snap),
 		limited:  make(map[task]*backoff.Backoff),
 		blocked:  make(map[peer.ID]time.Time),
 	}
@@ -346,7 +346,7 @@ func (s *Syncer) watchPeers() {
 			if s.cfg.Manual || !slices.ContainsFunc(s.cfg.versions, func(v protocol.ID) bool { return slices.Contains(ev.Protocols, v) }) {
 				continue
 			}
-			rooms, err := s.store.Rooms(s.ctx)
+			rooms, err := s.rooms(s.ctx)
 			if err != nil {
 				continue
 			}
@@ -370,7 +370,7 @@ func (s *Syncer) periodic() {
 			return
 		case <-time.After(d):
 		}
-		rooms, err := s.store.Rooms(s.ctx)
+		rooms, err := s.rooms(s.ctx)
 		if err != nil {
 			continue
 		}
@@ -465,32 +465,109 @@ func (s *Syncer) misbehaved(p peer.ID, err error) {
 	}
 }
 
+// snap is a key snapshot shared by the served sessions of one room.
+type snap struct {
+	ks   *ledger.KeySet
+	fp   ledger.Fingerprint // of the whole set
+	refs int                // sessions using it; s.mu guards it
+}
+
 // snapshot returns the keys of room as a KeySet whose whole fingerprint is
-// fp. Served sessions of one room share it while the room is unchanged, so
-// concurrent sessions cost one snapshot, not one each.
-func (s *Syncer) snapshot(ctx context.Context, room string, fp ledger.Fingerprint) (*ledger.KeySet, error) {
+// fp, and the release the session must call when done with it. Served
+// sessions of one room share it while the room is unchanged, so concurrent
+// sessions cost one snapshot, not one each; it is dropped when the last of
+// them releases it (about 130 bytes per event: kept longer, every room
+// ever served would stay in memory for the life of the process).
+func (s *Syncer) snapshot(ctx context.Context, room string, fp ledger.Fingerprint) (*ledger.KeySet, func(), error) {
 	s.mu.Lock()
-	ks := s.snaps[room]
-	s.mu.Unlock()
-	if ks != nil && ks.Fingerprint(0, ks.Len()) == fp {
-		return ks, nil
+	if sn := s.snaps[room]; sn != nil && sn.fp == fp {
+		sn.refs++
+		s.mu.Unlock()
+		return sn.ks, s.releaser(room, sn), nil
 	}
+	s.mu.Unlock()
 	keys, err := s.store.Ledger().Keys(ctx, room, 0, ^uint64(0))
+	if err != nil {
+		return nil, nil, err
+	}
+	ks := ledger.NewKeySet(keys)
+	sn := &snap{ks: ks, fp: ks.Fingerprint(0, ks.Len()), refs: 1}
+	if sn.fp != fp { // writes landed meanwhile: do not share
+		return ks, func() {}, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.snaps[room]; cur != nil && cur.fp == fp { // another session built it meanwhile
+		cur.refs++
+		return cur.ks, s.releaser(room, cur), nil
+	}
+	// A stale snapshot still in use stays with its sessions, unshared.
+	s.snaps[room] = sn
+	return ks, s.releaser(room, sn), nil
+}
+
+// releaser returns the release of one session's reference to sn.
+func (s *Syncer) releaser(room string, sn *snap) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if sn.refs--; sn.refs == 0 && s.snaps[room] == sn {
+				delete(s.snaps, room)
+			}
+		})
+	}
+}
+
+// rooms lists the joined rooms and drops what the syncer keeps per room
+// for the rooms no longer among them (status, peers that answered, key
+// snapshots, retry delays): the store has no leave event, and every path
+// that adds such an entry lists the rooms first, so the entries never
+// outnumber the joined rooms plus those left since the last listing.
+func (s *Syncer) rooms(ctx context.Context) ([]string, error) {
+	rooms, err := s.store.Rooms(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ks = ledger.NewKeySet(keys)
-	if ks.Fingerprint(0, ks.Len()) == fp { // else writes landed meanwhile: do not share
-		s.mu.Lock()
-		s.snaps[room] = ks
-		s.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	gone := false
+	left := func(r string) bool {
+		if slices.Contains(rooms, r) {
+			return false
+		}
+		gone = true
+		return true
 	}
-	return ks, nil
+	for r, st := range s.status {
+		if st.InProgress == 0 && left(r) {
+			delete(s.status, r)
+		}
+	}
+	for r := range s.known {
+		if left(r) {
+			delete(s.known, r)
+		}
+	}
+	for r := range s.snaps {
+		if left(r) { // its sessions keep their pointer; release finds it gone
+			delete(s.snaps, r)
+		}
+	}
+	if gone {
+		for t := range s.limited {
+			if !slices.Contains(rooms, t.room) {
+				delete(s.limited, t)
+			}
+		}
+	}
+	return rooms, nil
 }
 
 // joined reports whether room is one of the store's rooms.
 func (s *Syncer) joined(ctx context.Context, room string) (bool, error) {
-	rooms, err := s.store.Rooms(ctx)
+	rooms, err := s.rooms(ctx)
 	if err != nil {
 		return false, err
 	}
