@@ -77,18 +77,33 @@ func (n *Node) remember(ctx context.Context, id peer.ID, f func(*peerBook, time.
 // recent first. While none of them answers and the node has no connection
 // at all, it tries again with the bootstrap backoff; once the node is
 // connected to anyone, the DHT and room discovery take over.
+//
+// Records of the earlier format (see recordVersion) join the first
+// attempt only, at most ReconnectPeers of them: those reached are stored
+// anew by their identify, and all of them are forgotten once it is over.
 func (n *Node) reconnectKnown(ctx context.Context) {
 	known := n.book.recent(n.cfg.ReconnectPeers)
-	if len(known) == 0 {
-		return
-	}
+	legacy := n.book.legacyPeers(n.cfg.ReconnectPeers)
 	for _, kp := range known {
 		n.host.Peerstore().AddAddrs(kp.ID, kp.Addrs, peerstore.AddressTTL)
 	}
-	n.log.Info("reconnecting to known peers", "peers", len(known))
+	if len(known)+len(legacy) > 0 {
+		n.log.Info("reconnecting to known peers", "peers", len(known), "earlier_format", len(legacy))
+	}
 	b := backoff.Backoff{Min: n.cfg.BootstrapBackoffMin, Max: n.cfg.BootstrapBackoffMax}
+	first := true
 	for {
-		connected := n.dialAll(ctx, known)
+		if len(known)+len(legacy) == 0 {
+			if first && ctx.Err() == nil {
+				n.dropLegacy(ctx)
+			}
+			return
+		}
+		connected := n.dialAll(ctx, append(slices.Clip(known), legacy...))
+		if first && ctx.Err() == nil { // a cut-short attempt is made again at the next start
+			n.dropLegacy(ctx)
+		}
+		first, legacy = false, nil
 		if connected > 0 {
 			n.log.Info("reconnected to known peers", "peers", connected)
 			n.kickDiscovery()
@@ -102,6 +117,13 @@ func (n *Node) reconnectKnown(ctx context.Context) {
 			return
 		case <-time.After(b.Next()):
 		}
+	}
+}
+
+// dropLegacy ends the peer book's upgrade (see peerBook.dropLegacy).
+func (n *Node) dropLegacy(ctx context.Context) {
+	if err := n.book.dropLegacy(ctx); err != nil && ctx.Err() == nil {
+		n.log.Warn("cannot forget old known peers", "err", err)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"strings"
@@ -56,7 +57,11 @@ const (
 
 // recordVersion marks records written under the rules above. Records
 // without it were written by earlier versions from identify's claimed
-// addresses and are dropped on load.
+// addresses: on load they are kept aside (legacy), never stored again nor
+// counted in the book, for one reconnect attempt; a peer that attempt
+// reaches is stored anew by its outbound identify, and the other old
+// records are deleted after it (dropLegacy). Dropping them at once would
+// leave an upgraded node that was started without --peer alone.
 const recordVersion = 2
 
 // KnownPeer is one entry of the remembered peer list.
@@ -86,17 +91,19 @@ type peerBook struct {
 	// a test can tell a peer left out from one not yet looked at.
 	judged atomic.Int64
 
-	mu    sync.Mutex
-	peers map[peer.ID]KnownPeer
-	lan   map[peer.ID]time.Time // found by mDNS, when
+	mu     sync.Mutex
+	peers  map[peer.ID]KnownPeer
+	lan    map[peer.ID]time.Time // found by mDNS, when
+	legacy map[peer.ID]KnownPeer // records older than recordVersion, until dropLegacy
 }
 
-// openPeerBook loads the list from store. Entries that do not parse, or
-// that predate recordVersion, are deleted and logged; they never fail the
-// start.
+// openPeerBook loads the list from store. Entries that do not parse are
+// deleted and logged; entries that predate recordVersion are set aside for
+// one reconnect attempt (see recordVersion). Neither fails the start.
 func openPeerBook(ctx context.Context, store ds.Batching, max int, allowPrivate bool, log *slog.Logger) (*peerBook, error) {
 	b := &peerBook{store: store, max: max, allowPrivate: allowPrivate, log: log,
-		peers: make(map[peer.ID]KnownPeer), lan: make(map[peer.ID]time.Time)}
+		peers: make(map[peer.ID]KnownPeer), lan: make(map[peer.ID]time.Time),
+		legacy: make(map[peer.ID]KnownPeer)}
 	res, err := store.Query(ctx, query.Query{})
 	if err != nil {
 		return nil, fmt.Errorf("load known peers: %w", err)
@@ -114,6 +121,14 @@ func openPeerBook(ctx context.Context, store ds.Batching, max int, allowPrivate 
 			log.Warn("dropping unreadable known peer", "key", e.Key, "err", err)
 		case version < recordVersion:
 			old++
+			// Only addresses the rules allow (no LAN finds yet): one dial
+			// of a claimed public address at upgrade is the price of
+			// rejoining; private ones would let a stranger aim us at a LAN.
+			kp.Addrs = slices.DeleteFunc(kp.Addrs, func(a ma.Multiaddr) bool { return !b.allowedLocked(a, false) })
+			if len(kp.Addrs) > 0 {
+				b.legacy[kp.ID] = kp
+				continue
+			}
 		default:
 			b.peers[kp.ID] = kp
 			continue
@@ -121,7 +136,7 @@ func openPeerBook(ctx context.Context, store ds.Batching, max int, allowPrivate 
 		bad = append(bad, ds.NewKey(e.Key))
 	}
 	if old > 0 {
-		log.Info("dropping known peers remembered at addresses they claimed", "peers", old)
+		log.Info("known peers of the earlier format: trying them once, then keeping those that answer", "peers", old, "dialable", len(b.legacy))
 	}
 	for _, k := range bad {
 		if err := store.Delete(ctx, k); err != nil {
@@ -354,6 +369,53 @@ func (b *peerBook) sortedLocked() []KnownPeer {
 		return cmp.Compare(x.ID, y.ID)
 	})
 	return out
+}
+
+// legacyPeers returns up to n of the records kept aside at load, most
+// recently seen first (none if n <= 0).
+func (b *peerBook) legacyPeers(n int) []KnownPeer {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := slices.Collect(maps.Values(b.legacy))
+	slices.SortFunc(out, func(x, y KnownPeer) int {
+		if c := y.LastSeen.Compare(x.LastSeen); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.ID, y.ID)
+	})
+	return out[:max(0, min(n, len(out)))]
+}
+
+// dropLegacy ends the upgrade after its reconnect attempt: the records of
+// the earlier format are deleted, except those an outbound identify has
+// replaced meanwhile with a record of this one (same key). Both run under
+// b.mu, so a peer identified after this is simply stored anew.
+func (b *peerBook) dropLegacy(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.legacy) == 0 {
+		return nil
+	}
+	batch, err := b.store.Batch(ctx)
+	if err != nil {
+		return err
+	}
+	kept := 0
+	for id := range b.legacy {
+		if _, ok := b.peers[id]; ok {
+			kept++
+			continue
+		}
+		if err := batch.Delete(ctx, peerKey(id)); err != nil {
+			return err
+		}
+	}
+	if err := batch.Commit(ctx); err != nil {
+		return fmt.Errorf("forget old known peers: %w", err)
+	}
+	b.log.Info("known peers of the earlier format upgraded", "kept", kept, "dropped", len(b.legacy)-kept)
+	clear(b.legacy)
+	return nil
 }
 
 // recent returns up to n entries, most recently seen first (all if n < 0).

@@ -2,7 +2,9 @@ package p2p_test
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -110,5 +113,47 @@ func TestPeerBookRemembersOnlyDialledAddresses(t *testing.T) {
 	waitJudged(t, plain, 1)
 	if ids := knownIDs(plain); len(ids) != 0 {
 		t.Errorf("remembered %v at a loopback address without RememberPrivateAddrs", ids)
+	}
+}
+
+// A node upgraded from a peer list of the earlier format (addresses the
+// peers claimed) and started without --peer still rejoins: it dials the
+// old records once, stores in the new format those it reaches (their
+// outbound identify confirms them), and then deletes the others.
+func TestPeerBookUpgradeReconnects(t *testing.T) {
+	store := dssync.MutexWrap(ds.NewMapDatastore())
+	live := claimingHost(t, ma.StringCast("/ip4/127.0.0.1/tcp/9"))
+	dead := newKey(t)
+	deadID, _ := peer.IDFromPrivateKey(dead)
+	putOld := func(id peer.ID, addrs ...ma.Multiaddr) {
+		var ss []string
+		for _, a := range addrs {
+			ss = append(ss, a.String())
+		}
+		v, _ := json.Marshal(map[string]any{"addrs": ss, "lastSeen": time.Now()})
+		if err := store.Put(t.Context(), ds.NewKey(id.String()), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	putOld(live.ID(), live.Network().ListenAddresses()...)
+	putOld(deadID, ma.StringCast("/ip4/127.0.0.1/tcp/1"))
+
+	cfg := testConfig()
+	cfg.Datastore = store
+	cfg.RememberPrivateAddrs = true // everyone is on 127.0.0.1
+	n := newNode(t, cfg)
+	testwait.For(t, 10*time.Second, "old records upgraded", func() bool {
+		gone, _ := store.Has(t.Context(), ds.NewKey(deadID.String()))
+		return !gone && slices.Contains(knownIDs(n), live.ID())
+	})
+	if n.Host().Network().Connectedness(live.ID()) != network.Connected {
+		t.Fatal("not connected to the peer of the old list")
+	}
+	v, err := store.Get(t.Context(), ds.NewKey(live.ID().String()))
+	if err != nil || !strings.Contains(string(v), `"v":2`) {
+		t.Fatalf("reached peer stored as %s (%v), want the new format", v, err)
+	}
+	if ids := knownIDs(n); len(ids) != 1 {
+		t.Fatalf("known peers %v, want only the one reached", ids)
 	}
 }

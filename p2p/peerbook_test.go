@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -182,19 +183,48 @@ func TestPeerBookRules(t *testing.T) {
 		}
 	})
 
-	t.Run("records of earlier versions are dropped", func(t *testing.T) {
-		ids := newPeerIDs(t, 1)
+	t.Run("records of earlier versions are kept aside for one attempt", func(t *testing.T) {
+		ids := newPeerIDs(t, 3)
 		store := dssync.MutexWrap(ds.NewMapDatastore())
-		old, _ := json.Marshal(map[string]any{"addrs": []string{publicAddr(1, 1).String()}, "lastSeen": now})
-		if err := store.Put(ctx, peerKey(ids[0]), old); err != nil {
+		put := func(id peer.ID, addr string) []byte {
+			old, _ := json.Marshal(map[string]any{"addrs": []string{addr}, "lastSeen": now})
+			if err := store.Put(ctx, peerKey(id), old); err != nil {
+				t.Fatal(err)
+			}
+			return old
+		}
+		put(ids[0], publicAddr(1, 1).String())
+		put(ids[1], publicAddr(2, 1).String())
+		put(ids[2], "/ip4/192.168.1.7/tcp/4747") // a claimed private address: never dialled
+		b := openTestBook(t, store, 10, false)
+		if has(b, ids[0]) || has(b, ids[1]) {
+			t.Error("record without a version loaded into the book")
+		}
+		if got := b.legacyPeers(10); len(got) != 2 {
+			t.Errorf("legacy peers %+v, want the two at public addresses", got)
+		}
+		if ok, _ := store.Has(ctx, peerKey(ids[0])); !ok {
+			t.Error("record without a version deleted before the reconnect attempt")
+		}
+		// The attempt reaches ids[0] (its outbound identify stores it in
+		// this format); the rest go when it ends.
+		if ok, err := b.dialled(ctx, ids[0], publicAddr(1, 1), now); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		if err := b.dropLegacy(ctx); err != nil {
 			t.Fatal(err)
 		}
-		b := openTestBook(t, store, 10, false)
-		if has(b, ids[0]) {
-			t.Error("record without a version loaded")
+		v, err := store.Get(ctx, peerKey(ids[0]))
+		if err != nil || !bytes.Contains(v, []byte(`"v":2`)) {
+			t.Errorf("confirmed peer stored as %s (%v), want the new format", v, err)
 		}
-		if ok, _ := store.Has(ctx, peerKey(ids[0])); ok {
-			t.Error("record without a version kept in the store")
+		for _, id := range ids[1:] {
+			if ok, _ := store.Has(ctx, peerKey(id)); ok {
+				t.Errorf("unconfirmed old record %s kept after the attempt", id)
+			}
+		}
+		if len(b.legacyPeers(10)) != 0 || !has(openTestBook(t, store, 10, false), ids[0]) {
+			t.Error("after the attempt: want no legacy peers and the confirmed one in the book")
 		}
 	})
 }
