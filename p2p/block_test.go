@@ -18,8 +18,8 @@ func TestBlockRefusesRedial(t *testing.T) {
 	const blockFor = 1500 * time.Millisecond
 	a, b := newNode(t, testConfig()), newNode(t, testConfig())
 	connect(t, b, a)
+	blocked := time.Now() // before Block: its end is counted from inside it, and ClosePeer takes a while
 	a.Block(b.Self(), blockFor)
-	blocked := time.Now()
 	testwait.For(t, 5*time.Second, "the blocked peer disconnected", func() bool {
 		return a.Host().Network().Connectedness(b.Self()) != network.Connected
 	})
