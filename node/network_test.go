@@ -234,9 +234,12 @@ func TestChatNetworkAdapter(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// Six rejects graylist B, and a graylisted peer's later RPCs are
+		// dropped unread, so how many of the last two reach the validator
+		// depends on how they were batched: wait for the six.
 		testwait.For(t, 10*time.Second, "the rejected messages validated", func() bool {
 			n, _ := rec.counts("direct/reject/")
-			return n == floods
+			return n >= 6
 		})
 		if _, n := rec.counts("direct/reject/"); n != 0 {
 			t.Fatalf("%d rejected messages delivered", n)
