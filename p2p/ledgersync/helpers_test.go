@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"github.com/parley-chat/parley/internal/store"
 	"log/slog"
 	mrand "math/rand/v2"
 	"slices"
@@ -18,9 +17,11 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
+	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/ledger"
 )
 
@@ -267,4 +268,32 @@ func testKey(t testing.TB) crypto.PrivKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// openSession opens a sync stream from m to p as a raw requester: a Hello
+// for the test room claiming one event, then the responder's first answer
+// read up to its End. The stream is reset when the test ends.
+func openSession(t *testing.T, m host.Host, p peer.ID, timeout time.Duration) (network.Stream, *conn) {
+	t.Helper()
+	s, err := m.NewStream(t.Context(), p, ProtocolID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Reset() })
+	c := newConn(s, timeout)
+	if err := c.send(&frame{typ: frameHello, room: testRoom, fp: fp16{count: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.flush(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		f, err := c.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.typ == frameEnd {
+			return s, c
+		}
+	}
 }

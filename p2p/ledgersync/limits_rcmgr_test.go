@@ -67,27 +67,7 @@ func TestFrameMemoryReserved(t *testing.T) {
 
 	m := newHost(t)
 	connect(t, m, a.h)
-	s, err := m.NewStream(t.Context(), a.h.ID(), ProtocolID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Reset()
-	c := newConn(s, 5*time.Second)
-	if err := c.send(&frame{typ: frameHello, room: testRoom, fp: fp16{count: 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.flush(); err != nil {
-		t.Fatal(err)
-	}
-	for { // the responder's first answer
-		f, err := c.next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if f.typ == frameEnd {
-			break
-		}
-	}
+	s, c := openSession(t, m, a.h.ID(), 5*time.Second)
 	const big = 1536 << 10 // under MaxFrameSize, over the 1 MiB allowance
 	before := a.sy.Usage().Received
 	body := make([]byte, big)

@@ -67,27 +67,7 @@ func TestRequestRoundStreamed(t *testing.T) {
 	}
 	want := a.sy.Usage().Received
 	for _, m := range hs {
-		s, err := m.NewStream(t.Context(), a.h.ID(), ProtocolID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Reset()
-		c := newConn(s, 10*time.Second)
-		if err := c.send(&frame{typ: frameHello, room: testRoom, fp: fp16{count: 1}}); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.flush(); err != nil {
-			t.Fatal(err)
-		}
-		for { // the responder's first answer
-			f, err := c.next()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if f.typ == frameEnd {
-				break
-			}
-		}
+		s, c := openSession(t, m, a.h.ID(), 10*time.Second)
 		// The round, without its End: the responder waits for more.
 		if _, err := s.Write(round); err != nil {
 			t.Fatal(err)
