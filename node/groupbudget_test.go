@@ -14,10 +14,6 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
-	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
-	"github.com/libp2p/go-libp2p/x/simlibp2p"
-	"github.com/marcopolo/simnet"
 
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/internal/testwait"
@@ -41,22 +37,7 @@ func TestOrphanGroupBudgetsHoldPerGroup(t *testing.T) {
 		a := nodeIn(t, net, 1)
 		connect(t, a, b)
 		ctx := t.Context()
-		room, err := a.Chat().Join(ctx, "general")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := b.Chat().Join(ctx, "general"); err != nil {
-			t.Fatal(err)
-		}
-		sub, err := b.Chat().Subscribe(ctx, chat.Filter{Room: "general"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sub.Close()
-		if _, err := a.Chat().Send(ctx, "general", "probe"); err != nil {
-			t.Fatal(err)
-		}
-		waitText(t, sub, "probe", 20*time.Second)
+		room, sub := joinGeneral(t, a, b)
 
 		// The honest peer's orphans: children of a parent B does not have.
 		hkey, _, _ := crypto.GenerateEd25519Key(rand.Reader)
@@ -143,20 +124,7 @@ func TestOrphanGroupBudgetsHoldPerGroup(t *testing.T) {
 // groups are in different /24s (simNet.host puts all in one).
 func hostIn(t *testing.T, s *simNet, group int, opts ...libp2p.Option) host.Host {
 	t.Helper()
-	ip := simnet.IntToPublicIPv4(group<<8 + s.hosts)
-	s.hosts++
-	h, err := libp2p.New(append([]libp2p.Option{
-		libp2p.ListenAddrStrings(fmt.Sprintf("/ip4/%s/udp/8000/quic-v1", ip)),
-		libp2p.NoTransports, libp2p.Transport(libp2pquic.NewTransport),
-		simlibp2p.QUICSimnet(s.nw, s.link),
-		libp2p.DisableIdentifyAddressDiscovery(), // stalls synctest (see simlibp2p)
-		libp2p.ResourceManager(&network.NullResourceManager{}),
-		libp2p.DisableRelay(), libp2p.DisableMetrics(),
-	}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
+	return s.hostAt(t, group<<8+s.hosts, opts...)
 }
 
 // nodeIn is simNet.node on a host in group.

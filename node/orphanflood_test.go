@@ -49,22 +49,7 @@ func TestOrphanFloodIsBounded(t *testing.T) {
 			a, b := startNode(t, ""), startNode(t, "", short)
 			connect(t, a, b)
 			ctx := t.Context()
-			room, err := a.Chat().Join(ctx, "general")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := b.Chat().Join(ctx, "general"); err != nil {
-				t.Fatal(err)
-			}
-			sub, err := b.Chat().Subscribe(ctx, chat.Filter{Room: "general"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sub.Close()
-			if _, err := a.Chat().Send(ctx, "general", "probe"); err != nil {
-				t.Fatal(err)
-			}
-			waitText(t, sub, "probe", 20*time.Second)
+			room, sub := joinGeneral(t, a, b)
 
 			const seconds = 3
 			payloads := make([][][]byte, tc.peers)

@@ -48,7 +48,14 @@ func newSimNet(t *testing.T) *simNet {
 // null resource manager). The caller owns it.
 func (s *simNet) host(t *testing.T, opts ...libp2p.Option) host.Host {
 	t.Helper()
-	ip := simnet.IntToPublicIPv4(s.hosts)
+	return s.hostAt(t, s.hosts, opts...)
+}
+
+// hostAt is host at the address simnet numbers n (IntToPublicIPv4);
+// consecutive numbers share a /24.
+func (s *simNet) hostAt(t *testing.T, n int, opts ...libp2p.Option) host.Host {
+	t.Helper()
+	ip := simnet.IntToPublicIPv4(n)
 	s.hosts++
 	h, err := libp2p.New(append([]libp2p.Option{
 		libp2p.ListenAddrStrings(fmt.Sprintf("/ip4/%s/udp/8000/quic-v1", ip)),

@@ -155,6 +155,31 @@ func honestLatencies(t *testing.T, a *node.Node, sub *chat.Subscription, label s
 	return lat
 }
 
+// joinGeneral has a and b join "general", subscribes b to it and waits
+// until a probe from a reaches b, so the room's mesh is formed. The
+// subscription closes when the test ends.
+func joinGeneral(t *testing.T, a, b *node.Node) (chat.Room, *chat.Subscription) {
+	t.Helper()
+	ctx := t.Context()
+	room, err := a.Chat().Join(ctx, "general")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Chat().Join(ctx, "general"); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := b.Chat().Subscribe(ctx, chat.Filter{Room: "general"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Close() })
+	if _, err := a.Chat().Send(ctx, "general", "probe"); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, sub, "probe", 20*time.Second)
+	return room, sub
+}
+
 func waitText(t *testing.T, sub *chat.Subscription, text string, d time.Duration) {
 	t.Helper()
 	deadline := time.After(d)
