@@ -11,7 +11,6 @@ import (
 
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
-	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/parley-chat/parley/internal/store"
@@ -213,11 +212,7 @@ func BenchmarkAppendAfterSpamRoots(b *testing.B) {
 // clock and author load as well; the ledger verifies.
 func TestParentRule(t *testing.T) {
 	ctx := context.Background()
-	store := dssync.MutexWrap(ds.NewMapDatastore())
-	l, err := ledger.Open(ctx, store, ledger.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, store := newLedger(t)
 	me, peerKey := newKey(t), newKey(t)
 	sign := func(key crypto.PrivKey, lam uint64, parents ...ledger.ID) *ledger.Event {
 		ev, err := ledger.Sign(key, ledger.Draft{Room: room, Kind: ledger.KindMsg, Body: []byte(`{"text":"x"}`), Time: time.Now(), Lamport: lam, Parents: parents})
@@ -295,11 +290,7 @@ func TestParentRule(t *testing.T) {
 // also after reopening the ledger.
 func TestHasAuthor(t *testing.T) {
 	ctx := context.Background()
-	store := dssync.MutexWrap(ds.NewMapDatastore())
-	l, err := ledger.Open(ctx, store, ledger.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, store := newLedger(t)
 	stranger := makeSpamRoots(1)[0]
 	if ok, err := l.HasAuthor(ctx, room, stranger.Author); err != nil || ok {
 		t.Fatalf("HasAuthor before any event: %v, %v", ok, err)
@@ -311,7 +302,8 @@ func TestHasAuthor(t *testing.T) {
 		t.Fatal("author of a stored event not known")
 	}
 	l.Close()
-	if l, err = ledger.Open(ctx, store, ledger.Config{}); err != nil {
+	l, err := ledger.Open(ctx, store, ledger.Config{})
+	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()

@@ -9,8 +9,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	ds "github.com/ipfs/go-datastore"
-	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -130,15 +128,5 @@ func hostIn(t *testing.T, s *simNet, group int, opts ...libp2p.Option) host.Host
 // nodeIn is simNet.node on a host in group.
 func nodeIn(t *testing.T, s *simNet, group int, mod ...func(*node.Options)) *node.Node {
 	t.Helper()
-	opts := node.Options{DataDir: t.TempDir(), Config: testConfig(), Host: hostIn(t, s, group), NoRPC: true,
-		Datastore: dssync.MutexWrap(ds.NewMapDatastore())}
-	for _, m := range mod {
-		m(&opts)
-	}
-	nd, err := node.New(t.Context(), opts)
-	if err != nil {
-		t.Fatalf("start node: %v", err)
-	}
-	t.Cleanup(func() { nd.Close() })
-	return nd
+	return s.nodeOn(t, hostIn(t, s, group), mod...)
 }

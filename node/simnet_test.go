@@ -75,7 +75,13 @@ func (s *simNet) hostAt(t *testing.T, n int, opts ...libp2p.Option) host.Host {
 // ends.
 func (s *simNet) node(t *testing.T, mod ...func(*node.Options)) *node.Node {
 	t.Helper()
-	opts := node.Options{DataDir: t.TempDir(), Config: testConfig(), Host: s.host(t), NoRPC: true,
+	return s.nodeOn(t, s.host(t), mod...)
+}
+
+// nodeOn is node on host h.
+func (s *simNet) nodeOn(t *testing.T, h host.Host, mod ...func(*node.Options)) *node.Node {
+	t.Helper()
+	opts := node.Options{DataDir: t.TempDir(), Config: testConfig(), Host: h, NoRPC: true,
 		Datastore: dssync.MutexWrap(ds.NewMapDatastore())}
 	for _, m := range mod {
 		m(&opts)
