@@ -149,17 +149,24 @@ func (g *ingester) add(ctx context.Context, evs []*ledger.Event) error {
 // flush waits until everything queued is stored and reports how many
 // events were new since the last flush, and the first error.
 func (g *ingester) flush(ctx context.Context) (int, error) {
+	r := g.sync(ctx)
+	return r.stored, r.err
+}
+
+// sync waits until everything queued is stored and returns the
+// goroutine's flush result (r.err is ctx's error if ctx ends first).
+func (g *ingester) sync(ctx context.Context) flushResult {
 	ch := make(chan flushResult, 1)
 	select {
 	case g.in <- ingestReq{flush: ch}:
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return flushResult{err: ctx.Err()}
 	}
 	select {
 	case r := <-ch:
-		return r.stored, r.err
+		return r
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return flushResult{err: ctx.Err()}
 	}
 }
 
@@ -168,14 +175,7 @@ func (g *ingester) flush(ctx context.Context) (int, error) {
 // session. Events still waiting for parents are dropped (a later session
 // fetches them again).
 func (g *ingester) close(ctx context.Context) (int, int, error) {
-	ch := make(chan flushResult, 1)
-	var r flushResult
-	select {
-	case g.in <- ingestReq{flush: ch}:
-		r = <-ch
-	case <-ctx.Done():
-		r.err = ctx.Err()
-	}
+	r := g.sync(ctx)
 	close(g.in)
 	<-g.done
 	return r.stored, r.dropped, r.err
