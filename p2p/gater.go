@@ -83,13 +83,6 @@ func (b *blockList) blocked(p peer.ID) bool {
 	return ok
 }
 
-// len is the number of blocks held (expired ones included until looked at).
-func (b *blockList) len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.until)
-}
-
 // score is the peer's application-specific gossipsub score.
 func (b *blockList) score(p peer.ID) float64 {
 	if b.blocked(p) {

@@ -45,3 +45,10 @@ func TestBlockListBounded(t *testing.T) {
 		}
 	})
 }
+
+// len is the number of blocks held (expired ones included until looked at).
+func (b *blockList) len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.until)
+}
