@@ -56,6 +56,9 @@ func (s *Syncer) Sync(ctx context.Context, p peer.ID, room string) (Stats, error
 		delete(s.limited, t)
 	case errors.Is(err, ErrLimit):
 		s.remember(room, p)
+		if stats.EventsStored > 0 { // progress: the next stop starts at 1 s again
+			delete(s.limited, t)
+		}
 	case !errors.Is(err, ErrRoomUnknown):
 		st.LastError = err.Error()
 	}

@@ -306,11 +306,7 @@ func (s *Syncer) worker() {
 				// session end; later each time the same peer stops at a
 				// limit again, so a peer that feeds us limit-sized
 				// sessions cannot keep us busy.
-				if stats.EventsStored > 0 {
-					s.mu.Lock()
-					delete(s.limited, t)
-					s.mu.Unlock()
-				}
+				// (Sync has reset the delay if the session made progress.)
 				s.timers.AfterFunc(s.retryLimit(t), func() { s.Trigger(t.room, t.peer) })
 			case errors.Is(err, ErrBusy):
 				// The peer is still serving us this room (often the tail
