@@ -34,8 +34,8 @@ import (
 // loading H heads is one prefix read.
 const parentWindow = 64
 
-// headIndex orders a room's heads for choosing parents. It holds the
-// same heads as roomState.heads. It is guarded by the room's lock.
+// headIndex holds a room's heads, ordered for choosing parents. It is
+// guarded by the room's lock.
 type headIndex struct {
 	built    headHeap                 // heads with parents, newest on top
 	at       map[ID]*headEntry        // every head
@@ -55,6 +55,23 @@ func newHeadIndex() *headIndex {
 
 func (x *headIndex) len() int { return len(x.at) }
 
+// lamport returns the Lamport clock of head id, if id is a head.
+func (x *headIndex) lamport(id ID) (uint64, bool) {
+	if e, ok := x.at[id]; ok {
+		return e.key.Lamport, true
+	}
+	return 0, false
+}
+
+// ids returns the heads' IDs, unordered.
+func (x *headIndex) ids() []ID {
+	out := make([]ID, 0, len(x.at))
+	for id := range x.at {
+		out = append(out, id)
+	}
+	return out
+}
+
 // add indexes a head. A head already present is left alone.
 func (x *headIndex) add(id ID, lamport uint64, author peer.ID) {
 	if _, ok := x.at[id]; ok {
@@ -69,11 +86,12 @@ func (x *headIndex) add(id ID, lamport uint64, author peer.ID) {
 	}
 }
 
-// remove forgets a head (it became a parent).
-func (x *headIndex) remove(id ID) {
+// remove forgets a head (it became a parent); it reports whether id was
+// a head.
+func (x *headIndex) remove(id ID) bool {
 	e, ok := x.at[id]
 	if !ok {
-		return
+		return false
 	}
 	delete(x.at, id)
 	if e.pos >= 0 {
@@ -89,6 +107,7 @@ func (x *headIndex) remove(id ID) {
 	} else {
 		x.byAuthor[e.author] = list[:last]
 	}
+	return true
 }
 
 // choose returns the parents of a new event by author and its Lamport
@@ -196,8 +215,7 @@ func headValue(lamport uint64, author peer.ID) []byte {
 // under the room's lock before the room is loaded, when no write of it is
 // staged or queued in the committer, and so none can delete a head
 // behind it.
-func (l *Ledger) loadHeads(ctx context.Context, room string) (map[ID]uint64, *headIndex, error) {
-	heads := make(map[ID]uint64)
+func (l *Ledger) loadHeads(ctx context.Context, room string) (*headIndex, error) {
 	x := newHeadIndex()
 	var upgrade []op
 	err := runQuery(ctx, l.ds, query.Query{Prefix: roomPrefix(room) + "/h"}, func(key string, v []byte) (bool, error) {
@@ -217,12 +235,11 @@ func (l *Ledger) loadHeads(ctx context.Context, room string) (map[ID]uint64, *he
 			lam, author = ev.Lamport, ev.Author
 			upgrade = append(upgrade, op{key: ds.RawKey(key), value: headValue(lam, author)})
 		}
-		heads[id] = lam
 		x.add(id, lam, author)
 		return true, nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("load heads of %s: %w", room, err)
+		return nil, fmt.Errorf("load heads of %s: %w", room, err)
 	}
 	if len(upgrade) > 0 {
 		if err := l.upgradeHeads(ctx, upgrade); err != nil {
@@ -232,7 +249,7 @@ func (l *Ledger) loadHeads(ctx context.Context, room string) (map[ID]uint64, *he
 			l.log.Info("room heads upgraded", "room", room, "heads", len(upgrade))
 		}
 	}
-	return heads, x, nil
+	return x, nil
 }
 
 // upgradeHeads writes the head values found missing by loadHeads in one

@@ -72,10 +72,7 @@ func (l *Ledger) Heads(ctx context.Context, room string) ([]ID, error) {
 		return nil, err
 	}
 	defer st.mu.Unlock()
-	heads := make([]ID, 0, len(st.heads))
-	for id := range st.heads {
-		heads = append(heads, id)
-	}
+	heads := st.hidx.ids()
 	slices.Sort(heads)
 	return heads, nil
 }

@@ -25,10 +25,9 @@ type roomState struct {
 	name string
 
 	mu     sync.Mutex
-	loaded bool          // heads, meta and exactFrom are read from the datastore
-	stale  bool          // dropped after a failed write: look the room up again
-	heads  map[ID]uint64 // head ID → Lamport
-	hidx   *headIndex    // the same heads, ordered for choosing parents
+	loaded bool       // heads, meta and exactFrom are read from the datastore
+	stale  bool       // dropped after a failed write: look the room up again
+	hidx   *headIndex // the room's heads, ordered for choosing parents
 	// authors holds everyone with an accepted event (authors.go). Only
 	// writers holding mu change it, under authMu, which HasAuthor takes
 	// alone.
@@ -57,7 +56,6 @@ type pendingEvent struct {
 func newRoomState(name string) *roomState {
 	return &roomState{
 		name:    name,
-		heads:   make(map[ID]uint64),
 		hidx:    newHeadIndex(),
 		authors: make(map[peer.ID]struct{}),
 		recent:  make(map[ID]uint64),
@@ -139,7 +137,7 @@ func (l *Ledger) load(ctx context.Context, st *roomState) error {
 			}
 		}
 	}
-	heads, hidx, err := l.loadHeads(ctx, room)
+	hidx, err := l.loadHeads(ctx, room)
 	if err != nil {
 		return err
 	}
@@ -147,7 +145,7 @@ func (l *Ledger) load(ctx context.Context, st *roomState) error {
 	if err != nil {
 		return err
 	}
-	st.meta, st.heads, st.hidx = m, heads, hidx
+	st.meta, st.hidx = m, hidx
 	st.authMu.Lock()
 	st.authors, st.authorsLoaded = authors, true
 	st.authMu.Unlock()
@@ -231,7 +229,7 @@ func (st *roomState) remember(id ID, lam uint64) {
 // lamportInMemory finds id among the room's heads, recent events and
 // staged writes. st.mu must be held.
 func (st *roomState) lamportInMemory(id ID) (uint64, bool) {
-	if lam, ok := st.heads[id]; ok {
+	if lam, ok := st.hidx.lamport(id); ok {
 		return lam, true
 	}
 	if lam, ok := st.recent[id]; ok {

@@ -48,10 +48,7 @@ func (l *Ledger) Summary(ctx context.Context, room string) (Summary, error) {
 	}
 	defer st.mu.Unlock()
 	s := Summary{Fingerprint: st.meta.acc.fingerprint(st.meta.count), MaxLamport: st.meta.maxLamport}
-	s.Heads = make([]ID, 0, len(st.heads))
-	for id := range st.heads {
-		s.Heads = append(s.Heads, id)
-	}
+	s.Heads = st.hidx.ids()
 	slices.Sort(s.Heads)
 	return s, nil
 }

@@ -266,13 +266,10 @@ func stage(req *writeReq, st *roomState, ev *Event) {
 		req.batch = append(req.batch, op{key: ds.RawKey(roomListKey(room)), value: []byte{}})
 	}
 	for _, p := range ev.Parents {
-		if _, ok := st.heads[p]; ok {
-			delete(st.heads, p)
-			st.hidx.remove(p)
+		if st.hidx.remove(p) {
 			req.batch = append(req.batch, op{key: ds.RawKey(headKey(room, p)), value: nil})
 		}
 	}
-	st.heads[id] = ev.Lamport
 	st.hidx.add(id, ev.Lamport, ev.Author)
 	req.batch = append(req.batch, op{key: ds.RawKey(headKeyText(room, text)), value: headValue(ev.Lamport, ev.Author), fresh: true})
 	stageAuthor(req, st, ev)
