@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,14 +61,10 @@ func (c Config) withDefaults() Config {
 		c.Clock = d.Clock
 	}
 	o, do := &c.Orphans, d.Orphans
-	for _, f := range []struct{ v, def *int64 }{{&o.Bytes, &do.Bytes}, {&o.RoomBytes, &do.RoomBytes}, {&o.GroupBytes, &do.GroupBytes}} {
-		if *f.v == 0 {
-			*f.v = *f.def
-		}
-	}
-	if o.MaxAge == 0 {
-		o.MaxAge = do.MaxAge
-	}
+	o.Bytes = cmp.Or(o.Bytes, do.Bytes)
+	o.RoomBytes = cmp.Or(o.RoomBytes, do.RoomBytes)
+	o.GroupBytes = cmp.Or(o.GroupBytes, do.GroupBytes)
+	o.MaxAge = cmp.Or(o.MaxAge, do.MaxAge)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
