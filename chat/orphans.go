@@ -211,6 +211,16 @@ func (p *orphanPool) scopeOf(m map[string]*scope, key string) *scope {
 	return s
 }
 
+// leaveScope removes o from the scope m[key] (list k), and the scope from
+// m once it is empty.
+func leaveScope(m map[string]*scope, key string, o *orphan, k int) {
+	s := m[key]
+	s.remove(o, k)
+	if s.head == nil {
+		delete(m, key)
+	}
+}
+
 // drop removes o from every list and index; evicted counts it as dropped
 // rather than released. p.mu must be held.
 func (p *orphanPool) drop(o *orphan, evicted bool) {
@@ -220,17 +230,8 @@ func (p *orphanPool) drop(o *orphan, evicted bool) {
 	}
 	o.missing, o.pos = nil, nil
 	p.all.remove(o, linkAll)
-	for _, x := range []struct {
-		m   map[string]*scope
-		key string
-		k   int
-	}{{p.rooms, o.room, linkRoom}, {p.groups, o.group, linkGroup}} {
-		s := x.m[x.key]
-		s.remove(o, x.k)
-		if s.head == nil {
-			delete(x.m, x.key)
-		}
-	}
+	leaveScope(p.rooms, o.room, o, linkRoom)
+	leaveScope(p.groups, o.group, o, linkGroup)
 	if evicted {
 		p.evicted++
 	}
