@@ -34,8 +34,9 @@ type committer struct {
 	turns   []string               // rooms with queued requests, next to serve first
 	written []*writeReq            // written, waiting for the flush and acknowledgement
 	closed  bool
-	// For yieldToFlush: Appends queued, Appends written and not yet
-	// flushed, fsyncs finished and how long the last one took.
+	// For yieldToFlush and gather: Appends queued, Appends written and
+	// not yet flushed, fsyncs finished and how long the last one took
+	// (written only by the flush goroutine).
 	ownQueued, ownWritten int
 	flushes               uint64
 	fsyncTook             time.Duration
@@ -45,9 +46,8 @@ type committer struct {
 	localTurn bool   // the last group held only Appends while Adds waited
 
 	// Owned by the flush goroutine: what gather expects.
-	expect    int           // writers in flight after the last fsync: those it acknowledged and those that queued during it
-	lastAck   time.Time     // when the last fsync's group was acknowledged
-	lastFsync time.Duration // how long the last fsync took
+	expect  int       // writers in flight after the last fsync: those it acknowledged and those that queued during it
+	lastAck time.Time // when the last fsync's group was acknowledged
 
 	numbered atomic.Uint64 // seq, published by the commit goroutine for Since
 	done     atomic.Uint64 // last sequence number acknowledged; written by the flush goroutine

@@ -51,14 +51,14 @@ func (c *committer) flushWritten() {
 			err = fmt.Errorf("flush to disk: %w", serr)
 			c.log.Error("ledger flush failed", "events", countEvents(reqs), "err", serr)
 		}
-		c.lastFsync = time.Since(t0)
+		took := time.Since(t0)
 		// Counted before the acknowledgement, so that a writer it
 		// releases and that sends again at once is not counted twice.
 		c.mu.Lock()
 		c.expect = own + ownWriters(c.written)
 		c.ownWritten -= own
 		c.flushes++
-		c.fsyncTook = c.lastFsync
+		c.fsyncTook = took
 		c.mu.Unlock()
 		select {
 		case c.flushed <- struct{}{}:
@@ -83,7 +83,9 @@ func (c *committer) flushWritten() {
 // here. Neither is a send after a quiet spell: the wait applies only
 // right after an acknowledgement.
 func (c *committer) gather() {
-	wait := min(c.maxGather, c.lastFsync)
+	c.mu.Lock()
+	wait := min(c.maxGather, c.fsyncTook)
+	c.mu.Unlock()
 	if wait <= 0 || c.expect <= 1 || time.Since(c.lastAck) > wait {
 		return
 	}
