@@ -38,15 +38,21 @@ func ChainKey(epochSecret []byte, ep Epoch, member peer.ID) ([]byte, error) {
 	return hkdf.Key(sha256.New, epochSecret, nil, string(info), SecretSize)
 }
 
+// The infos of the two chain steps, encoded once.
+var (
+	infoMessageKey = string(fields(domainMessageKey))
+	infoChainNext  = string(fields(domainChainNext))
+)
+
 // step derives, from chain key i, message key i and chain key i+1 (the
 // symmetric KDF chain): HKDF-Expand with the chain key as PRK and
 // "parley/v1/msg-key" or "parley/v1/chain-next" as info.
 func step(ck []byte) (mk, next []byte) {
-	mk, err := hkdf.Expand(sha256.New, ck, string(fields(domainMessageKey)), SecretSize)
+	mk, err := hkdf.Expand(sha256.New, ck, infoMessageKey, SecretSize)
 	if err != nil {
 		panic(err) // unreachable: 32 bytes of SHA-256 output are always available
 	}
-	next, err = hkdf.Expand(sha256.New, ck, string(fields(domainChainNext)), SecretSize)
+	next, err = hkdf.Expand(sha256.New, ck, infoChainNext, SecretSize)
 	if err != nil {
 		panic(err)
 	}
