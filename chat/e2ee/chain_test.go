@@ -177,11 +177,16 @@ func TestChainWrongEpochAndErase(t *testing.T) {
 	if _, err := other.Open(a.id, ct); !errors.Is(err, ErrWrongEpoch) {
 		t.Fatalf("another epoch's ciphertext: %v", err)
 	}
+	c := recv.Chain(a.id)
 	recv.Erase()
-	if _, err := recv.Open(a.id, ct); !errors.Is(err, ErrDecrypt) {
+	if _, err := recv.Open(a.id, ct); !errors.Is(err, ErrErased) {
 		t.Fatalf("after Erase: %v", err)
 	}
-	c := send.Chain(a.id)
+	parsed, _ := ParseCiphertext(ct)
+	if _, err := c.Open(parsed); !errors.Is(err, ErrErased) {
+		t.Fatalf("after Erase: %v", err)
+	}
+	c = send.Chain(a.id)
 	send.Erase()
 	if _, err := c.Seal("msg", nil); !errors.Is(err, ErrErased) {
 		t.Fatalf("Seal after Erase: %v", err)

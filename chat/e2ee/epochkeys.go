@@ -41,18 +41,31 @@ func NewEpochKeys(ep Epoch, secret []byte, members []peer.ID) (*EpochKeys, error
 	return k, nil
 }
 
-// Chain returns member's chain, or nil if member is not in the epoch.
+// Chain returns member's chain, or nil if member is not in the epoch or
+// the keys were erased.
 func (k *EpochKeys) Chain(member peer.ID) *Chain {
+	c, _ := k.chain(member)
+	return c
+}
+
+func (k *EpochKeys) chain(member peer.ID) (*Chain, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.chains[member]
+	if k.chains == nil {
+		return nil, ErrErased
+	}
+	c, ok := k.chains[member]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s is not a member of the epoch", ErrDecrypt, member)
+	}
+	return c, nil
 }
 
 // Seal encrypts under self's chain.
 func (k *EpochKeys) Seal(self peer.ID, kind string, body []byte) ([]byte, error) {
-	c := k.Chain(self)
-	if c == nil {
-		return nil, fmt.Errorf("%w: %s is not a member of the epoch", ErrWrongRecipient, self)
+	c, err := k.chain(self)
+	if err != nil {
+		return nil, err
 	}
 	return c.Seal(kind, body)
 }
@@ -64,9 +77,9 @@ func (k *EpochKeys) Open(author peer.ID, raw []byte) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	c := k.Chain(author)
-	if c == nil {
-		return Message{}, fmt.Errorf("%w: %s is not a member of the epoch", ErrDecrypt, author)
+	c, err := k.chain(author)
+	if err != nil {
+		return Message{}, err
 	}
 	return c.Open(ct)
 }
