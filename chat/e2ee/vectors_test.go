@@ -94,6 +94,9 @@ type messageVector struct {
 	Nonce      string `json:"nonce"`
 	AAD        string `json:"aad"`
 	Ciphertext string `json:"ciphertext"`
+	// ReceiverState is the marshalled chain of a receiver that opened
+	// only this message (index 1), so it holds index 0's key.
+	ReceiverState string `json:"receiver_state"`
 }
 
 type inviteVector struct {
@@ -185,8 +188,19 @@ func buildVectors(t *testing.T) *vectors {
 	if err != nil {
 		t.Fatal(err)
 	}
+	recv, err := NewChain(ep, a.id, ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := recv.Open(ct); err != nil {
+		t.Fatal(err)
+	}
+	state, err := recv.MarshalState()
+	if err != nil {
+		t.Fatal(err)
+	}
 	v.Message = messageVector{Index: 1, Kind: "msg", Body: h(body), Nonce: h(nonce),
-		AAD: h(messageAAD(ep, a.id, 1)), Ciphertext: h(ct.Encode())}
+		AAD: h(messageAAD(ep, a.id, 1)), Ciphertext: h(ct.Encode()), ReceiverState: h(state)}
 
 	inv, err := signInvite(a.key, Invite{Inviter: a.id, Room: ep.Room, ID: seed("invite id", 0)[:InviteIDSize],
 		Created: t0, Expires: t0.Add(24 * time.Hour), MaxUses: 1, Invitee: b.id})
@@ -311,6 +325,7 @@ func writeFuzzSeeds(t *testing.T, v *vectors) {
 		"FuzzParseCiphertext": un(v.Message.Ciphertext),
 		"FuzzParseDMInit":     un(v.DMInit.Encoded),
 		"FuzzUnpad":           un(v.Padding[1].Padded),
+		"FuzzRestoreChain":    un(v.Message.ReceiverState),
 	} {
 		dir := filepath.Join("testdata", "fuzz", target)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
