@@ -111,14 +111,10 @@ func (c *Chain) Next() uint64 {
 func (c *Chain) Seal(kind string, body []byte) ([]byte, error) {
 	var nonce [NonceSize]byte
 	rand.Read(nonce[:])
-	ct, err := c.seal(kind, body, nonce[:])
-	if err != nil {
-		return nil, err
-	}
-	return ct.Encode(), nil
+	return c.seal(kind, body, nonce[:])
 }
 
-func (c *Chain) seal(kind string, body, nonce []byte) (*Ciphertext, error) {
+func (c *Chain) seal(kind string, body, nonce []byte) ([]byte, error) {
 	padded, err := pad(kind, body)
 	if err != nil {
 		return nil, err

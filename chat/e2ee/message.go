@@ -141,14 +141,19 @@ func ParseCiphertext(raw []byte) (*Ciphertext, error) {
 	return c, nil
 }
 
-// encryptMessage seals a padded plaintext under key with nonce.
-func encryptMessage(key, nonce []byte, ep Epoch, author peer.ID, index uint64, padded []byte) (*Ciphertext, error) {
+// encryptMessage seals a padded plaintext under key with nonce and
+// returns the encoded ciphertext, sealed straight into its one buffer.
+func encryptMessage(key, nonce []byte, ep Epoch, author peer.ID, index uint64, padded []byte) ([]byte, error) {
 	a, err := chacha20poly1305.NewX(key)
 	if err != nil {
 		return nil, err
 	}
-	sealed := a.Seal(nil, nonce, padded, messageAAD(ep, author, index))
-	return &Ciphertext{Epoch: bytes.Clone(ep.ID), Index: index, Nonce: bytes.Clone(nonce), Sealed: sealed}, nil
+	b := make([]byte, 0, 2*binary.MaxVarintLen64+1+len(ep.ID)+NonceSize+len(padded)+tagSize)
+	b = append(b, ciphertextVersion)
+	b = appendField(b, ep.ID)
+	b = binary.AppendUvarint(b, index)
+	b = append(b, nonce...)
+	return a.Seal(b, nonce, padded, messageAAD(ep, author, index)), nil
 }
 
 // decryptMessage opens c under key for author.

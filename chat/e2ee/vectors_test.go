@@ -192,7 +192,11 @@ func buildVectors(t *testing.T) *vectors {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := recv.Open(ct); err != nil {
+	parsed, err := ParseCiphertext(ct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := recv.Open(parsed); err != nil {
 		t.Fatal(err)
 	}
 	state, err := recv.MarshalState()
@@ -200,7 +204,7 @@ func buildVectors(t *testing.T) *vectors {
 		t.Fatal(err)
 	}
 	v.Message = messageVector{Index: 1, Kind: "msg", Body: h(body), Nonce: h(nonce),
-		AAD: h(messageAAD(ep, a.id, 1)), Ciphertext: h(ct.Encode()), ReceiverState: h(state)}
+		AAD: h(messageAAD(ep, a.id, 1)), Ciphertext: h(ct), ReceiverState: h(state)}
 
 	inv, err := signInvite(a.key, Invite{Inviter: a.id, Room: ep.Room, ID: seed("invite id", 0)[:InviteIDSize],
 		Created: t0, Expires: t0.Add(24 * time.Hour), MaxUses: 1, Invitee: b.id})
@@ -228,7 +232,7 @@ func buildVectors(t *testing.T) *vectors {
 
 	v.Sizeinfo = map[string]int{
 		"signed_bundle": len(b.bundle.Raw()), "sealed_epoch_secret": len(sealed),
-		"ciphertext_short_message": len(ct.Encode()), "signed_invite": len(inv.Raw()),
+		"ciphertext_short_message": len(ct), "signed_invite": len(inv.Raw()),
 		"invite_token": len(tok.Encode()), "dm_init": len(d.Encode()),
 	}
 	return v
