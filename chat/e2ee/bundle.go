@@ -177,8 +177,12 @@ func ParseBundle(raw []byte) (*SignedBundle, error) {
 }
 
 // Verify checks that the bundle is valid at now: created no later than
-// now + ClockSkew and not yet expired.
+// now + ClockSkew and not yet expired. A SignedBundle built by hand, not
+// by SignBundle or ParseBundle, never verifies.
 func (s *SignedBundle) Verify(now time.Time) error {
+	if s.raw == nil {
+		return fmt.Errorf("%w: bundle not from SignBundle or ParseBundle", ErrBadSignature)
+	}
 	if s.Created.After(now.Add(ClockSkew)) {
 		return fmt.Errorf("%w: bundle created in the future (%v)", ErrExpired, s.Created)
 	}

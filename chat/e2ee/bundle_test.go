@@ -86,6 +86,27 @@ func TestBundleVerifyTime(t *testing.T) {
 	}
 }
 
+func TestHandMadeBundleNeverVerifies(t *testing.T) {
+	a := newPerson(t, 1)
+	fake := &SignedBundle{Bundle: a.bundle.Bundle}
+	if err := fake.Verify(t0); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("hand-made bundle: %v", err)
+	}
+	if _, err := NewBundleBook().Add(fake, t0); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("hand-made bundle in the book: %v", err)
+	}
+	if err := NewBundleBook().Restore(fake); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("hand-made bundle restored: %v", err)
+	}
+	if _, err := SealEpochSecret(fake, testEpoch(), fixedSecret(), t0); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("seal to a hand-made bundle: %v", err)
+	}
+	inv := &SignedInvite{Invite: Invite{Inviter: a.id, Room: "r", ID: make([]byte, InviteIDSize), MaxUses: 1, Created: t0, Expires: t0.Add(time.Hour)}}
+	if err := inv.Verify(t0); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("hand-made invite: %v", err)
+	}
+}
+
 func TestBundleTamperedBytes(t *testing.T) {
 	raw := newPerson(t, 1).bundle.Raw()
 	for i := range raw {

@@ -52,6 +52,9 @@ func (b *BundleBook) Restore(s *SignedBundle) error {
 }
 
 func (b *BundleBook) put(s *SignedBundle) (bool, error) {
+	if s.raw == nil {
+		return false, fmt.Errorf("%w: bundle not from SignBundle or ParseBundle", ErrBadSignature)
+	}
 	cur, ok := b.newest[s.Peer]
 	switch {
 	case !ok:

@@ -198,8 +198,12 @@ func ParseInvite(raw []byte) (*SignedInvite, error) {
 // Raw returns the signed envelope bytes (do not modify).
 func (s *SignedInvite) Raw() []byte { return s.raw }
 
-// Verify checks that the invite may be used at now.
+// Verify checks that the invite may be used at now. A SignedInvite built
+// by hand, not by NewInvite or ParseInvite, never verifies.
 func (s *SignedInvite) Verify(now time.Time) error {
+	if s.raw == nil {
+		return fmt.Errorf("%w: invite not from NewInvite or ParseInvite", ErrBadSignature)
+	}
 	if s.Created.After(now.Add(ClockSkew)) {
 		return fmt.Errorf("%w: invite created in the future (%v)", ErrExpired, s.Created)
 	}
