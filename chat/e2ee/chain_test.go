@@ -192,3 +192,42 @@ func TestChainWrongEpochAndErase(t *testing.T) {
 		t.Fatalf("Seal after Erase: %v", err)
 	}
 }
+
+// TestChainConcurrent opens one sender's messages from many goroutines in
+// any order: every message opens exactly once, whatever interleaving.
+func TestChainConcurrent(t *testing.T) {
+	a, b := newPerson(t, 1), newPerson(t, 2)
+	send, recv := chains(t, a, b)
+	cts := sealN(t, send, a.id, 200)
+	opened := make(chan uint64, 2*len(cts))
+	done := make(chan struct{})
+	for w := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range cts {
+				// Each worker walks the list from its own offset, so every
+				// ciphertext is tried four times.
+				j := (i + w*50) % len(cts)
+				if m, err := recv.Open(a.id, cts[j]); err == nil {
+					opened <- m.Index
+				} else if !errors.Is(err, ErrReplay) {
+					t.Errorf("open %d: %v", j, err)
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	close(opened)
+	seen := make(map[uint64]bool)
+	for i := range opened {
+		if seen[i] {
+			t.Fatalf("index %d opened twice", i)
+		}
+		seen[i] = true
+	}
+	if len(seen) != len(cts) {
+		t.Fatalf("%d of %d messages opened", len(seen), len(cts))
+	}
+}
