@@ -194,3 +194,20 @@ func BenchmarkOpenEpochSecret(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkOpenForgedFarIndex is the worst a ciphertext can cost a
+// receiver: an index MaxSkip past the chain that then fails to
+// authenticate, so the walk is redone every time.
+func BenchmarkOpenForgedFarIndex(b *testing.B) {
+	a := newPerson(b, 1)
+	c, err := NewChain(testEpoch(), a.id, fixedSecret())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ct := &Ciphertext{Epoch: testEpoch().ID, Index: MaxSkip, Nonce: make([]byte, NonceSize), Sealed: make([]byte, MinPadded+tagSize)}
+	loop(b, func() {
+		if _, err := c.Open(ct); err == nil {
+			b.Fatal("a forged ciphertext opened")
+		}
+	})
+}

@@ -47,16 +47,18 @@ var (
 // step derives, from chain key i, message key i and chain key i+1 (the
 // symmetric KDF chain): HKDF-Expand with the chain key as PRK and
 // "parley/v1/msg-key" or "parley/v1/chain-next" as info.
-func step(ck []byte) (mk, next []byte) {
-	mk, err := hkdf.Expand(sha256.New, ck, infoMessageKey, SecretSize)
+func step(ck []byte) (mk, next []byte) { return messageKey(ck), nextChainKey(ck) }
+
+func messageKey(ck []byte) []byte { return expand(ck, infoMessageKey) }
+
+func nextChainKey(ck []byte) []byte { return expand(ck, infoChainNext) }
+
+func expand(ck []byte, info string) []byte {
+	k, err := hkdf.Expand(sha256.New, ck, info, SecretSize)
 	if err != nil {
 		panic(err) // unreachable: 32 bytes of SHA-256 output are always available
 	}
-	next, err = hkdf.Expand(sha256.New, ck, infoChainNext, SecretSize)
-	if err != nil {
-		panic(err)
-	}
-	return mk, next
+	return k
 }
 
 // Chain is one member's sending chain in one epoch. The member Seals with
@@ -180,13 +182,14 @@ func (c *Chain) Open(ct *Ciphertext) (Message, error) {
 	if i-c.next > MaxSkip {
 		return Message{}, fmt.Errorf("%w: index %d, next %d", ErrTooManySkipped, i, c.next)
 	}
-	// Derive up to i on the side; commit only if the message opens.
-	keys := make([][]byte, 0, i-c.next)
+	// Walk the chain keys up to i on the side and commit only if the
+	// message opens; the skipped indices' message keys are derived only
+	// then, so a forged far index costs one HKDF per step, not two.
+	cks := make([][]byte, 0, i-c.next)
 	ck := bytes.Clone(c.ck)
 	for range i - c.next {
-		mk, next := step(ck)
-		clear(ck)
-		keys, ck = append(keys, mk), next
+		cks = append(cks, ck)
+		ck = nextChainKey(ck)
 	}
 	mk, next := step(ck)
 	clear(ck)
@@ -194,14 +197,15 @@ func (c *Chain) Open(ct *Ciphertext) (Message, error) {
 	kind, body, err := decryptMessage(mk, c.ep, c.author, ct)
 	if err != nil {
 		clear(next)
-		for _, k := range keys {
+		for _, k := range cks {
 			clear(k)
 		}
 		return Message{}, err
 	}
-	for k, key := range keys {
+	for k, ck := range cks {
 		idx := c.next + uint64(k)
-		c.skipped[idx] = key
+		c.skipped[idx] = messageKey(ck)
+		clear(ck)
 		c.order = append(c.order, idx)
 	}
 	clear(c.ck)
