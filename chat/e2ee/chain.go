@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -234,6 +235,14 @@ func (c *Chain) evict() {
 		drop++
 	}
 	c.order = append(c.order[:0], c.order[drop:]...)
+	// Opened keys behind a live one stay in order; compact once they
+	// outnumber the live ones, so order stays within 2 × MaxSkip.
+	if len(c.order) > 2*MaxSkip {
+		c.order = slices.DeleteFunc(c.order, func(i uint64) bool {
+			_, ok := c.skipped[i]
+			return !ok
+		})
+	}
 }
 
 // Skipped returns how many skipped keys the chain holds.

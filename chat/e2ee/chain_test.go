@@ -231,3 +231,38 @@ func TestChainConcurrent(t *testing.T) {
 		t.Fatalf("%d of %d messages opened", len(seen), len(cts))
 	}
 }
+
+// TestChainOrderBounded plays a sender that skips ahead and then fills
+// in all but one of each gap, round after round: the bookkeeping of
+// skipped keys stays bounded, not just the keys.
+func TestChainOrderBounded(t *testing.T) {
+	a := newPerson(t, 1)
+	ck := mustChainKey(t, a.id)
+	send, _ := NewChain(testEpoch(), a.id, ck)
+	recv, _ := NewChain(testEpoch(), a.id, ck)
+	const gap = 100
+	for round := range 60 {
+		cts := make([]*Ciphertext, gap+1)
+		for i := range cts {
+			raw, err := send.Seal("msg", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cts[i], _ = ParseCiphertext(raw)
+		}
+		if _, err := recv.Open(cts[gap]); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		for _, ct := range cts[1:gap] {
+			if _, err := recv.Open(ct); err != nil {
+				t.Fatalf("round %d, index %d: %v", round, ct.Index, err)
+			}
+		}
+		if n := len(recv.order); n > 2*MaxSkip {
+			t.Fatalf("round %d: %d entries in order", round, n)
+		}
+	}
+	if n := recv.Skipped(); n != 60 {
+		t.Fatalf("%d skipped keys, want one per round", n)
+	}
+}
