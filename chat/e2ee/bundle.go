@@ -205,6 +205,13 @@ func (s *SignedBundle) Hash() [HashSize]byte { return s.hash }
 // record, one byte string, one hash) and on the signer being the peer
 // that signer names once rec is decoded.
 func consume(raw []byte, rec record.Record, payloadType []byte, signer func() peer.ID) error {
+	// Refuse other key types before verifying: an RSA signature costs a
+	// verifier far more than an Ed25519 one.
+	if env, err := record.UnmarshalEnvelope(raw); err != nil {
+		return fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
+	} else if env.PublicKey.Type() != cryptopb.KeyType_Ed25519 {
+		return fmt.Errorf("%w: signer key must be Ed25519", ErrBadSignature)
+	}
 	env, err := record.ConsumeTypedEnvelope(raw, rec)
 	if err != nil {
 		if env != nil && bytes.Equal(env.PayloadType, payloadType) {
@@ -218,9 +225,6 @@ func consume(raw []byte, rec record.Record, payloadType []byte, signer func() pe
 	}
 	if !bytes.Equal(env.PayloadType, payloadType) {
 		return fmt.Errorf("%w: payload type %q", ErrMalformed, env.PayloadType)
-	}
-	if env.PublicKey.Type() != cryptopb.KeyType_Ed25519 {
-		return fmt.Errorf("%w: signer key must be Ed25519", ErrBadSignature)
 	}
 	again, err := env.Marshal()
 	if err != nil || !bytes.Equal(again, raw) {

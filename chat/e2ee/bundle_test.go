@@ -2,11 +2,14 @@ package e2ee
 
 import (
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"testing"
 	"time"
 
 	dhtrecord "github.com/libp2p/go-libp2p-record"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/record"
 )
 
@@ -45,6 +48,26 @@ func TestBundleSignerMustBePeer(t *testing.T) {
 	raw, _ := env.Marshal()
 	if _, err := ParseBundle(raw); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("bundle of a signed by m: %v", err)
+	}
+}
+
+// TestBundleSignedWithRSA plays a peer that signs its bundle with an RSA
+// identity: refused before any RSA verification.
+func TestBundleSignedWithRSA(t *testing.T) {
+	key, _, err := crypto.GenerateRSAKeyPair(2048, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := peer.IDFromPrivateKey(key)
+	b := newPerson(t, 1).bundle.Bundle
+	b.Peer = id
+	env, err := record.Seal(&b, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := env.Marshal()
+	if _, err := ParseBundle(raw); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("RSA-signed bundle: %v", err)
 	}
 }
 
@@ -139,6 +162,9 @@ func TestBundleBookRollback(t *testing.T) {
 	}
 	old, cur := mk(4, t0.Add(-48*time.Hour)), mk(5, t0.Add(-time.Hour))
 	book := NewBundleBook()
+	if _, err := book.Get(a.id, t0); !errors.Is(err, ErrNoBundle) {
+		t.Fatalf("Get of an unknown peer: %v", err)
+	}
 	if ok, err := book.Add(cur, t0); !ok || err != nil {
 		t.Fatalf("Add(5) = %v, %v", ok, err)
 	}

@@ -70,14 +70,14 @@ func (b *BundleBook) put(s *SignedBundle) (bool, error) {
 }
 
 // Get returns p's newest bundle if it is valid at now: ErrExpired when it
-// is not (the peer must publish a new one before anyone seals to it), an
-// error wrapping ErrMalformed when none is known.
+// is not (the peer must publish a new one before anyone seals to it),
+// ErrNoBundle when none is known.
 func (b *BundleBook) Get(p peer.ID, now time.Time) (*SignedBundle, error) {
 	b.mu.Lock()
 	s, ok := b.newest[p]
 	b.mu.Unlock()
 	if !ok {
-		return nil, fmt.Errorf("%w: no bundle known for %s", ErrMalformed, p)
+		return nil, fmt.Errorf("%w: %s", ErrNoBundle, p)
 	}
 	if err := s.Verify(now); err != nil {
 		return nil, err

@@ -14,6 +14,8 @@ var (
 	// ErrExpired is returned when a bundle or invite is used outside its
 	// validity period.
 	ErrExpired = errors.New("e2ee: expired")
+	// ErrNoBundle is returned when no bundle is known for a peer.
+	ErrNoBundle = errors.New("e2ee: no bundle known for peer")
 	// ErrRollback is returned when a bundle's seq is lower than one
 	// already seen for that peer, or repeats it with other contents.
 	ErrRollback = errors.New("e2ee: bundle rollback")
