@@ -37,7 +37,8 @@ type Config struct {
 	// Orphans bound the events held while their parents are fetched; each
 	// zero field takes its DefaultOrphanLimits value.
 	Orphans OrphanLimits
-	// Clock returns the current time; nil means time.Now. Tests set it.
+	// Clock returns the current time; nil means time.Now. It stamps our
+	// events, ages orphans and refills the newcomer budget; tests set it.
 	Clock func() time.Time
 	// Metrics, if set, counts messages sent, received and rejected (see
 	// Metrics). Nil means none.

@@ -69,7 +69,7 @@ func (s *Service) allowNewcomer(ctx context.Context, room string, ev *ledger.Eve
 	if err != nil || known {
 		return err
 	}
-	now := time.Now()
+	now := s.cfg.Clock() // the orphan pool's clock too: tests control both
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	p := n.pending[room]

@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
@@ -232,5 +234,64 @@ func TestSyncSpamHeldToNewcomerBudget(t *testing.T) {
 	t.Logf("responder handed %d spam tips from fresh identities; stored %d (bound %d)", len(spam), stored, bound)
 	if stored > bound {
 		t.Fatalf("stored %d spam events by sync, budget bound %d", stored, bound)
+	}
+}
+
+// The newcomer budget refills with the service's clock (Config.Clock),
+// the one the orphan pool runs on: here virtual time in a synctest
+// bubble, so a second of it buys NewcomerRate more new authors.
+func TestNewcomerBudgetRefillsPerVirtualTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := localService(t, Config{Limits: Limits{NewcomerRate: 2, NewcomerBurst: 3}})
+		room := PublicRoomID("open")
+		validate := s.validator(&joined{Room: Room{ID: room}, orph: &orphans{pool: s.orph, room: room}})
+		spam := strangerRoots(t, room, 20)
+		admit := func(evs []*ledger.Event) (n int) {
+			for _, ev := range evs {
+				if _, verdict, _ := validate(t.Context(), "forwarder", ev.Raw()); verdict == Accept {
+					n++
+				}
+			}
+			return n
+		}
+		if n := admit(spam[:5]); n != 3 {
+			t.Fatalf("full budget: %d of 5 admitted, want the burst (3)", n)
+		}
+		time.Sleep(time.Second) // virtual
+		if n := admit(spam[5:10]); n != 2 {
+			t.Fatalf("after 1 s: %d of 5 admitted, want NewcomerRate (2)", n)
+		}
+		time.Sleep(10 * time.Second) // refills to the burst, not beyond
+		if n := admit(spam[10:]); n != 3 {
+			t.Fatalf("after 10 s: %d of 10 admitted, want the burst (3)", n)
+		}
+	})
+}
+
+// The budget reads Config.Clock, not the wall clock: a clock the test
+// steps refills it though no real time passes.
+func TestNewcomerBudgetUsesConfigClock(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Unix(1_700_000_000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := localService(t, Config{Limits: Limits{NewcomerRate: 1, NewcomerBurst: 1}, Clock: clock})
+	room := PublicRoomID("open")
+	validate := s.validator(&joined{Room: Room{ID: room}, orph: &orphans{pool: s.orph, room: room}})
+	spam := strangerRoots(t, room, 3)
+	verdicts := func() (v []Verdict) {
+		for _, ev := range spam[1:] {
+			_, verdict, _ := validate(t.Context(), "forwarder", ev.Raw())
+			v = append(v, verdict)
+		}
+		return v
+	}
+	if _, verdict, _ := validate(t.Context(), "forwarder", spam[0].Raw()); verdict != Accept {
+		t.Fatalf("first stranger: %v, want accept", verdict)
+	}
+	mu.Lock()
+	now = now.Add(time.Second)
+	mu.Unlock()
+	if v := verdicts(); v[0] != Accept || v[1] != Ignore {
+		t.Fatalf("after the clock moved 1 s: %v; want one accepted, one ignored", v)
 	}
 }
