@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -146,11 +147,18 @@ func (s *Service) storeChain(ctx context.Context, j *joined, evs []*ledger.Event
 // completed) and the rejections of evs. Only the events of evs that no
 // other names as a parent are charged the room's newcomer budget
 // (newcomers.go); those of new authors over it are neither added nor
-// rejected: a later session brings them.
+// rejected but left for a later session, and the error then wraps
+// ErrRateLimited (after the rest is stored), so that the session can
+// stop pulling what this budget would drop too.
 func (s *Service) Ingest(ctx context.Context, room string, evs []*ledger.Event) ([]*ledger.Event, []ledger.Rejection, error) {
+	n := len(evs)
 	evs, err := s.withinNewcomerBudget(ctx, room, evs, namedParents(evs))
 	if err != nil {
 		return nil, nil, err
+	}
+	var over error
+	if left := n - len(evs); left > 0 {
+		over = fmt.Errorf("%w: %d events of authors new to room %s left for later", ErrRateLimited, left, room)
 	}
 	added, rejected, err := s.led.Add(ctx, room, evs...)
 	if err != nil {
@@ -160,10 +168,10 @@ func (s *Service) Ingest(ctx context.Context, room string, evs []*ledger.Event) 
 	j := s.rooms[room]
 	s.mu.Unlock()
 	if j == nil {
-		return added, rejected, nil
+		return added, rejected, over
 	}
 	more, err := s.storeChain(ctx, j, nil, nil, j.orph.releaseChildren(added))
-	return append(added, more...), rejected, err
+	return append(added, more...), rejected, cmp.Or(err, over)
 }
 
 // namedParents returns the IDs that some event of evs names as a parent.

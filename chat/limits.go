@@ -37,7 +37,8 @@ func DefaultLimits() Limits {
 }
 
 // ErrRateLimited is returned by the validator, with the verdict Ignore,
-// for gossip over a rate limit.
+// for gossip over a rate limit, and by Ingest when the room's newcomer
+// budget left some of the events for later.
 var ErrRateLimited = errors.New("rate limited")
 
 // errStored is returned by the validator, with the verdict Ignore, for

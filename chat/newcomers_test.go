@@ -61,10 +61,11 @@ func TestNewcomerBudget(t *testing.T) {
 		t.Fatalf("gossip: %d accepted, %d ignored; want 5 and 5", accepted, ignored)
 	}
 	// Sync: the budget is spent, so none of ten more strangers is stored,
-	// and nothing is called the peer's fault.
+	// nothing is called the peer's fault, and the error says why (the
+	// syncer stops the session: the rest would be dropped too).
 	added, rejected, err := s.Ingest(t.Context(), room, spam[10:])
-	if err != nil || len(added) != 0 || len(rejected) != 0 {
-		t.Fatalf("Ingest over budget: %d added, %v, %v; want nothing", len(added), rejected, err)
+	if !errors.Is(err, ErrRateLimited) || len(added) != 0 || len(rejected) != 0 {
+		t.Fatalf("Ingest over budget: %d added, %v, %v; want nothing, rate limited", len(added), rejected, err)
 	}
 	// An author with a stored event is no newcomer.
 	s2 := localService(t, Config{Limits: Limits{NewcomerRate: 0.001, NewcomerBurst: 1}})
@@ -161,21 +162,23 @@ func TestOrphansChargedOnRelease(t *testing.T) {
 }
 
 // syncIn hands evs to s.Ingest the way p2p/ledgersync does: sorted
-// parents first, in batches of 512 (one Events frame). It returns how
-// many were added.
-func syncIn(t *testing.T, s *Service, room string, evs []*ledger.Event) int {
+// parents first, in batches of 512 (one Events frame), all of them
+// (a session stops at ErrRateLimited; the next one goes on). It returns
+// how many were added and how many batches were over the budget.
+func syncIn(t *testing.T, s *Service, room string, evs []*ledger.Event) (n, over int) {
 	t.Helper()
-	n := 0
 	for len(evs) > 0 {
 		b := evs[:min(512, len(evs))]
 		evs = evs[len(b):]
 		added, rejected, err := s.Ingest(t.Context(), room, b)
-		if err != nil || len(rejected) > 0 {
+		if errors.Is(err, ErrRateLimited) {
+			over++
+		} else if err != nil || len(rejected) > 0 {
 			t.Fatalf("Ingest: %v, %d rejected", err, len(rejected))
 		}
 		n += len(added)
 	}
-	return n
+	return n, over
 }
 
 // A fresh node catching up by sync on a long history knows none of its
@@ -202,8 +205,8 @@ func TestSyncCatchUpNotThrottled(t *testing.T) {
 		}
 		parents = step
 	}
-	if n := syncIn(t, s, room, evs); n != authors {
-		t.Fatalf("stored %d of %d events of new authors by sync; want all", n, authors)
+	if n, over := syncIn(t, s, room, evs); n != authors || over > 0 {
+		t.Fatalf("stored %d of %d events of new authors by sync, %d batches over the budget; want all, none", n, authors, over)
 	}
 }
 
@@ -214,7 +217,7 @@ func TestSyncSpamHeldToNewcomerBudget(t *testing.T) {
 	s := localService(t, Config{Limits: DefaultLimits()})
 	room := PublicRoomID("open")
 	anchor := chain(t, room, 1)
-	if n := syncIn(t, s, room, anchor); n != 1 {
+	if n, _ := syncIn(t, s, room, anchor); n != 1 {
 		t.Fatalf("anchor: %d stored", n)
 	}
 	spam := strangerRoots(t, room, 2000)
@@ -228,12 +231,15 @@ func TestSyncSpamHeldToNewcomerBudget(t *testing.T) {
 		spam = append(spam, ev)
 	}
 	start := time.Now()
-	stored := syncIn(t, s, room, spam)
+	stored, over := syncIn(t, s, room, spam)
 	lim := DefaultLimits()
 	bound := lim.NewcomerBurst + int(lim.NewcomerRate*(time.Since(start).Seconds()+1))
 	t.Logf("responder handed %d spam tips from fresh identities; stored %d (bound %d)", len(spam), stored, bound)
 	if stored > bound {
 		t.Fatalf("stored %d spam events by sync, budget bound %d", stored, bound)
+	}
+	if over == 0 {
+		t.Fatal("no batch was reported over the budget: the session would pull all the spam")
 	}
 }
 

@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/ledger"
@@ -33,6 +35,13 @@ func (s syncStore) Rooms(ctx context.Context) ([]string, error) {
 
 func (s syncStore) Ledger() *ledger.Ledger { return s.svc.Ledger() }
 
+// Ingest stores through chat; over the room's newcomer budget it tells
+// the syncer ErrLimit, which ends the session (what it would pull next
+// would be dropped too) and retries later with backoff, not blame.
 func (s syncStore) Ingest(ctx context.Context, room string, evs []*ledger.Event) ([]*ledger.Event, []ledger.Rejection, error) {
-	return s.svc.Ingest(ctx, room, evs)
+	added, rejected, err := s.svc.Ingest(ctx, room, evs)
+	if errors.Is(err, chat.ErrRateLimited) {
+		err = fmt.Errorf("%w: %w", ledgersync.ErrLimit, err)
+	}
+	return added, rejected, err
 }

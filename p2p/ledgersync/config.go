@@ -41,7 +41,9 @@ type Store interface {
 	// Ingest stores events of room that were verified with ledger.Decode,
 	// given parents first, and shows new ones to subscribers once
 	// (chat.Service.Ingest). It returns the new events and the rejections;
-	// err only when the store failed.
+	// err when the store failed, or an error wrapping ErrLimit when it
+	// takes no more for now (a budget): either ends the session, and
+	// ErrLimit retries it later with backoff, without blame.
 	Ingest(ctx context.Context, room string, evs []*ledger.Event) ([]*ledger.Event, []ledger.Rejection, error)
 }
 

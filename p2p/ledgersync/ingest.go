@@ -39,6 +39,9 @@ type ingester struct {
 	gauge  *atomic.Int64 // the syncer's total of deferred bytes
 
 	// owned by the goroutine
+	// failed is set with err, for the requester to stop pulling.
+	failed atomic.Bool
+
 	deferred      []*ledger.Event
 	deferredBytes int64
 	dropped       int // deferred events dropped over budget
@@ -91,6 +94,7 @@ func (g *ingester) ingest(ctx context.Context, evs []*ledger.Event) int {
 	g.stored += len(added)
 	if err != nil {
 		g.err = fmt.Errorf("store synced events: %w", err)
+		g.failed.Store(true)
 		return len(added)
 	}
 	for _, r := range rejected {
@@ -101,6 +105,7 @@ func (g *ingester) ingest(ctx context.Context, evs []*ledger.Event) int {
 		// An honest peer's ledger never holds an event that does not fit
 		// its parents: it came from the peer, so the peer is at fault.
 		g.err = fmt.Errorf("%w: event %s: %v", ErrMisbehaving, r.Event.ID(), r.Err)
+		g.failed.Store(true)
 		return len(added)
 	}
 	return len(added)

@@ -189,6 +189,13 @@ func (s *Syncer) pull(ctx context.Context, p peer.ID, room string) (stats Stats,
 				if err := ing.add(ctx, evs); err != nil {
 					return stats, err
 				}
+				if ing.failed.Load() {
+					// The store takes no more (a budget, say): the rest
+					// of the round would be verified only to be dropped.
+					stored, err := ing.flush(ctx)
+					stats.EventsStored += stored
+					return stats, err
+				}
 				if limited {
 					return stats, fmt.Errorf("%w: received %d events, %d bytes", ErrLimit, stats.EventsReceived, c.read.Load())
 				}
