@@ -101,6 +101,7 @@ type queued struct {
 // onCommit runs on the ledger's flush goroutine (one at a time) with
 // newly stored events, in arrival order. It must not block.
 func (s *Service) onCommit(evs []*ledger.Event) {
+	s.noteCommitted(evs) // for the validator's parent lookups (committed.go)
 	s.mu.Lock()
 	for _, ev := range evs {
 		s.noteMember(ev)

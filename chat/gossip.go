@@ -23,7 +23,8 @@ func (s *Service) subscribe(r Room) error {
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	j := &joined{Room: r, in: newRoomQueue[inbound](ingestQueue), ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		ready: make(chan struct{}), orph: &orphans{pool: s.orph, room: r.ID}, pubq: newRoomQueue[[]byte](publishQueue)}
+		ready: make(chan struct{}), orph: &orphans{pool: s.orph, room: r.ID}, pubq: newRoomQueue[[]byte](publishQueue),
+		committed: newCommittedIDs()}
 	s.rooms[r.ID] = j
 	s.mu.Unlock()
 
@@ -163,11 +164,14 @@ func (s *Service) validator(j *joined) ValidateFunc {
 }
 
 // missingParents returns the parents of ev that are neither stored nor
-// accepted and on their way to the store (j.pending).
+// accepted and on their way to the store (j.pending). Parents committed
+// a moment ago are found in memory (j.committed); the rest, including a
+// parent the ledger has staged but not yet written, are asked of the
+// datastore, as before: a staged write may still fail.
 func (s *Service) missingParents(ctx context.Context, j *joined, ev *ledger.Event) ([]ledger.ID, error) {
 	var missing []ledger.ID
 	for _, p := range ev.Parents {
-		if _, ok := j.pending.Load(p); ok {
+		if _, ok := j.pending.Load(p); ok || j.committed.has(p) {
 			continue
 		}
 		ok, err := s.led.Has(ctx, j.ID, p)

@@ -64,6 +64,8 @@ type joined struct {
 	// pending holds the IDs of events accepted and queued in in but not
 	// stored yet, so that their children are not taken for orphans.
 	pending sync.Map // ledger.ID → struct{}
+	// committed holds the room's newest committed IDs (committed.go).
+	committed *committedIDs
 	// asking holds the forwarders with a repair running (repair.go).
 	asking sync.Map        // peer.ID → struct{}
 	ctx    context.Context // the room's, until leave; nil in some tests
