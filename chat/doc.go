@@ -43,5 +43,8 @@
 // feed.go fans stored messages out to subscribers. history.go reads them
 // back; room.go and message.go are the value types, members.go tracks who
 // is in a room, and config.go and limits.go hold the knobs; newcomers.go
-// is the per-room budget of authors new to a room, on gossip and sync.
+// is the per-room budget of authors new to a room, on gossip and sync
+// (Ingest returns ErrRateLimited when it left events for later);
+// committed.go keeps each room's newest committed IDs, so that the
+// validator finds recent parents without a datastore read.
 package chat
