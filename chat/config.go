@@ -38,7 +38,8 @@ type Config struct {
 	// zero field takes its DefaultOrphanLimits value.
 	Orphans OrphanLimits
 	// Clock returns the current time; nil means time.Now. It stamps our
-	// events, ages orphans and refills the newcomer budget; tests set it.
+	// events, ages orphans and refills the rate limits and the newcomer
+	// budget; tests set it.
 	Clock func() time.Time
 	// Metrics, if set, counts messages sent, received and rejected (see
 	// Metrics). Nil means none.

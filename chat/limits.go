@@ -54,6 +54,7 @@ var errOrphan = errors.New("parents missing: held until they arrive")
 // while are dropped so the maps stay small.
 type limiter struct {
 	cfg     Limits
+	now     func() time.Time // Config.Clock
 	mu      sync.Mutex
 	authors map[peer.ID]*bucket
 	peers   map[peer.ID]*bucket
@@ -67,8 +68,8 @@ type bucket struct {
 
 const maxBuckets = 10000
 
-func newLimiter(cfg Limits) *limiter {
-	return &limiter{cfg: cfg, authors: map[peer.ID]*bucket{}, peers: map[peer.ID]*bucket{}, swept: time.Now()}
+func newLimiter(cfg Limits, now func() time.Time) *limiter {
+	return &limiter{cfg: cfg, now: now, authors: map[peer.ID]*bucket{}, peers: map[peer.ID]*bucket{}, swept: now()}
 }
 
 // allowPeer takes a token for the forwarding peer. It runs before the
@@ -77,7 +78,7 @@ func (l *limiter) allowPeer(from peer.ID) error {
 	if l.cfg.PeerRate <= 0 {
 		return nil
 	}
-	now := time.Now()
+	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.swept) > time.Minute || len(l.authors)+len(l.peers) > 2*maxBuckets {
@@ -94,7 +95,7 @@ func (l *limiter) allowAuthor(author peer.ID) error {
 	if l.cfg.AuthorRate <= 0 {
 		return nil
 	}
-	now := time.Now()
+	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !take(l.authors, author, l.cfg.AuthorRate, l.cfg.AuthorBurst, now) {

@@ -99,7 +99,7 @@ func New(net Network, store ds.Batching, key crypto.PrivKey, cfg Config) (*Servi
 		names:     make(map[peer.ID]string),
 		members:   make(map[string]*roomMembers),
 		feed:      newFeed(),
-		limit:     newLimiter(cfg.Limits),
+		limit:     newLimiter(cfg.Limits, cfg.Clock),
 		newcomers: newNewcomers(cfg.Limits),
 		orph:      newOrphanPool(cfg.Orphans, cfg.Clock),
 	}
