@@ -115,10 +115,12 @@ func (s *sessions) record(_ bool, st ledgersync.Stats, err error) {
 	s.runs = append(s.runs, session{st, err})
 }
 
+// list returns the sessions that received events (one the attacker's
+// responder refused as busy, at the tail of the last, received none).
 func (s *sessions) list() []session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.runs)
+	return slices.DeleteFunc(slices.Clone(s.runs), func(r session) bool { return r.st.EventsReceived == 0 })
 }
 
 // rpcNodeIn is startRPCNode on a given data dir, for a restart; mod sets
