@@ -37,11 +37,11 @@ type ingester struct {
 	done   chan struct{}
 	budget int64         // bytes deferred events may hold
 	gauge  *atomic.Int64 // the syncer's total of deferred bytes
-
-	// owned by the goroutine
-	// failed is set with err, for the requester to stop pulling.
+	// failed is set with err: the requester stops pulling (err itself
+	// reaches it through flush).
 	failed atomic.Bool
 
+	// owned by the goroutine
 	deferred      []*ledger.Event
 	deferredBytes int64
 	dropped       int // deferred events dropped over budget
