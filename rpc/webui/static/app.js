@@ -1,0 +1,399 @@
+// Parley's chat page: wires the token, the connection, the room list, the
+// open room's messages and the status line. See rpc/webui/doc.go.
+import { checkToken, Codes, Conn } from './rpc.js';
+import { VirtualList } from './vlist.js';
+import { Members } from './members.js';
+import { el, messageRow } from './view.js';
+
+const firstPage = 100; // messages shown when a room opens
+const olderPage = 500; // messages per msg_history page while scrolling back
+const infoEvery = 10000; // ms between node_info polls
+const tokenKey = 'parley.token';
+
+const $ = (id) => document.getElementById(id);
+
+// takeToken moves a token from the URL fragment into session storage and
+// out of the address bar (and so out of history and bookmarks).
+function takeToken() {
+  const frag = new URLSearchParams(location.hash.slice(1));
+  if (frag.has('token')) {
+    sessionStorage.setItem(tokenKey, frag.get('token'));
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  return sessionStorage.getItem(tokenKey) ?? '';
+}
+
+function showGate(detail) {
+  $('app').hidden = true;
+  $('gate').hidden = false;
+  $('gate-detail').textContent = detail;
+}
+
+const state = {
+  conn: null,
+  methods: new Set(),
+  me: '',
+  rooms: [], // Room objects, room_list order
+  unread: new Map(), // room ID → count of messages that came while it was not open
+  current: null, // the open Room
+  view: null, // {gen, ids, atStart, loading} of the open room
+  gen: 0,
+  cursor: '', // last delivered chat_subscription cursor: resume point
+  subscription: '',
+  opened: false, // the first connection has picked a room
+  list: null,
+  members: null,
+  infoTimer: 0,
+};
+
+async function main() {
+  const token = takeToken();
+  if (!token) {
+    showGate('This page has no token: it was opened without the link\'s #token=… part.');
+    return;
+  }
+  let methods;
+  try {
+    methods = await checkToken(token);
+  } catch (e) {
+    if (e.kind === 'token') {
+      sessionStorage.removeItem(tokenKey);
+      showGate('The node refused the token in this link. Tokens belong to one node; open the link that node printed.');
+    } else {
+      showGate('Your node does not answer. Start it (parley daemon), then open the link it prints.');
+    }
+    return;
+  }
+  state.methods = new Set(methods);
+  $('gate').hidden = true;
+  $('app').hidden = false;
+  $('create-form').hidden = !state.methods.has('room_create');
+  state.list = new VirtualList($('messages'), {
+    render: messageRow,
+    keyOf: (m) => (m.start ? '^start' : m.id),
+    onNearTop: loadOlder,
+  });
+  state.conn = new Conn(token, { onNotify, onState });
+  state.members = new Members(state.conn, state.methods);
+  wireForms();
+  state.conn.start();
+}
+
+function onState(open, retryMs) {
+  const s = $('status');
+  if (!open) {
+    clearInterval(state.infoTimer);
+    s.classList.add('offline');
+    s.textContent = `Not connected to your node; retrying in ${Math.ceil(retryMs / 1000)} s…`;
+    state.subscription = '';
+    return;
+  }
+  s.classList.remove('offline');
+  s.textContent = 'Connected';
+  onOpen().catch((e) => { s.textContent = 'Error: ' + e.message; });
+}
+
+// onOpen runs on every (re)connection: subscribe from the last cursor
+// first, so nothing that arrives while the rooms load is missed.
+async function onOpen() {
+  await refreshInfo();
+  state.infoTimer = setInterval(() => refreshInfo().catch(() => {}), infoEvery);
+  const resumed = await subscribe();
+  await loadRooms();
+  if (!state.opened) {
+    state.opened = true;
+    const recent = await mostRecent();
+    if (recent) openRoom(recent);
+    else showEmpty();
+  } else if (state.current && !resumed) {
+    openRoom(state.current); // no cursor to resume from: reload what is shown
+  }
+}
+
+async function refreshInfo() {
+  const info = await state.conn.call('node_info');
+  state.me = info.peerId;
+  const peers = info.peers === 1 ? '1 peer' : `${info.peers} peers`;
+  const reach = info.reachability && info.reachability !== 'unknown' ? ` · ${info.reachability} network` : '';
+  const s = $('status');
+  s.classList.toggle('offline', info.peers === 0);
+  s.textContent = `Connected · ${peers}${reach}`;
+  s.title = 'Your peer ID: ' + info.peerId;
+}
+
+// subscribe opens the all-rooms subscription; it reports whether it
+// resumed from a cursor (so nothing was missed while disconnected).
+async function subscribe() {
+  const since = state.cursor;
+  try {
+    state.subscription = await state.conn.call('chat_subscribe', ['messages', since ? { since } : {}]);
+    return since !== '';
+  } catch (e) {
+    if (since && e.code === Codes.invalidArgument) {
+      state.cursor = '';
+      state.subscription = await state.conn.call('chat_subscribe', ['messages', {}]);
+      return false;
+    }
+    throw e;
+  }
+}
+
+function onNotify(method, params) {
+  if (method !== 'chat_subscription' || params?.subscription !== state.subscription) return;
+  if (params.error) {
+    // The node ended the subscription; resume from the last cursor.
+    if (params.error.code === Codes.subscriptionDropped && params.error.data?.cursor) state.cursor = params.error.data.cursor;
+    subscribe().catch(() => {});
+    return;
+  }
+  const r = params.result ?? params;
+  if (r && r.redacted) {
+    redact(r.room, r.redacted);
+    return;
+  }
+  if (r && r.id) onMessage(r);
+}
+
+function onMessage(m) {
+  if (m.cursor) state.cursor = m.cursor;
+  if (!state.rooms.some((r) => r.id === m.room)) return;
+  if (state.current && m.room === state.current.id) {
+    insertLive(m);
+    return;
+  }
+  state.unread.set(m.room, (state.unread.get(m.room) ?? 0) + 1);
+  renderRooms();
+}
+
+const order = (a, b) => (a.lamport - b.lamport) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+// insertLive puts m in (Lamport, ID) order; new messages land at the end.
+function insertLive(m) {
+  const v = state.view;
+  if (v.ids.has(m.id)) return;
+  v.ids.add(m.id);
+  const items = state.list.items;
+  let i = items.length;
+  while (i > 0 && !items[i - 1].start && order(items[i - 1], m) > 0) i--;
+  state.list.insertAt(i, m);
+}
+
+function redact(roomId, id) {
+  if (!state.current || state.current.id !== roomId) return;
+  const i = state.list.indexOf(id);
+  if (i < 0) return;
+  state.list.items[i] = { ...state.list.items[i], redacted: true, text: '' };
+  state.list.refresh(id);
+}
+
+async function loadRooms() {
+  state.rooms = await state.conn.call('room_list');
+  if (state.current && !state.rooms.some((r) => r.id === state.current.id)) state.current = null;
+  renderRooms();
+}
+
+// mostRecent returns the joined room whose newest message arrived last
+// (by this node's arrival cursor; a peer's claimed time could lie).
+async function mostRecent() {
+  if (state.rooms.length === 0) return null;
+  const res = await state.conn.batch(state.rooms.map((r) => ['msg_history', [r.id, { limit: 1 }]]));
+  let best = state.rooms[0];
+  let bestKey = -1n;
+  res.forEach((x, i) => {
+    const m = x.result?.[0];
+    if (!m) return;
+    const key = /^\d+$/.test(m.cursor ?? '') ? BigInt(m.cursor) : 0n;
+    if (key > bestKey) {
+      bestKey = key;
+      best = state.rooms[i];
+    }
+  });
+  return best;
+}
+
+function renderRooms() {
+  const list = $('room-list');
+  list.replaceChildren(...state.rooms.map((r) => {
+    const n = state.unread.get(r.id) ?? 0;
+    const b = el('button', { type: 'button' }, el('span', { class: 'room-name' }, '#' + r.name));
+    if (state.current && r.id === state.current.id) b.setAttribute('aria-current', 'true');
+    if (n > 0) b.append(el('span', { class: 'badge', 'aria-label': `${n} new` }, String(n)));
+    if (r.moderated) b.append(el('span', { class: 'tag' }, 'moderated'));
+    b.title = r.id;
+    b.addEventListener('click', () => {
+      openRoom(r);
+      setSidebar(false);
+      $('composer-text').focus();
+    });
+    return el('li', {}, b);
+  }));
+  $('no-rooms').hidden = state.rooms.length > 0;
+}
+
+function showEmpty() {
+  state.current = null;
+  state.view = null;
+  state.list.reset([]);
+  $('room-title').textContent = 'No room open';
+  $('empty').hidden = false;
+  for (const id of ['composer-text', 'send', 'leave']) $(id).disabled = true;
+  state.members.show(null, state.me);
+  renderRooms();
+}
+
+async function openRoom(room) {
+  const gen = ++state.gen;
+  state.current = room;
+  state.unread.delete(room.id);
+  state.view = { gen, ids: new Set(), atStart: false, loading: true };
+  state.list.reset([]);
+  $('room-title').textContent = '#' + room.name;
+  document.title = `#${room.name} · Parley`;
+  $('empty').hidden = true;
+  for (const id of ['composer-text', 'send', 'leave']) $(id).disabled = false;
+  $('leave').textContent = 'Leave';
+  delete $('leave').dataset.confirm;
+  $('send-error').textContent = '';
+  state.members.show(room, state.me);
+  renderRooms();
+  let msgs;
+  try {
+    msgs = await state.conn.call('msg_history', [room.id, { limit: firstPage }]);
+  } catch (e) {
+    if (gen === state.gen) $('send-error').textContent = 'Could not load messages: ' + e.message;
+    return;
+  }
+  if (gen !== state.gen) return;
+  const v = state.view;
+  // Live messages that came while the page loaded are already listed.
+  const live = state.list.items;
+  const items = msgs.filter((m) => !v.ids.has(m.id));
+  for (const m of items) v.ids.add(m.id);
+  v.atStart = msgs.length < firstPage;
+  state.list.reset(v.atStart ? [{ start: true }, ...items] : items);
+  for (const m of live) {
+    v.ids.delete(m.id);
+    insertLive(m);
+  }
+  v.loading = false;
+  if (msgs.length > 0) {
+    requestAnimationFrame(() => {
+      if (!performance.getEntriesByName('parley:first-message').length) performance.mark('parley:first-message');
+    });
+  }
+}
+
+// loadOlder fetches the page before the oldest shown message.
+async function loadOlder() {
+  const v = state.view;
+  if (!v || v.loading || v.atStart || !state.current) return;
+  const oldest = state.list.items.find((m) => !m.start);
+  if (!oldest) return;
+  v.loading = true;
+  const room = state.current;
+  let msgs;
+  try {
+    msgs = await state.conn.call('msg_history', [room.id, { limit: olderPage, before: oldest.id }]);
+  } catch {
+    v.loading = false;
+    return;
+  }
+  if (v !== state.view) return;
+  const older = msgs.filter((m) => !v.ids.has(m.id));
+  for (const m of older) v.ids.add(m.id);
+  v.atStart = msgs.length < olderPage;
+  state.list.prepend(v.atStart ? [{ start: true }, ...older] : older);
+  v.loading = false;
+}
+
+function setSidebar(open) {
+  $('sidebar').classList.toggle('open', open);
+  $('menu-toggle').setAttribute('aria-expanded', String(open));
+}
+
+function wireForms() {
+  $('menu-toggle').addEventListener('click', () => setSidebar(!$('sidebar').classList.contains('open')));
+
+  $('join-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    roomCall('room_join', $('join-name'));
+  });
+  $('create-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    roomCall('room_create', $('create-name'), (name) => [{ name }]);
+  });
+
+  $('composer').addEventListener('submit', (e) => {
+    e.preventDefault();
+    send();
+  });
+  $('composer-text').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      send();
+    }
+  });
+
+  $('leave').addEventListener('click', async () => {
+    const b = $('leave');
+    if (!state.current) return;
+    if (b.dataset.confirm !== '1') {
+      b.dataset.confirm = '1';
+      b.textContent = 'Confirm leave';
+      return;
+    }
+    const room = state.current;
+    try {
+      await state.conn.call('room_leave', [room.id]);
+    } catch (e) {
+      $('send-error').textContent = 'Leave failed: ' + e.message;
+      return;
+    }
+    await loadRooms();
+    const next = await mostRecent();
+    if (next) openRoom(next);
+    else showEmpty();
+  });
+}
+
+// roomCall joins or creates the room named in input, then opens it.
+async function roomCall(method, input, params = (name) => [name]) {
+  const name = input.value.trim().replace(/^#/, '');
+  if (!name) return;
+  $('side-error').textContent = '';
+  let room;
+  try {
+    room = await state.conn.call(method, params(name));
+  } catch (e) {
+    $('side-error').textContent = `Could not ${method === 'room_join' ? 'join' : 'create'} #${name}: ${e.message}`;
+    return;
+  }
+  input.value = '';
+  await loadRooms();
+  openRoom(state.rooms.find((r) => r.id === room.id) ?? room);
+  setSidebar(false);
+  $('composer-text').focus();
+}
+
+async function send() {
+  const box = $('composer-text');
+  const text = box.value;
+  if (!state.current || text.trim() === '' || box.dataset.busy === '1') return;
+  box.dataset.busy = '1';
+  $('send-error').textContent = '';
+  const room = state.current;
+  try {
+    const m = await state.conn.call('msg_send', [room.id, text]);
+    box.value = '';
+    if (state.current === room && state.view) {
+      state.list.stick = true; // show what we just sent
+      insertLive(m);
+    }
+  } catch (e) {
+    $('send-error').textContent = 'Not sent: ' + e.message;
+  } finally {
+    delete box.dataset.busy;
+  }
+}
+
+main();

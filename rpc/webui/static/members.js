@@ -1,0 +1,123 @@
+// The members panel of the open room, and the moderation controls in it.
+// Ban and unban are shown only when room_admins lists this node's peer ID,
+// and only when the node has those methods (rpc.discover); a node without
+// them (-32601) shows members alone.
+import { Codes } from './rpc.js';
+import { el, peerLabel, shortPeer, when } from './view.js';
+
+export class Members {
+  constructor(conn, methods) {
+    this.conn = conn;
+    this.methods = methods;
+    this.panel = document.getElementById('members');
+    this.toggle = document.getElementById('members-toggle');
+    this.list = document.getElementById('member-list');
+    this.unban = document.getElementById('unban-form');
+    this.status = document.getElementById('admin-status');
+    this.room = null;
+    this.me = '';
+    this.gen = 0;
+    this.toggle.addEventListener('click', () => this.setOpen(this.panel.hidden));
+    this.unban.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const input = document.getElementById('unban-peer');
+      const peer = input.value.trim();
+      if (peer) this.moderate('room_unban', peer, () => { input.value = ''; });
+    });
+  }
+
+  get moderation() {
+    return ['room_admins', 'room_ban', 'room_unban'].every((m) => this.methods.has(m));
+  }
+
+  // show switches the panel to room (null: none).
+  show(room, me) {
+    this.room = room;
+    this.me = me;
+    this.status.textContent = '';
+    this.toggle.disabled = !room;
+    if (!room) this.setOpen(false);
+    else if (!this.panel.hidden) this.load();
+  }
+
+  setOpen(open) {
+    this.panel.hidden = !open;
+    this.toggle.setAttribute('aria-expanded', String(open));
+    if (open) this.load();
+  }
+
+  async load() {
+    const room = this.room;
+    const gen = ++this.gen;
+    const calls = [['room_members', [room.id]]];
+    if (this.moderation) calls.push(['room_admins', [room.id]]);
+    let res;
+    try {
+      res = await this.conn.batch(calls);
+    } catch (e) {
+      this.status.textContent = 'Could not load members: ' + e.message;
+      return;
+    }
+    if (gen !== this.gen) return;
+    const [members, admins] = res;
+    if (members.error) {
+      this.status.textContent = 'Could not load members: ' + members.error.message;
+      return;
+    }
+    let adminSet = new Set();
+    if (admins && admins.error?.code === Codes.methodNotFound) {
+      this.methods.delete('room_admins'); // degrade: no moderation on this node
+    } else if (admins && !admins.error) {
+      adminSet = new Set(admins.result ?? []);
+    }
+    this.render(members.result ?? [], adminSet);
+  }
+
+  render(members, admins) {
+    const isAdmin = this.moderation && admins.has(this.me);
+    this.unban.hidden = !isAdmin;
+    this.list.replaceChildren(...members.map((m) => {
+      const li = el('li', { class: 'member' },
+        el('span', { class: 'who', title: m.peerId }, peerLabel(m.peerId, m.name)));
+      if (m.peerId === this.me) li.append(el('span', { class: 'tag' }, 'you'));
+      if (admins.has(m.peerId)) li.append(el('span', { class: 'tag' }, 'admin'));
+      if (m.lastSeen) li.append(el('span', { class: 'msg-time' }, 'seen ' + when(m.lastSeen)));
+      if (isAdmin && m.peerId !== this.me && !admins.has(m.peerId)) li.append(this.banButton(m));
+      return li;
+    }));
+    if (members.length === 0) this.list.append(el('li', { class: 'hint' }, 'No members known yet.'));
+  }
+
+  // banButton asks for a second press before banning.
+  banButton(m) {
+    const label = peerLabel(m.peerId, m.name);
+    const b = el('button', { type: 'button', class: 'danger' }, 'Ban');
+    b.setAttribute('aria-label', 'Ban ' + label);
+    b.addEventListener('click', () => {
+      if (b.dataset.confirm !== '1') {
+        b.dataset.confirm = '1';
+        b.textContent = 'Confirm ban';
+        b.setAttribute('aria-label', 'Confirm ban of ' + label);
+        return;
+      }
+      b.disabled = true;
+      this.moderate('room_ban', m.peerId, () => this.load());
+    });
+    return b;
+  }
+
+  async moderate(method, peer, then) {
+    const verb = method === 'room_ban' ? 'Banned' : 'Unbanned';
+    try {
+      await this.conn.call(method, [this.room.id, peer]);
+      this.status.textContent = `${verb} ${shortPeer(peer)}.`;
+      then();
+    } catch (e) {
+      this.status.textContent = `${method === 'room_ban' ? 'Ban' : 'Unban'} failed: ${e.message}`;
+      if (e.code === Codes.methodNotFound) {
+        this.methods.delete(method);
+        this.load();
+      }
+    }
+  }
+}
