@@ -15,9 +15,10 @@ import (
 	"github.com/parley-chat/parley/rpc/api"
 )
 
-// ServeHTTP is the endpoint. In order it checks the path (404; MetricsPath
-// only with Config.Metrics), the Host header (403), the Origin header (403)
-// and the bearer token (401, empty body), then serves a scrape of
+// ServeHTTP is the endpoint. Paths other than Path and MetricsPath go to
+// the chat page (serveUI; 404 on a node without chat). For the API it
+// checks, in order, the Host header (403), the Origin header (403) and the
+// bearer token (401, empty body), then serves a scrape of
 // MetricsPath, a WebSocket upgrade (GET) or a POST (other methods: 405). POST bodies over Config.MaxBodyBytes get 413. A POST that holds
 // only notifications gets 204 with no body. A client over its rate limit
 // (per remote IP) gets 429 with Retry-After; an upgrade beyond
@@ -25,17 +26,10 @@ import (
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	scrape := r.URL.Path == MetricsPath && s.cfg.Metrics != nil
 	if r.URL.Path != Path && !scrape {
-		http.NotFound(w, r)
+		s.serveUI(w, r)
 		return
 	}
-	if !s.hostAllowed(r.Host) {
-		s.log.Debug("rpc refused host", "host", r.Host)
-		http.Error(w, "forbidden host", http.StatusForbidden)
-		return
-	}
-	if origin, ok := r.Header["Origin"]; ok && (len(origin) != 1 || !s.originAllowed(origin[0])) {
-		s.log.Debug("rpc refused origin", "origin", origin)
-		http.Error(w, "forbidden origin", http.StatusForbidden)
+	if !s.checkHostOrigin(w, r) {
 		return
 	}
 	ws := isWebSocket(r)
@@ -58,6 +52,35 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		w.Header().Set("Allow", "POST, GET")
 		http.Error(w, "use POST, or GET with a WebSocket upgrade", http.StatusMethodNotAllowed)
+	}
+}
+
+// checkHostOrigin applies the DNS-rebinding (Host) and CSRF (Origin)
+// checks, answering 403 itself when one fails.
+func (s *Server) checkHostOrigin(w http.ResponseWriter, r *http.Request) bool {
+	if !s.hostAllowed(r.Host) {
+		s.log.Debug("rpc refused host", "host", r.Host)
+		http.Error(w, "forbidden host", http.StatusForbidden)
+		return false
+	}
+	if origin, ok := r.Header["Origin"]; ok && (len(origin) != 1 || !s.originAllowed(origin[0], r.Host)) {
+		s.log.Debug("rpc refused origin", "origin", origin)
+		http.Error(w, "forbidden origin", http.StatusForbidden)
+		return false
+	}
+	return true
+}
+
+// serveUI serves the chat page (package webui) behind the same Host and
+// Origin checks as the API. The page's files hold no data, so they need no
+// token; everything the page shows it asks /rpc for, with the token.
+func (s *Server) serveUI(w http.ResponseWriter, r *http.Request) {
+	if s.ui == nil {
+		http.NotFound(w, r)
+		return
+	}
+	if s.checkHostOrigin(w, r) {
+		s.ui.ServeHTTP(w, r)
 	}
 }
 
@@ -117,8 +140,14 @@ func (s *Server) hostAllowed(host string) bool {
 	return false
 }
 
-// originAllowed implements the CSRF check on a present Origin header.
-func (s *Server) originAllowed(origin string) bool {
+// originAllowed implements the CSRF check on a present Origin header. host
+// is the request's Host, already checked by hostAllowed: an Origin naming
+// that same host is a page this server served (the chat page reached at,
+// say, a LAN address of a wildcard bind), so it passes too.
+func (s *Server) originAllowed(origin, host string) bool {
+	if strings.EqualFold(origin, "http://"+host) {
+		return true
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.origins[origin]

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/parley-chat/parley/rpc/webui"
 )
 
 // Path is the HTTP path of the endpoint, for POST and WebSocket alike.
@@ -32,8 +34,9 @@ type Server struct {
 	order     []*method
 	discover  *openrpcDoc
 	tokenHash [sha256.Size]byte
-	ipLimits  *limiterSet // nil: no rate limit
-	calls     callMetrics // nil: no metrics
+	ipLimits  *limiterSet  // nil: no rate limit
+	ui        http.Handler // the chat page at /; nil without chat
+	calls     callMetrics  // nil: no metrics
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
@@ -87,6 +90,9 @@ func newServer(node NodeAPI, cb chatBackend, cfg Config) (*Server, error) {
 		ctx:       ctx,
 		cancel:    cancel,
 		conns:     make(map[*wsConn]struct{}),
+	}
+	if cb != nil {
+		s.ui = webui.Handler()
 	}
 	if cfg.RateLimit >= 0 {
 		s.ipLimits = newLimiterSet(rate.Limit(cfg.RateLimit), cfg.RateBurst)
