@@ -11,6 +11,8 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/parley-chat/parley/node"
+	"github.com/parley-chat/parley/rpc/client"
+	"github.com/parley-chat/parley/rpc/webui"
 )
 
 func initCommand() *cli.Command {
@@ -131,6 +133,16 @@ func runDaemon(ctx context.Context, cmd *cli.Command, bootstrap bool) error {
 		fmt.Fprintf(w, "listening on %s\n", a)
 	}
 	fmt.Fprintf(w, "rpc %s\n", n.RPCURL())
+	if !bootstrap {
+		// The chat page's link carries the token (in the fragment, which
+		// browsers never send), so the person who started the node can
+		// open it; it is as secret as <data>/rpc.token.
+		if rpcURL, token, err := client.ReadEndpoint(dir); err == nil {
+			if u, err := webui.URL(rpcURL, token); err == nil {
+				fmt.Fprintf(w, "ui %s\n", u)
+			}
+		}
+	}
 	if u := n.MetricsURL(); u != "" {
 		fmt.Fprintf(w, "metrics %s\n", u)
 	}
