@@ -44,6 +44,7 @@ const state = {
   list: null,
   members: null,
   infoTimer: 0,
+  roomsFrame: 0,
 };
 
 async function main() {
@@ -162,7 +163,9 @@ function onMessage(m) {
     return;
   }
   state.unread.set(m.room, (state.unread.get(m.room) ?? 0) + 1);
-  renderRooms();
+  // A busy room can deliver thousands of messages a second: redraw the
+  // list once a frame, not once a message.
+  if (!state.roomsFrame) state.roomsFrame = requestAnimationFrame(() => { state.roomsFrame = 0; renderRooms(); });
 }
 
 const order = (a, b) => (a.lamport - b.lamport) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
