@@ -94,13 +94,31 @@ function onState(open, retryMs) {
   onOpen().catch((e) => { s.textContent = 'Error: ' + e.message; });
 }
 
-// onOpen runs on every (re)connection: subscribe from the last cursor
-// first, so nothing that arrives while the rooms load is missed.
+// onOpen runs on every (re)connection. One batch asks for the node's
+// state, subscribes (from the last cursor, so nothing that arrived while
+// disconnected is missed) and lists the rooms; the subscription's
+// notifications start only after that batch's answer.
 async function onOpen() {
-  await refreshInfo();
+  const since = state.cursor;
+  const [info, sub, rooms] = await state.conn.batch([
+    ['node_info', []],
+    ['chat_subscribe', ['messages', since ? { since } : {}]],
+    ['room_list', []],
+  ]);
+  if (info.error) throw info.error;
+  showInfo(info.result);
   state.infoTimer = setInterval(() => refreshInfo().catch(() => {}), infoEvery);
-  const resumed = await subscribe();
-  await loadRooms();
+  let resumed = since !== '';
+  if (sub.error) {
+    if (!since || sub.error.code !== Codes.invalidArgument) throw sub.error;
+    resumed = false; // the node no longer knows the cursor: start live, reload
+    state.cursor = '';
+    await subscribe();
+  } else {
+    state.subscription = sub.result;
+  }
+  if (rooms.error) throw rooms.error;
+  setRooms(rooms.result);
   if (!state.opened) {
     state.opened = true;
     const recent = await mostRecent();
@@ -112,7 +130,10 @@ async function onOpen() {
 }
 
 async function refreshInfo() {
-  const info = await state.conn.call('node_info');
+  showInfo(await state.conn.call('node_info'));
+}
+
+function showInfo(info) {
   state.me = info.peerId;
   const peers = info.peers === 1 ? '1 peer' : `${info.peers} peers`;
   const reach = info.reachability && info.reachability !== 'unknown' ? ` · ${info.reachability} network` : '';
@@ -122,20 +143,16 @@ async function refreshInfo() {
   s.title = 'Your peer ID: ' + info.peerId;
 }
 
-// subscribe opens the all-rooms subscription; it reports whether it
-// resumed from a cursor (so nothing was missed while disconnected).
+// subscribe (re)opens the all-rooms subscription from the last cursor,
+// or live if the node no longer knows that cursor.
 async function subscribe() {
   const since = state.cursor;
   try {
     state.subscription = await state.conn.call('chat_subscribe', ['messages', since ? { since } : {}]);
-    return since !== '';
   } catch (e) {
-    if (since && e.code === Codes.invalidArgument) {
-      state.cursor = '';
-      state.subscription = await state.conn.call('chat_subscribe', ['messages', {}]);
-      return false;
-    }
-    throw e;
+    if (!since || e.code !== Codes.invalidArgument) throw e;
+    state.cursor = '';
+    state.subscription = await state.conn.call('chat_subscribe', ['messages', {}]);
   }
 }
 
@@ -190,8 +207,12 @@ function redact(roomId, id) {
 }
 
 async function loadRooms() {
-  state.rooms = await state.conn.call('room_list');
-  if (state.current && !state.rooms.some((r) => r.id === state.current.id)) state.current = null;
+  setRooms(await state.conn.call('room_list'));
+}
+
+function setRooms(rooms) {
+  state.rooms = rooms;
+  if (state.current && !rooms.some((r) => r.id === state.current.id)) state.current = null;
   renderRooms();
 }
 
