@@ -50,7 +50,15 @@
 // (Authorization: Bearer T; WebSocket upgrades may use ?token=T instead),
 // compared in constant time: 401 with an empty body. Bodies over
 // Config.MaxBodyBytes: 413. Without Config.AllowRemote only loopback
-// addresses are accepted (ErrNonLoopback).
+// addresses are accepted (ErrNonLoopback). An Origin equal to http:// plus
+// the (checked) Host is this server's own page and passes.
+//
+// # Chat page
+//
+// A server with chat serves package webui's page at / (every path but Path
+// and MetricsPath), behind the Host and Origin checks but no token: its
+// files hold no data, and the page calls /rpc with the token like any
+// other client.
 //
 // # Subscriptions
 //
