@@ -187,15 +187,32 @@ describe('chat page', () => {
     await pageA.press('#create-name', 'Enter');
     await pageA.waitForFunction(() => document.getElementById('room-title').textContent === '#modroom');
     const room = (await A.call('room_list')).find((r) => r.name === 'modroom');
+    assert.ok(room?.moderated, 'room_create made no moderated room');
+    // Others join a moderated room by its ID; B may write once its
+    // history (the genesis) has arrived.
     await B.call('room_join', [room.id]);
-    await B.call('msg_send', [room.id, 'hi, I am bob']);
+    await waitFor('bob to be allowed to write', () => B.call('msg_send', [room.id, 'hi, I am bob']).then(() => true, () => false), 20000, 250);
     await shown(pageA, 'hi, I am bob');
     await pageA.click('#members-toggle');
     const ban = pageA.locator('#member-list button', { hasText: 'Ban' });
     await waitFor('a Ban button for bob', async () => (await ban.count()) === 1);
+    assert.equal(await pageA.isVisible('#unban-form'), true, 'an admin sees the unban form');
     await ban.click();
     await pageA.locator('#member-list button', { hasText: 'Confirm ban' }).click();
     await pageA.waitForFunction(() => document.getElementById('admin-status').textContent.startsWith('Banned'));
+
+    // Bob's own page: no admin controls, and once the ban reaches his
+    // node his messages are refused, which the page says.
+    const { page: bobPage } = await openPage(ctxB, B.ui);
+    await bobPage.click(`#room-list button[title="${room.id}"]`);
+    await bobPage.click('#members-toggle');
+    await bobPage.waitForSelector('#member-list li');
+    assert.equal(await bobPage.$$eval('#member-list button', (els) => els.length), 0, 'a non-admin sees ban buttons');
+    assert.equal(await bobPage.isHidden('#unban-form'), true);
+    await waitFor('the ban to reach bob', () => B.call('msg_send', [room.id, 'still here?']).then(() => false, (e) => e.code !== undefined), 20000, 250);
+    await sendByComposer(bobPage, 'after the ban');
+    await bobPage.waitForFunction(() => document.getElementById('send-error').textContent.startsWith('Not sent'));
+    await bobPage.close();
     await axeCheck(pageA, 'the room view with admin controls');
   });
 

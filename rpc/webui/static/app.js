@@ -3,7 +3,7 @@
 import { checkToken, Codes, Conn } from './rpc.js';
 import { VirtualList } from './vlist.js';
 import { Members } from './members.js';
-import { el, messageRow } from './view.js';
+import { el, messageRow, roomLabel } from './view.js';
 
 const firstPage = 100; // messages shown when a room opens
 const olderPage = 500; // messages per msg_history page while scrolling back
@@ -129,8 +129,20 @@ async function onOpen() {
   }
 }
 
+// refreshInfo updates the status line, and the room list too: rooms
+// joined elsewhere (the CLI, another app) appear, and a moderated room
+// joined by ID gets its name once its history arrives.
 async function refreshInfo() {
-  showInfo(await state.conn.call('node_info'));
+  const [info, rooms] = await state.conn.batch([['node_info', []], ['room_list', []]]);
+  if (info.result) showInfo(info.result);
+  if (rooms.result && JSON.stringify(rooms.result) !== JSON.stringify(state.rooms)) {
+    setRooms(rooms.result);
+    const cur = state.current && rooms.result.find((r) => r.id === state.current.id);
+    if (cur) {
+      state.current = cur;
+      $('room-title').textContent = roomLabel(cur);
+    }
+  }
 }
 
 function showInfo(info) {
@@ -239,9 +251,9 @@ function renderRooms() {
   const list = $('room-list');
   list.replaceChildren(...state.rooms.map((r) => {
     const n = state.unread.get(r.id) ?? 0;
-    const b = el('button', { type: 'button' }, el('span', { class: 'room-name' }, '#' + r.name));
+    const b = el('button', { type: 'button' }, el('span', { class: 'room-name' }, roomLabel(r)));
     if (state.current && r.id === state.current.id) b.setAttribute('aria-current', 'true');
-    if (n > 0) b.append(el('span', { class: 'badge', 'aria-label': `${n} new` }, String(n)));
+    if (n > 0) b.append(el('span', { class: 'badge' }, String(n), el('span', { class: 'visually-hidden' }, ' new')));
     if (r.moderated) b.append(el('span', { class: 'tag' }, 'moderated'));
     b.title = r.id;
     b.addEventListener('click', () => {
@@ -271,8 +283,8 @@ async function openRoom(room) {
   state.unread.delete(room.id);
   state.view = { gen, ids: new Set(), atStart: false, loading: true };
   state.list.reset([]);
-  $('room-title').textContent = '#' + room.name;
-  document.title = `#${room.name} · Parley`;
+  $('room-title').textContent = roomLabel(room);
+  document.title = `${roomLabel(room)} · Parley`;
   $('empty').hidden = true;
   for (const id of ['composer-text', 'send', 'leave']) $(id).disabled = false;
   $('leave').textContent = 'Leave';
@@ -389,7 +401,7 @@ async function roomCall(method, input, params = (name) => [name]) {
   try {
     room = await state.conn.call(method, params(name));
   } catch (e) {
-    $('side-error').textContent = `Could not ${method === 'room_join' ? 'join' : 'create'} #${name}: ${e.message}`;
+    $('side-error').textContent = `Could not ${method === 'room_join' ? 'join' : 'create'} ${name}: ${e.message}`;
     return;
   }
   input.value = '';

@@ -50,7 +50,8 @@ export class Members {
     const room = this.room;
     const gen = ++this.gen;
     const calls = [['room_members', [room.id]]];
-    if (this.moderation) calls.push(['room_admins', [room.id]]);
+    // Rooms found by name have no admins (room_admins: -32016).
+    if (this.moderation && room.moderated) calls.push(['room_admins', [room.id]]);
     let res;
     try {
       res = await this.conn.batch(calls);

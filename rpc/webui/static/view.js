@@ -9,6 +9,12 @@ export function el(tag, attrs, ...children) {
   return e;
 }
 
+// roomLabel names a room: #name, or its short ID while a moderated room
+// joined by ID has not learnt its name yet.
+export function roomLabel(r) {
+  return r.name ? '#' + r.name : 'room ' + r.id.slice(0, 10) + '…';
+}
+
 // shortPeer abbreviates a peer ID to its last 8 characters.
 export function shortPeer(id) {
   return id.length > 12 ? '…' + id.slice(-8) : id;
