@@ -10,6 +10,8 @@ import { artifactsDir, Daemon, freePort, launchBrowser, waitFor, watch } from '.
 
 const require = createRequire(import.meta.url);
 const xss = '<img src=x onerror=alert(1)>';
+// Bob's display name is markup too: names come from peers as well.
+const bobName = 'bob<img src=x onerror=alert(2)>';
 
 let A, B, browser, ctxA, ctxB, pageA, pageB, seenA, seenB;
 
@@ -52,7 +54,7 @@ async function axeCheck(page, what) {
 describe('chat page', () => {
   before(async () => {
     A = await Daemon.start('alice', { rpcPort: await freePort() });
-    B = await Daemon.start('bob', { peers: [] });
+    B = await Daemon.start(bobName);
     await B.call('node_connect', [A.info.addrs[0]]);
     browser = await launchBrowser();
     ctxA = await browser.newContext({ viewport: { width: 1100, height: 760 } });
@@ -98,10 +100,13 @@ describe('chat page', () => {
     await sendByComposer(pageA, xss);
     await shown(pageB, xss);
     await shown(pageA, xss);
+    await B.call('msg_send', ['general', 'hi from bob']);
+    await shown(pageA, 'hi from bob');
     for (const [who, page, seen] of [['A', pageA, seenA], ['B', pageB, seenB]]) {
       assert.equal(await page.$$eval('#messages img', (els) => els.length), 0, `${who}: peer HTML became an element`);
-      const author = await page.$$eval('.msg', (els) => els.map((e) => e.querySelector('.msg-author').textContent));
-      assert.ok(author.every((a) => a.startsWith('alice (')), `${who}: authors ${author}`);
+      const authors = await page.$$eval('.msg-author', (els) => els.map((e) => e.textContent));
+      assert.ok(authors.includes(`${bobName} (…${B.info.peerId.slice(-8)})`), `${who}: bob's name not shown as text: ${authors}`);
+      assert.ok(authors.filter((a) => a.startsWith('alice (')).length === 2, `${who}: authors ${authors}`);
       assert.deepEqual(seen.dialogs, [], `${who}: a dialog opened`);
       assert.deepEqual(seen.errors, [], `${who}: page errors`);
     }
@@ -156,6 +161,7 @@ describe('chat page', () => {
 
   test('after the node restarts the page reconnects and resumes by cursor', async () => {
     await pageA.click('#room-list button:has-text("#general")');
+    const before = seenA.sent.length;
     await A.stop();
     await pageA.waitForFunction(() => document.getElementById('status').textContent.startsWith('Not connected'));
     await B.call('msg_send', ['general', 'sent while alice was down']);
@@ -164,6 +170,11 @@ describe('chat page', () => {
     await shown(pageA, 'sent while alice was down', 30000);
     const copies = await pageA.$$eval('.msg-text', (els) => els.filter((e) => e.textContent === 'sent while alice was down').length);
     assert.equal(copies, 1);
+    // Resumed by cursor: a chat_subscribe with since, and no reload of the
+    // room's history.
+    const sent = seenA.sent.slice(before).join('\n');
+    assert.match(sent, /"chat_subscribe","params":\["messages",\{"since":"\d+"\}\]/);
+    assert.doesNotMatch(sent, /"msg_history"/);
     await sendByComposer(pageA, 'back again');
     await shown(pageB, 'back again');
   });

@@ -118,10 +118,11 @@ export async function launchBrowser() {
   return chromium.launch({ executablePath, args: chromiumArgs });
 }
 
-// watch records what a page must never do: open a dialog (an injected
-// alert), throw, or log a CSP violation.
+// watch records what a page must never do (open a dialog, as an injected
+// alert would; throw; log a CSP violation) and the WebSocket frames it
+// sends.
 export function watch(page) {
-  const seen = { dialogs: [], errors: [], sockets: 0 };
+  const seen = { dialogs: [], errors: [], sockets: 0, sent: [] };
   page.on('dialog', (d) => {
     seen.dialogs.push(d.message());
     d.dismiss().catch(() => {});
@@ -130,7 +131,10 @@ export function watch(page) {
   page.on('console', (m) => {
     if (m.type() === 'error' && !/status of 401|ERR_CONNECTION_REFUSED|WebSocket connection/.test(m.text())) seen.errors.push(m.text());
   });
-  page.on('websocket', () => { seen.sockets++; });
+  page.on('websocket', (ws) => {
+    seen.sockets++;
+    ws.on('framesent', (f) => seen.sent.push(String(f.payload)));
+  });
   return seen;
 }
 
