@@ -3,7 +3,7 @@
 // the binary), or directly: PARLEY_BIN=/tmp/parley node --test chat.test.mjs
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { artifactsDir, Daemon, freePort, launchBrowser, waitFor, watch } from './harness.mjs';
@@ -177,6 +177,25 @@ describe('chat page', () => {
     assert.doesNotMatch(sent, /"msg_history"/);
     await sendByComposer(pageA, 'back again');
     await shown(pageB, 'back again');
+  });
+
+  test('a token the node no longer accepts ends the session', async () => {
+    const { page, seen } = await openPage(ctxB, B.ui);
+    await shown(page, 'hi from bob');
+    await B.stop();
+    await writeFile(join(B.dir, 'rpc.token'), 'f'.repeat(64) + '\n', { mode: 0o600 });
+    B.peers = [A.info.addrs[0]];
+    await B.run(); // same RPC port, new token
+    await page.waitForSelector('#gate:not([hidden])', { timeout: 30000 });
+    assert.match(await page.textContent('#gate'), /open the link that node printed/);
+    assert.equal(await page.$$eval('.msg, #room-list li', (els) => els.length), 0, 'data left on the page');
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('parley.token')), null);
+    const sockets = seen.sockets;
+    await page.waitForTimeout(2000); // no more reconnect attempts: nothing to wait for but time
+    assert.equal(seen.sockets, sockets, 'the page kept reconnecting');
+    await page.close();
+    await pageB.close();
+    pageB = (await openPage(ctxB, B.ui)).page; // the new link works
   });
 
   test('moderation: ban from the members panel', async (t) => {

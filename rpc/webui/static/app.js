@@ -45,6 +45,7 @@ const state = {
   members: null,
   infoTimer: 0,
   roomsFrame: 0,
+  token: '',
 };
 
 async function main() {
@@ -53,13 +54,13 @@ async function main() {
     showGate('This page has no token: it was opened without the link\'s #token=… part.');
     return;
   }
+  state.token = token;
   let methods;
   try {
     methods = await checkToken(token);
   } catch (e) {
     if (e.kind === 'token') {
-      sessionStorage.removeItem(tokenKey);
-      showGate('The node refused the token in this link. Tokens belong to one node; open the link that node printed.');
+      refused();
     } else {
       showGate('Your node does not answer. Start it (parley daemon), then open the link it prints.');
     }
@@ -80,6 +81,16 @@ async function main() {
   state.conn.start();
 }
 
+// refused forgets a token the node refused and removes everything the
+// page showed with it.
+function refused() {
+  sessionStorage.removeItem(tokenKey);
+  state.conn?.stop();
+  clearInterval(state.infoTimer);
+  $('app').replaceChildren();
+  showGate('The node refused the token in this link. Tokens belong to one node (and change if its rpc.token is replaced); open the link that node printed.');
+}
+
 function onState(open, retryMs) {
   const s = $('status');
   if (!open) {
@@ -87,6 +98,9 @@ function onState(open, retryMs) {
     s.classList.add('offline');
     s.textContent = `Not connected to your node; retrying in ${Math.ceil(retryMs / 1000)} s…`;
     state.subscription = '';
+    // A WebSocket refused with 401 looks like any other failure to the
+    // page: ask over POST whether the token is still good.
+    checkToken(state.token).catch((e) => { if (e.kind === 'token') refused(); });
     return;
   }
   s.classList.remove('offline');

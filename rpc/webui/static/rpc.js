@@ -60,13 +60,24 @@ export class Conn {
     this.ws = null;
     this.delay = minDelay;
     this.timer = 0;
+    this.stopped = false;
   }
 
   get open() {
     return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
   }
 
+  // stop closes the connection for good.
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    const ws = this.ws;
+    this.ws = null;
+    ws?.close();
+  }
+
   start() {
+    if (this.stopped) return;
     const ws = new WebSocket(this.url);
     this.ws = ws;
     ws.onopen = () => {
