@@ -11,10 +11,12 @@
 // (http://HOST:PORT/#token=T; the fragment never reaches the server or a
 // log). Package rpc mounts Handler for every path but /rpc and /metrics,
 // after its own Host and Origin checks. In static/, app.js wires the page
-// (token, rooms, messages, status), rpc.js is the WebSocket JSON-RPC
-// connection with reconnect and resume by cursor, vlist.js the virtualised
-// message list, and admin.js the moderation controls, shown only to a
-// room's admins and only when the node has the moderation methods.
+// (token, rooms, messages, status, resume by cursor after a reconnect),
+// rpc.js is the JSON-RPC connection (the token check over POST, then a
+// WebSocket that reopens with backoff), vlist.js the virtualised message
+// list, view.js the DOM helpers that render peer data as text, and
+// members.js the members panel with the moderation controls, shown only to
+// a room's admins and only when rpc.discover lists the methods.
 //
 // Token handling: the page reads the token from the URL fragment, keeps it
 // in sessionStorage (this tab only) and removes it from the address bar.

@@ -97,6 +97,7 @@ describe('chat page', () => {
     await sendByComposer(pageA, 'hello from alice');
     await shown(pageA, 'hello from alice');
     await shown(pageB, 'hello from alice');
+    await pageB.waitForFunction(() => document.getElementById('status').textContent.includes('1 peer'));
     await sendByComposer(pageA, xss);
     await shown(pageB, xss);
     await shown(pageA, xss);
@@ -142,6 +143,14 @@ describe('chat page', () => {
     await page.keyboard.type('typed without a mouse');
     await page.keyboard.press('Enter');
     await shown(page, 'typed without a mouse');
+    // Leaving takes a second press, then opens the next most recent room.
+    await page.focus('#leave');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.textContent('#leave'), 'Confirm leave');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.getElementById('room-title').textContent === '#general');
+    assert.deepEqual((await B.call('room_list')).map((r) => r.name), ['general']);
+    assert.equal(await page.$$eval('#room-list li', (els) => els.length), 1);
     await page.close();
   });
 
