@@ -150,11 +150,17 @@ async function refreshInfo() {
   const [info, rooms] = await state.conn.batch([['node_info', []], ['room_list', []]]);
   if (info.result) showInfo(info.result);
   if (rooms.result && JSON.stringify(rooms.result) !== JSON.stringify(state.rooms)) {
+    const open = state.current;
     setRooms(rooms.result);
-    const cur = state.current && rooms.result.find((r) => r.id === state.current.id);
+    const cur = open && rooms.result.find((r) => r.id === open.id);
     if (cur) {
       state.current = cur;
       $('room-title').textContent = roomLabel(cur);
+    } else if (open) {
+      // Left elsewhere (the CLI, another app): move on.
+      const next = await mostRecent();
+      if (next) openRoom(next);
+      else showEmpty();
     }
   }
 }
