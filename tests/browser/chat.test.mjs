@@ -83,6 +83,7 @@ describe('chat page', () => {
       assert.equal(seen.sockets, 0, `${label}: the page opened a WebSocket`);
       assert.equal(await page.evaluate(() => sessionStorage.getItem('parley.token')), null, `${label}: token kept`);
       assert.equal(new URL(page.url()).hash, '', `${label}: token left in the address bar`);
+      if (label === 'no token') await axeCheck(page, 'the guidance page');
       await ctx.close();
     }
     await A.call('room_leave', ['secret-room']);
