@@ -26,6 +26,7 @@ export class VirtualList {
     this.index = new Map(); // key → index, rebuilt on structural change
     this.nodes = new Map(); // key → element, the rendered rows only
     this.dirty = false;
+    this.reindex = false;
     this.stick = true; // follow the bottom (new messages) until the reader scrolls up
     this.anchor = null;
     this.raf = 0;
@@ -101,8 +102,10 @@ export class VirtualList {
     }
   }
 
+  // changed marks a structural change (items added, removed or replaced).
   changed() {
     this.dirty = true;
+    this.reindex = true;
     this.schedule();
   }
 
@@ -123,20 +126,23 @@ export class VirtualList {
     if (!this.raf) this.raf = requestAnimationFrame(() => this.render());
   }
 
+  // layout recomputes every row's offset; the key → index map only after
+  // a structural change, not after heights alone changed.
   layout() {
     const n = this.items.length;
     if (this.tops.length < n + 1) this.tops = new Float64Array(Math.max(n + 1, this.tops.length * 2));
     if (this.heights.size > 0) this.estimate = this.measuredSum / this.heights.size;
-    this.index.clear();
+    if (this.reindex) this.index.clear();
     let y = 0;
     for (let i = 0; i < n; i++) {
       const k = this.keyOf(this.items[i]);
-      this.index.set(k, i);
+      if (this.reindex) this.index.set(k, i);
       this.tops[i] = y;
       y += this.heights.get(k) ?? this.estimate;
     }
     this.tops[n] = y;
     this.dirty = false;
+    this.reindex = false;
   }
 
   // find returns the index of the row at offset y (clamped).
