@@ -33,6 +33,18 @@ type Config struct {
 	// zero means DefaultMaxGroupEvents. A single Add larger than this is
 	// still written whole, in a group of its own.
 	MaxGroupEvents int
+	// Check, if set, judges each event by the room's own rules once its
+	// parents are known to be stored or staged, before it is staged:
+	// Append's events and every event of Add, in order (a parent staged
+	// by the same call is judged first). An error refuses the event:
+	// Append returns it and Add reports a Rejection, both wrapping
+	// ErrRefused. It is called under the room's lock, so it must not
+	// block or call back into the ledger.
+	Check func(ev *Event) error
+	// Parents, if set, returns the rule by which Append chooses a new
+	// event's parents in room (see ParentPolicy). Called under the
+	// room's lock, like Check.
+	Parents func(room string) ParentPolicy
 }
 
 // DefaultMaxGather is the longest an fsync waits to gather writers. The

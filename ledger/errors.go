@@ -15,6 +15,11 @@ var (
 	// ErrBadParents is returned when an event's parents are stored but do
 	// not fit it (its Lamport clock is not one more than theirs).
 	ErrBadParents = errors.New("event does not fit its parents")
+	// ErrRefused is returned (wrapped with the reason) when Config.Check
+	// refuses an event: valid in itself, but not allowed by its room's
+	// rules (in chat: moderation). It is local judgement, not proof that
+	// whoever relayed the event misbehaved.
+	ErrRefused = errors.New("event refused by the room's rules")
 	// ErrNotFound is returned when an event is not in the ledger.
 	ErrNotFound = errors.New("event not found")
 	// ErrNotDurable is returned (wrapped with the cause) by Append when the

@@ -110,12 +110,34 @@ func (x *headIndex) remove(id ID) bool {
 	return true
 }
 
+// ParentPolicy narrows Append's parent choice in one room (Config.Parents).
+// The zero value is the default rule (see parentWindow).
+type ParentPolicy struct {
+	// Allow, if set, reports whether another author's head may be a
+	// parent (chat: its author may write and is not banned). Our own
+	// heads are always chosen.
+	Allow func(id ID, author peer.ID) bool
+	// Root, if set, is the one root of another author that may be
+	// chosen (chat: a moderated room's genesis, which the first joiner
+	// must name).
+	Root ID
+}
+
+// allowScan bounds how many heads choose looks at past those Allow
+// refuses, so that a flood of refused heads costs O(allowScan), not O(H).
+const allowScan = 4 * MaxParents
+
 // choose returns the parents of a new event by author and its Lamport
-// clock (see parentWindow for the rule).
-func (x *headIndex) choose(author peer.ID) ([]ID, uint64) {
-	cands := make([]Key, 0, MaxParents+len(x.byAuthor[author]))
+// clock (see parentWindow for the rule, and pol for a room's own).
+func (x *headIndex) choose(author peer.ID, pol ParentPolicy) ([]ID, uint64) {
+	cands := make([]Key, 0, MaxParents+len(x.byAuthor[author])+1)
 	for _, e := range x.byAuthor[author] {
 		cands = append(cands, e.key)
+	}
+	if pol.Root != "" {
+		if e, ok := x.at[pol.Root]; ok && e.author != author && e.key.Lamport == 1 {
+			cands = append(cands, e.key)
+		}
 	}
 	if len(x.built) > 0 {
 		top := x.built[0].key.Lamport
@@ -123,12 +145,17 @@ func (x *headIndex) choose(author peer.ID) ([]ID, uint64) {
 		if top > parentWindow {
 			floor = top - parentWindow
 		}
-		x.built.newest(MaxParents, func(e *headEntry) bool {
-			if e.key.Lamport < floor {
+		scan, taken := MaxParents, 0
+		if pol.Allow != nil {
+			scan = allowScan
+		}
+		x.built.newest(scan, func(e *headEntry) bool {
+			if e.key.Lamport < floor || taken == MaxParents {
 				return false // and so is everything below it
 			}
-			if e.author != author { // ours are in already
+			if e.author != author && (pol.Allow == nil || pol.Allow(e.key.ID, e.author)) { // ours are in already
 				cands = append(cands, e.key)
+				taken++
 			}
 			return true
 		})

@@ -77,7 +77,7 @@ func TestHeadIndexMatchesSort(t *testing.T) {
 		}
 		if step%50 == 0 {
 			for _, a := range authors {
-				got, gl := x.choose(a)
+				got, gl := x.choose(a, ParentPolicy{})
 				want, wl := bruteChoose(ref, a)
 				slices.Sort(got)
 				slices.Sort(want)
@@ -104,7 +104,7 @@ func BenchmarkChooseParents(b *testing.B) {
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				x.choose("me")
+				x.choose("me", ParentPolicy{})
 			}
 		})
 	}

@@ -44,6 +44,9 @@ type Ledger struct {
 	ds  ds.Batching
 	log *slog.Logger
 	c   *committer
+	// check and parents are Config.Check and Config.Parents (nil: none).
+	check   func(*Event) error
+	parents func(room string) ParentPolicy
 
 	mu     sync.Mutex
 	rooms  map[string]*roomState // created on first use, loaded under their own lock
@@ -62,6 +65,7 @@ func Open(ctx context.Context, store ds.Batching, cfg Config) (*Ledger, error) {
 		ds:    store,
 		log:   cfg.Logger.With("subsystem", "ledger"),
 		rooms: make(map[string]*roomState),
+		check: cfg.Check, parents: cfg.Parents,
 	}
 	seq, err := lastSeq(ctx, store)
 	if err != nil {

@@ -32,7 +32,11 @@ func (l *Ledger) Append(ctx context.Context, key crypto.PrivKey, room, kind stri
 	if err != nil {
 		return nil, err
 	}
-	parents, lamport := st.hidx.choose(author)
+	var pol ParentPolicy
+	if l.parents != nil {
+		pol = l.parents(room)
+	}
+	parents, lamport := st.hidx.choose(author, pol)
 	st.mu.Unlock()
 
 	// Sign outside the lock so concurrent senders sign on all cores. If
@@ -49,6 +53,10 @@ func (l *Ledger) Append(ctx context.Context, key crypto.PrivKey, room, kind stri
 	// A failed write in between reloads state from disk; our parents
 	// must still be there.
 	if err := l.checkParents(ctx, st, ev); err != nil {
+		st.mu.Unlock()
+		return nil, fmt.Errorf("append to %s: %w", room, err)
+	}
+	if err := l.judge(ev); err != nil {
 		st.mu.Unlock()
 		return nil, fmt.Errorf("append to %s: %w", room, err)
 	}
@@ -69,7 +77,7 @@ func (l *Ledger) Append(ctx context.Context, key crypto.PrivKey, room, kind stri
 // Rejection says why Add did not store one event.
 type Rejection struct {
 	Event *Event
-	Err   error // ErrWrongRoom, a *MissingParentsError (errors.Is ErrMissingParents) or ErrBadParents
+	Err   error // ErrWrongRoom, a *MissingParentsError (errors.Is ErrMissingParents), ErrBadParents or ErrRefused
 }
 
 // Add stores events received from others (already decoded and verified by
@@ -115,6 +123,10 @@ func (l *Ledger) Add(ctx context.Context, room string, evs ...*Event) (added []*
 				fatal = fmt.Errorf("add to %s: %w", room, err)
 				break
 			}
+			rejected = append(rejected, Rejection{ev, err})
+			continue
+		}
+		if err := l.judge(ev); err != nil {
 			rejected = append(rejected, Rejection{ev, err})
 			continue
 		}
@@ -220,6 +232,18 @@ func (l *Ledger) storedOnDisk(ctx context.Context, room string, id ID) (bool, er
 		return false, fmt.Errorf("look up %s in %s: %w", id, room, err)
 	}
 	return true, nil
+}
+
+// judge applies Config.Check to ev, whose parents are present. The
+// room's lock must be held.
+func (l *Ledger) judge(ev *Event) error {
+	if l.check == nil {
+		return nil
+	}
+	if err := l.check(ev); err != nil {
+		return fmt.Errorf("event %s: %w: %w", ev.ID(), ErrRefused, err)
+	}
+	return nil
 }
 
 // checkParents enforces that ev's parents are stored (or staged) in the
