@@ -13,7 +13,7 @@ import (
 // synced, the service is closing, or the caller gave up.
 func storeErr(err error) error {
 	switch {
-	case errors.Is(err, ledger.ErrNotDurable), errors.Is(err, ledger.ErrClosed),
+	case errors.Is(err, ledger.ErrNotDurable), errors.Is(err, ledger.ErrClosed), errors.Is(err, ledger.ErrRefused),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	}
@@ -45,6 +45,24 @@ var (
 	// ErrStorage is wrapped around failures of the node's own store
 	// (reading or writing the ledger), as opposed to bad input.
 	ErrStorage = errors.New("storage failure")
+	// ErrNoAdmins is returned when moderating a room found by name: it
+	// has no owner, so nobody can ban in it.
+	ErrNoAdmins = errors.New("room has no admins")
+	// ErrNotAdmin is returned when a moderation act's author is not an
+	// admin (now, or in the act's causal past).
+	ErrNotAdmin = errors.New("not an admin of the room")
+	// ErrNotAllowed is returned when an event's author may not write in a
+	// moderated room: banned, or not admitted under the members policy.
+	ErrNotAllowed = errors.New("not allowed to write in the room")
+	// ErrNotGenesis is returned for a root of a moderated room that is not
+	// its genesis (a create event whose author and name derive the ID).
+	ErrNotGenesis = errors.New("not the room's genesis")
+	// ErrBadModeration is returned (wrapped with the reason) for a
+	// moderation act or create body that breaks the format.
+	ErrBadModeration = errors.New("invalid moderation act")
+	// ErrPrivateRooms is returned when creating a private room: not
+	// supported yet.
+	ErrPrivateRooms = errors.New("private rooms are not supported yet")
 	// ErrClosed is returned after the service is closed.
 	ErrClosed = errors.New("chat service closed")
 )

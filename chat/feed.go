@@ -107,18 +107,23 @@ func (s *Service) onCommit(evs []*ledger.Event) {
 		s.noteMember(ev)
 	}
 	s.mu.Unlock()
+	// Moderation first: a ban in this batch hides what follows it.
+	redactions := s.onModCommit(evs)
 	// With no subscriber (no app connected) there is nobody to build
 	// Messages for: catch-up then skips decoding every body twice.
 	listening := s.feed.listening()
 	msgs := make([]queued, 0, len(evs))
 	for _, ev := range evs {
 		s.learnName(ev)
-		if !listening {
+		if !listening || s.hidden(ev) {
 			continue
 		}
 		if m, ok := toMessage(ev, s.name(ev.Author)); ok {
 			msgs = append(msgs, queued{m, ev.Seq})
 		}
+	}
+	if listening {
+		msgs = append(msgs, redactions...)
 	}
 	if len(msgs) > 0 {
 		s.feed.publish(msgs)
@@ -231,6 +236,9 @@ func (s *Service) runSubscription(ctx context.Context, sub *Subscription, last u
 			}
 			for _, ev := range evs {
 				last = ev.Seq
+				if s.hidden(ev) {
+					continue
+				}
 				if m, ok := toMessage(ev, s.name(ev.Author)); ok && !send(m) {
 					return false
 				}
@@ -259,10 +267,13 @@ func (s *Service) runSubscription(ctx context.Context, sub *Subscription, last u
 			return
 		}
 		for _, m := range q {
-			if m.seq <= last {
-				continue
+			// A redaction is about an earlier message: no cursor of its own.
+			if m.Redacted == "" {
+				if m.seq <= last {
+					continue
+				}
+				last = m.seq
 			}
-			last = m.seq
 			if !send(m.Message) {
 				return
 			}

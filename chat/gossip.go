@@ -21,6 +21,22 @@ func (s *Service) subscribe(r Room) error {
 		s.mu.Unlock()
 		return nil
 	}
+	s.mu.Unlock()
+	if r.Moderated {
+		// Judging the room's events needs its causal bookkeeping first.
+		if err := s.loadModRoom(s.ctx, r.ID); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if _, ok := s.rooms[r.ID]; ok {
+		s.mu.Unlock()
+		return nil
+	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	j := &joined{Room: r, in: newRoomQueue[inbound](ingestQueue), ctx: ctx, cancel: cancel, done: make(chan struct{}),
 		ready: make(chan struct{}), orph: &orphans{pool: s.orph, room: r.ID}, pubq: newRoomQueue[[]byte](publishQueue),
@@ -156,6 +172,21 @@ func (s *Service) validator(j *joined) ValidateFunc {
 		if err := s.allowNewcomer(ctx, room, ev); err != nil {
 			s.metrics().MessageRejected(RejectRateLimited)
 			return nil, Ignore, err
+		}
+		// Moderation is local judgement of the event's past, which the
+		// forwarder may not hold: never a Reject. A valid event that the
+		// room's bans hide is not spread either.
+		if mr := s.modRoom(room); mr != nil {
+			if err := mr.check(ev); err != nil {
+				s.metrics().MessageRejected(RejectModeration)
+				return nil, Ignore, err
+			}
+			if mr.hiddenNew(ev.ID()) {
+				s.metrics().MessageRejected(RejectModeration)
+				return nil, Ignore, fmt.Errorf("%w: %s is banned", ErrNotAllowed, ev.Author)
+			}
+		} else if looksLikeModeratedID(room) {
+			return nil, Ignore, fmt.Errorf("%w: moderated room %s not loaded", ErrNotAllowed, room)
 		}
 		j.pending.Store(ev.ID(), struct{}{})
 		s.metrics().MessageReceived()

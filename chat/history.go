@@ -56,6 +56,9 @@ func (s *Service) History(ctx context.Context, room string, q HistoryQuery) ([]M
 		page := make([]Message, 0, len(evs))
 		for _, ev := range evs {
 			s.learnName(ev)
+			if s.hidden(ev) {
+				continue
+			}
 			if m, ok := toMessage(ev, s.name(ev.Author)); ok {
 				page = append(page, m)
 			}

@@ -164,6 +164,15 @@ func (s *Service) Ingest(ctx context.Context, room string, evs []*ledger.Event) 
 	if err != nil {
 		return added, rejected, err
 	}
+	// Refused by the room's rules: local judgement of the event's past,
+	// not the responder's fault. Skipped without blame.
+	rejected = slices.DeleteFunc(rejected, func(r ledger.Rejection) bool {
+		if errors.Is(r.Err, ledger.ErrRefused) {
+			s.metrics().MessageRejected(RejectModeration)
+			return true
+		}
+		return false
+	})
 	s.mu.Lock()
 	j := s.rooms[room]
 	s.mu.Unlock()
@@ -192,6 +201,8 @@ func rejectReason(err error) string {
 		return RejectBadParents
 	case errors.Is(err, ledger.ErrWrongRoom):
 		return RejectWrongRoom
+	case errors.Is(err, ledger.ErrRefused):
+		return RejectModeration
 	}
 	return RejectInvalid
 }

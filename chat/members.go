@@ -79,6 +79,10 @@ func (s *Service) Members(ctx context.Context, room string) ([]Member, error) {
 			return nil, err
 		}
 	}
+	var mod *modState
+	if mr := s.modRoom(r.ID); mr != nil {
+		_, mod = mr.snapshot()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rm := s.members[r.ID]
@@ -87,8 +91,8 @@ func (s *Service) Members(ctx context.Context, room string) ([]Member, error) {
 		return out, nil
 	}
 	for p, st := range rm.m {
-		if st.left {
-			continue
+		if st.left || mod != nil && mod.banned[p] {
+			continue // a banned author's events are hidden: so is the author
 		}
 		name := st.name
 		if n := s.names[p]; n != "" {

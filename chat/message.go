@@ -27,6 +27,10 @@ type Message struct {
 	// Cursor is this node's arrival position of the message; pass it as
 	// `since` to resume a subscription right after it.
 	Cursor string `json:"cursor"`
+	// Redacted, set only on a subscription, is the ID of a message shown
+	// before and hidden now (a ban arrived); the other fields but Room
+	// are then empty. History no longer returns it.
+	Redacted string `json:"-"`
 }
 
 // msgBody is the body of a msg event.

@@ -30,6 +30,7 @@ const (
 	RejectBadParents     = "bad_parents"     // does not fit its parents
 	RejectDuplicate      = "duplicate"       // already stored
 	RejectQueueFull      = "queue_full"      // the room's ingest queue was full; a sync fetches it
+	RejectModeration     = "moderation"      // refused or hidden by a moderated room's rules
 )
 
 // noMetrics is the Metrics of a service configured without one.

@@ -5,6 +5,8 @@ import (
 	"encoding/base32"
 	"fmt"
 	"strings"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Room is a room this node knows, as the RPC shows it.
@@ -12,6 +14,13 @@ type Room struct {
 	ID      string `json:"id"`
 	Name    string `json:"name"`
 	Private bool   `json:"private"`
+	// Moderated is set for rooms made by Create: their creator is the
+	// first admin, and moderation events (ban, admins, policy) apply.
+	Moderated bool `json:"moderated,omitempty"`
+	// Policy is a moderated room's join policy (PolicyOpen or
+	// PolicyMembers) as its known history decides; "" for other rooms.
+	// Filled when rooms are listed, not stored.
+	Policy string `json:"policy,omitempty"`
 }
 
 // MaxNameLen bounds a public room's name.
@@ -25,6 +34,26 @@ var roomIDEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").With
 func PublicRoomID(name string) string {
 	sum := sha256.Sum256([]byte("parley/public-room/v1\x00" + name))
 	return "p" + roomIDEncoding.EncodeToString(sum[:20])
+}
+
+// ModeratedRoomID derives a moderated room's ID from its normalized name
+// and its creator: "m" followed by the base32 of the first 20 bytes of
+// sha256 over a domain-separated name and the creator's peer ID bytes.
+// Another key creating the same name gets another room, so nobody can
+// claim a room's admin rights by creating it again.
+func ModeratedRoomID(name string, creator peer.ID) string {
+	sum := sha256.Sum256([]byte("parley/v1/moderated-room\x00" + name + "\x00" + string(creator)))
+	return "m" + roomIDEncoding.EncodeToString(sum[:20])
+}
+
+// looksLikeModeratedID reports whether s has the shape of a moderated
+// room ID.
+func looksLikeModeratedID(s string) bool {
+	if len(s) != publicIDLen || s[0] != 'm' {
+		return false
+	}
+	_, err := roomIDEncoding.DecodeString(s[1:])
+	return err == nil
 }
 
 // publicIDLen is the length of a public room ID: "p" + base32 of 20 bytes.
@@ -48,7 +77,7 @@ func NormalizeName(name string) (string, error) {
 			return "", fmt.Errorf("%w: %q: use a-z, 0-9, '-', '_' and '.', starting with a letter or digit", ErrInvalidName, name)
 		}
 	}
-	if looksLikeRoomID(n) {
+	if looksLikeRoomID(n) || looksLikeModeratedID(n) {
 		return "", fmt.Errorf("%w: %q has the shape of a room ID", ErrInvalidName, name)
 	}
 	return n, nil

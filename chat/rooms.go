@@ -35,43 +35,79 @@ func (s *Service) savedRooms(ctx context.Context) ([]Room, error) {
 }
 
 // Join joins the public room name (creating it if nobody has yet) and
-// announces the join in the room's ledger. Joining a joined room is a no-op.
+// announces the join in the room's ledger, or the moderated room with
+// that ID (made by Create; its history comes by sync). Joining a joined
+// room is a no-op.
 func (s *Service) Join(ctx context.Context, name string) (Room, error) {
-	n, err := NormalizeName(name)
-	if err != nil {
-		if looksLikeRoomID(name) {
-			// A public room ID: only known rooms can be joined by ID,
-			// since the name cannot be recovered from it.
-			if r, ok := s.joinedRoom(name); ok {
-				return r, nil
+	var r Room
+	if looksLikeModeratedID(name) {
+		r = Room{ID: name, Moderated: true}
+	} else {
+		n, err := NormalizeName(name)
+		if err != nil {
+			if looksLikeRoomID(name) {
+				// A public room ID: only known rooms can be joined by ID,
+				// since the name cannot be recovered from it.
+				if r, ok := s.joinedRoom(name); ok {
+					return r, nil
+				}
+				return Room{}, fmt.Errorf("%w: %s (join public rooms by name)", ErrUnknownRoom, name)
 			}
-			return Room{}, fmt.Errorf("%w: %s (join public rooms by name)", ErrUnknownRoom, name)
+			return Room{}, err
 		}
-		return Room{}, err
+		r = Room{ID: PublicRoomID(n), Name: n}
 	}
-	r := Room{ID: PublicRoomID(n), Name: n}
 	s.joinMu.Lock()
 	defer s.joinMu.Unlock()
 	if got, ok := s.joinedRoom(r.ID); ok {
-		return got, nil
+		return s.describe(got), nil
 	}
-	if err := s.subscribe(r); err != nil {
+	if err := s.joinRoom(ctx, r); err != nil {
 		return Room{}, err
 	}
-	b, _ := json.Marshal(r)
+	s.announceJoin(ctx, r)
+	return s.describe(r), nil
+}
+
+// joinRoom subscribes to r and records the membership. s.joinMu is held.
+func (s *Service) joinRoom(ctx context.Context, r Room) error {
+	if err := s.subscribe(r); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(Room{ID: r.ID, Name: r.Name, Private: r.Private, Moderated: r.Moderated})
 	if err := s.store.Put(ctx, roomsPrefix.ChildString(r.ID), b); err != nil {
 		s.leaveTopic(r.ID)
-		return Room{}, fmt.Errorf("save membership of %s: %w", r.Name, err)
+		return fmt.Errorf("save membership of %s: %w", r.ID, err)
 	}
-	body, _ := json.Marshal(memberBody{Name: s.cfg.Name})
-	if _, err := s.append(ctx, r.ID, ledger.KindJoin, body); err != nil {
-		s.log.Warn("announce join", "room", r.ID, "err", err)
+	return nil
+}
+
+// announceJoin appends our join event (best effort: in a moderated room
+// whose genesis has not arrived yet it would be a root, which only the
+// genesis may be) and tells OnJoin.
+func (s *Service) announceJoin(ctx context.Context, r Room) {
+	if mr := s.modRoom(r.ID); mr != nil && mr.deferJoin() {
+		// Joined by ID before the genesis came: announced once it is
+		// stored (onModCommit).
+		s.log.Info("joined room", "room", r.ID)
+		if s.cfg.OnJoin != nil {
+			s.cfg.OnJoin(r.ID)
+		}
+		return
 	}
+	s.appendJoin(ctx, r)
 	s.log.Info("joined room", "room", r.ID, "name", r.Name)
 	if s.cfg.OnJoin != nil {
 		s.cfg.OnJoin(r.ID)
 	}
-	return r, nil
+}
+
+// appendJoin appends our join event to r.
+func (s *Service) appendJoin(ctx context.Context, r Room) {
+	body, _ := json.Marshal(memberBody{Name: s.cfg.Name})
+	if _, err := s.append(ctx, r.ID, ledger.KindJoin, body); err != nil {
+		s.log.Warn("announce join", "room", r.ID, "err", err)
+	}
 }
 
 func (s *Service) joinedRoom(id string) (Room, bool) {
@@ -140,6 +176,9 @@ func (s *Service) Rooms(ctx context.Context) ([]Room, error) {
 		out = append(out, j.Room)
 	}
 	s.mu.Unlock()
+	for i := range out {
+		out[i] = s.describe(out[i])
+	}
 	sort.Slice(out, func(i, k int) bool {
 		return out[i].Name < out[k].Name || out[i].Name == out[k].Name && out[i].ID < out[k].ID
 	})
@@ -154,6 +193,9 @@ func (s *Service) resolve(room string) (Room, error) {
 	}
 	if looksLikeRoomID(room) {
 		return Room{ID: room}, nil
+	}
+	if looksLikeModeratedID(room) {
+		return Room{ID: room, Moderated: true}, nil
 	}
 	n, err := NormalizeName(room)
 	if err != nil {

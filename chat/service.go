@@ -37,6 +37,7 @@ type Service struct {
 	rooms   map[string]*joined // by room ID
 	names   map[peer.ID]string
 	members map[string]*roomMembers // by room ID
+	mods    map[string]*modRoom     // moderated rooms, by ID (moderation.go)
 	closed  bool
 
 	feed  *feed
@@ -98,6 +99,7 @@ func New(net Network, store ds.Batching, key crypto.PrivKey, cfg Config) (*Servi
 		rooms:     make(map[string]*joined),
 		names:     make(map[peer.ID]string),
 		members:   make(map[string]*roomMembers),
+		mods:      make(map[string]*modRoom),
 		feed:      newFeed(),
 		limit:     newLimiter(cfg.Limits, cfg.Clock),
 		newcomers: newNewcomers(cfg.Limits),
@@ -109,6 +111,8 @@ func New(net Network, store ds.Batching, key crypto.PrivKey, cfg Config) (*Servi
 		Logger:    cfg.Logger, // Open tags it subsystem=ledger
 		OnCommit:  s.onCommit,
 		OnApplied: s.onApplied,
+		Check:     s.checkEvent,
+		Parents:   s.parentPolicy,
 	})
 	if err != nil {
 		s.cancel()

@@ -121,6 +121,11 @@ type ParentPolicy struct {
 	// chosen (chat: a moderated room's genesis, which the first joiner
 	// must name).
 	Root ID
+	// Fallback, if set, is a stored event (not necessarily a head) to
+	// name when Allow lets no other author's head through (chat: the
+	// room's newest visible event), so that a new event still joins
+	// the room's history rather than becoming a root.
+	Fallback Key
 }
 
 // allowScan bounds how many heads choose looks at past those Allow
@@ -159,6 +164,9 @@ func (x *headIndex) choose(author peer.ID, pol ParentPolicy) ([]ID, uint64) {
 			}
 			return true
 		})
+	}
+	if pol.Allow != nil && pol.Fallback.ID != "" && len(cands) == len(x.byAuthor[author]) && !slices.Contains(cands, pol.Fallback) {
+		cands = append(cands, pol.Fallback)
 	}
 	slices.SortFunc(cands, func(a, b Key) int { return b.Compare(a) })
 	if len(cands) > MaxParents {

@@ -101,4 +101,15 @@ func TestParentPolicy(t *testing.T) {
 			t.Fatalf("parents %v name the refused author's head", ev3.Parents)
 		}
 	}
+	// A newcomer whose every candidate head is refused names the
+	// fallback rather than becoming a root.
+	pol.Allow = func(ledger.ID, peer.ID) bool { return false }
+	pol.Fallback = ledger.Key{Lamport: ev2.Lamport, ID: ev2.ID()}
+	ev4, err := l.Append(ctx, newKey(t), room, ledger.KindMsg, []byte("n"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ev4.Parents) != 1 || ev4.Parents[0] != ev2.ID() || ev4.Lamport != ev2.Lamport+1 {
+		t.Fatalf("with every head refused, parents %v (lamport %d), want the fallback", ev4.Parents, ev4.Lamport)
+	}
 }

@@ -1,0 +1,479 @@
+package chat
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-chat/parley/ledger"
+)
+
+// modPeer is one participant of a moderated room: a real Service on an
+// in-memory store, with no network (events move by Ingest, the sync
+// path, or the gossip validator).
+type modPeer struct {
+	s   *Service
+	key crypto.PrivKey
+	id  peer.ID
+}
+
+var noLimits = Limits{AuthorRate: -1, PeerRate: -1, NewcomerRate: -1}
+
+func newModPeer(t testing.TB, name string) *modPeer {
+	t.Helper()
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	id, _ := peer.IDFromPrivateKey(key)
+	s, err := New(loopNet{id}, dssync.MutexWrap(ds.NewMapDatastore()), key, Config{Name: name, Limits: noLimits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return &modPeer{s: s, key: key, id: id}
+}
+
+// events returns every stored event of room, in (Lamport, ID) order.
+func (p *modPeer) events(t testing.TB, room string) []*ledger.Event {
+	t.Helper()
+	var out []*ledger.Event
+	var before ledger.ID
+	for {
+		page, err := p.s.led.History(context.Background(), room, before, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(page, out...)
+		if len(page) < 1000 {
+			return out
+		}
+		before = page[0].ID()
+	}
+}
+
+// pull stores what from holds of room and p lacks, by Ingest, as a sync
+// would; refused events are skipped without being reported.
+func (p *modPeer) pull(t testing.TB, from *modPeer, room string) {
+	t.Helper()
+	evs := from.events(t, room)
+	_, rejected, err := p.s.Ingest(context.Background(), room, evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rejected) > 0 {
+		t.Fatalf("Ingest reported %d rejections (first: %v); refusals must not blame the responder", len(rejected), rejected[0].Err)
+	}
+}
+
+// deliver offers ev to p by sync and reports whether it was stored.
+func (p *modPeer) deliver(t testing.TB, ev *ledger.Event) bool {
+	t.Helper()
+	added, rejected, err := p.s.Ingest(context.Background(), ev.Room, []*ledger.Event{ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rejected {
+		t.Fatalf("Ingest rejected %s: %v", r.Event.ID(), r.Err)
+	}
+	return len(added) == 1
+}
+
+// sign makes an event of room by key naming parents (its clock follows).
+func sign(t testing.TB, key crypto.PrivKey, room, kind string, body []byte, parents ...*ledger.Event) *ledger.Event {
+	t.Helper()
+	var lam uint64
+	ids := make([]ledger.ID, len(parents))
+	for i, p := range parents {
+		ids[i] = p.ID()
+		lam = max(lam, p.Lamport)
+	}
+	ev, err := ledger.Sign(key, ledger.Draft{Room: room, Kind: kind, Body: body, Time: time.Now(), Lamport: lam + 1, Parents: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func msgBodyOf(text string) []byte {
+	b, _ := json.Marshal(msgBody{Text: text})
+	return b
+}
+
+func modBodyOf(op string, p peer.ID) []byte { return encodeMod(modAct{op: op, peer: p}) }
+
+// texts returns the texts of room's history at p.
+func (p *modPeer) texts(t testing.TB, room string) []string {
+	t.Helper()
+	msgs, err := p.s.History(context.Background(), room, HistoryQuery{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []string{}
+	for _, m := range msgs {
+		out = append(out, m.Text)
+	}
+	return out
+}
+
+func (p *modPeer) admins(t testing.TB, room string) []peer.ID {
+	t.Helper()
+	a, err := p.s.Admins(context.Background(), room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// setup creates a moderated room at creator and joins it at the others
+// (by ID, syncing the genesis and the creator's join from creator).
+func setup(t testing.TB, creator *modPeer, others ...*modPeer) Room {
+	t.Helper()
+	r, err := creator.s.Create(context.Background(), "mod", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Moderated || r.ID != ModeratedRoomID("mod", creator.id) || r.ID[0] != 'm' {
+		t.Fatalf("Create returned %+v", r)
+	}
+	for _, o := range others {
+		if _, err := o.s.Join(context.Background(), r.ID); err != nil {
+			t.Fatal(err)
+		}
+		o.pull(t, creator, r.ID)
+	}
+	return r
+}
+
+func head(t testing.TB, p *modPeer, room string) *ledger.Event {
+	t.Helper()
+	evs := p.events(t, room)
+	return evs[len(evs)-1]
+}
+
+// lastOf returns p's newest event of kind in room.
+func lastOf(t testing.TB, p *modPeer, room, kind string) *ledger.Event {
+	t.Helper()
+	evs := p.events(t, room)
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].Kind == kind {
+			return evs[i]
+		}
+	}
+	t.Fatalf("no %s event", kind)
+	return nil
+}
+
+// Another key creating the same name gets another room; a create event
+// signed by another key for the first room's ID is no genesis, and a
+// stranger's root is refused (without blame) in a moderated room.
+func TestModeratedRoomCannotBeHijacked(t *testing.T) {
+	a, b, c := newModPeer(t, "a"), newModPeer(t, "b"), newModPeer(t, "c")
+	if ModeratedRoomID("mod", a.id) == ModeratedRoomID("mod", b.id) {
+		t.Fatal("two creators got the same room ID")
+	}
+	if ModeratedRoomID("mod", a.id) == PublicRoomID("mod") {
+		t.Fatal("a moderated room shares the name-only room's ID")
+	}
+	// c joins A's room before anything arrived: B races to sign its
+	// genesis with its own key.
+	room := ModeratedRoomID("mod", a.id)
+	if _, err := c.s.Join(context.Background(), room); err != nil {
+		t.Fatal(err)
+	}
+	fake, _ := json.Marshal(createBody{Name: "mod", Policy: PolicyOpen})
+	if c.deliver(t, sign(t, b.key, room, KindCreate, fake)) {
+		t.Fatal("a create by a key that does not derive the room was stored")
+	}
+	if c.deliver(t, sign(t, b.key, room, ledger.KindMsg, msgBodyOf("root"))) {
+		t.Fatal("a stranger's root was stored in a moderated room")
+	}
+	if err := c.s.checkEvent(sign(t, a.key, room, KindCreate, []byte(`{"name":"other","policy":"open"}`))); !errors.Is(err, ErrNotGenesis) {
+		t.Fatalf("create with a name that does not derive the room: %v, want ErrNotGenesis", err)
+	}
+	if _, err := a.s.Create(context.Background(), "mod", false); err != nil {
+		t.Fatal(err)
+	}
+	c.pull(t, a, room)
+	if got := c.admins(t, room); !slices.Equal(got, []peer.ID{a.id}) {
+		t.Fatalf("admins at c: %v, want only the creator %s", got, a.id)
+	}
+	// A second genesis by the creator, with parents, is no genesis either.
+	if c.deliver(t, sign(t, a.key, room, KindCreate, fake, head(t, a, room))) {
+		t.Fatal("a create event with parents was stored")
+	}
+	// Name-only rooms have no admins.
+	if _, err := c.s.Join(context.Background(), "open"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.s.Moderate(context.Background(), "open", OpBan, b.id, ""); !errors.Is(err, ErrNoAdmins) {
+		t.Fatalf("ban in a name-only room: %v, want ErrNoAdmins", err)
+	}
+	if _, err := c.s.Create(context.Background(), "x", true); !errors.Is(err, ErrPrivateRooms) {
+		t.Fatalf("private Create: %v, want ErrPrivateRooms", err)
+	}
+}
+
+// Permission is judged in an event's causal past: a non-admin's mod event
+// is refused; an admin's stays valid wherever it arrives.
+func TestModPermissionInCausalPast(t *testing.T) {
+	a, b, x := newModPeer(t, "a"), newModPeer(t, "b"), newModPeer(t, "x")
+	r := setup(t, a, b, x)
+	if err := b.s.Moderate(context.Background(), r.ID, OpBan, a.id, ""); !errors.Is(err, ErrNotAdmin) {
+		t.Fatalf("Moderate by non-admin: %v, want ErrNotAdmin", err)
+	}
+	// b plays the attacker: signs a ban of a itself.
+	forged := sign(t, b.key, r.ID, KindMod, modBodyOf(OpBan, a.id), head(t, a, r.ID))
+	if x.deliver(t, forged) {
+		t.Fatal("a non-admin's ban was stored")
+	}
+	// a appoints b; b's ban of x, made after, is valid; a's message made
+	// before the appointment does not make b an admin in its own past.
+	if err := a.s.Moderate(context.Background(), r.ID, OpAdmin, b.id, ""); err != nil {
+		t.Fatal(err)
+	}
+	b.pull(t, a, r.ID)
+	if err := b.s.Moderate(context.Background(), r.ID, OpBan, x.id, ""); err != nil {
+		t.Fatal(err)
+	}
+	x.pull(t, b, r.ID)
+	if got := x.admins(t, r.ID); !slices.Equal(got, sorted(a.id, b.id)) {
+		t.Fatalf("admins %v, want a and b", got)
+	}
+	if _, err := x.s.Send(context.Background(), r.ID, "hi"); !errors.Is(err, ErrNotAllowed) {
+		t.Fatalf("banned author's Send: %v, want ErrNotAllowed", err)
+	}
+}
+
+func sorted(ps ...peer.ID) []peer.ID { slices.Sort(ps); return ps }
+
+// A ban hides the banned author's events outside its causal past (also
+// those concurrent with it), keeps those inside visible, refuses new ones
+// and sends a redaction for what was shown; an unban lifts it for events
+// that have the unban in their past.
+func TestBanHidesOutsideCausalPast(t *testing.T) {
+	a, c, x := newModPeer(t, "a"), newModPeer(t, "c"), newModPeer(t, "x")
+	r := setup(t, a, c, x)
+	ctx := context.Background()
+	if _, err := c.s.Send(ctx, r.ID, "before"); err != nil {
+		t.Fatal(err)
+	}
+	a.pull(t, c, r.ID)
+	x.pull(t, c, r.ID)
+	sub, err := x.s.Subscribe(ctx, Filter{Room: r.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	// c writes "concurrent" without seeing the ban; x sees it first.
+	conc := sign(t, c.key, r.ID, ledger.KindMsg, msgBodyOf("concurrent"), head(t, c, r.ID))
+	if !x.deliver(t, conc) {
+		t.Fatal("concurrent message not stored")
+	}
+	if m := <-sub.C(); m.Text != "concurrent" {
+		t.Fatalf("subscription got %+v", m)
+	}
+	if err := a.s.Moderate(ctx, r.ID, OpBan, c.id, ""); err != nil {
+		t.Fatal(err)
+	}
+	x.pull(t, a, r.ID)
+	select {
+	case m := <-sub.C():
+		if m.Redacted != conc.IDText() || m.Room != r.ID {
+			t.Fatalf("after the ban the subscription got %+v, want a redaction of %s", m, conc.IDText())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no redaction after the ban")
+	}
+	if got := x.texts(t, r.ID); !slices.Equal(got, []string{"before"}) {
+		t.Fatalf("history at x %q, want only the message in the ban's past", got)
+	}
+	a.pull(t, x, r.ID) // the hidden event is stored and servable: a takes it
+	if got := a.texts(t, r.ID); !slices.Equal(got, []string{"before"}) {
+		t.Fatalf("history at a %q", got)
+	}
+	for _, p := range []*modPeer{a, x} {
+		if rep, err := p.s.Verify(ctx, r.ID); err != nil || !rep.OK {
+			t.Fatalf("verify: %+v, %v", rep, err)
+		}
+	}
+	// After the ban c cannot write: its event naming the ban is refused.
+	after := sign(t, c.key, r.ID, ledger.KindMsg, msgBodyOf("after"), lastOf(t, a, r.ID, KindMod))
+	if x.deliver(t, after) {
+		t.Fatal("an event of a banned author with the ban in its past was stored")
+	}
+	if mem, _ := x.s.Members(ctx, r.ID); slices.ContainsFunc(mem, func(m Member) bool { return m.PeerID == c.id.String() }) {
+		t.Fatal("banned author listed as member")
+	}
+	// Unban: c's new events (the unban in their past) show; the
+	// concurrent one stays hidden.
+	if err := a.s.Moderate(ctx, r.ID, OpUnban, c.id, ""); err != nil {
+		t.Fatal(err)
+	}
+	c.pull(t, a, r.ID)
+	if _, err := c.s.Send(ctx, r.ID, "forgiven"); err != nil {
+		t.Fatal(err)
+	}
+	x.pull(t, c, r.ID)
+	if got := x.texts(t, r.ID); !slices.Equal(got, []string{"before", "forgiven"}) {
+		t.Fatalf("after unban, history %q", got)
+	}
+}
+
+// A revocation concurrent with an act of the revoked admin voids the act;
+// of two concurrent mutual revocations the first in (Lamport, ID) order
+// wins, on every node whatever the order events arrive in.
+func TestConcurrentRevocation(t *testing.T) {
+	a, b, c := newModPeer(t, "a"), newModPeer(t, "b"), newModPeer(t, "c")
+	r := setup(t, a, b, c)
+	ctx := context.Background()
+	if err := a.s.Moderate(ctx, r.ID, OpAdmin, b.id, ""); err != nil {
+		t.Fatal(err)
+	}
+	b.pull(t, a, r.ID)
+	base := head(t, a, r.ID)
+	// Concurrent: a revokes b; b bans c. Both name the appointment.
+	revoke := sign(t, a.key, r.ID, KindMod, modBodyOf(OpUnadmin, b.id), base)
+	ban := sign(t, b.key, r.ID, KindMod, modBodyOf(OpBan, c.id), base)
+	x1, x2 := newModPeer(t, "x1"), newModPeer(t, "x2")
+	for i, x := range []*modPeer{x1, x2} {
+		if _, err := x.s.Join(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		x.pull(t, a, r.ID)
+		order := []*ledger.Event{revoke, ban}
+		if i == 1 {
+			order = []*ledger.Event{ban, revoke}
+		}
+		for _, ev := range order {
+			if !x.deliver(t, ev) {
+				t.Fatalf("valid event %s not stored", ev.ID())
+			}
+		}
+		if got := x.admins(t, r.ID); !slices.Equal(got, []peer.ID{a.id}) {
+			t.Fatalf("node %d: admins %v, want only a", i, got)
+		}
+		if banned, _ := x.s.Banned(ctx, r.ID); len(banned) != 0 {
+			t.Fatalf("node %d: the revoked admin's concurrent ban took effect: %v", i, banned)
+		}
+	}
+	// Mutual revocation on a fresh room: a and b revoke each other.
+	a2, b2, y := newModPeer(t, "a2"), newModPeer(t, "b2"), newModPeer(t, "y")
+	r2 := setup(t, a2, b2, y)
+	if err := a2.s.Moderate(ctx, r2.ID, OpAdmin, b2.id, ""); err != nil {
+		t.Fatal(err)
+	}
+	base = head(t, a2, r2.ID)
+	ua := sign(t, a2.key, r2.ID, KindMod, modBodyOf(OpUnadmin, b2.id), base)
+	ub := sign(t, b2.key, r2.ID, KindMod, modBodyOf(OpUnadmin, a2.id), base)
+	y.pull(t, a2, r2.ID)
+	y.deliver(t, ub)
+	y.deliver(t, ua)
+	want := []peer.ID{a2.id} // ua first in (Lamport, ID) order: b2 loses
+	if ub.ID() < ua.ID() {
+		want = []peer.ID{b2.id}
+	}
+	if got := y.admins(t, r2.ID); !slices.Equal(got, want) {
+		t.Fatalf("mutual revocation: admins %v, want %v", got, want)
+	}
+}
+
+// Under the members policy only admins and admitted members write.
+func TestMembersPolicy(t *testing.T) {
+	a, d := newModPeer(t, "a"), newModPeer(t, "d")
+	r := setup(t, a, d)
+	ctx := context.Background()
+	if err := a.s.Moderate(ctx, r.ID, OpPolicy, "", PolicyMembers); err != nil {
+		t.Fatal(err)
+	}
+	d.pull(t, a, r.ID)
+	if _, err := d.s.Send(ctx, r.ID, "let me in"); !errors.Is(err, ErrNotAllowed) {
+		t.Fatalf("Send by non-member: %v, want ErrNotAllowed", err)
+	}
+	if rooms, _ := d.s.Rooms(ctx); len(rooms) != 1 || rooms[0].Policy != PolicyMembers || rooms[0].Name != "mod" {
+		t.Fatalf("rooms at d: %+v", rooms)
+	}
+	if err := a.s.Moderate(ctx, r.ID, OpAdmit, d.id, ""); err != nil {
+		t.Fatal(err)
+	}
+	d.pull(t, a, r.ID)
+	if _, err := d.s.Send(ctx, r.ID, "thanks"); err != nil {
+		t.Fatal(err)
+	}
+	a.pull(t, d, r.ID)
+	if got := a.texts(t, r.ID); !slices.Equal(got, []string{"thanks"}) {
+		t.Fatalf("history %q", got)
+	}
+}
+
+// A restart rebuilds the room's moderation from the stored events.
+func TestModerationSurvivesRestart(t *testing.T) {
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	id, _ := peer.IDFromPrivateKey(key)
+	store := dssync.MutexWrap(ds.NewMapDatastore())
+	s, err := New(loopNet{id}, store, key, Config{Limits: noLimits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &modPeer{s: s, key: key, id: id}
+	c := newModPeer(t, "c")
+	r := setup(t, a, c)
+	if _, err := c.s.Send(context.Background(), r.ID, "spam"); err != nil {
+		t.Fatal(err)
+	}
+	conc := sign(t, c.key, r.ID, ledger.KindMsg, msgBodyOf("concurrent"), head(t, c, r.ID))
+	a.pull(t, c, r.ID)
+	if err := a.s.Moderate(context.Background(), r.ID, OpBan, c.id, ""); err != nil {
+		t.Fatal(err)
+	}
+	a.deliver(t, conc)
+	s.Close()
+	s2, err := New(loopNet{id}, store, key, Config{Limits: noLimits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	a2 := &modPeer{s: s2, key: key, id: id}
+	if got := a2.texts(t, r.ID); !slices.Equal(got, []string{"spam"}) {
+		t.Fatalf("history after restart %q, want the message in the ban's past only", got)
+	}
+	if banned, _ := s2.Banned(context.Background(), r.ID); !slices.Equal(banned, []peer.ID{c.id}) {
+		t.Fatalf("banned after restart %v", banned)
+	}
+}
+
+// On gossip, moderation is local judgement: a forged mod event and a
+// banned author's event are Ignored (not forwarded, nobody penalised),
+// never Rejected.
+func TestGossipIgnoresRefusedAndHidden(t *testing.T) {
+	a, b, c := newModPeer(t, "a"), newModPeer(t, "b"), newModPeer(t, "c")
+	r := setup(t, a, b, c)
+	ctx := context.Background()
+	a.s.mu.Lock()
+	j := a.s.rooms[r.ID]
+	a.s.mu.Unlock()
+	validate := a.s.validator(j)
+	forged := sign(t, b.key, r.ID, KindMod, modBodyOf(OpBan, c.id), head(t, a, r.ID))
+	if _, v, err := validate(ctx, b.id, forged.Raw()); v != Ignore || !errors.Is(err, ErrNotAdmin) {
+		t.Fatalf("forged ban: verdict %v, %v; want Ignore, ErrNotAdmin", v, err)
+	}
+	before := head(t, a, r.ID)
+	if err := a.s.Moderate(ctx, r.ID, OpBan, c.id, ""); err != nil {
+		t.Fatal(err)
+	}
+	// c's event concurrent with the ban: valid in its past, hidden now.
+	conc := sign(t, c.key, r.ID, ledger.KindMsg, msgBodyOf("spam"), before)
+	if _, v, err := validate(ctx, c.id, conc.Raw()); v != Ignore || !errors.Is(err, ErrNotAllowed) {
+		t.Fatalf("banned author's concurrent event: verdict %v, %v; want Ignore", v, err)
+	}
+	ok := sign(t, b.key, r.ID, ledger.KindMsg, msgBodyOf("fine"), head(t, a, r.ID))
+	if _, v, err := validate(ctx, b.id, ok.Raw()); v != Accept {
+		t.Fatalf("honest event: verdict %v, %v", v, err)
+	}
+}
