@@ -168,14 +168,14 @@ func (s *Service) Create(ctx context.Context, name string, private bool) (Room, 
 		s.log.Info("created room already had history", "room", r.ID)
 	}
 	s.announceJoin(ctx, r)
-	return r, nil
+	return s.describe(r), nil
 }
 
 // Moderate appends a moderation act (OpBan, OpUnban, OpAdmin, OpUnadmin,
 // OpAdmit with a peer; OpPolicy with a policy) to a joined moderated
 // room. It fails with ErrNoAdmins for a room found by name and with
 // ErrNotAdmin unless we are an admin.
-func (s *Service) Moderate(ctx context.Context, room, op string, target peer.ID, policy string) error {
+func (s *Service) Moderate(ctx context.Context, room, op, target, policy string) error {
 	r, err := s.resolve(room)
 	if err != nil {
 		return err
@@ -186,7 +186,14 @@ func (s *Service) Moderate(ctx context.Context, room, op string, target peer.ID,
 	if _, ok := s.joinedRoom(r.ID); !ok {
 		return fmt.Errorf("%w: %s", ErrNotMember, room)
 	}
-	act := modAct{op: op, peer: target, policy: policy}
+	act := modAct{op: op, policy: policy}
+	if target != "" {
+		p, err := peer.Decode(target)
+		if err != nil {
+			return fmt.Errorf("%w: peer %q: %v", ErrBadModeration, target, err)
+		}
+		act.peer = p
+	}
 	body := encodeMod(act)
 	if _, err := decodeMod(body); err != nil {
 		return err
@@ -202,9 +209,9 @@ func (s *Service) Moderate(ctx context.Context, room, op string, target peer.ID,
 	return err
 }
 
-// Admins returns the admins of a moderated room, sorted, as its whole
-// known history decides.
-func (s *Service) Admins(ctx context.Context, room string) ([]peer.ID, error) {
+// Admins returns the peer IDs of a moderated room's admins, sorted, as
+// its whole known history decides.
+func (s *Service) Admins(ctx context.Context, room string) ([]string, error) {
 	r, err := s.resolve(room)
 	if err != nil {
 		return nil, err
@@ -218,13 +225,22 @@ func (s *Service) Admins(ctx context.Context, room string) ([]peer.ID, error) {
 	}
 	_, st := mr.snapshot()
 	if st == nil {
-		return []peer.ID{}, nil // the genesis has not arrived yet
+		return []string{}, nil // the genesis has not arrived yet
 	}
-	return st.sortedAdmins(), nil
+	return peerStrings(st.sortedAdmins()), nil
 }
 
-// Banned returns the authors banned in a moderated room now, sorted.
-func (s *Service) Banned(ctx context.Context, room string) ([]peer.ID, error) {
+func peerStrings(ps []peer.ID) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
+}
+
+// Banned returns the peer IDs of the authors banned in a moderated room
+// now, sorted.
+func (s *Service) Banned(ctx context.Context, room string) ([]string, error) {
 	r, err := s.resolve(room)
 	if err != nil {
 		return nil, err
@@ -241,7 +257,7 @@ func (s *Service) Banned(ctx context.Context, room string) ([]peer.ID, error) {
 		}
 	}
 	slices.Sort(out)
-	return out, nil
+	return peerStrings(out), nil
 }
 
 // describe fills a moderated room's name (from its genesis) and policy.

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/parley-chat/parley/ledger"
 )
 
@@ -49,7 +47,7 @@ func convergeOnce(t *testing.T, seed uint64) (bans, hidden int) {
 	admins, writers := actors[:3], actors[3:]
 	r := setup(t, admins[0], actors[1:]...)
 	for _, a := range admins[1:] {
-		if err := admins[0].s.Moderate(ctx, r.ID, OpAdmin, a.id, ""); err != nil {
+		if err := admins[0].s.Moderate(ctx, r.ID, OpAdmin, a.id.String(), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -68,19 +66,19 @@ func convergeOnce(t *testing.T, seed uint64) (bans, hidden int) {
 		}
 		i := rng.IntN(len(actors))
 		a := actors[i]
-		target := actors[rng.IntN(len(actors))].id
+		target := actors[rng.IntN(len(actors))].id.String()
 		var err error
 		switch k := rng.IntN(10); {
 		case i < 3 && k == 0:
-			err = a.s.Moderate(ctx, r.ID, OpBan, writers[rng.IntN(len(writers))].id, "")
+			err = a.s.Moderate(ctx, r.ID, OpBan, writers[rng.IntN(len(writers))].id.String(), "")
 		case i < 3 && k == 1:
 			err = a.s.Moderate(ctx, r.ID, OpBan, target, "")
 		case i < 3 && k == 2:
 			err = a.s.Moderate(ctx, r.ID, OpUnban, target, "")
 		case i < 3 && k == 3:
-			err = a.s.Moderate(ctx, r.ID, OpUnadmin, admins[rng.IntN(3)].id, "")
+			err = a.s.Moderate(ctx, r.ID, OpUnadmin, admins[rng.IntN(3)].id.String(), "")
 		case i < 3 && k == 4:
-			err = a.s.Moderate(ctx, r.ID, OpAdmin, admins[rng.IntN(3)].id, "")
+			err = a.s.Moderate(ctx, r.ID, OpAdmin, admins[rng.IntN(3)].id.String(), "")
 		default:
 			_, err = a.s.Send(ctx, r.ID, fmt.Sprintf("m%d-%d", round, i))
 		}
@@ -159,8 +157,8 @@ func convergeOnce(t *testing.T, seed uint64) (bans, hidden int) {
 
 type roomView struct {
 	msgs    []string
-	admins  []peer.ID
-	banned  []peer.ID
+	admins  []string
+	banned  []string
 	storedM int
 	hidden  int
 }

@@ -122,7 +122,7 @@ func (p *modPeer) texts(t testing.TB, room string) []string {
 	return out
 }
 
-func (p *modPeer) admins(t testing.TB, room string) []peer.ID {
+func (p *modPeer) admins(t testing.TB, room string) []string {
 	t.Helper()
 	a, err := p.s.Admins(context.Background(), room)
 	if err != nil {
@@ -201,7 +201,7 @@ func TestModeratedRoomCannotBeHijacked(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.pull(t, a, room)
-	if got := c.admins(t, room); !slices.Equal(got, []peer.ID{a.id}) {
+	if got := c.admins(t, room); !slices.Equal(got, []string{a.id.String()}) {
 		t.Fatalf("admins at c: %v, want only the creator %s", got, a.id)
 	}
 	// A second genesis by the creator, with parents, is no genesis either.
@@ -212,7 +212,7 @@ func TestModeratedRoomCannotBeHijacked(t *testing.T) {
 	if _, err := c.s.Join(context.Background(), "open"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.s.Moderate(context.Background(), "open", OpBan, b.id, ""); !errors.Is(err, ErrNoAdmins) {
+	if err := c.s.Moderate(context.Background(), "open", OpBan, b.id.String(), ""); !errors.Is(err, ErrNoAdmins) {
 		t.Fatalf("ban in a name-only room: %v, want ErrNoAdmins", err)
 	}
 	if _, err := c.s.Create(context.Background(), "x", true); !errors.Is(err, ErrPrivateRooms) {
@@ -225,7 +225,7 @@ func TestModeratedRoomCannotBeHijacked(t *testing.T) {
 func TestModPermissionInCausalPast(t *testing.T) {
 	a, b, x := newModPeer(t, "a"), newModPeer(t, "b"), newModPeer(t, "x")
 	r := setup(t, a, b, x)
-	if err := b.s.Moderate(context.Background(), r.ID, OpBan, a.id, ""); !errors.Is(err, ErrNotAdmin) {
+	if err := b.s.Moderate(context.Background(), r.ID, OpBan, a.id.String(), ""); !errors.Is(err, ErrNotAdmin) {
 		t.Fatalf("Moderate by non-admin: %v, want ErrNotAdmin", err)
 	}
 	// b plays the attacker: signs a ban of a itself.
@@ -235,15 +235,15 @@ func TestModPermissionInCausalPast(t *testing.T) {
 	}
 	// a appoints b; b's ban of x, made after, is valid; a's message made
 	// before the appointment does not make b an admin in its own past.
-	if err := a.s.Moderate(context.Background(), r.ID, OpAdmin, b.id, ""); err != nil {
+	if err := a.s.Moderate(context.Background(), r.ID, OpAdmin, b.id.String(), ""); err != nil {
 		t.Fatal(err)
 	}
 	b.pull(t, a, r.ID)
-	if err := b.s.Moderate(context.Background(), r.ID, OpBan, x.id, ""); err != nil {
+	if err := b.s.Moderate(context.Background(), r.ID, OpBan, x.id.String(), ""); err != nil {
 		t.Fatal(err)
 	}
 	x.pull(t, b, r.ID)
-	if got := x.admins(t, r.ID); !slices.Equal(got, sorted(a.id, b.id)) {
+	if got := x.admins(t, r.ID); !slices.Equal(got, sorted(a.id.String(), b.id.String())) {
 		t.Fatalf("admins %v, want a and b", got)
 	}
 	if _, err := x.s.Send(context.Background(), r.ID, "hi"); !errors.Is(err, ErrNotAllowed) {
@@ -251,7 +251,7 @@ func TestModPermissionInCausalPast(t *testing.T) {
 	}
 }
 
-func sorted(ps ...peer.ID) []peer.ID { slices.Sort(ps); return ps }
+func sorted(ps ...string) []string { slices.Sort(ps); return ps }
 
 // A ban hides the banned author's events outside its causal past (also
 // those concurrent with it), keeps those inside visible, refuses new ones
@@ -279,7 +279,7 @@ func TestBanHidesOutsideCausalPast(t *testing.T) {
 	if m := <-sub.C(); m.Text != "concurrent" {
 		t.Fatalf("subscription got %+v", m)
 	}
-	if err := a.s.Moderate(ctx, r.ID, OpBan, c.id, ""); err != nil {
+	if err := a.s.Moderate(ctx, r.ID, OpBan, c.id.String(), ""); err != nil {
 		t.Fatal(err)
 	}
 	x.pull(t, a, r.ID)
@@ -313,7 +313,7 @@ func TestBanHidesOutsideCausalPast(t *testing.T) {
 	}
 	// Unban: c's new events (the unban in their past) show; the
 	// concurrent one stays hidden.
-	if err := a.s.Moderate(ctx, r.ID, OpUnban, c.id, ""); err != nil {
+	if err := a.s.Moderate(ctx, r.ID, OpUnban, c.id.String(), ""); err != nil {
 		t.Fatal(err)
 	}
 	c.pull(t, a, r.ID)
@@ -333,7 +333,7 @@ func TestConcurrentRevocation(t *testing.T) {
 	a, b, c := newModPeer(t, "a"), newModPeer(t, "b"), newModPeer(t, "c")
 	r := setup(t, a, b, c)
 	ctx := context.Background()
-	if err := a.s.Moderate(ctx, r.ID, OpAdmin, b.id, ""); err != nil {
+	if err := a.s.Moderate(ctx, r.ID, OpAdmin, b.id.String(), ""); err != nil {
 		t.Fatal(err)
 	}
 	b.pull(t, a, r.ID)
@@ -356,7 +356,7 @@ func TestConcurrentRevocation(t *testing.T) {
 				t.Fatalf("valid event %s not stored", ev.ID())
 			}
 		}
-		if got := x.admins(t, r.ID); !slices.Equal(got, []peer.ID{a.id}) {
+		if got := x.admins(t, r.ID); !slices.Equal(got, []string{a.id.String()}) {
 			t.Fatalf("node %d: admins %v, want only a", i, got)
 		}
 		if banned, _ := x.s.Banned(ctx, r.ID); len(banned) != 0 {
@@ -366,7 +366,7 @@ func TestConcurrentRevocation(t *testing.T) {
 	// Mutual revocation on a fresh room: a and b revoke each other.
 	a2, b2, y := newModPeer(t, "a2"), newModPeer(t, "b2"), newModPeer(t, "y")
 	r2 := setup(t, a2, b2, y)
-	if err := a2.s.Moderate(ctx, r2.ID, OpAdmin, b2.id, ""); err != nil {
+	if err := a2.s.Moderate(ctx, r2.ID, OpAdmin, b2.id.String(), ""); err != nil {
 		t.Fatal(err)
 	}
 	base = head(t, a2, r2.ID)
@@ -375,9 +375,9 @@ func TestConcurrentRevocation(t *testing.T) {
 	y.pull(t, a2, r2.ID)
 	y.deliver(t, ub)
 	y.deliver(t, ua)
-	want := []peer.ID{a2.id} // ua first in (Lamport, ID) order: b2 loses
+	want := []string{a2.id.String()} // ua first in (Lamport, ID) order: b2 loses
 	if ub.ID() < ua.ID() {
-		want = []peer.ID{b2.id}
+		want = []string{b2.id.String()}
 	}
 	if got := y.admins(t, r2.ID); !slices.Equal(got, want) {
 		t.Fatalf("mutual revocation: admins %v, want %v", got, want)
@@ -399,7 +399,7 @@ func TestMembersPolicy(t *testing.T) {
 	if rooms, _ := d.s.Rooms(ctx); len(rooms) != 1 || rooms[0].Policy != PolicyMembers || rooms[0].Name != "mod" {
 		t.Fatalf("rooms at d: %+v", rooms)
 	}
-	if err := a.s.Moderate(ctx, r.ID, OpAdmit, d.id, ""); err != nil {
+	if err := a.s.Moderate(ctx, r.ID, OpAdmit, d.id.String(), ""); err != nil {
 		t.Fatal(err)
 	}
 	d.pull(t, a, r.ID)
@@ -429,7 +429,7 @@ func TestModerationSurvivesRestart(t *testing.T) {
 	}
 	conc := sign(t, c.key, r.ID, ledger.KindMsg, msgBodyOf("concurrent"), head(t, c, r.ID))
 	a.pull(t, c, r.ID)
-	if err := a.s.Moderate(context.Background(), r.ID, OpBan, c.id, ""); err != nil {
+	if err := a.s.Moderate(context.Background(), r.ID, OpBan, c.id.String(), ""); err != nil {
 		t.Fatal(err)
 	}
 	a.deliver(t, conc)
@@ -443,7 +443,7 @@ func TestModerationSurvivesRestart(t *testing.T) {
 	if got := a2.texts(t, r.ID); !slices.Equal(got, []string{"spam"}) {
 		t.Fatalf("history after restart %q, want the message in the ban's past only", got)
 	}
-	if banned, _ := s2.Banned(context.Background(), r.ID); !slices.Equal(banned, []peer.ID{c.id}) {
+	if banned, _ := s2.Banned(context.Background(), r.ID); !slices.Equal(banned, []string{c.id.String()}) {
 		t.Fatalf("banned after restart %v", banned)
 	}
 }
@@ -464,7 +464,7 @@ func TestGossipIgnoresRefusedAndHidden(t *testing.T) {
 		t.Fatalf("forged ban: verdict %v, %v; want Ignore, ErrNotAdmin", v, err)
 	}
 	before := head(t, a, r.ID)
-	if err := a.s.Moderate(ctx, r.ID, OpBan, c.id, ""); err != nil {
+	if err := a.s.Moderate(ctx, r.ID, OpBan, c.id.String(), ""); err != nil {
 		t.Fatal(err)
 	}
 	// c's event concurrent with the ban: valid in its past, hidden now.

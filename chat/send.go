@@ -52,6 +52,11 @@ func (s *Service) append(ctx context.Context, room, kind string, body []byte) (*
 			return nil, fmt.Errorf("waiting to publish: %w", err)
 		}
 	}
+	if mr := s.modRoom(room); mr != nil {
+		if name, _ := mr.snapshot(); name == "" {
+			return nil, fmt.Errorf("%w: %s: its genesis has not arrived yet (syncing)", ErrNotAllowed, room)
+		}
+	}
 	ev, err := s.led.Append(ctx, s.key, room, kind, body, s.cfg.Clock())
 	if err != nil {
 		return nil, fmt.Errorf("store event: %w", storeErr(err))
