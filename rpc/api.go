@@ -34,6 +34,9 @@ type ChatAPI interface {
 	History(ctx context.Context, room string, q chat.HistoryQuery) ([]chat.Message, error)
 	Subscribe(ctx context.Context, f chat.Filter) (*chat.Subscription, error)
 	Verify(ctx context.Context, room string) (chat.VerifyReport, error)
+	Create(ctx context.Context, name string, private bool) (chat.Room, error)
+	Moderate(ctx context.Context, room, op, peer, policy string) error
+	Admins(ctx context.Context, room string) ([]string, error)
 }
 
 // subscription is the part of *chat.Subscription the server uses. It lets
@@ -55,6 +58,9 @@ type chatBackend interface {
 	History(ctx context.Context, room string, q chat.HistoryQuery) ([]chat.Message, error)
 	Subscribe(ctx context.Context, f chat.Filter) (subscription, error)
 	Verify(ctx context.Context, room string) (chat.VerifyReport, error)
+	Create(ctx context.Context, name string, private bool) (chat.Room, error)
+	Moderate(ctx context.Context, room, op, peer, policy string) error
+	Admins(ctx context.Context, room string) ([]string, error)
 }
 
 type chatAdapter struct{ ChatAPI }

@@ -7,7 +7,8 @@
 //
 // api.go declares what the server needs from the node (NodeAPI) and from
 // chat (ChatAPI); registry.go and methods.go are the methods, each a
-// registry entry with its handler; convert.go turns chat's values into wire
+// registry entry with its handler (moderation.go: room_create and the
+// moderation methods of moderated rooms); convert.go turns chat's values into wire
 // types, and errors.go maps Go errors onto the codes of api.Codes. The
 // transport is server.go (lifecycle), http.go, ws.go and subscribe.go; the
 // protocol core is protocol.go and dispatch.go.

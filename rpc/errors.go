@@ -41,6 +41,12 @@ var domainErrors = []struct {
 	{chat.ErrEmptyMessage, api.CodeInvalidArgument},
 	{chat.ErrInvalidText, api.CodeInvalidArgument},
 	{chat.ErrBadCursor, api.CodeInvalidArgument},
+	{chat.ErrBadModeration, api.CodeInvalidArgument},
+	{chat.ErrNotAdmin, api.CodeNotAdmin},
+	{chat.ErrNoAdmins, api.CodeNoAdmins},
+	{chat.ErrNotAllowed, api.CodeNotAllowed},
+	{chat.ErrNotGenesis, api.CodeNotAllowed},
+	{chat.ErrPrivateRooms, api.CodeNotSupportedYet},
 	{ErrInvalidArgument, api.CodeInvalidArgument},
 	{ErrUnreachable, api.CodeUnreachable}, // and any node_connect failure (its Fallback)
 	{chat.ErrNotDurable, api.CodeNotDurable},

@@ -258,3 +258,24 @@ var (
 	_ rpc.NodeAPI     = (*fakeNode)(nil)
 	_ rpc.ChatBackend = (*fakeChat)(nil)
 )
+
+func (c *fakeChat) Create(_ context.Context, name string, private bool) (chat.Room, error) {
+	if private {
+		return chat.Room{}, chat.ErrPrivateRooms
+	}
+	return chat.Room{ID: "m-" + name, Name: name, Moderated: true}, nil
+}
+
+func (c *fakeChat) Moderate(_ context.Context, room, op, peer, policy string) error {
+	if strings.HasPrefix(room, "m-") {
+		return nil
+	}
+	return chat.ErrNoAdmins
+}
+
+func (c *fakeChat) Admins(_ context.Context, room string) ([]string, error) {
+	if strings.HasPrefix(room, "m-") {
+		return []string{"12D3KooWTest"}, nil
+	}
+	return nil, chat.ErrNoAdmins
+}

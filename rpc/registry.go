@@ -147,6 +147,7 @@ func registry() []*method {
 	return []*method{
 		mNodeInfo, mNodePeers, mNodeConnect,
 		mRoomJoin, mRoomLeave, mRoomList, mRoomMembers,
+		mRoomCreate, mRoomBan, mRoomUnban, mRoomAdmins, mRoomAdmin, mRoomUnadmin, mRoomAdmit, mRoomPolicy,
 		mMsgSend, mMsgHistory,
 		mChatSubscribe, mChatUnsubscribe,
 		mLedgerVerify,

@@ -58,9 +58,20 @@ var componentSchemas = map[string]schema{
 		"type":     "object",
 		"required": []string{"id", "name", "private"},
 		"properties": schema{
-			"id":      sString,
-			"name":    sString,
-			"private": schema{"type": "boolean"},
+			"id":        sString,
+			"name":      sString,
+			"private":   schema{"type": "boolean"},
+			"moderated": schema{"type": "boolean", "description": "made by room_create: has admins, bans and a join policy"},
+			"policy":    schema{"type": "string", "enum": []string{"open", "members"}, "description": "a moderated room's join policy"},
+		},
+	},
+	"CreateRoom": {
+		"type":                 "object",
+		"additionalProperties": false,
+		"required":             []string{"name"},
+		"properties": schema{
+			"name":    schema{"type": "string", "minLength": 1, "description": "room name (a-z, 0-9, '-', '_', '.')"},
+			"private": schema{"type": "boolean", "description": "private rooms are not supported yet"},
 		},
 	},
 	"Member": {

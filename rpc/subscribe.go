@@ -162,9 +162,14 @@ func (c *wsConn) bridge(ws *wsSub, gate <-chan struct{}) {
 				c.ended(ws, last)
 				return
 			}
-			wm := toMessage(m)
-			b, err := marshal(notificationMsg{JSONRPC: version, Method: api.NotificationMethod,
-				Params: api.SubscriptionParams{Subscription: ws.id, Result: &wm}})
+			params := api.SubscriptionParams{Subscription: ws.id}
+			if m.Redacted != "" {
+				params.Redaction = &api.Redaction{Redacted: m.Redacted, Room: m.Room}
+			} else {
+				wm := toMessage(m)
+				params.Result = &wm
+			}
+			b, err := marshal(notificationMsg{JSONRPC: version, Method: api.NotificationMethod, Params: params})
 			if err != nil {
 				c.s.log.Error("rpc encode notification", "err", err)
 				continue
@@ -175,7 +180,9 @@ func (c *wsConn) bridge(ws *wsSub, gate <-chan struct{}) {
 				ws.stop()
 				return
 			}
-			last = m.Cursor
+			if m.Redacted == "" { // a redaction has no cursor of its own
+				last = m.Cursor
+			}
 		}
 	}
 }

@@ -36,6 +36,10 @@ const (
 	CodeLimitExceeded       Code = -32012
 	CodeNotDurable          Code = -32013
 	CodeReplyTooLarge       Code = -32014
+	CodeNotAdmin            Code = -32015
+	CodeNoAdmins            Code = -32016
+	CodeNotAllowed          Code = -32017
+	CodeNotSupportedYet     Code = -32018
 )
 
 // CodeInfo documents one error code.
@@ -65,6 +69,10 @@ var codes = []CodeInfo{
 	{CodeRateLimited, "rate limited", "the client exceeded its rate limit; data {retryAfterMs}; over HTTP also status 429"},
 	{CodeLimitExceeded, "limit exceeded", "too many subscriptions on this WebSocket connection"},
 	{CodeNotDurable, "sent, not durable", "msg_send: the message was stored and sent to the room, but the disk did not confirm the write (fsync failed), so a power cut may lose it on this node; do not send it again (it would appear twice)"},
+	{CodeNotAdmin, "not an admin", "a moderation method (room_ban, room_admin, room_policy, …) by a node that is not an admin of the moderated room"},
+	{CodeNoAdmins, "room has no admins", "a moderation method on a room found by name: it is open and ownerless (create a moderated room with room_create)"},
+	{CodeNotAllowed, "not allowed to write", "msg_send in a moderated room where this node is banned, or not admitted under the members policy, or whose history has not arrived yet"},
+	{CodeNotSupportedYet, "not supported yet", "room_create with private: true (private rooms are not built yet)"},
 	{CodeReplyTooLarge, "reply too large", "the result would exceed the node's reply cap (4 MiB for one call, 8 MiB for a batch's results together); nothing is truncated: ask for less (a smaller msg_history limit, fewer requests per batch); data {maxBytes}"},
 }
 

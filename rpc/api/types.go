@@ -19,11 +19,24 @@ type Message struct {
 	Cursor string `json:"cursor"`
 }
 
-// Room is a joined room: room_join's and room_list's results.
+// Room is a joined room: room_join's, room_create's and room_list's
+// results.
 type Room struct {
 	ID      string `json:"id"`
-	Name    string `json:"name"`
+	Name    string `json:"name"` // a moderated room joined by ID: "" until its genesis arrives
 	Private bool   `json:"private"`
+	// Moderated is set for rooms made by room_create: they have admins,
+	// bans and a join policy (room_ban, room_admins, room_policy, …).
+	Moderated bool `json:"moderated,omitempty"`
+	// Policy is a moderated room's join policy: "open" (anyone not
+	// banned writes) or "members" (admins and admitted members only).
+	Policy string `json:"policy,omitempty"`
+}
+
+// CreateRoom is room_create's param.
+type CreateRoom struct {
+	Name    string `json:"name"`
+	Private bool   `json:"private,omitempty"`
 }
 
 // Member is one element of room_members' result.

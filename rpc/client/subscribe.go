@@ -21,6 +21,7 @@ import (
 type Subscription struct {
 	id   string
 	c    chan api.Message
+	red  chan api.Redaction
 	conn *websocket.Conn
 
 	mu     sync.Mutex
@@ -39,6 +40,12 @@ func (s *Subscription) ID() string { return s.id }
 // C returns the messages, oldest first. It is closed when the subscription
 // ends.
 func (s *Subscription) C() <-chan api.Message { return s.c }
+
+// Redactions returns the messages withdrawn after C delivered them (a
+// moderated room's admin banned their author). It is buffered (64) and
+// never blocks C: a redaction that finds it full is dropped, and
+// msg_history stays authoritative. It is closed with C.
+func (s *Subscription) Redactions() <-chan api.Redaction { return s.red }
 
 // Err returns why the subscription ended: nil after Close, an *api.Error
 // with Code api.CodeSubscriptionDropped when the node dropped it (resume with
@@ -116,7 +123,7 @@ func (c *Client) Subscribe(ctx context.Context, room, since string) (*Subscripti
 		return nil, fmt.Errorf("rpc: chat_subscribe: bad subscription id: %w", err)
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	s := &Subscription{id: id, c: make(chan api.Message, 64), conn: conn, cursor: since, cancel: cancel, done: make(chan struct{})}
+	s := &Subscription{id: id, c: make(chan api.Message, 64), red: make(chan api.Redaction, 64), conn: conn, cursor: since, cancel: cancel, done: make(chan struct{})}
 	go s.read(sctx)
 	return s, nil
 }
@@ -129,6 +136,7 @@ type notification struct {
 func (s *Subscription) read(ctx context.Context) {
 	defer close(s.done)
 	defer close(s.c)
+	defer close(s.red)
 	defer s.conn.CloseNow()
 	for {
 		_, data, err := s.conn.Read(ctx)
@@ -145,6 +153,13 @@ func (s *Subscription) read(ctx context.Context) {
 		if n.Params.Error != nil {
 			s.setErr(n.Params.Error)
 			return
+		}
+		if r := n.Params.Redaction; r != nil {
+			select {
+			case s.red <- *r:
+			default:
+			}
+			continue
 		}
 		if n.Params.Result == nil {
 			continue
