@@ -63,7 +63,7 @@ func newApp(stdout, stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "data", Usage: "data directory (default $PARLEY_DATA, else ~/.parley, or the app data folder on macOS and Windows)"},
 			&cli.BoolFlag{Name: "json", Usage: "machine-readable JSON output"},
 		},
-		Commands: append([]*cli.Command{initCommand(), daemonCommand(false), daemonCommand(true), benchCommand()}, clientCommands()...),
+		Commands: append([]*cli.Command{initCommand(), daemonCommand(false), daemonCommand(true), benchCommand()}, append(clientCommands(), moderationCommands()...)...),
 	}
 	app.Commands = append(app.Commands, uiCommand())
 	for _, c := range app.Commands {

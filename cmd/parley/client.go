@@ -106,7 +106,7 @@ func clientCommands() []*cli.Command {
 		named(call("room_join", 1, "ROOM", func(a []string) ([]any, error) { return []any{a[0]}, nil },
 			func(w io.Writer, r api.Room) {
 				fmt.Fprintf(w, "joined #%s (%s)\n", clean(r.Name, false), clean(r.ID, false))
-			}), "join", "join a public room by name"),
+			}), "join", "join a public room by name, or a moderated room by ID"),
 		named(call("room_leave", 1, "ROOM", func(a []string) ([]any, error) { return []any{a[0]}, nil },
 			func(w io.Writer, _ bool) { fmt.Fprintln(w, "left") }), "leave", "leave a room"),
 		named(call("msg_send", -2, "ROOM TEXT...", func(a []string) ([]any, error) { return []any{a[0], joinArgs(a[1:])}, nil },
@@ -177,10 +177,21 @@ func tailCommand() *cli.Command {
 			}
 			defer sub.Close()
 			w := cmd.Root().Writer
+			red := sub.Redactions()
 			for {
 				select {
 				case <-ctx.Done():
 					return nil
+				case r, ok := <-red:
+					if !ok {
+						red = nil // closed with C, which ends the loop
+						continue
+					}
+					if cmd.Bool("json") {
+						printJSON(w, r)
+					} else {
+						fmt.Fprintf(w, "[withdrawn by a moderator: %s]\n", clean(r.Redacted, false))
+					}
 				case m, ok := <-sub.C():
 					if !ok {
 						if err := sub.Err(); err != nil {
