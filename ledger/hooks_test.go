@@ -113,3 +113,21 @@ func TestParentPolicy(t *testing.T) {
 		t.Fatalf("with every head refused, parents %v (lamport %d), want the fallback", ev4.Parents, ev4.Lamport)
 	}
 }
+
+// AppendAfter names the parents given (not only heads), with the clock
+// they imply, and refuses parents it does not hold.
+func TestAppendAfter(t *testing.T) {
+	l, _ := newLedger(t)
+	key := newKey(t)
+	evs := appendN(t, l, key, 3)
+	ev, err := l.AppendAfter(context.Background(), newKey(t), room, ledger.KindMsg, []byte("x"), time.Now(), []ledger.ID{evs[0].ID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.Parents) != 1 || ev.Parents[0] != evs[0].ID() || ev.Lamport != evs[0].Lamport+1 {
+		t.Fatalf("parents %v lamport %d, want the first event's", ev.Parents, ev.Lamport)
+	}
+	if _, err := l.AppendAfter(context.Background(), key, room, ledger.KindMsg, []byte("y"), time.Now(), []ledger.ID{ledger.ComputeID([]byte("nope"))}); !errors.Is(err, ledger.ErrMissingParents) {
+		t.Fatalf("unknown parent: %v, want ErrMissingParents", err)
+	}
+}

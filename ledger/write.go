@@ -18,6 +18,14 @@ import (
 // stored (P5). It holds only room's lock, and the committer writes it
 // ahead of bulk ingest (Add) queued in other rooms.
 func (l *Ledger) Append(ctx context.Context, key crypto.PrivKey, room, kind string, body []byte, now time.Time) (*Event, error) {
+	return l.AppendAfter(ctx, key, room, kind, body, now, nil)
+}
+
+// AppendAfter is Append with the parents given: stored events of room,
+// not necessarily heads (at most MaxParents; nil means Append's choice).
+// chat's bans use it to leave the banned author's newest events out of
+// the ban's past.
+func (l *Ledger) AppendAfter(ctx context.Context, key crypto.PrivKey, room, kind string, body []byte, now time.Time, after []ID) (*Event, error) {
 	if err := ValidRoomID(room); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidEvent, err)
 	}
@@ -32,11 +40,21 @@ func (l *Ledger) Append(ctx context.Context, key crypto.PrivKey, room, kind stri
 	if err != nil {
 		return nil, err
 	}
-	var pol ParentPolicy
-	if l.parents != nil {
-		pol = l.parents(room)
+	var parents []ID
+	var lamport uint64
+	if after != nil {
+		parents, lamport, err = l.lamportAfter(ctx, st, after)
+		if err != nil {
+			st.mu.Unlock()
+			return nil, fmt.Errorf("append to %s: %w", room, err)
+		}
+	} else {
+		var pol ParentPolicy
+		if l.parents != nil {
+			pol = l.parents(room)
+		}
+		parents, lamport = st.hidx.choose(author, pol)
 	}
-	parents, lamport := st.hidx.choose(author, pol)
 	st.mu.Unlock()
 
 	// Sign outside the lock so concurrent senders sign on all cores. If
@@ -72,6 +90,29 @@ func (l *Ledger) Append(ctx context.Context, key crypto.PrivKey, room, kind stri
 		return nil, err
 	}
 	return ev, nil
+}
+
+// lamportAfter returns the given parents, sorted and deduplicated, and
+// the clock of an event naming them. st.mu must be held.
+func (l *Ledger) lamportAfter(ctx context.Context, st *roomState, after []ID) ([]ID, uint64, error) {
+	parents := slices.Clone(after)
+	slices.Sort(parents)
+	parents = slices.Compact(parents)
+	if len(parents) > MaxParents {
+		return nil, 0, fmt.Errorf("%w: %d parents exceed %d", ErrInvalidEvent, len(parents), MaxParents)
+	}
+	var lamport uint64
+	for _, p := range parents {
+		lam, ok, err := l.lamportOf(ctx, st, p)
+		if err != nil {
+			return nil, 0, err
+		}
+		if !ok {
+			return nil, 0, &MissingParentsError{Missing: []ID{p}}
+		}
+		lamport = max(lamport, lam)
+	}
+	return parents, lamport + 1, nil
 }
 
 // Rejection says why Add did not store one event.
