@@ -3,6 +3,7 @@ package chat
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -412,4 +413,43 @@ func (r *modRoom) joinNow() bool {
 		r.joinDue = false
 	}
 	return ok
+}
+
+// banParents returns the parents of a ban of target made when the room's
+// heads are heads: each head written by target (or hidden) is replaced by
+// its parents, down to events of others. The target's events that nobody
+// else built on are then outside the ban's past, so the ban hides them,
+// while everything else the admin saw (the unbans and appointments before
+// it included) is in its past. At most ledger.MaxParents, newest first.
+func (r *modRoom) banParents(heads []ledger.ID, target peer.ID) []ledger.ID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seen := map[*dagNode]bool{}
+	var stack, out []*dagNode
+	for _, h := range heads {
+		if n := r.nodes[h]; n != nil {
+			stack = append(stack, n)
+		}
+	}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		if n.author == target || r.hidden[n.id] {
+			stack = append(stack, n.parents...)
+			continue
+		}
+		out = append(out, n)
+	}
+	slices.SortFunc(out, func(a, b *dagNode) int {
+		return ledger.Key{Lamport: b.lamport, ID: b.id}.Compare(ledger.Key{Lamport: a.lamport, ID: a.id})
+	})
+	ids := make([]ledger.ID, 0, min(len(out), ledger.MaxParents))
+	for _, n := range out[:min(len(out), ledger.MaxParents)] {
+		ids = append(ids, n.id)
+	}
+	return ids
 }

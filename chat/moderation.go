@@ -205,7 +205,15 @@ func (s *Service) Moderate(ctx context.Context, room, op, target, policy string)
 	if _, st := mr.snapshot(); st == nil || !st.admins[s.self] {
 		return fmt.Errorf("%w: %s", ErrNotAdmin, room)
 	}
-	_, err = s.append(ctx, r.ID, KindMod, body)
+	var after []ledger.ID
+	if act.op == OpBan {
+		heads, err := s.led.Heads(ctx, r.ID)
+		if err != nil {
+			return storeErr(err)
+		}
+		after = mr.banParents(heads, act.peer)
+	}
+	_, err = s.appendAfter(ctx, r.ID, KindMod, body, after)
 	return err
 }
 

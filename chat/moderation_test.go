@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -279,23 +280,33 @@ func TestBanHidesOutsideCausalPast(t *testing.T) {
 	if m := <-sub.C(); m.Text != "concurrent" {
 		t.Fatalf("subscription got %+v", m)
 	}
+	// a answers "before" (so it is in the past of what a writes next),
+	// then bans c.
+	if _, err := a.s.Send(ctx, r.ID, "ack"); err != nil {
+		t.Fatal(err)
+	}
 	if err := a.s.Moderate(ctx, r.ID, OpBan, c.id.String(), ""); err != nil {
 		t.Fatal(err)
 	}
 	x.pull(t, a, r.ID)
-	select {
-	case m := <-sub.C():
-		if m.Redacted != conc.IDText() || m.Room != r.ID {
-			t.Fatalf("after the ban the subscription got %+v, want a redaction of %s", m, conc.IDText())
+	for redacted := false; !redacted; {
+		select {
+		case m := <-sub.C():
+			switch {
+			case m.Redacted == conc.IDText() && m.Room == r.ID:
+				redacted = true
+			case m.Text != "ack":
+				t.Fatalf("after the ban the subscription got %+v, want a redaction of %s", m, conc.IDText())
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no redaction after the ban")
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no redaction after the ban")
 	}
-	if got := x.texts(t, r.ID); !slices.Equal(got, []string{"before"}) {
-		t.Fatalf("history at x %q, want only the message in the ban's past", got)
+	if got := x.texts(t, r.ID); !slices.Equal(got, []string{"before", "ack"}) {
+		t.Fatalf("history at x %q, want only the messages in the ban's past", got)
 	}
 	a.pull(t, x, r.ID) // the hidden event is stored and servable: a takes it
-	if got := a.texts(t, r.ID); !slices.Equal(got, []string{"before"}) {
+	if got := a.texts(t, r.ID); !slices.Equal(got, []string{"before", "ack"}) {
 		t.Fatalf("history at a %q", got)
 	}
 	for _, p := range []*modPeer{a, x} {
@@ -321,7 +332,7 @@ func TestBanHidesOutsideCausalPast(t *testing.T) {
 		t.Fatal(err)
 	}
 	x.pull(t, c, r.ID)
-	if got := x.texts(t, r.ID); !slices.Equal(got, []string{"before", "forgiven"}) {
+	if got := x.texts(t, r.ID); !slices.Equal(got, []string{"before", "ack", "forgiven"}) {
 		t.Fatalf("after unban, history %q", got)
 	}
 }
@@ -341,15 +352,19 @@ func TestConcurrentRevocation(t *testing.T) {
 	// Concurrent: a revokes b; b bans c. Both name the appointment.
 	revoke := sign(t, a.key, r.ID, KindMod, modBodyOf(OpUnadmin, b.id), base)
 	ban := sign(t, b.key, r.ID, KindMod, modBodyOf(OpBan, c.id), base)
+	// b also bans the revoker itself: were it applied first (in (Lamport,
+	// ID) order it may come first), a's revocation would be an act of a
+	// banned author.
+	banA := sign(t, b.key, r.ID, KindMod, modBodyOf(OpBan, a.id), base)
 	x1, x2 := newModPeer(t, "x1"), newModPeer(t, "x2")
 	for i, x := range []*modPeer{x1, x2} {
 		if _, err := x.s.Join(ctx, r.ID); err != nil {
 			t.Fatal(err)
 		}
 		x.pull(t, a, r.ID)
-		order := []*ledger.Event{revoke, ban}
+		order := []*ledger.Event{revoke, ban, banA}
 		if i == 1 {
-			order = []*ledger.Event{ban, revoke}
+			order = []*ledger.Event{banA, ban, revoke}
 		}
 		for _, ev := range order {
 			if !x.deliver(t, ev) {
@@ -429,6 +444,9 @@ func TestModerationSurvivesRestart(t *testing.T) {
 	}
 	conc := sign(t, c.key, r.ID, ledger.KindMsg, msgBodyOf("concurrent"), head(t, c, r.ID))
 	a.pull(t, c, r.ID)
+	if _, err := a.s.Send(context.Background(), r.ID, "ack"); err != nil {
+		t.Fatal(err)
+	}
 	if err := a.s.Moderate(context.Background(), r.ID, OpBan, c.id.String(), ""); err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +458,7 @@ func TestModerationSurvivesRestart(t *testing.T) {
 	}
 	defer s2.Close()
 	a2 := &modPeer{s: s2, key: key, id: id}
-	if got := a2.texts(t, r.ID); !slices.Equal(got, []string{"spam"}) {
+	if got := a2.texts(t, r.ID); !slices.Equal(got, []string{"spam", "ack"}) {
 		t.Fatalf("history after restart %q, want the message in the ban's past only", got)
 	}
 	if banned, _ := s2.Banned(context.Background(), r.ID); !slices.Equal(banned, []string{c.id.String()}) {
@@ -475,5 +493,47 @@ func TestGossipIgnoresRefusedAndHidden(t *testing.T) {
 	ok := sign(t, b.key, r.ID, ledger.KindMsg, msgBodyOf("fine"), head(t, a, r.ID))
 	if _, v, err := validate(ctx, b.id, ok.Raw()); v != Accept {
 		t.Fatalf("honest event: verdict %v, %v", v, err)
+	}
+}
+
+// A ban leaves the banned author's newest events, which nobody else built
+// on, out of its past, so it hides them although the admin had seen them;
+// what others answered stays (it is in the ban's past).
+func TestBanHidesUnansweredSpam(t *testing.T) {
+	a, c := newModPeer(t, "a"), newModPeer(t, "c")
+	r := setup(t, a, c)
+	ctx := context.Background()
+	if _, err := c.s.Send(ctx, r.ID, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	a.pull(t, c, r.ID)
+	if _, err := a.s.Send(ctx, r.ID, "hi c"); err != nil {
+		t.Fatal(err)
+	}
+	c.pull(t, a, r.ID)
+	for i := range 3 {
+		if _, err := c.s.Send(ctx, r.ID, fmt.Sprint("spam", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.pull(t, c, r.ID)
+	if got := a.texts(t, r.ID); len(got) != 5 {
+		t.Fatalf("before the ban a shows %q", got)
+	}
+	if err := a.s.Moderate(ctx, r.ID, OpBan, c.id.String(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.texts(t, r.ID); !slices.Equal(got, []string{"hello", "hi c"}) {
+		t.Fatalf("after the ban a shows %q, want the spam hidden", got)
+	}
+	ban := lastOf(t, a, r.ID, KindMod)
+	for _, p := range ban.Parents {
+		if ev, _ := a.s.led.Get(ctx, r.ID, p); ev.Author == c.id {
+			t.Fatalf("the ban names the banned author's event %s", p)
+		}
+	}
+	c.pull(t, a, r.ID)
+	if got := c.texts(t, r.ID); !slices.Equal(got, []string{"hello", "hi c"}) {
+		t.Fatalf("at the banned author's own node: %q", got)
 	}
 }

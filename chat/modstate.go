@@ -66,43 +66,58 @@ func (s *modState) sortedAdmins() []peer.ID {
 	return out
 }
 
-// evaluate replays mods (closed under causality) in (Lamport, ID) order
-// from the genesis (creator the only admin, policy): an act counts if
-// its author is an admin, not banned, at that point of the replay and it
-// is not void. An effective unadmin of X voids every act of X concurrent
-// with it ("a revocation concurrent with an act of the revoked admin
-// wins"); when it voids an act already replayed, the replay starts over
-// with the larger void set. Between concurrent mutual revocations the
-// one first in (Lamport, ID) order is replayed first and voids the
-// other. The void set only grows, so this ends after at most len(mods)
-// replays; mods are rare (admins make them), and the result is cached
-// per causal past (frontier.state).
+// evaluate decides what mods (closed under causality) make of the
+// genesis (creator the only admin, policy), in three steps:
+//
+//  1. Revocations: the unadmins in (Lamport, ID) order, each effective
+//     unless an effective one before it revoked its author concurrently
+//     (so of two concurrent mutual revocations the first in order wins).
+//  2. Void acts: any act concurrent with an effective revocation of its
+//     author ("a revocation concurrent with an act of the revoked admin
+//     wins"), whichever comes first in order.
+//  3. Replay the rest in (Lamport, ID) order: an act counts if its author
+//     is an admin and not banned at that point.
+//
+// A revocation of step 1 that step 3 does not apply (its author lost
+// admin rights another way, or it is void) is left out and the steps run
+// again; that set only shrinks, so this ends. Mods are rare (admins make
+// them) and the result is cached per causal past (frontier.state).
 func evaluate(creator peer.ID, policy string, mods []*modEvent) *modState {
 	sorted := slices.Clone(mods)
 	slices.SortFunc(sorted, func(a, b *modEvent) int { return a.key().Compare(b.key()) })
-	void := map[ledger.ID]bool{}
+	excluded := map[ledger.ID]bool{}
 	for {
-		st := &modState{policy: policy, admins: map[peer.ID]bool{creator: true}, banned: map[peer.ID]bool{},
-			admitted: map[peer.ID]bool{}, bans: map[peer.ID][]*modEvent{}, unbans: map[peer.ID][]*modEvent{}}
-		applied := map[ledger.ID]bool{}
-		restart := false
-		for _, m := range sorted {
-			if void[m.id] || !st.admins[m.author] || st.banned[m.author] {
-				continue
-			}
-			applied[m.id] = true
-			st.apply(m)
-			if m.act.op != OpUnadmin {
-				continue
-			}
-			for _, n := range sorted {
-				if n.author == m.act.peer && !void[n.id] && m.concurrent(n) {
-					void[n.id] = true
-					restart = restart || applied[n.id]
+		var revs []*modEvent
+		revokedIn := func(m *modEvent) bool {
+			for _, u := range revs {
+				if u.act.peer == m.author && u.concurrent(m) {
+					return true
 				}
 			}
+			return false
 		}
-		if !restart {
+		for _, m := range sorted {
+			if m.act.op == OpUnadmin && !excluded[m.id] && !revokedIn(m) {
+				revs = append(revs, m)
+			}
+		}
+		isRev := make(map[ledger.ID]bool, len(revs))
+		for _, u := range revs {
+			isRev[u.id] = true
+		}
+		st := &modState{policy: policy, admins: map[peer.ID]bool{creator: true}, banned: map[peer.ID]bool{},
+			admitted: map[peer.ID]bool{}, bans: map[peer.ID][]*modEvent{}, unbans: map[peer.ID][]*modEvent{}}
+		dropped := false
+		for _, m := range sorted {
+			if revokedIn(m) || !st.admins[m.author] || st.banned[m.author] {
+				if isRev[m.id] {
+					excluded[m.id], dropped = true, true
+				}
+				continue
+			}
+			st.apply(m)
+		}
+		if !dropped {
 			return st
 		}
 	}

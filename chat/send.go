@@ -34,6 +34,12 @@ func (s *Service) Send(ctx context.Context, room, text string) (Message, error) 
 // append stores a new event of ours; once committed it is published on the
 // room's topic.
 func (s *Service) append(ctx context.Context, room, kind string, body []byte) (*ledger.Event, error) {
+	return s.appendAfter(ctx, room, kind, body, nil)
+}
+
+// appendAfter is append naming the parents after (nil: the ledger's
+// choice).
+func (s *Service) appendAfter(ctx context.Context, room, kind string, body []byte, after []ledger.ID) (*ledger.Event, error) {
 	s.mu.Lock()
 	j := s.rooms[room]
 	s.mu.Unlock()
@@ -57,7 +63,7 @@ func (s *Service) append(ctx context.Context, room, kind string, body []byte) (*
 			return nil, fmt.Errorf("%w: %s: its genesis has not arrived yet (syncing)", ErrNotAllowed, room)
 		}
 	}
-	ev, err := s.led.Append(ctx, s.key, room, kind, body, s.cfg.Clock())
+	ev, err := s.led.AppendAfter(ctx, s.key, room, kind, body, s.cfg.Clock(), after)
 	if err != nil {
 		return nil, fmt.Errorf("store event: %w", storeErr(err))
 	}
