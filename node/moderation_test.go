@@ -140,12 +140,14 @@ func TestModerationThreeNodes(t *testing.T) {
 	}
 
 	// A bans C: every node hides C's messages.
+	banned := time.Now()
 	if err := a.Chat().Moderate(ctx, room.ID, chat.OpBan, idOf(c), ""); err != nil {
 		t.Fatal(err)
 	}
 	testwait.For(t, 20*time.Second, "C's messages hidden everywhere", func() bool {
 		return countSpam(a) == 0 && countSpam(b) == 0 && countSpam(c) == 0
 	}, syncState(nodes...))
+	t.Logf("ban to C's messages hidden on all three nodes: %v", time.Since(banned).Round(time.Millisecond))
 	var redacted []string
 	deadline := time.After(20 * time.Second)
 	for len(redacted) < spam {
