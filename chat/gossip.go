@@ -177,13 +177,9 @@ func (s *Service) validator(j *joined) ValidateFunc {
 		// forwarder may not hold: never a Reject. A valid event that the
 		// room's bans hide is not spread either.
 		if mr := s.modRoom(room); mr != nil {
-			if err := mr.check(ev); err != nil {
+			if err := mr.checkGossip(ev); err != nil {
 				s.metrics().MessageRejected(RejectModeration)
 				return nil, Ignore, err
-			}
-			if mr.hiddenNew(ev.ID()) {
-				s.metrics().MessageRejected(RejectModeration)
-				return nil, Ignore, fmt.Errorf("%w: %s is banned", ErrNotAllowed, ev.Author)
 			}
 		} else if looksLikeModeratedID(room) {
 			return nil, Ignore, fmt.Errorf("%w: moderated room %s not loaded", ErrNotAllowed, room)

@@ -158,6 +158,44 @@ func (r *modRoom) check(ev *ledger.Event) error {
 	return nil
 }
 
+// checkGossip is check for gossip, which also ignores a valid event that
+// the room's bans hide now (a banned author writing past the ban's back):
+// such an event is not recorded, so a banned author cannot grow our
+// bookkeeping by gossip. (Sync stores it, hidden: see docs/PROTOCOL.md.)
+func (r *modRoom) checkGossip(ev *ledger.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id := ev.ID()
+	if n, ok := r.nodes[id]; ok {
+		if !n.stored && r.global != nil && r.hiddenNode(n, r.global) {
+			return fmt.Errorf("%w: %s is banned", ErrNotAllowed, ev.Author)
+		}
+		return nil
+	}
+	if r.global == nil || len(r.global.bans[ev.Author]) == 0 {
+		return r.record(ev)
+	}
+	n, err := r.judge(ev)
+	if err != nil {
+		return err
+	}
+	if r.hiddenNode(n, r.global) {
+		return fmt.Errorf("%w: %s is banned", ErrNotAllowed, ev.Author)
+	}
+	r.nodes[ev.ID()] = n
+	return nil
+}
+
+// record judges and records ev. r.mu is held.
+func (r *modRoom) record(ev *ledger.Event) error {
+	n, err := r.judge(ev)
+	if err != nil {
+		return err
+	}
+	r.nodes[ev.ID()] = n
+	return nil
+}
+
 // judge is check without the bookkeeping of known events. r.mu is held.
 func (r *modRoom) judge(ev *ledger.Event) (*dagNode, error) {
 	author, ok := r.authors[ev.Author]
@@ -357,16 +395,6 @@ func (r *modRoom) isHidden(id ledger.ID) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.hidden[id]
-}
-
-// hiddenNew reports whether a new event, judged but not stored, would be
-// hidden by the room's state now (its author is banned, and no unban in
-// its past lifts it): gossip ignores it.
-func (r *modRoom) hiddenNew(id ledger.ID) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := r.nodes[id]
-	return n != nil && r.global != nil && !n.stored && r.hiddenNode(n, r.global)
 }
 
 // allow is the room's ledger.ParentPolicy.Allow: a head may be a parent
