@@ -45,6 +45,9 @@ func (s *Service) History(ctx context.Context, room string, q HistoryQuery) ([]M
 			return nil, fmt.Errorf("%w: %s", ErrUnknownRoom, room)
 		}
 	}
+	if err := s.ensureModRoom(ctx, r.ID); err != nil {
+		return nil, storeErr(err)
+	}
 	// Pages hold other kinds too (joins, leaves): read until we have
 	// enough messages or reach the start.
 	var out []Message

@@ -79,6 +79,9 @@ func (s *Service) Members(ctx context.Context, room string) ([]Member, error) {
 			return nil, err
 		}
 	}
+	if err := s.ensureModRoom(ctx, r.ID); err != nil {
+		return nil, storeErr(err)
+	}
 	var mod *modState
 	if mr := s.modRoom(r.ID); mr != nil {
 		_, mod = mr.snapshot()

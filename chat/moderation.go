@@ -60,6 +60,16 @@ func (s *Service) hidden(ev *ledger.Event) bool {
 	return r != nil && r.isHidden(ev.ID())
 }
 
+// ensureModRoom loads the moderation of a moderated room that is not
+// joined (left, or not rejoined since a start), so that reading its
+// history still hides what its bans hide.
+func (s *Service) ensureModRoom(ctx context.Context, room string) error {
+	if !looksLikeModeratedID(room) || s.modRoom(room) != nil {
+		return nil
+	}
+	return s.loadModRoom(ctx, room)
+}
+
 // loadModRoom registers room's moderation state, rebuilt from its stored
 // events by one pass in (Lamport, ID) order (a parent always comes
 // before its child). It reads the room page by page, newest first, so

@@ -546,3 +546,38 @@ func TestBanHidesUnansweredSpam(t *testing.T) {
 		t.Fatalf("at the banned author's own node: %q", got)
 	}
 }
+
+// A left moderated room's history, read after a restart, still hides
+// what its bans hide.
+func TestLeftRoomStillHidesAfterRestart(t *testing.T) {
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	id, _ := peer.IDFromPrivateKey(key)
+	store := dssync.MutexWrap(ds.NewMapDatastore())
+	s, err := New(loopNet{id}, store, key, Config{Limits: noLimits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &modPeer{s: s, key: key, id: id}
+	c := newModPeer(t, "c")
+	r := setup(t, a, c)
+	ctx := context.Background()
+	if _, err := c.s.Send(ctx, r.ID, "spam"); err != nil {
+		t.Fatal(err)
+	}
+	a.pull(t, c, r.ID)
+	if err := a.s.Moderate(ctx, r.ID, OpBan, c.id.String(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Leave(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s2, err := New(loopNet{id}, store, key, Config{Limits: noLimits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if got := (&modPeer{s: s2}).texts(t, r.ID); len(got) != 0 {
+		t.Fatalf("left room's history after restart %q, want the spam hidden", got)
+	}
+}
