@@ -72,8 +72,8 @@ var mNodeConnect = &method{
 
 var mRoomJoin = &method{
 	Name:          "room_join",
-	Summary:       "Join a public room by name (or a private room by invite).",
-	Params:        []paramSpec{{Name: "name", Summary: "room name or invite", Schema: sNonEmpty, Required: true}},
+	Summary:       "Join a public room by name, or a moderated room (room_create) by its ID; private rooms by invite later.",
+	Params:        []paramSpec{{Name: "name", Summary: "room name, or a moderated room's ID", Schema: sNonEmpty, Required: true}},
 	Result:        paramSpec{Name: "room", Schema: ref("Room")},
 	NeedsChat:     true,
 	Errors:        []api.Code{api.CodeInvalidArgument},

@@ -18,6 +18,7 @@
 // with the api.Code* constants). Batch sends several calls in one request
 // (a JSON-RPC batch), which a program sending many messages should use:
 // one round trip for all, and their disk syncs shared. Subscribe opens a
-// WebSocket and streams a room's new messages as api.Message. A Client is
+// WebSocket and streams a room's new messages as api.Message, and on
+// Redactions the messages a moderated room's ban withdrew. A Client is
 // safe for concurrent use.
 package client
