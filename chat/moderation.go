@@ -221,7 +221,9 @@ func (s *Service) Moderate(ctx context.Context, room, op, target, policy string)
 		if err != nil {
 			return storeErr(err)
 		}
-		after = mr.banParents(heads, act.peer)
+		if after = mr.banParents(heads, act.peer); len(after) == 0 {
+			after = nil // only the target's events (it made the room): the usual choice
+		}
 	}
 	_, err = s.appendAfter(ctx, r.ID, KindMod, body, after)
 	return err
