@@ -42,9 +42,11 @@
 // write.go checks and stages Append and Add under the room's own lock
 // (room.go holds the per-room state: heads, summary, the recent-events
 // index and the staged events; heads.go orders the heads and chooses a new
-// event's parents, never from strangers' roots; authors.go indexes who
-// has written in each room); commit.go is the committer, whose commit
-// goroutine forms groups (Appends first, then each room's Adds in turn),
+// event's parents, never from strangers' roots, narrowed per room by
+// Config.Parents; authors.go indexes who has written in each room).
+// Config.Check lets the caller refuse events by its room's own rules
+// (chat's moderation) before they are staged, on Append and Add alike.
+// commit.go is the committer, whose commit goroutine forms groups (Appends first, then each room's Adds in turn),
 // holds a group of only Adds back while a send awaits its fsync, and
 // writes each group as one batch; flush.go is its flush goroutine, which
 // fsyncs groups holding our events and acknowledges them in order.
