@@ -79,3 +79,45 @@ func TestModMemory(t *testing.T) {
 	runtime.KeepAlive(evs)
 	runtime.KeepAlive(r)
 }
+
+// BenchmarkModCheck measures judging one event of a moderated room in its
+// causal past (the bookkeeping added to every gossiped, synced and sent
+// event of such a room): a chain of messages after a ban.
+func BenchmarkModCheck(b *testing.B) {
+	creator, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	creatorID, _ := peer.IDFromPrivateKey(creator)
+	writer, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	room := ModeratedRoomID("bench", creatorID)
+	body, _ := json.Marshal(createBody{Name: "bench", Policy: PolicyOpen})
+	sign := func(key crypto.PrivKey, kind string, body []byte, parent *ledger.Event) *ledger.Event {
+		d := ledger.Draft{Room: room, Kind: kind, Body: body, Time: time.Now(), Lamport: 1}
+		if parent != nil {
+			d.Lamport, d.Parents = parent.Lamport+1, []ledger.ID{parent.ID()}
+		}
+		ev, err := ledger.Sign(key, d)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return ev
+	}
+	stranger, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	strangerID, _ := peer.IDFromPrivateKey(stranger)
+	evs := []*ledger.Event{sign(creator, KindCreate, body, nil)}
+	evs = append(evs, sign(creator, KindMod, encodeMod(modAct{op: OpBan, peer: strangerID}), evs[0]))
+	for len(evs) < b.N+2 {
+		evs = append(evs, sign(writer, ledger.KindMsg, msgBodyOf("x"), evs[len(evs)-1]))
+	}
+	r := newModRoom(room)
+	for _, ev := range evs[:2] {
+		if err := r.check(ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	r.committed(evs[:2])
+	b.ResetTimer()
+	for _, ev := range evs[2:] {
+		if err := r.check(ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
