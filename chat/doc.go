@@ -51,8 +51,8 @@
 // Moderated rooms (Create; docs/PROTOCOL.md "Moderation") start from
 // moderation.go: the Service side (Create, Moderate, Admins, and the
 // ledger's Check and Parents hooks). moddag.go judges each event in its
-// causal past, through interned mod frontiers, and decides what the
-// whole known DAG hides; modstate.go is the pure evaluation of a set of
+// causal past, through interned mod frontiers; modvisible.go decides what
+// the whole known DAG hides and which parents ours may name; modstate.go is the pure evaluation of a set of
 // mod events (admins, bans, policy, the revocation rule); modbody.go is
 // the format of create and mod bodies. Rooms found by name have no
 // admins and pay nothing for this.

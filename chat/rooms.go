@@ -205,7 +205,35 @@ func (s *Service) resolve(room string) (Room, error) {
 	if r, ok := s.joinedRoom(id); ok {
 		return r, nil
 	}
+	if r, ok := s.moderatedByName(n); ok {
+		return r, nil
+	}
 	return Room{ID: id, Name: n}, nil
+}
+
+// moderatedByName finds the one joined moderated room named n, so that
+// its name works where a ROOM is asked for (the name-only room of that
+// name, when joined, comes first). Two joined moderated rooms of one
+// name (different creators) need their IDs.
+func (s *Service) moderatedByName(n string) (Room, bool) {
+	s.mu.Lock()
+	var cands []Room
+	for _, j := range s.rooms {
+		if j.Moderated {
+			cands = append(cands, j.Room)
+		}
+	}
+	s.mu.Unlock()
+	var found []Room
+	for _, r := range cands {
+		if r = s.describe(r); r.Name == n {
+			found = append(found, r)
+		}
+	}
+	if len(found) != 1 {
+		return Room{}, false
+	}
+	return found[0], true
 }
 
 // Orphans returns how many events of room wait for their parents.
