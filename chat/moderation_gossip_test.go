@@ -6,12 +6,14 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/parley-chat/parley/internal/testwait"
 	"github.com/parley-chat/parley/ledger"
 )
 
@@ -103,4 +105,35 @@ func TestModeratedRoomByName(t *testing.T) {
 	if got, err := b.s.Admins(ctx, "mod"); err != nil || !slices.Equal(got, []string{a.id.String()}) {
 		t.Fatalf("Admins by name: %v, %v", got, err)
 	}
+}
+
+// A node that joined a moderated room by ID and restarted before the
+// genesis came still announces its join once the genesis arrives.
+func TestDeferredJoinSurvivesRestart(t *testing.T) {
+	a := newModPeer(t, "a")
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	id, _ := peer.IDFromPrivateKey(key)
+	store := dssync.MutexWrap(ds.NewMapDatastore())
+	s, err := New(loopNet{id}, store, key, Config{Limits: noLimits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := a.s.Create(context.Background(), "mod", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Join(context.Background(), r.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s2, err := New(loopNet{id}, store, key, Config{Limits: noLimits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	b := &modPeer{s: s2, key: key, id: id}
+	b.pull(t, a, r.ID)
+	testwait.For(t, 5*time.Second, "our join announced after the genesis came", func() bool {
+		return slices.ContainsFunc(b.events(t, r.ID), func(ev *ledger.Event) bool { return ev.Author == id && ev.Kind == ledger.KindJoin })
+	})
 }

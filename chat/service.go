@@ -125,6 +125,11 @@ func New(net Network, store ds.Batching, key crypto.PrivKey, cfg Config) (*Servi
 			if err = s.subscribe(r); err != nil {
 				break
 			}
+			if mr := s.modRoom(r.ID); mr != nil {
+				// Joined by ID before a restart, genesis still missing:
+				// our join is announced once it comes.
+				mr.deferJoin()
+			}
 		}
 	}
 	if err != nil {
