@@ -9,7 +9,7 @@ import (
 // The methods of DESIGN §5. Each is a registry entry (see registry.go);
 // parameters are positional.
 
-var roomParam = paramSpec{Name: "room", Summary: "a room ID, or a public room's name", Schema: sNonEmpty, Required: true}
+var roomParam = paramSpec{Name: "room", Summary: "a room ID, or a public room's name (or a joined moderated room's)", Schema: sNonEmpty, Required: true}
 
 var mNodeInfo = &method{
 	Name:          "node_info",
