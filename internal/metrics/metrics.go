@@ -23,6 +23,7 @@ var Reasons = []string{
 	"bad_parents",     // does not fit its parents (Lamport clock)
 	"duplicate",       // already stored (by sync, or an earlier copy)
 	"queue_full",      // the room's ingest queue was full; a sync fetches it
+	"moderation",      // refused or hidden by a moderated room's rules
 }
 
 // Metrics is a node's registry and the metrics Parley reports to it. The
