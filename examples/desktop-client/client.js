@@ -138,6 +138,11 @@ async function main() {
       return;
     }
     const m = params.result;
+    if (m.redacted) {
+      // A moderated room's ban withdrew a message shown before (no cursor).
+      console.log(`[withdrawn by a moderator: ${m.redacted}]`);
+      return;
+    }
     lastCursor = m.cursor;
     console.log(`[${m.time}] ${m.authorName || m.author.slice(-8)}: ${m.text}`);
     if (m.text === text) ownSeen = m.id;
