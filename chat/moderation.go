@@ -67,6 +67,9 @@ func (s *Service) ensureModRoom(ctx context.Context, room string) error {
 	if !looksLikeModeratedID(room) || s.modRoom(room) != nil {
 		return nil
 	}
+	if n, err := s.led.Count(ctx, room); err != nil || n == 0 {
+		return err // nothing stored: nothing to hide, and nothing kept for an unknown ID
+	}
 	return s.loadModRoom(ctx, room)
 }
 
