@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 
+	"github.com/parley-chat/parley/chat/e2ee"
 	"github.com/parley-chat/parley/internal/backoff"
 )
 
@@ -35,7 +36,10 @@ func (m DHTMode) option() (dht.ModeOpt, error) {
 }
 
 // newDHT starts the Kademlia DHT on h. Its only bootstrap peers are ours:
-// kad-dht's public IPFS defaults are never used.
+// kad-dht's public IPFS defaults are never used. Besides kad-dht's own
+// namespaces it stores key bundles under /parley-keys/<peer>
+// (e2ee.KeyNamespace): only a bundle signed by the peer its key names and
+// valid now is stored or served, and of two the higher seq wins.
 func newDHT(h host.Host, cfg Config, bootstrap []peer.AddrInfo) (*dht.IpfsDHT, error) {
 	mode, err := cfg.DHTMode.option()
 	if err != nil {
@@ -45,6 +49,7 @@ func newDHT(h host.Host, cfg Config, bootstrap []peer.AddrInfo) (*dht.IpfsDHT, e
 		dht.ProtocolPrefix(DHTProtocolPrefix),
 		dht.Mode(mode),
 		dht.BootstrapPeers(bootstrap...),
+		dht.NamespacedValidator(e2ee.KeyNamespace, e2ee.BundleValidator{}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("dht: %w", err)

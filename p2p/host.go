@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/parley-chat/parley/p2p/keyx"
 	"github.com/parley-chat/parley/p2p/ledgersync"
 )
 
@@ -129,13 +130,14 @@ func newHost(key crypto.PrivKey, cfg Config, bootstrap []peer.AddrInfo) (host.Ho
 // resourceLimits are go-libp2p's default limits plus its limits for the
 // services Parley uses (identify, ping, AutoNAT, hole punching, relay)
 // and ledger sync's (ledgersync.AddServiceLimits: streams and frame memory
-// per peer and in all), scaled to cfg.ResourceMemory and cfg.ResourceFDs
+// per peer and in all) and key exchange's (keyx.AddServiceLimits), scaled to cfg.ResourceMemory and cfg.ResourceFDs
 // when set (always on a bootstrap node, see Config.withDefaults) or to the
 // machine otherwise.
 func resourceLimits(cfg Config) rcmgr.ConcreteLimitConfig {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
 	ledgersync.AddServiceLimits(&limits)
+	keyx.AddServiceLimits(&limits)
 	if cfg.ResourceMemory > 0 {
 		return limits.Scale(cfg.ResourceMemory, cfg.ResourceFDs)
 	}

@@ -5,6 +5,7 @@ import (
 
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 
+	"github.com/parley-chat/parley/p2p/keyx"
 	"github.com/parley-chat/parley/p2p/ledgersync"
 )
 
@@ -22,5 +23,14 @@ func TestResourceLimitsHaveSync(t *testing.T) {
 		if !ok || peer.StreamsInbound != 8 || peer.Memory != 16<<20 {
 			t.Fatalf("memory %d: per-peer service limits %+v, want 8 inbound streams and 16 MiB", cfg.ResourceMemory, peer)
 		}
+	}
+}
+
+// TestResourceLimitsHaveKeys: key exchange has its own service scope,
+// two inbound streams per peer.
+func TestResourceLimitsHaveKeys(t *testing.T) {
+	l := resourceLimits(Config{}).ToPartialLimitConfig()
+	if peer, ok := l.ServicePeer[keyx.ServiceName]; !ok || peer.StreamsInbound != 2 {
+		t.Fatalf("per-peer %s limits %+v, want 2 inbound streams", keyx.ServiceName, peer)
 	}
 }
