@@ -48,6 +48,8 @@ type Options struct {
 	// Chat adjusts the chat configuration (tests and benchmarks raise the
 	// gossip rate limits).
 	Chat func(*chat.Config)
+	// Bundles adjusts the key-bundle lifecycle (tests shorten it).
+	Bundles func(*BundleConfig)
 	// Sync adjusts the ledger sync configuration (tests, benchmarks).
 	Sync func(*ledgersync.Config)
 	// P2P adjusts the p2p configuration after it is derived from Config
@@ -73,7 +75,9 @@ type Node struct {
 	chat  *chat.Service
 	sync  *ledgersync.Syncer
 	rpc   *rpc.Server
-	met   *metrics.Metrics // nil unless Config.Metrics
+
+	bundles *bundles         // nil on a bootstrap node
+	met     *metrics.Metrics // nil unless Config.Metrics
 
 	closeOnce sync.Once
 	closeErr  error
@@ -178,6 +182,9 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 
 	if !opts.Bootstrap {
+		if err := n.startBundles(ctx); err != nil {
+			return nil, err
+		}
 		ccfg := chat.Config{
 			Name:   cfg.Name,
 			Logger: log,
@@ -277,8 +284,8 @@ func (n *Node) RPCURL() string {
 	return n.rpc.URL()
 }
 
-// Close stops the node in reverse order of start: RPC, chat (and its
-// ledger), p2p, datastore, lock. It waits at most ShutdownTimeout for the
+// Close stops the node in reverse order of start: RPC, sync, chat (and
+// its ledger), key bundles, p2p, datastore, lock. It waits at most ShutdownTimeout for the
 // parts that could hang. Idempotent.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() { n.closeErr = n.close() })
@@ -298,6 +305,9 @@ func (n *Node) close() error {
 		}
 		if n.chat != nil {
 			errs = append(errs, n.chat.Close())
+		}
+		if n.bundles != nil {
+			errs = append(errs, n.bundles.close())
 		}
 		if n.p2p != nil {
 			errs = append(errs, n.p2p.Close())
