@@ -129,4 +129,3 @@ func addrInfo(t *testing.T, n *node.Node) peer.AddrInfo {
 	}
 	return *ai
 }
-
