@@ -17,6 +17,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-chat/parley/chat/e2ee"
 )
@@ -212,4 +213,70 @@ func TestKeyringDamaged(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Bundles that arrive unasked fill the book up to MaxBookPeers and no
+// further; a lookup's bundle is kept past it, and so is a newer bundle of
+// a peer already held. What was kept is back after reopening.
+func TestBundleBookBound(t *testing.T) {
+	store := dssync.MutexWrap(ds.NewMapDatastore())
+	ctx := t.Context()
+	book, err := openBundleBook(ctx, store, 3, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	mk := func(key crypto.PrivKey, seq uint64) *e2ee.SignedBundle {
+		kp, err := e2ee.GenerateKeyPair()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := e2ee.SignBundle(key, e2ee.Bundle{Peer: mustPeer(t, key), PublicKey: kp.PublicKey(), Seq: seq, Created: now, Expires: now.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	keys := make([]crypto.PrivKey, 5)
+	for i := range keys {
+		keys[i] = testIdentity(t)
+	}
+	for i := range 3 {
+		if ok, err := book.add(ctx, mk(keys[i], 1), now, true); !ok || err != nil {
+			t.Fatalf("peer %d: %v", i, err)
+		}
+	}
+	if _, err := book.add(ctx, mk(keys[3], 1), now, true); !errors.Is(err, errBookFull) {
+		t.Fatalf("4th peer on connect: %v, want errBookFull", err)
+	}
+	if ok, err := book.add(ctx, mk(keys[0], 2), now, true); !ok || err != nil {
+		t.Fatalf("newer bundle of a held peer: %v", err)
+	}
+	if ok, err := book.add(ctx, mk(keys[4], 1), now, false); !ok || err != nil {
+		t.Fatalf("looked-up peer past the bound: %v", err)
+	}
+	again, err := openBundleBook(ctx, store, 3, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.newest) != 4 {
+		t.Fatalf("reopened book holds %d peers, want 4", len(again.newest))
+	}
+	if s, err := again.get(mustPeer(t, keys[0]), now); err != nil || s.Seq != 2 {
+		t.Fatalf("reopened: peer 0 %v", err)
+	}
+	if _, err := again.get(mustPeer(t, keys[3]), now); !errors.Is(err, e2ee.ErrNoBundle) {
+		t.Fatalf("refused peer present after reopening: %v", err)
+	}
+}
+
+func peerOf(k crypto.PrivKey) (peer.ID, error) { return peer.IDFromPrivateKey(k) }
+
+func mustPeer(t *testing.T, k crypto.PrivKey) peer.ID {
+	t.Helper()
+	p, err := peerOf(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
