@@ -41,7 +41,10 @@
 // The DHT uses protocol prefix DHTProtocolPrefix ("/parley", so
 // /parley/kad/1.0.0): a private Parley network, never the public IPFS DHT
 // and never its default bootstrap peers. Config.DHTMode is "auto" for user
-// nodes and "server" for bootstrap nodes. DHT exposes it for rendezvous.
+// nodes and "server" for bootstrap nodes. DHT exposes it for rendezvous
+// and for key bundles, which it stores under /parley-keys/<peer> only when
+// e2ee.BundleValidator accepts them (dht.go); p2p/keyx exchanges them
+// directly between connected peers.
 //
 // # Topics
 //
