@@ -15,7 +15,7 @@ import (
 
 // newHost starts a real libp2p host on 127.0.0.1 with identity key (a
 // fresh one if nil), closed when the test ends.
-func newHost(t *testing.T, key crypto.PrivKey) host.Host {
+func newHost(t testing.TB, key crypto.PrivKey) host.Host {
 	t.Helper()
 	if key == nil {
 		key = newKey(t)
@@ -32,7 +32,7 @@ func newHost(t *testing.T, key crypto.PrivKey) host.Host {
 	return h
 }
 
-func newKey(t *testing.T) crypto.PrivKey {
+func newKey(t testing.TB) crypto.PrivKey {
 	t.Helper()
 	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
@@ -43,7 +43,7 @@ func newKey(t *testing.T) crypto.PrivKey {
 
 // bundleOf signs a bundle of key's peer with seq, valid from created for
 // lifetime.
-func bundleOf(t *testing.T, key crypto.PrivKey, seq uint64, created time.Time, lifetime time.Duration) *e2ee.SignedBundle {
+func bundleOf(t testing.TB, key crypto.PrivKey, seq uint64, created time.Time, lifetime time.Duration) *e2ee.SignedBundle {
 	t.Helper()
 	kp, err := e2ee.GenerateKeyPair()
 	if err != nil {
@@ -60,7 +60,7 @@ func bundleOf(t *testing.T, key crypto.PrivKey, seq uint64, created time.Time, l
 	return b
 }
 
-func connectHosts(t *testing.T, a, b host.Host) {
+func connectHosts(t testing.TB, a, b host.Host) {
 	t.Helper()
 	if err := a.Connect(t.Context(), peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
 		t.Fatal(err)

@@ -35,7 +35,7 @@ func (r *received) get(p peer.ID) *e2ee.SignedBundle {
 	return r.m[p]
 }
 
-func startService(t *testing.T, withBundle bool, rec *received) (*Service, *e2ee.SignedBundle) {
+func startService(t testing.TB, withBundle bool, rec *received) (*Service, *e2ee.SignedBundle) {
 	t.Helper()
 	key := newKey(t)
 	h := newHost(t, key)
