@@ -39,7 +39,9 @@ type BundleConfig struct {
 	// (kad-dht drops records after 48 h). Default 6 h.
 	Republish time.Duration
 	// RetryMin and RetryMax bound the backoff of a failed publication.
-	// Defaults 5 s and 10 min.
+	// Defaults 5 s and 2 min: an attempt with no DHT peer fails at once,
+	// so retrying often costs little and publishes soon after the first
+	// peer connects.
 	RetryMin, RetryMax time.Duration
 	// LookupTimeout bounds each network step of a lookup. Default 20 s.
 	LookupTimeout time.Duration
@@ -59,7 +61,7 @@ func DefaultBundleConfig() BundleConfig {
 		Retention:     30 * 24 * time.Hour,
 		Republish:     6 * time.Hour,
 		RetryMin:      5 * time.Second,
-		RetryMax:      10 * time.Minute,
+		RetryMax:      2 * time.Minute,
 		LookupTimeout: 20 * time.Second,
 		MaxBookPeers:  10_000,
 	}
