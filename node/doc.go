@@ -2,21 +2,19 @@
 // keystore, and the wiring and lifecycle of its parts.
 //
 // Start reading at New in node.go (what starts, in which order) and
-// datadir.go (what is on disk); bundles.go is this node's key bundles
-// (keyring.go: key pairs on disk, rotation and erasure; bundlebook.go:
-// peers' bundles) and the Bundle lookup. The data directory is --data, else
+// datadir.go (what is on disk). The data directory is --data, else
 // $PARLEY_DATA, else the OS's place for it (DefaultDataDir): ~/.parley on
 // Linux and BSD, ~/Library/Application Support/Parley on macOS,
 // %LocalAppData%\Parley on Windows. It holds:
 //
 //	identity.key  Ed25519 private key (libp2p protobuf)
-//	keyring.json  key-bundle KEM key pairs, signed bundles, highest seq
 //	config.toml   settings, written with commented defaults by Init
-//	datastore/    Pebble: ledger, membership, known peers, peers' bundles
+//	datastore/    Pebble: ledger, membership, known peers
 //	rpc.addr      URL of the running daemon's JSON-RPC endpoint
 //	rpc.token     bearer token for the RPC
 //	lock          held while a daemon runs, so two never share the directory
 //	              (flock on Unix, LockFileEx on Windows: datadir_*.go)
+//	keyring.json  key-bundle KEM key pairs, signed bundles, highest seq
 //
 // All of it is private to the user: on Unix the directory and datastore/
 // are 0700 and the files the node writes 0600; a start tightens looser
@@ -24,10 +22,14 @@
 // user owns it (secureDataDir, datadir_perm_*.go). On Windows the
 // per-user ACL of %LocalAppData% does this job.
 //
+// Key bundles: bundles.go makes this node's (keyring.go: key pairs on
+// disk, rotation and erasure), keeps peers' in the datastore
+// (bundlebook.go), serves and fetches them over /parley/keys/1.0.0 and
+// the DHT, and answers Bundle lookups. They start after p2p and before
+// chat, and not on a bootstrap node.
+//
 // New starts, in order: lock, identity, datastore, p2p (host, DHT,
-// gossipsub), key bundles (keyring, book, the /parley/keys/1.0.0 service
-// and the loop that rotates and publishes them in the DHT; not on a
-// bootstrap node), chat (with its ledger), ledger sync, RPC; Close stops them in
+// gossipsub), chat (with its ledger), ledger sync, RPC; Close stops them in
 // reverse, bounded by ShutdownTimeout. A failing New leaves nothing running.
 // A damaged identity or config file is an error naming the file; the node
 // never replaces the identity silently.
