@@ -38,7 +38,10 @@ type Options struct {
 	// Bootstrap runs a community bootstrap node: DHT server, no chat.
 	Bootstrap bool
 	// Host, if set, is used instead of building a libp2p host (tests use
-	// mocknet). The node takes ownership and closes it.
+	// mocknet). The node takes ownership and closes it. Its identity
+	// should be the data directory's: events and key bundles are signed
+	// by that key, and peers refuse a bundle served by another peer than
+	// the one it names.
 	Host host.Host
 	// Datastore, if set, is used instead of Pebble under DataDir (tests use
 	// an in-memory one). The node does not close it.
