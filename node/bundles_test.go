@@ -2,17 +2,21 @@ package node_test
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/parley-chat/parley/chat/e2ee"
 	"github.com/parley-chat/parley/internal/testwait"
 	"github.com/parley-chat/parley/node"
+	"github.com/parley-chat/parley/p2p/keyx"
 )
 
 // Two nodes exchange bundles as soon as they connect: each book holds the
@@ -33,7 +37,7 @@ func TestBundlesExchangedOnConnect(t *testing.T) {
 // Three nodes: A and C know only the bootstrap node B. C gets A's bundle
 // from the DHT, where A published it, without ever connecting to A.
 func TestBundleFromDHTWithoutConnecting(t *testing.T) {
-	_, bootAddrs := startBootstrap(t)
+	boot, bootAddrs := startBootstrap(t)
 	retry := func(o *node.Options) {
 		o.Bundles = func(c *node.BundleConfig) { c.RetryMin, c.RetryMax = 100*time.Millisecond, time.Second }
 	}
@@ -62,6 +66,33 @@ func TestBundleFromDHTWithoutConnecting(t *testing.T) {
 	}
 	if s, err := c.BookedBundle(aID); err != nil || s.Hash() != got.Hash() {
 		t.Fatalf("C's book after the lookup: %v", err)
+	}
+
+	// A rotates: the DHT gets seq 2 without waiting for the republish
+	// period, and C's book moves to it.
+	rotated, err := a.RotateBundle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 30*time.Second, "C finds A's rotated bundle in the DHT", func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		s, err := c.RefreshBundle(ctx, aID)
+		return err == nil && s.Hash() == rotated.Hash()
+	})
+	if metA.Load() {
+		t.Fatal("C connected to A")
+	}
+
+	// The bootstrap node has no bundle and does not speak the protocol.
+	if boot.OwnBundle() != nil {
+		t.Fatal("bootstrap node has a bundle")
+	}
+	if _, err := boot.Bundle(t.Context(), aID); !errors.Is(err, node.ErrNoKeys) {
+		t.Fatalf("bootstrap node lookup: %v, want ErrNoKeys", err)
+	}
+	if slices.Contains(boot.P2P().Host().Mux().Protocols(), protocol.ID(keyx.ProtocolID)) {
+		t.Fatal("bootstrap node serves the keys protocol")
 	}
 }
 
