@@ -171,6 +171,7 @@ func (b *bundles) close() error {
 // backoff.
 func (b *bundles) loop() {
 	bo := backoff.Backoff{Min: b.cfg.RetryMin, Max: b.cfg.RetryMax}
+	failing := backoff.Backoff{Min: b.cfg.RetryMin, Max: b.cfg.RetryMax} // maintenance (disk)
 	var published [e2ee.HashSize]byte
 	var republish time.Time // zero: publish now
 	timer := time.NewTimer(0)
@@ -183,8 +184,12 @@ func (b *bundles) loop() {
 		case <-b.kick:
 		}
 		now := b.cfg.Now()
+		var retry time.Duration // > 0 after a failed maintenance
 		if _, err := b.ring.maintain(now, false); err != nil {
-			b.log.Error("key bundle maintenance failed", "err", err)
+			retry = failing.Next()
+			b.log.Error("key bundle maintenance failed", "err", err, "retry", retry)
+		} else {
+			failing.Reset()
 		}
 		cur := b.ring.current()
 		if cur != nil && b.publish != nil && (cur.Hash() != published || !now.Before(republish)) {
@@ -203,6 +208,11 @@ func (b *bundles) loop() {
 		wait := b.ring.next().Sub(now)
 		if r := republish.Sub(now); b.publish != nil && r < wait {
 			wait = r
+		}
+		if retry > 0 {
+			// The due rotation or erasure failed (disk full, read-only):
+			// try again later, not at once.
+			wait = max(wait, retry)
 		}
 		timer.Reset(max(wait, time.Second))
 	}

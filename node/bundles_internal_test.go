@@ -280,3 +280,70 @@ func mustPeer(t *testing.T, k crypto.PrivKey) peer.ID {
 	}
 	return p
 }
+
+// A rotation that cannot be written (the data dir became unwritable) is
+// retried with backoff, not in a busy loop, and happens once the disk is
+// back; the old bundle stays current meanwhile.
+func TestBundleMaintenanceRetriesWithBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		var attempts int
+		var mu sync.Mutex
+		b, err := newBundles(t.Context(), dir, testIdentity(t), dssync.MutexWrap(ds.NewMapDatastore()), BundleConfig{}, slog.New(countHandler{&mu, &attempts}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.publish = func(context.Context, *e2ee.SignedBundle) error { return nil }
+		b.start()
+		defer b.close()
+		synctest.Wait()
+		// Make the keyring's directory unusable: a file where the temp
+		// file must go.
+		sub := filepath.Join(dir, "gone")
+		b.ring.mu.Lock()
+		b.ring.path = filepath.Join(sub, KeyringFile)
+		b.ring.mu.Unlock()
+		if err := os.WriteFile(sub, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(DefaultBundleConfig().Rotation + 10*time.Minute)
+		synctest.Wait()
+		mu.Lock()
+		n := attempts
+		mu.Unlock()
+		// 5 s, 10 s, … doubling to 2 min: about 9 attempts in 10 minutes.
+		if n == 0 || n > 15 {
+			t.Fatalf("%d failed attempts in 10 minutes", n)
+		}
+		if s := b.ring.current(); s.Seq != 1 {
+			t.Fatalf("seq %d current while nothing could be written", s.Seq)
+		}
+		os.Remove(sub)
+		if err := os.Mkdir(sub, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(DefaultBundleConfig().RetryMax)
+		synctest.Wait()
+		if s := b.ring.current(); s.Seq != 2 {
+			t.Fatalf("after the disk came back: seq %d, want 2", s.Seq)
+		}
+	})
+}
+
+// countHandler counts error records.
+type countHandler struct {
+	mu *sync.Mutex
+	n  *int
+}
+
+func (h countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h countHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		h.mu.Lock()
+		*h.n++
+		h.mu.Unlock()
+	}
+	return nil
+}
+func (h countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h countHandler) WithGroup(string) slog.Handler      { return h }
