@@ -96,7 +96,7 @@ func initDataDir(dir string, log *slog.Logger) (created bool, err error) {
 	if err := secureDataDir(dir, log); err != nil {
 		return false, err
 	}
-	_, created, err = LoadOrCreateKey(filepath.Join(dir, KeyFile))
+	created, err = checkOrCreateKey(filepath.Join(dir, KeyFile))
 	if err != nil {
 		return false, err
 	}
@@ -202,37 +202,4 @@ func loadOrCreateToken(path string) (string, error) {
 		return "", fmt.Errorf("write rpc token %s: %w", path, err)
 	}
 	return tok, nil
-}
-
-// writeFileAtomic writes via a synced temp file and rename, so a crash
-// leaves either the old file or the new one, never half of one.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

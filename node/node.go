@@ -63,6 +63,10 @@ type Options struct {
 	RPC func(*rpc.Config)
 	// Logger is the parent logger; nil means slog.Default().
 	Logger *slog.Logger
+	// Passphrase unlocks a passphrase-protected identity (parley init
+	// --passphrase); it is called only if the identity is protected. Nil
+	// makes a protected identity ErrPassphraseRequired.
+	Passphrase PassphraseFunc
 }
 
 // Node is a running Parley node: identity, datastore, libp2p, chat and the
@@ -81,6 +85,10 @@ type Node struct {
 
 	bundles *bundles         // nil on a bootstrap node
 	met     *metrics.Metrics // nil unless Config.Metrics
+
+	// dataKey is for the at-rest encryption of decrypted private
+	// content (Keys.DataKey); kept for the store that will use it.
+	dataKey []byte
 
 	closeOnce sync.Once
 	closeErr  error
@@ -120,8 +128,14 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	// A previous daemon killed without Close left its endpoint behind;
 	// clients must not mistake it for ours.
 	os.Remove(filepath.Join(opts.DataDir, RPCAddrFile))
-	if n.key, _, err = LoadOrCreateKey(filepath.Join(opts.DataDir, KeyFile)); err != nil {
+	start := time.Now()
+	keys, err := LoadKeys(filepath.Join(opts.DataDir, KeyFile), opts.Passphrase)
+	if err != nil {
 		return nil, err
+	}
+	n.key, n.dataKey = keys.Identity, keys.DataKey
+	if keys.Protected {
+		n.log.Info("identity unlocked", "took", time.Since(start).Round(time.Millisecond))
 	}
 
 	if opts.Datastore != nil {
