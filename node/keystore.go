@@ -175,3 +175,13 @@ func parsePlainKey(path string, b []byte) (crypto.PrivKey, error) {
 	}
 	return key, nil
 }
+
+// KeyProtected reports whether the identity file at path is protected by
+// a passphrase (false if it does not exist).
+func KeyProtected(path string) (bool, error) {
+	b, err := readKeyFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil && isProtected(b), err
+}

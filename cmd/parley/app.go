@@ -17,6 +17,7 @@ const (
 	exitError   = 1 // the command failed
 	exitUsage   = 2 // bad flags or arguments
 	exitFailure = 3 // the command ran and found a problem (verify)
+	exitLocked  = 4 // the identity key stayed locked: no, empty or wrong passphrase
 )
 
 // usageError marks errors in how the command was called.
@@ -43,6 +44,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	case errors.As(err, &f):
 		return exitFailure
+	case errors.Is(err, node.ErrWrongPassphrase), errors.Is(err, node.ErrPassphraseRequired), errors.Is(err, node.ErrEmptyPassphrase):
+		return exitLocked
 	}
 	return exitError
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -19,16 +20,28 @@ func initCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "init",
 		Usage: "create the data directory, identity and config file",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "passphrase", Usage: "protect the identity key with a passphrase (read from $" + envPassphraseFile + ", else the terminal); converts an existing unprotected key in place"},
+		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			dir, err := node.ResolveDataDir(cmd.String("data"))
 			if err != nil {
 				return err
 			}
+			if cmd.Bool("passphrase") {
+				return initProtected(ctx, cmd, dir)
+			}
 			created, err := node.Init(dir)
 			if err != nil {
 				return err
 			}
-			key, _, err := node.LoadOrCreateKey(filepath.Join(dir, node.KeyFile))
+			w := cmd.Root().Writer
+			path := filepath.Join(dir, node.KeyFile)
+			if p, _ := node.KeyProtected(path); p {
+				fmt.Fprintf(w, "%s already initialized\nidentity key protected by a passphrase\n", dir)
+				return nil
+			}
+			key, _, err := node.LoadOrCreateKey(path)
 			if err != nil {
 				return err
 			}
@@ -36,7 +49,6 @@ func initCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			w := cmd.Root().Writer
 			if created {
 				fmt.Fprintf(w, "initialized %s\npeer ID %s\n", dir, id)
 			} else {
@@ -45,6 +57,43 @@ func initCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// initProtected is init --passphrase: create a protected identity, or
+// seal the existing one in place, or check an already protected one.
+func initProtected(ctx context.Context, cmd *cli.Command, dir string) error {
+	src := takePassphraseSource(cmd.Root().ErrWriter)
+	protected, err := node.KeyProtected(filepath.Join(dir, node.KeyFile))
+	if err != nil {
+		return err
+	}
+	pass, err := src.read(ctx, !protected)
+	if err != nil {
+		return err
+	}
+	defer clear(pass)
+	keys, res, err := node.InitProtected(dir, pass, node.DefaultKDFParams())
+	if err != nil {
+		if errors.Is(err, node.ErrWrongPassphrase) {
+			return fmt.Errorf("%w (passphrase from %s); the key is unchanged", err, src)
+		}
+		return err
+	}
+	id, err := peerIDOf(keys.Identity)
+	if err != nil {
+		return err
+	}
+	w := cmd.Root().Writer
+	switch res {
+	case node.KeyCreated:
+		fmt.Fprintf(w, "initialized %s\npeer ID %s\nidentity key protected by a passphrase\n", dir, id)
+	case node.KeyConverted:
+		fmt.Fprintf(w, "%s: identity key now protected by a passphrase\npeer ID %s (unchanged)\n", dir, id)
+		fmt.Fprintln(cmd.Root().ErrWriter, "parley: note: backups and old disk blocks may still hold the unprotected key")
+	default:
+		fmt.Fprintf(w, "%s already initialized\npeer ID %s\nidentity key already protected by this passphrase\n", dir, id)
+	}
+	return nil
 }
 
 func daemonCommand(bootstrap bool) *cli.Command {
@@ -122,7 +171,17 @@ func runDaemon(ctx context.Context, cmd *cli.Command, bootstrap bool) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 
-	n, err := node.New(ctx, node.Options{DataDir: dir, Config: cfg, Bootstrap: bootstrap, Logger: log})
+	// Decided before anything starts, so the variable naming the
+	// passphrase file is gone from the environment from here on.
+	src := takePassphraseSource(cmd.Root().ErrWriter)
+	unlock := func() ([]byte, error) { return src.read(ctx, false) }
+	if p, _ := node.KeyProtected(filepath.Join(dir, node.KeyFile)); !p && src.file != "" {
+		log.Warn("a passphrase file is given but the identity key is not protected; run parley init --passphrase to protect it", "file", src.file)
+	}
+	n, err := node.New(ctx, node.Options{DataDir: dir, Config: cfg, Bootstrap: bootstrap, Logger: log, Passphrase: unlock})
+	if errors.Is(err, node.ErrWrongPassphrase) {
+		return fmt.Errorf("%w (passphrase from %s)", err, src)
+	}
 	if err != nil {
 		return err
 	}

@@ -53,6 +53,13 @@ func startDaemon(t *testing.T, dir string, extra ...string) *daemon {
 // free RPC port and waits until it has written rpc.addr.
 func startProcess(t *testing.T, sub, dir string, extra ...string) *daemon {
 	t.Helper()
+	return startProcessEnv(t, nil, sub, dir, extra...)
+}
+
+// startProcessEnv is startProcess with env (KEY=value) added to the
+// process's environment.
+func startProcessEnv(t *testing.T, env []string, sub, dir string, extra ...string) *daemon {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -60,6 +67,7 @@ func startProcess(t *testing.T, sub, dir string, extra ...string) *daemon {
 		"--no-mdns", "--no-nat-portmap", "--log-level", "warn"}, extra...)
 	os.Remove(filepath.Join(dir, "rpc.addr")) // left by a killed daemon
 	cmd := exec.Command(parleyBin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	out := new(bytes.Buffer)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -95,9 +103,16 @@ func (d *daemon) stop(t *testing.T) {
 // runCLI runs the real binary and returns stdout, stderr and the exit status.
 func runCLI(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
+	return runCLIEnv(t, nil, args...)
+}
+
+// runCLIEnv is runCLI with env (KEY=value) added to the environment.
+func runCLIEnv(t *testing.T, env []string, args ...string) (string, string, int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, parleyBin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
