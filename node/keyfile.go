@@ -58,8 +58,8 @@ type KDFParams struct {
 }
 
 // DefaultKDFParams are RFC 9106's second recommended option (t=3, 64 MiB)
-// with 4 lanes: about a quarter of a second to unlock on a laptop core
-// pair (docs/BENCHMARKS.md), and 64 MiB per guess for an attacker.
+// with 4 lanes: 0.2–0.45 s to unlock on 2 cores (docs/BENCHMARKS.md),
+// and 64 MiB per guess for an attacker.
 func DefaultKDFParams() KDFParams { return KDFParams{Time: 3, MemoryKiB: 64 << 10, Threads: 4} }
 
 // Bounds on KDFParams, checked before any key file is opened: the file
