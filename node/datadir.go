@@ -15,7 +15,7 @@ import (
 
 // Files and folders inside a data directory.
 const (
-	KeyFile       = "identity.key" // Ed25519 private key, libp2p protobuf, mode 0600
+	KeyFile       = "identity.key" // Ed25519 private key, libp2p protobuf or protected (keyfile.go), mode 0600
 	ConfigFile    = "config.toml"
 	DatastoreDir  = "datastore" // Pebble
 	RPCAddrFile   = "rpc.addr"  // URL of the running daemon's RPC endpoint

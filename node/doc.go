@@ -2,12 +2,16 @@
 // keystore, and the wiring and lifecycle of its parts.
 //
 // Start reading at New in node.go (what starts, in which order) and
-// datadir.go (what is on disk). The data directory is --data, else
+// datadir.go (what is on disk); the identity file is keystore.go (load,
+// check), protect.go (init --passphrase) and keyfile.go (the protected
+// format, docs/SECURITY.md). The data directory is --data, else
 // $PARLEY_DATA, else the OS's place for it (DefaultDataDir): ~/.parley on
 // Linux and BSD, ~/Library/Application Support/Parley on macOS,
 // %LocalAppData%\Parley on Windows. It holds:
 //
-//	identity.key  Ed25519 private key (libp2p protobuf)
+//	identity.key  Ed25519 private key (libp2p protobuf), or, protected by a
+//	              passphrase, that key and a data key sealed under Argon2id
+//	              and XChaCha20-Poly1305 (keyfile.go)
 //	config.toml   settings, written with commented defaults by Init
 //	datastore/    Pebble: ledger, membership, known peers
 //	rpc.addr      URL of the running daemon's JSON-RPC endpoint
@@ -32,5 +36,6 @@
 // gossipsub), chat (with its ledger), ledger sync, RPC; Close stops them in
 // reverse, bounded by ShutdownTimeout. A failing New leaves nothing running.
 // A damaged identity or config file is an error naming the file; the node
-// never replaces the identity silently.
+// never replaces the identity silently. A protected identity is unlocked
+// through Options.Passphrase, asked only when the file is protected.
 package node
