@@ -75,7 +75,7 @@ func initProtected(ctx context.Context, cmd *cli.Command, dir string) error {
 	keys, res, err := node.InitProtected(dir, pass, node.DefaultKDFParams())
 	if err != nil {
 		if errors.Is(err, node.ErrWrongPassphrase) {
-			return fmt.Errorf("%w (passphrase from %s); the key is unchanged", err, src)
+			return fmt.Errorf("%w; the passphrase came from %s; the key is unchanged", err, src)
 		}
 		return err
 	}
@@ -180,7 +180,7 @@ func runDaemon(ctx context.Context, cmd *cli.Command, bootstrap bool) error {
 	}
 	n, err := node.New(ctx, node.Options{DataDir: dir, Config: cfg, Bootstrap: bootstrap, Logger: log, Passphrase: unlock})
 	if errors.Is(err, node.ErrWrongPassphrase) {
-		return fmt.Errorf("%w (passphrase from %s)", err, src)
+		return fmt.Errorf("%w; the passphrase came from %s", err, src)
 	}
 	if err != nil {
 		return err

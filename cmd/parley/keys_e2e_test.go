@@ -118,6 +118,13 @@ func TestPassphraseConvertE2E(t *testing.T) {
 	if b, _ := os.ReadFile(keyPath); !bytes.Equal(b, sealed) {
 		t.Fatal("the protected key changed")
 	}
+	// The systemd credential, found through $CREDENTIALS_DIRECTORY.
+	creds := t.TempDir()
+	os.WriteFile(filepath.Join(creds, "parley-passphrase"), []byte("first passphrase"), 0o600)
+	out, errOut, code = runCLIEnv(t, []string{"PARLEY_PASSPHRASE_FILE=", "CREDENTIALS_DIRECTORY=" + creds}, "--data", dir, "init", "--passphrase")
+	if code != 0 || !strings.Contains(out, "already protected") {
+		t.Fatalf("init --passphrase from a systemd credential: exit %d\n%s%s", code, out, errOut)
+	}
 	startProcessEnv(t, env, "daemon", dir)
 	if got := daemonPeerID(t, dir); got != id {
 		t.Fatalf("daemon peer ID %s after conversion, want %s", got, id)
