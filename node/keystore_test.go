@@ -19,7 +19,7 @@ func pass(s string) PassphraseFunc {
 	return func() ([]byte, error) { return []byte(s), nil }
 }
 
-func peerOf(t *testing.T, k Keys) peer.ID {
+func keysPeer(t *testing.T, k Keys) peer.ID {
 	t.Helper()
 	id, err := peer.IDFromPrivateKey(k.Identity)
 	if err != nil {
@@ -55,7 +55,7 @@ func TestProtectedKeyRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if peerOf(t, got) != peerOf(t, keys) || !bytes.Equal(got.DataKey, keys.DataKey) || !got.Protected {
+	if keysPeer(t, got) != keysPeer(t, keys) || !bytes.Equal(got.DataKey, keys.DataKey) || !got.Protected {
 		t.Fatalf("unlocked keys differ from the sealed ones")
 	}
 	if _, err := LoadKeys(path, nil); !errors.Is(err, ErrPassphraseRequired) {
@@ -92,7 +92,7 @@ func TestProtectConvertsInPlace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if peerOf(t, after) != peerOf(t, before) || !bytes.Equal(after.DataKey, before.DataKey) {
+	if keysPeer(t, after) != keysPeer(t, before) || !bytes.Equal(after.DataKey, before.DataKey) {
 		t.Fatal("conversion changed the peer ID or the data key")
 	}
 	// Init on a protected dir checks the file and leaves it alone.
@@ -119,7 +119,7 @@ func TestProtectedKeyNotReplaced(t *testing.T) {
 		t.Fatalf("re-init with another passphrase: %v, want ErrWrongPassphrase", err)
 	}
 	again, res, err := InitProtected(dir, []byte("alpha"), fastKDF)
-	if err != nil || res != KeyAlreadyProtected || peerOf(t, again) != peerOf(t, first) {
+	if err != nil || res != KeyAlreadyProtected || keysPeer(t, again) != keysPeer(t, first) {
 		t.Fatalf("re-init with the passphrase: %v, %v", res, err)
 	}
 	if _, err := Init(dir); err != nil {
