@@ -67,6 +67,9 @@ var (
 	ErrBlocked = errors.New("peer blocked for misbehaving")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("syncer closed")
+	// ErrNotAllowed is returned by Sync when Config.Allow refuses the peer
+	// for the room: no stream is opened, since a Hello names the room.
+	ErrNotAllowed = errors.New("peer not allowed to sync the room")
 )
 
 // Blocker blocks a peer for a while at the connection level, so that it
@@ -144,6 +147,17 @@ type Config struct {
 	// ways (default 10 min). Unlike a disconnect, redialling does not undo
 	// it.
 	BlockFor time.Duration
+	// Allow, if set, is the access rule of sync: whether peer p may sync
+	// room with us (nil allows everyone). A responder answers a refused
+	// peer exactly as for a room it has not joined (the same Error frame,
+	// code and text, before touching the ledger), so the peer cannot tell
+	// a private room from one we lack; a requester never sends a refused
+	// peer a Hello for the room (Sync returns ErrNotAllowed without
+	// opening a stream) and background syncs skip it. It is called on
+	// session and trigger paths, possibly concurrently, and must not
+	// block. chat supplies it for private rooms (members and the room's
+	// store nodes); the node wires it in (node/sync.go).
+	Allow func(room string, p peer.ID) bool
 	// Logger is the parent logger; the syncer logs through
 	// Logger.With("subsystem", "sync"). Nil means slog.Default().
 	Logger *slog.Logger

@@ -27,6 +27,11 @@
 // (every joined room with that peer), every Config.Interval (each joined
 // room with one connected peer), and on Trigger (chat's OnMissing hook).
 //
+// Config.Allow is the access rule of private rooms (chat supplies it):
+// a refused peer's Hello gets the answer of a room we never joined, byte
+// for byte, and we never send one a Hello (a Hello names the room);
+// access_test.go plays that outsider.
+//
 // Peers are untrusted: frames, ranges, rounds, events and bytes per session
 // are bounded, every read and write has a deadline, at most one session runs
 // per peer, room and direction, and a peer that sends a malformed frame or

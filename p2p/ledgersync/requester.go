@@ -59,7 +59,7 @@ func (s *Syncer) Sync(ctx context.Context, p peer.ID, room string) (Stats, error
 		if stats.EventsStored > 0 { // progress: the next stop starts at 1 s again
 			delete(s.limited, t)
 		}
-	case !errors.Is(err, ErrRoomUnknown):
+	case !errors.Is(err, ErrRoomUnknown) && !errors.Is(err, ErrNotAllowed):
 		st.LastError = err.Error()
 	}
 	s.mu.Unlock()
@@ -82,6 +82,9 @@ func (s *Syncer) pull(ctx context.Context, p peer.ID, room string) (stats Stats,
 			err = fmt.Errorf("%w: %s is not joined here", ErrRoomUnknown, room)
 		}
 		return stats, err
+	}
+	if !s.allowed(room, p) { // a Hello names the room: never to a stranger
+		return stats, fmt.Errorf("%w: %s for %s", ErrNotAllowed, p, room)
 	}
 	if s.isBlocked(p) {
 		return stats, fmt.Errorf("%w: %s", ErrBlocked, p)

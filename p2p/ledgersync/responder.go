@@ -88,7 +88,10 @@ func (s *Syncer) serve(ctx context.Context, c *conn, p peer.ID) (string, bool, e
 		return "", false, fmt.Errorf("%w: first frame has type %d, want hello", ErrMisbehaving, f.typ)
 	}
 	room := f.room
-	if ok, err := s.joined(ctx, room); err != nil || !ok {
+	// A peer refused by Config.Allow gets the very answer of an unjoined
+	// room, on the same path (no ledger read either way), so that neither
+	// the bytes nor the timing say the room is here.
+	if ok, err := s.joined(ctx, room); err != nil || !ok || !s.allowed(room, p) {
 		c.sendErr(codeRoomUnknown, "room not joined")
 		if err == nil {
 			err = fmt.Errorf("%w: %s", ErrRoomUnknown, room)

@@ -175,7 +175,7 @@ func (s *Syncer) Trigger(room string, p peer.ID) {
 		}
 		return
 	}
-	if p == s.h.ID() {
+	if p == s.h.ID() || !s.allowed(room, p) {
 		return
 	}
 	t := task{room, p}
@@ -314,7 +314,7 @@ func (s *Syncer) worker() {
 				// dropped: try again shortly.
 				s.log.Debug("sync busy, retrying", "room", t.room, "peer", t.peer, "err", err)
 				s.timers.AfterFunc(busy.Next(), func() { s.Trigger(t.room, t.peer) })
-			case errors.Is(err, ErrRoomUnknown), errors.Is(err, ErrClosed), errors.Is(err, ErrBlocked):
+			case errors.Is(err, ErrRoomUnknown), errors.Is(err, ErrClosed), errors.Is(err, ErrBlocked), errors.Is(err, ErrNotAllowed):
 				s.log.Debug("sync skipped", "room", t.room, "peer", t.peer, "err", err)
 			default:
 				// A failure is usually the peer's doing (it does not speak
@@ -378,10 +378,12 @@ func (s *Syncer) periodic() {
 	}
 }
 
-// pickPeers chooses up to n connected peers for room: peers that answered
-// for it before first, then others, in random order.
+// pickPeers chooses up to n connected peers for room that Config.Allow
+// admits: peers that answered for it before first, then others, in random
+// order.
 func (s *Syncer) pickPeers(room string, n int) []peer.ID {
-	conns := s.h.Network().Peers()
+	// Allow is the caller's code: run it outside s.mu.
+	conns := slices.DeleteFunc(s.h.Network().Peers(), func(p peer.ID) bool { return !s.allowed(room, p) })
 	rand.Shuffle(len(conns), func(i, j int) { conns[i], conns[j] = conns[j], conns[i] })
 	// The room's map of known peers is written by finished sessions
 	// (remember), so it is read only under the lock.
@@ -419,6 +421,11 @@ func (s *Syncer) remember(room string, p peer.ID) {
 		}
 		delete(m, oldest)
 	}
+}
+
+// allowed reports whether Config.Allow lets p sync room.
+func (s *Syncer) allowed(room string, p peer.ID) bool {
+	return s.cfg.Allow == nil || s.cfg.Allow(room, p)
 }
 
 // isBlocked reports whether p is refused sync for misbehaving.
