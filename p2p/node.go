@@ -53,6 +53,8 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the node owns
 
+	access *accessRules // WithAllow rules, applied by pubsub
+
 	mu     sync.Mutex
 	topics map[string]*topic
 	closed bool
@@ -124,6 +126,7 @@ func start(ctx context.Context, h host.Host, cfg Config, blocks *blockList) (_ *
 		host:   h,
 		blocks: blocks,
 		topics: make(map[string]*topic),
+		access: newAccessRules(),
 		kickCh: make(chan struct{}),
 	}
 	// The node's lifetime context keeps ctx's values but not its deadline
@@ -161,7 +164,7 @@ func start(ctx context.Context, h host.Host, cfg Config, blocks *blockList) (_ *
 	n.disc = n.newRoutingDiscovery()
 	psCtx, psCancel := context.WithCancel(n.ctx)
 	n.psCancel = psCancel
-	if n.ps, err = newPubSub(psCtx, h, cfg, &n.scores, blocks); err != nil {
+	if n.ps, err = newPubSub(psCtx, h, cfg, &n.scores, blocks, n.access); err != nil {
 		return nil, fmt.Errorf("pubsub: %w", err)
 	}
 	if cfg.MDNS {

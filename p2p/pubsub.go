@@ -22,10 +22,10 @@ func messageID(m *pb.Message) string {
 	return string(ledger.ComputeID(m.Data))
 }
 
-// newPubSub starts gossipsub on h, reporting peer scores to scores and
-// sinking the score of peers in blocks. It runs until ctx is cancelled;
-// pubsub has no Close.
-func newPubSub(ctx context.Context, h host.Host, cfg Config, scores *scoreSnapshot, blocks *blockList) (*pubsub.PubSub, error) {
+// newPubSub starts gossipsub on h, reporting peer scores to scores,
+// sinking the score of peers in blocks and applying the topics' access
+// rules (access.go). It runs until ctx is cancelled; pubsub has no Close.
+func newPubSub(ctx context.Context, h host.Host, cfg Config, scores *scoreSnapshot, blocks *blockList, access *accessRules) (*pubsub.PubSub, error) {
 	opts := append(RouterOptions(cfg),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithNoAuthor(),
@@ -35,6 +35,7 @@ func newPubSub(ctx context.Context, h host.Host, cfg Config, scores *scoreSnapsh
 		pubsub.WithPeerGater(peerGaterParams()),
 		pubsub.WithLogger(slog.New(newThrottle(cfg.logger().With("component", "pubsub").Handler(), time.Minute))),
 	)
+	opts = append(opts, access.options()...)
 	if cfg.Registerer != nil {
 		t, err := newGossipTracer(cfg.Registerer)
 		if err != nil {

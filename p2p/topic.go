@@ -91,15 +91,38 @@ type Topic interface {
 	Close() error
 }
 
+// JoinOption changes how JoinTopic joins a topic.
+type JoinOption func(*joinOptions)
+
+type joinOptions struct {
+	allow func(peer.ID) bool
+}
+
+// WithAllow admits to the topic only the peers allow accepts (a private
+// room's members and store nodes): a refused peer is never in the
+// topic's mesh or peer list, never sent its messages or gossip, and its
+// messages on the topic are dropped before validation. It still sees
+// that we subscribe to the topic's name (access.go says what leaks).
+// allow is called on pubsub's event loop, for every control decision
+// about the topic, so it must be fast and must not block; the set it
+// admits should be fixed for the topic's life: a peer refused when its
+// subscription arrived is admitted only once it subscribes again, and a
+// peer admitted keeps its place in the topic's peer list (a private room
+// changes topic with each epoch instead).
+func WithAllow(allow func(peer.ID) bool) JoinOption {
+	return func(o *joinOptions) { o.allow = allow }
+}
+
 // topic implements Topic.
 type topic struct {
 	node     *Node
 	name     string
+	allow    func(peer.ID) bool // nil: everyone
+	log      *slog.Logger
 	topic    *pubsub.Topic
 	relay    pubsub.RelayCancelFunc
 	validate ValidateFunc
 	deliver  DeliverFunc
-	log      *slog.Logger
 
 	// Close sets stopped, after which no deliver call starts, and waits
 	// until running is 0. New calls are never blocked (a lock would let a
@@ -124,9 +147,14 @@ type topic struct {
 // joined once at a time: a second join before Close returns
 // ErrTopicJoined (and a join of a topic whose validator was registered on
 // PubSub directly fails too). On error nothing is left registered.
-func (n *Node) JoinTopic(name string, validate ValidateFunc, deliver DeliverFunc) (Topic, error) {
+// Options restrict who may take part (WithAllow).
+func (n *Node) JoinTopic(name string, validate ValidateFunc, deliver DeliverFunc, opts ...JoinOption) (Topic, error) {
 	if validate == nil || deliver == nil {
 		return nil, fmt.Errorf("p2p: join %q: nil validate or deliver func", name)
+	}
+	var o joinOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -139,6 +167,7 @@ func (n *Node) JoinTopic(name string, validate ValidateFunc, deliver DeliverFunc
 	t := &topic{
 		node:     n,
 		name:     name,
+		allow:    o.allow,
 		validate: validate,
 		deliver:  deliver,
 		log:      n.log.With("topic", name),
@@ -172,6 +201,16 @@ func (t *topic) start() (err error) {
 	vopts := []pubsub.ValidatorOpt{pubsub.WithValidatorInline(true)}
 	if d := t.node.cfg.ValidateTimeout; d > 0 {
 		vopts = append(vopts, pubsub.WithValidatorTimeout(d))
+	}
+	// The rule is in place before the join announces us: the peers'
+	// subscriptions that answer it are filtered already.
+	if t.allow != nil {
+		t.node.access.set(t.name, t.allow)
+		defer func() {
+			if err != nil {
+				t.node.access.set(t.name, nil)
+			}
+		}()
 	}
 	if err := ps.RegisterTopicValidator(t.name, pubsub.ValidatorEx(t.validateMsg), vopts...); err != nil {
 		return fmt.Errorf("register validator: %w", err)
@@ -315,6 +354,9 @@ func (t *topic) Close() error {
 		<-t.discDone
 		ps := t.node.ps
 		t.closeErr = errors.Join(ps.UnregisterTopicValidator(t.name), t.topic.Close())
+		if t.allow != nil { // after leaving: no refused peer slips in meanwhile
+			t.node.access.set(t.name, nil)
+		}
 		if t.closeErr != nil {
 			t.closeErr = fmt.Errorf("p2p: close topic %q: %w", t.name, t.closeErr)
 		}
