@@ -127,10 +127,10 @@ func TestAllowKeepsIntruderOut(t *testing.T) {
 		t.Cleanup(func() { tp.Close() })
 		return tp, box
 	}
-	ta, boxA := join(a, private, p2p.WithAllow(members))
-	tb, boxB := join(b, private, p2p.WithAllow(members))
-	pa, pubA := join(a, public)
-	pb_, pubB := join(b, public)
+	ta, boxA := join(a, private, p2p.WithAllow(members), p2p.WithRendezvous(""))
+	tb, boxB := join(b, private, p2p.WithAllow(members), p2p.WithRendezvous(""))
+	pa, pubA := join(a, public, p2p.WithRendezvous(""))
+	pb_, pubB := join(b, public, p2p.WithRendezvous(""))
 
 	ch, cps, tap := intruder(t)
 	ct, err := cps.Join(private)

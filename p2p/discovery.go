@@ -14,7 +14,8 @@ import (
 	"github.com/parley-chat/parley/internal/backoff"
 )
 
-// Room discovery is DHT rendezvous on the topic name: every member
+// Room discovery is DHT rendezvous on the topic name (or the string given
+// WithRendezvous, which SetRendezvous changes): every member
 // advertises itself as a provider of the name's hash
 // (RoutingDiscovery.Advertise, a DHT provider record) and looks up the
 // other providers (FindPeers). Each joined topic runs one goroutine,
@@ -45,7 +46,9 @@ func (n *Node) newRoutingDiscovery() *drouting.RoutingDiscovery {
 // DiscoveryBackoffMax (back to the minimum when a search connects someone
 // new); otherwise it only checks every DiscoveryBackoffMax. A failed
 // advertisement is retried with the same backoff, a successful one after
-// ReadvertiseInterval. A bootstrap peer (re)connecting wakes it up.
+// ReadvertiseInterval. A bootstrap peer (re)connecting wakes it up, and
+// so does SetRendezvous, after which only the new string is advertised
+// and searched ("" : neither).
 func (t *topic) discover(ctx context.Context) {
 	n, cfg := t.node, t.node.cfg
 	var (
@@ -64,10 +67,19 @@ func (t *topic) discover(ctx context.Context) {
 			nextAdvertise = time.Time{}
 			adv.Reset()
 			find.Reset()
+		case <-t.rvChanged:
+			nextAdvertise = time.Time{}
+			adv.Reset()
+			find.Reset()
+		}
+		rv := t.rendezvous()
+		if rv == "" { // no DHT discovery: wait for a new string
+			timer.Reset(cfg.DiscoveryBackoffMax)
+			continue
 		}
 		wait := cfg.DiscoveryBackoffMax
 		if len(t.topic.ListPeers()) < cfg.RoomMinPeers {
-			if n.findAndConnect(ctx, t.name) > 0 {
+			if n.findAndConnect(ctx, rv) > 0 {
 				find.Reset()
 			}
 			wait = find.Next()
@@ -75,7 +87,7 @@ func (t *topic) discover(ctx context.Context) {
 			find.Reset()
 		}
 		if now := time.Now(); !now.Before(nextAdvertise) {
-			if _, err := n.disc.Advertise(ctx, t.name); err != nil {
+			if _, err := n.disc.Advertise(ctx, rv); err != nil {
 				if ctx.Err() != nil {
 					return
 				}

@@ -81,6 +81,14 @@ type Topic interface {
 	Publish(ctx context.Context, data []byte) error
 	// Peers lists the connected peers known to be subscribed to the topic.
 	Peers() []peer.ID
+	// SetRendezvous changes the string the topic's members meet under in
+	// the DHT (WithRendezvous; "" stops DHT discovery) without leaving the
+	// topic: the discovery goroutine advertises and searches the new
+	// string at once and never re-advertises the old one, whose provider
+	// record then expires in the DHT on its own (Config.ProviderTTL of
+	// kad-dht, 48 h by default). Private rooms rotate it with their epoch
+	// secret.
+	SetRendezvous(s string)
 	// Close stops delivery and room discovery (the node no longer
 	// advertises the topic; its last DHT record expires on its own), waits
 	// for running deliver calls and the discovery goroutine (deliver is
@@ -95,7 +103,8 @@ type Topic interface {
 type JoinOption func(*joinOptions)
 
 type joinOptions struct {
-	allow func(peer.ID) bool
+	allow      func(peer.ID) bool
+	rendezvous string
 }
 
 // WithAllow admits to the topic only the peers allow accepts (a private
@@ -111,6 +120,13 @@ type joinOptions struct {
 // changes topic with each epoch instead).
 func WithAllow(allow func(peer.ID) bool) JoinOption {
 	return func(o *joinOptions) { o.allow = allow }
+}
+
+// WithRendezvous makes members find each other in the DHT under s
+// instead of the topic's name; "" turns DHT discovery off for the topic.
+// Topic.SetRendezvous changes it later.
+func WithRendezvous(s string) JoinOption {
+	return func(o *joinOptions) { o.rendezvous = s }
 }
 
 // topic implements Topic.
@@ -132,6 +148,10 @@ type topic struct {
 	running   int
 	idle      *sync.Cond // signalled when running drops to 0 after stopped
 
+	rvMu      sync.Mutex
+	rv        string        // DHT rendezvous string; "" for none
+	rvChanged chan struct{} // wakes the discovery goroutine (buffered 1)
+
 	cancel    context.CancelFunc // stops the discovery goroutine
 	discDone  chan struct{}      // closed when the discovery goroutine returns
 	closeOnce sync.Once
@@ -147,12 +167,13 @@ type topic struct {
 // joined once at a time: a second join before Close returns
 // ErrTopicJoined (and a join of a topic whose validator was registered on
 // PubSub directly fails too). On error nothing is left registered.
-// Options restrict who may take part (WithAllow).
+// Options restrict who may take part (WithAllow) and set the rendezvous
+// string (WithRendezvous).
 func (n *Node) JoinTopic(name string, validate ValidateFunc, deliver DeliverFunc, opts ...JoinOption) (Topic, error) {
 	if validate == nil || deliver == nil {
 		return nil, fmt.Errorf("p2p: join %q: nil validate or deliver func", name)
 	}
-	var o joinOptions
+	o := joinOptions{rendezvous: name}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -165,13 +186,15 @@ func (n *Node) JoinTopic(name string, validate ValidateFunc, deliver DeliverFunc
 		return nil, fmt.Errorf("%w: %q", ErrTopicJoined, name)
 	}
 	t := &topic{
-		node:     n,
-		name:     name,
-		allow:    o.allow,
-		validate: validate,
-		deliver:  deliver,
-		log:      n.log.With("topic", name),
-		discDone: make(chan struct{}),
+		node:      n,
+		name:      name,
+		allow:     o.allow,
+		validate:  validate,
+		deliver:   deliver,
+		log:       n.log.With("topic", name),
+		rv:        o.rendezvous,
+		rvChanged: make(chan struct{}, 1),
+		discDone:  make(chan struct{}),
 	}
 	t.idle = sync.NewCond(&t.deliverMu)
 	if err := t.start(); err != nil {
@@ -335,6 +358,27 @@ func (t *topic) Publish(ctx context.Context, data []byte) error {
 		return fmt.Errorf("p2p: publish to %q: %w", t.name, err)
 	}
 	return nil
+}
+
+// SetRendezvous implements Topic.
+func (t *topic) SetRendezvous(s string) {
+	t.rvMu.Lock()
+	changed := t.rv != s
+	t.rv = s
+	t.rvMu.Unlock()
+	if changed {
+		select {
+		case t.rvChanged <- struct{}{}:
+		default: // a wake-up is pending; it reads the newest string
+		}
+	}
+}
+
+// rendezvous returns the current rendezvous string.
+func (t *topic) rendezvous() string {
+	t.rvMu.Lock()
+	defer t.rvMu.Unlock()
+	return t.rv
 }
 
 // Peers implements Topic.
