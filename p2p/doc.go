@@ -8,8 +8,9 @@
 // strangers in bytes (MaxMessageSize, queue sizes) and how costly peers
 // are gated (peer gater, graylist via PeerScore); gater.go is Block, the
 // time-bounded block list that refuses misbehaving peers at the
-// connection gater and sinks their gossipsub score; discovery.go, dht.go
-// and nat.go find peers.
+// connection gater and sinks their gossipsub score; access.go is how a
+// private room's topic admits only its members (WithAllow); discovery.go,
+// dht.go and nat.go find peers.
 //
 // # Starting a node
 //
@@ -85,6 +86,20 @@
 // delivered once however many peers forward it. Peer scoring is on, with
 // per-topic parameters that penalise invalid messages hard.
 //
+// # Private topics
+//
+// JoinTopic takes options. WithAllow(func(peer.ID) bool) admits only the
+// peers the rule accepts: a refused peer's subscription is dropped on
+// arrival, so it is never in the topic's peer list, never flood-published
+// to or gossiped with; its GRAFT, IHAVE and IWANT are ignored; its
+// messages on the topic are stripped before validation. It still sees our
+// subscription to the topic's name (pubsub announces it to every peer), so
+// a private room's name derives from its epoch secret. WithRendezvous sets
+// the DHT rendezvous string (default the topic name; "" none) and
+// Topic.SetRendezvous rotates it without leaving the topic. The node
+// reaches both through node's JoinPrivate; docs/PROTOCOL.md ("Private
+// rooms on the wire") lists what an outsider sees.
+//
 // p2p does not import chat, and chat does not import p2p: chat declares
 // the transport it needs (chat.Network, with its own types and verdict)
 // and node adapts a Node to it (node/network.go). A DeliverFunc must not
@@ -93,7 +108,7 @@
 // # Discovery and NAT traversal
 //
 // Each joined topic runs a discovery goroutine (stopped by Topic.Close):
-// it advertises the topic name in the DHT (rendezvous, go-libp2p
+// it advertises the topic's rendezvous string (its name by default) in the DHT (rendezvous, go-libp2p
 // RoutingDiscovery) and, while the topic has fewer than
 // Config.RoomMinPeers peers, searches for the other members with backoff
 // and dials them, falling back to circuits through the bootstrap peers
