@@ -230,6 +230,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		scfg := ledgersync.DefaultConfig()
 		scfg.Logger = log
 		scfg.Blocker = n.p2p // misbehaviour blocks at the gater, not only sync
+		scfg.Allow = syncStore{n.chat}.allowSync
 		if n.met != nil {
 			scfg.OnSession = syncSessionMetrics(n.met)
 		}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/ledger"
 	"github.com/parley-chat/parley/p2p"
@@ -20,6 +22,13 @@ var (
 	_ ledgersync.Store   = syncStore{}
 	_ ledgersync.Blocker = (*p2p.Node)(nil) // Config.Blocker: the node's gater
 )
+
+// allowSync is the syncer's access rule (ledgersync.Config.Allow), wired
+// in by New: whether p may sync room with us. Every room is public until
+// chat has private rooms; then this asks chat (a private room's members
+// and store nodes), and a refused peer is answered as for a room we do
+// not hold and never sent a Hello for it.
+func (s syncStore) allowSync(room string, p peer.ID) bool { return true }
 
 func (s syncStore) Rooms(ctx context.Context) ([]string, error) {
 	rs, err := s.svc.Rooms(ctx)
