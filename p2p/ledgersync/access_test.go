@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -146,5 +147,36 @@ func TestAllowRequesterNeverHellosStrangers(t *testing.T) {
 	}
 	if st := a.sy.Status(testRoom); st.LastError != "" {
 		t.Fatalf("a refusal recorded as a failure: %q", st.LastError)
+	}
+}
+
+// TestAllowRefusalTiming: a refused Hello is answered as fast as one for
+// a room never joined (the same path, no ledger read), so timing does not
+// tell a private room from an absent one. 200 of each, interleaved, on a
+// room of 2,000 events; the bound is loose (2× the p50, plus 0.5 ms) so
+// that only real work on the refused path (a summary or key snapshot of
+// the room) fails it.
+func TestAllowRefusalTiming(t *testing.T) {
+	member := newNode(t, manual())
+	a := newNode(t, Config{Manual: true, Allow: only(member.h.ID())})
+	stranger := newNode(t, manual())
+	load(t, a.store, makeDAG(t, testRoom, 2000, 3, 7))
+	connect(t, stranger.h, a.h)
+	var refused, unjoined []time.Duration
+	for i := range 400 {
+		room, into := testRoom, &refused
+		if i%2 == 1 {
+			room, into = "elsewhere", &unjoined
+		}
+		start := time.Now()
+		rawReply(t, stranger.h, a.h.ID(), room)
+		*into = append(*into, time.Since(start))
+	}
+	slices.Sort(refused)
+	slices.Sort(unjoined)
+	r, u := refused[len(refused)/2], unjoined[len(unjoined)/2]
+	t.Logf("reply p50: refused %v, unjoined %v (p90 %v, %v)", r, u, refused[len(refused)*9/10], unjoined[len(unjoined)*9/10])
+	if r > 2*u+500*time.Microsecond {
+		t.Fatalf("a refused Hello took %v (p50), one for an unjoined room %v", r, u)
 	}
 }
