@@ -14,11 +14,13 @@ import (
 
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/namespace"
+	record "github.com/libp2p/go-libp2p-record"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/chat/e2ee"
 	"github.com/parley-chat/parley/internal/metrics"
 	"github.com/parley-chat/parley/internal/store"
 	"github.com/parley-chat/parley/p2p"
@@ -186,6 +188,9 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	pcfg.Datastore = namespace.Wrap(n.store, ds.NewKey("/peers")) // remembered peers
 	pcfg.Registerer = n.met.Registerer()                          // nil without metrics
+	// Every node, bootstrap ones too, keeps only valid key bundles in the
+	// DHT: p2p knows no record format, so the node brings e2ee's.
+	pcfg.RecordValidators = map[string]record.Validator{e2ee.KeyNamespace: e2ee.BundleValidator{}}
 	if opts.P2P != nil {
 		opts.P2P(&pcfg)
 	}

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
+	record "github.com/libp2p/go-libp2p-record"
 	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -57,6 +59,16 @@ type Config struct {
 
 	// DHTMode is DHTModeAuto (default), DHTModeServer or DHTModeClient.
 	DHTMode DHTMode
+
+	// RecordValidators holds the DHT record validator of each namespace
+	// the caller stores records under (the key /<namespace>/…): this node
+	// stores, serves and takes from a query only the records its
+	// namespace's validator accepts, and Select picks the best of several.
+	// The caller owns the record formats (node registers chat/e2ee's
+	// key-bundle validator), so p2p knows none. A namespace is one path
+	// segment, not kad-dht's own "pk" or "ipns"; a key in no registered
+	// namespace is refused. Nil: kad-dht's namespaces only.
+	RecordValidators map[string]record.Validator
 
 	// Bootstrap runs a community bootstrap node: the DHT in server mode
 	// (DHTMode auto becomes server; client is invalid), the circuit relay
@@ -347,6 +359,16 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.DHTMode.option(); err != nil {
 		return bad("%v", err)
+	}
+	for ns, v := range c.RecordValidators {
+		switch {
+		case ns == "" || strings.Contains(ns, "/"):
+			return bad("DHT record namespace %q: want one path segment", ns)
+		case ns == "pk" || ns == "ipns":
+			return bad("DHT record namespace %q is kad-dht's own", ns)
+		case v == nil:
+			return bad("DHT record namespace %q: nil validator", ns)
+		}
 	}
 	switch {
 	case c.ConnMgrLow < 0 || c.ConnMgrHigh <= 0 || c.ConnMgrLow > c.ConnMgrHigh:

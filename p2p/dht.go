@@ -14,7 +14,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 
-	"github.com/parley-chat/parley/chat/e2ee"
 	"github.com/parley-chat/parley/internal/backoff"
 )
 
@@ -37,20 +36,22 @@ func (m DHTMode) option() (dht.ModeOpt, error) {
 
 // newDHT starts the Kademlia DHT on h. Its only bootstrap peers are ours:
 // kad-dht's public IPFS defaults are never used. Besides kad-dht's own
-// namespaces it stores key bundles under /parley-keys/<peer>
-// (e2ee.KeyNamespace): only a bundle signed by the peer its key names and
-// valid now is stored or served, and of two the higher seq wins.
+// namespaces it stores records under the caller's (cfg.RecordValidators),
+// each only if its namespace's validator accepts it.
 func newDHT(h host.Host, cfg Config, bootstrap []peer.AddrInfo) (*dht.IpfsDHT, error) {
 	mode, err := cfg.DHTMode.option()
 	if err != nil {
 		return nil, err
 	}
-	d, err := dht.New(h,
+	opts := []dht.Option{
 		dht.ProtocolPrefix(DHTProtocolPrefix),
 		dht.Mode(mode),
 		dht.BootstrapPeers(bootstrap...),
-		dht.NamespacedValidator(e2ee.KeyNamespace, e2ee.BundleValidator{}),
-	)
+	}
+	for ns, v := range cfg.RecordValidators {
+		opts = append(opts, dht.NamespacedValidator(ns, v))
+	}
+	d, err := dht.New(h, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dht: %w", err)
 	}

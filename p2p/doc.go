@@ -43,9 +43,12 @@
 // /parley/kad/1.0.0): a private Parley network, never the public IPFS DHT
 // and never its default bootstrap peers. Config.DHTMode is "auto" for user
 // nodes and "server" for bootstrap nodes. DHT exposes it for rendezvous
-// and for key bundles, which it stores under /parley-keys/<peer> only when
-// e2ee.BundleValidator accepts them (dht.go); p2p/keyx exchanges them
-// directly between connected peers.
+// and for the caller's records: Config.RecordValidators registers a
+// validator per namespace, and the DHT stores, serves and takes from a
+// query only what it accepts (dht.go). node registers the key-bundle
+// namespace /parley-keys/ this way, so p2p knows no record format;
+// p2p/keyx exchanges the same bundles, as opaque bytes, directly between
+// connected peers.
 //
 // # Topics
 //
