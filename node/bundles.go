@@ -254,11 +254,16 @@ func (b *bundles) refresh(ctx context.Context, p peer.ID) (*e2ee.SignedBundle, e
 	var errs []error
 	if b.keyx != nil && b.host != nil && b.host.Network().Connectedness(p) == network.Connected {
 		fctx, cancel := context.WithTimeout(ctx, b.cfg.LookupTimeout)
-		s, err := b.keyx.Fetch(fctx, p)
+		raw, err := b.keyx.Fetch(fctx, p)
 		cancel()
-		if err == nil {
-			if s, err = b.accept(ctx, s); err == nil {
-				return s, nil
+		var s *e2ee.SignedBundle
+		if errors.Is(err, keyx.ErrNoBundle) {
+			err = fmt.Errorf("%w: %w", e2ee.ErrNoBundle, err)
+		} else if err == nil {
+			if s, err = parseBundleOf(p, raw); err == nil {
+				if s, err = b.accept(ctx, s); err == nil {
+					return s, nil
+				}
 			}
 		}
 		errs = append(errs, fmt.Errorf("direct: %w", err))
@@ -297,10 +302,44 @@ func (b *bundles) accept(ctx context.Context, s *e2ee.SignedBundle) (*e2ee.Signe
 }
 
 // onConnect keeps a bundle fetched on connect (bounded by MaxBookPeers).
-func (b *bundles) onConnect(p peer.ID, s *e2ee.SignedBundle) {
-	if _, err := b.book.add(b.ctx, s, b.cfg.Now(), true); err != nil {
+func (b *bundles) onConnect(p peer.ID, raw []byte) {
+	s, err := parseBundleOf(p, raw)
+	if err == nil {
+		_, err = b.book.add(b.ctx, s, b.cfg.Now(), true)
+	}
+	if err != nil {
 		b.log.Debug("bundle from peer refused", "peer", p, "err", err)
 	}
+}
+
+// parseBundleOf parses a bundle p served over keyx: it must be signed by
+// the key it names (e2ee.ParseBundle) and name p, or p would pass off
+// another peer's bundle, replayed, as its own.
+func parseBundleOf(p peer.ID, raw []byte) (*e2ee.SignedBundle, error) {
+	s, err := e2ee.ParseBundle(raw)
+	if err != nil {
+		return nil, err
+	}
+	if s.Peer != p {
+		return nil, fmt.Errorf("%w: %s served the bundle of %s", keyx.ErrWrongPeer, p, s.Peer)
+	}
+	return s, nil
+}
+
+// verifyBundle is keyx's Config.Verify: what keyx hands on is a bundle
+// of the peer that served it.
+func verifyBundle(p peer.ID, raw []byte) error {
+	_, err := parseBundleOf(p, raw)
+	return err
+}
+
+// ownRaw returns the current bundle's bytes for keyx to serve, nil when
+// there is none.
+func (b *bundles) ownRaw() []byte {
+	if s := b.ring.current(); s != nil {
+		return s.Raw()
+	}
+	return nil
 }
 
 // ErrNoKeys is returned by the key-bundle methods of a node that runs
@@ -378,8 +417,10 @@ func (n *Node) startBundles(ctx context.Context) error {
 	b.get = func(ctx context.Context, key string) ([]byte, error) { return d.GetValue(ctx, key) }
 	kcfg := keyx.DefaultConfig()
 	kcfg.Logger = n.opts.Logger
+	kcfg.MaxSize = e2ee.MaxBundleSize
+	kcfg.Verify = verifyBundle
 	kcfg.OnBundle = b.onConnect
-	if b.keyx, err = keyx.New(b.host, b.ring.current, kcfg); err != nil {
+	if b.keyx, err = keyx.New(b.host, b.ownRaw, kcfg); err != nil {
 		b.close()
 		return err
 	}

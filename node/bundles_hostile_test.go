@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -219,5 +220,41 @@ func TestHostileDHTPeer(t *testing.T) {
 				t.Fatalf("book changed: %v", err)
 			}
 		})
+	}
+}
+
+// A peer that serves, on connect, another peer's validly signed bundle
+// (replayed to pass it off as its own) gets nothing booked: node's keyx
+// Verify refuses a bundle that does not name the peer serving it. An
+// honest peer connecting afterwards is booked, so the fetch path ran.
+func TestHostileKeysPeerOnConnect(t *testing.T) {
+	v := startNode(t, "")
+	yKey := genKey(t)
+	yID, _ := peer.IDFromPrivateKey(yKey)
+	replayed := sign(t, yKey, 1, time.Now(), time.Hour)
+	m := rawHost(t, genKey(t))
+	var served atomic.Bool
+	m.SetStreamHandler(keyx.ProtocolID, func(s network.Stream) {
+		var req [1]byte
+		s.Read(req[:])
+		s.Write(reply(replayed.Raw()))
+		s.Close()
+		served.Store(true)
+	})
+	if err := m.Connect(t.Context(), addrInfo(t, v)); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 10*time.Second, "the victim fetches from the attacker", served.Load)
+
+	honest := startNode(t, "")
+	connect(t, honest, v)
+	testwait.For(t, 10*time.Second, "the honest peer booked", func() bool {
+		_, err := v.BookedBundle(honest.P2P().Self())
+		return err == nil
+	})
+	for _, id := range []peer.ID{yID, m.ID()} {
+		if _, err := v.BookedBundle(id); !errors.Is(err, e2ee.ErrNoBundle) {
+			t.Fatalf("booked for %s: %v, want ErrNoBundle", id, err)
+		}
 	}
 }

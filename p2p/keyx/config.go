@@ -8,8 +8,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
-
-	"github.com/parley-chat/parley/chat/e2ee"
 )
 
 // ProtocolID is the key-bundle exchange stream protocol. A change to its
@@ -23,8 +21,23 @@ const ServiceName = "parley.keys"
 // ErrInvalidConfig is returned (wrapped) by Validate and New.
 var ErrInvalidConfig = errors.New("keyx: invalid config")
 
-// Config configures a Service. Zero fields take DefaultConfig's values.
+// MaxSizeLimit bounds Config.MaxSize, so that a reply fits in the
+// stream's buffers and the per-peer limits of AddServiceLimits.
+const MaxSizeLimit = 64 << 10
+
+// Config configures a Service. Zero fields take DefaultConfig's values,
+// except MaxSize and Verify, which the caller must set: keyx moves the
+// bundles and the caller knows what they are.
 type Config struct {
+	// MaxSize bounds a bundle's bytes, served or fetched: 1 to
+	// MaxSizeLimit. It sets the wire's length bound (wire.go), so every
+	// node of a network must use the same value.
+	MaxSize int
+	// Verify checks a bundle fetched from p before Fetch returns it or
+	// OnBundle receives it: that it decodes and is signed by p (wrapping
+	// ErrWrongPeer when it names another peer). Its error is returned by
+	// Fetch, wrapped. It runs on the fetching goroutine, once per fetch.
+	Verify func(p peer.ID, raw []byte) error
 	// Timeout bounds one exchange, asking or serving: the stream is reset
 	// when it passes. Default 10 s.
 	Timeout time.Duration
@@ -39,10 +52,10 @@ type Config struct {
 	// reset unanswered. Defaults 4 per minute.
 	ServeBurst  int
 	ServeWindow time.Duration
-	// OnBundle receives each bundle fetched on connect, already checked
-	// to be signed by the peer that served it (not its time: the book
-	// does that). It must not block for long. Nil drops them.
-	OnBundle func(p peer.ID, s *e2ee.SignedBundle)
+	// OnBundle receives each bundle fetched on connect once Verify
+	// accepted it. It must not block for long and must not keep raw past
+	// its return without copying it. Nil drops them.
+	OnBundle func(p peer.ID, raw []byte)
 	// Logger is the parent logger (tagged subsystem=keyx); nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -84,14 +97,19 @@ func (c Config) withDefaults() Config {
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
-	if c.Timeout < 0 || c.Refetch < 0 || c.ServeWindow < 0 || c.MaxFetches < 0 || c.ServeBurst < 0 {
+	switch {
+	case c.Timeout < 0 || c.Refetch < 0 || c.ServeWindow < 0 || c.MaxFetches < 0 || c.ServeBurst < 0:
 		return fmt.Errorf("%w: negative value", ErrInvalidConfig)
+	case c.MaxSize < 1 || c.MaxSize > MaxSizeLimit:
+		return fmt.Errorf("%w: max size %d, want 1 to %d", ErrInvalidConfig, c.MaxSize, MaxSizeLimit)
+	case c.Verify == nil:
+		return fmt.Errorf("%w: nil Verify", ErrInvalidConfig)
 	}
 	return nil
 }
 
 // Resource-manager limits of ServiceName. A reply fits in the stream's
-// own buffers (≤ MaxReplySize), so only streams are limited: per peer,
+// own buffers (≤ ReplySize(MaxSizeLimit)), so only streams are limited: per peer,
 // two each way (one exchange per connection and a lookup), and in all
 // enough for a burst of connections.
 var (

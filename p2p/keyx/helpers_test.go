@@ -1,17 +1,21 @@
 package keyx
 
 import (
+	"bytes"
 	"crypto/rand"
+	"errors"
+	"fmt"
 	"testing"
-	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
-
-	"github.com/parley-chat/parley/chat/e2ee"
 )
+
+// testMaxSize is the MaxSize of the tests: node's (e2ee.MaxBundleSize),
+// which the fuzz seeds were written for.
+const testMaxSize = 2048
 
 // newHost starts a real libp2p host on 127.0.0.1 with identity key (a
 // fresh one if nil), closed when the test ends.
@@ -41,23 +45,32 @@ func newKey(t testing.TB) crypto.PrivKey {
 	return k
 }
 
-// bundleOf signs a bundle of key's peer with seq, valid from created for
-// lifetime.
-func bundleOf(t testing.TB, key crypto.PrivKey, seq uint64, created time.Time, lifetime time.Duration) *e2ee.SignedBundle {
-	t.Helper()
-	kp, err := e2ee.GenerateKeyPair()
-	if err != nil {
-		t.Fatal(err)
+// The tests' bundle format, which keyx knows nothing of, as it knows
+// nothing of node's: "<peer ID>|<payload>".
+var errNotTestBundle = errors.New("not a test bundle")
+
+func testBundle(p peer.ID, payload string) []byte {
+	return []byte(p.String() + "|" + payload)
+}
+
+// testVerify is the tests' Config.Verify: the bundle must be of p.
+func testVerify(p peer.ID, raw []byte) error {
+	id, _, ok := bytes.Cut(raw, []byte("|"))
+	if !ok {
+		return errNotTestBundle
 	}
-	id, err := peer.IDFromPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
+	if string(id) != p.String() {
+		return fmt.Errorf("%w: %s served %q's", ErrWrongPeer, p, id)
 	}
-	b, err := e2ee.SignBundle(key, e2ee.Bundle{Peer: id, PublicKey: kp.PublicKey(), Seq: seq, Created: created, Expires: created.Add(lifetime)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return nil
+}
+
+// testConfig is DefaultConfig with the tests' bundles.
+func testConfig() Config {
+	cfg := DefaultConfig()
+	cfg.MaxSize = testMaxSize
+	cfg.Verify = testVerify
+	return cfg
 }
 
 func connectHosts(t testing.TB, a, b host.Host) {

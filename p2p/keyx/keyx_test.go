@@ -1,8 +1,10 @@
 package keyx
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,44 +12,46 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/parley-chat/parley/chat/e2ee"
 	"github.com/parley-chat/parley/internal/testwait"
 )
 
 // received collects what OnBundle got.
 type received struct {
 	mu sync.Mutex
-	m  map[peer.ID]*e2ee.SignedBundle
+	m  map[peer.ID][]byte
 }
 
-func (r *received) on(p peer.ID, s *e2ee.SignedBundle) {
+func (r *received) on(p peer.ID, raw []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.m == nil {
-		r.m = make(map[peer.ID]*e2ee.SignedBundle)
+		r.m = make(map[peer.ID][]byte)
 	}
-	r.m[p] = s
+	r.m[p] = raw
 }
 
-func (r *received) get(p peer.ID) *e2ee.SignedBundle {
+func (r *received) get(p peer.ID) []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.m[p]
 }
 
-func startService(t testing.TB, withBundle bool, rec *received) (*Service, *e2ee.SignedBundle) {
+// ownBundle is a test bundle of about a real one's size (an ML-KEM-768
+// public key alone is 1,184 bytes).
+func ownBundle(p peer.ID) []byte { return testBundle(p, strings.Repeat("k", 1200)) }
+
+func startService(t testing.TB, withBundle bool, rec *received) (*Service, []byte) {
 	t.Helper()
-	key := newKey(t)
-	h := newHost(t, key)
-	var own *e2ee.SignedBundle
+	h := newHost(t, nil)
+	var own []byte
 	if withBundle {
-		own = bundleOf(t, key, 1, time.Now(), e2ee.MaxBundleLifetime)
+		own = ownBundle(h.ID())
 	}
-	cfg := DefaultConfig()
+	cfg := testConfig()
 	if rec != nil {
 		cfg.OnBundle = rec.on
 	}
-	s, err := New(h, func() *e2ee.SignedBundle { return own }, cfg)
+	s, err := New(h, func() []byte { return own }, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,38 +69,85 @@ func TestExchangeOnConnect(t *testing.T) {
 	testwait.For(t, 10*time.Second, "bundles exchanged both ways", func() bool {
 		return ra.get(b.h.ID()) != nil && rb.get(a.h.ID()) != nil
 	})
-	if got := ra.get(b.h.ID()); got.Hash() != ownB.Hash() {
-		t.Fatalf("A got another bundle of B: seq %d", got.Seq)
+	if got := ra.get(b.h.ID()); !bytes.Equal(got, ownB) {
+		t.Fatalf("A got another bundle of B: %.40q", got)
 	}
-	if got := rb.get(a.h.ID()); got.Hash() != ownA.Hash() {
-		t.Fatalf("B got another bundle of A: seq %d", got.Seq)
+	if got := rb.get(a.h.ID()); !bytes.Equal(got, ownA) {
+		t.Fatalf("B got another bundle of A: %.40q", got)
+	}
+}
+
+// A bundle fetched on connect that Verify refuses never reaches
+// OnBundle: the attacker serves another peer's bundle, then an honest
+// peer's bundle arrives while the attacker's never does.
+func TestOnConnectVerified(t *testing.T) {
+	var rec received
+	var mu sync.Mutex
+	verified := make(map[peer.ID]error)
+	cfg := testConfig()
+	cfg.OnBundle = rec.on
+	cfg.Verify = func(p peer.ID, raw []byte) error {
+		err := testVerify(p, raw)
+		mu.Lock()
+		verified[p] = err
+		mu.Unlock()
+		return err
+	}
+	h := newHost(t, nil)
+	victim, err := New(h, func() []byte { return nil }, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { victim.Close() })
+
+	m, other := newHost(t, nil), newHost(t, nil).ID()
+	m.SetStreamHandler(ProtocolID, func(s network.Stream) {
+		var b [1]byte
+		s.Read(b[:])
+		s.Write(encodeReply(ownBundle(other)))
+		s.Close()
+	})
+	connectHosts(t, h, m)
+	testwait.For(t, 10*time.Second, "the attacker's bundle verified", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		_, ok := verified[m.ID()]
+		return ok
+	})
+	mu.Lock()
+	if err := verified[m.ID()]; !errors.Is(err, ErrWrongPeer) {
+		t.Fatalf("verify of another peer's bundle: %v, want ErrWrongPeer", err)
+	}
+	mu.Unlock()
+
+	honest, _ := startService(t, true, nil)
+	connectHosts(t, h, honest.h)
+	testwait.For(t, 10*time.Second, "the honest bundle delivered", func() bool { return rec.get(honest.h.ID()) != nil })
+	if got := rec.get(m.ID()); got != nil {
+		t.Fatalf("OnBundle got the refused bundle %.40q", got)
 	}
 }
 
 // A peer without a bundle answers "none", which Fetch reports as
-// e2ee.ErrNoBundle.
+// ErrNoBundle.
 func TestFetchNone(t *testing.T) {
 	a, _ := startService(t, true, nil)
 	b, _ := startService(t, false, nil)
 	connectHosts(t, a.h, b.h)
-	if _, err := a.Fetch(t.Context(), b.h.ID()); !errors.Is(err, e2ee.ErrNoBundle) {
+	if _, err := a.Fetch(t.Context(), b.h.ID()); !errors.Is(err, ErrNoBundle) {
 		t.Fatalf("fetch from a peer without bundle: %v, want ErrNoBundle", err)
 	}
 }
 
 // The attacker is a raw host that answers ProtocolID with whatever the
 // case writes; each reply is refused with its own error, and reading an
-// endless reply stops after MaxReplySize+1 bytes.
+// endless reply stops after ReplySize(MaxSize)+1 bytes.
 func TestHostileServer(t *testing.T) {
 	victim, _ := startService(t, true, nil)
-	mKey := newKey(t)
-	other := newKey(t)
-	m := newHost(t, mKey)
+	m := newHost(t, nil)
 	connectHosts(t, victim.h, m)
-
-	valid := bundleOf(t, mKey, 3, time.Now(), time.Hour)
-	othersBundle := bundleOf(t, other, 1, time.Now(), time.Hour)
-	forged := forgeBundle(t, other, m.ID())
+	other := newHost(t, nil).ID()
+	valid := ownBundle(m.ID())
 
 	cases := []struct {
 		name  string
@@ -106,11 +157,11 @@ func TestHostileServer(t *testing.T) {
 		{"garbage", []byte("HTTP/1.1 200 OK\r\n\r\n"), ErrMalformed},
 		{"empty", nil, ErrMalformed},
 		{"oversized", make([]byte, 1<<20), ErrTooLarge},
+		{"bundle over MaxSize", encodeReply(make([]byte, testMaxSize+1)), ErrTooLarge},
 		{"length beyond bytes", []byte{1, 0, 0x80, 0x10, 1, 2, 3}, ErrMalformed},
-		{"trailing bytes", append(encodeReply(valid.Raw()), 0), ErrMalformed},
-		{"not a bundle", encodeReply([]byte("not an envelope")), e2ee.ErrMalformed},
-		{"bundle of another peer", encodeReply(othersBundle.Raw()), ErrWrongPeer},
-		{"signed by another key", encodeReply(forged), e2ee.ErrBadSignature},
+		{"trailing bytes", append(encodeReply(valid), 0), ErrMalformed},
+		{"refused by Verify", encodeReply([]byte("not a bundle")), errNotTestBundle},
+		{"bundle of another peer", encodeReply(ownBundle(other)), ErrWrongPeer},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -126,26 +177,63 @@ func TestHostileServer(t *testing.T) {
 			}
 		})
 	}
-	// The honest reply from the same attacker still parses: the cases
+	// The honest reply from the same attacker still passes: the cases
 	// failed on their bytes, not on the setup.
 	m.SetStreamHandler(ProtocolID, func(s network.Stream) {
 		var b [1]byte
 		s.Read(b[:])
-		s.Write(encodeReply(valid.Raw()))
+		s.Write(encodeReply(valid))
 		s.Close()
 	})
-	if got, err := victim.Fetch(t.Context(), m.ID()); err != nil || got.Hash() != valid.Hash() {
+	if got, err := victim.Fetch(t.Context(), m.ID()); err != nil || !bytes.Equal(got, valid) {
 		t.Fatalf("valid reply: %v", err)
+	}
+}
+
+// A node whose own bundle exceeds MaxSize does not serve it (every asker
+// would refuse it).
+func TestServeOversizedOwn(t *testing.T) {
+	h := newHost(t, nil)
+	srv, err := New(h, func() []byte { return make([]byte, testMaxSize+1) }, testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	asker, _ := startService(t, false, nil)
+	connectHosts(t, asker.h, h)
+	if got, err := asker.Fetch(t.Context(), h.ID()); err == nil {
+		t.Fatalf("served %d bytes over MaxSize", len(got))
+	}
+}
+
+// New refuses a Config without the caller's MaxSize or Verify, and a
+// MaxSize over MaxSizeLimit.
+func TestConfigNeedsCaller(t *testing.T) {
+	h := newHost(t, nil)
+	own := func() []byte { return nil }
+	for name, mod := range map[string]func(*Config){
+		"no MaxSize":    func(c *Config) { c.MaxSize = 0 },
+		"huge MaxSize":  func(c *Config) { c.MaxSize = MaxSizeLimit + 1 },
+		"no Verify":     func(c *Config) { c.Verify = nil },
+		"negative time": func(c *Config) { c.Timeout = -1 },
+	} {
+		cfg := testConfig()
+		mod(&cfg)
+		if s, err := New(h, own, cfg); !errors.Is(err, ErrInvalidConfig) {
+			if s != nil {
+				s.Close()
+			}
+			t.Errorf("%s: %v, want ErrInvalidConfig", name, err)
+		}
 	}
 }
 
 // A peer that never answers costs the asker Timeout, not more.
 func TestFetchDeadline(t *testing.T) {
-	key := newKey(t)
-	h := newHost(t, key)
-	cfg := DefaultConfig()
+	h := newHost(t, nil)
+	cfg := testConfig()
 	cfg.Timeout = 300 * time.Millisecond
-	victim, err := New(h, func() *e2ee.SignedBundle { return nil }, cfg)
+	victim, err := New(h, func() []byte { return nil }, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +269,7 @@ func TestServeRateLimit(t *testing.T) {
 		return srv.served.counts[asker.h.ID()] == 1
 	})
 	for i := 1; i < DefaultConfig().ServeBurst; i++ {
-		if got, err := asker.Fetch(t.Context(), srv.h.ID()); err != nil || got.Hash() != own.Hash() {
+		if got, err := asker.Fetch(t.Context(), srv.h.ID()); err != nil || !bytes.Equal(got, own) {
 			t.Fatalf("request %d: %v", i+1, err)
 		}
 	}

@@ -14,19 +14,18 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-
-	"github.com/parley-chat/parley/chat/e2ee"
 )
 
 // ErrClosed is returned by Fetch after Close.
 var ErrClosed = errors.New("keyx: service closed")
 
 // Service serves this node's bundle on ProtocolID and fetches the bundle
-// of every peer that supports it once identify has completed. It is safe
-// for concurrent use; Close stops it.
+// of every peer that supports it once identify has completed. Bundles are
+// opaque bytes to it: Config.Verify checks them. It is safe for
+// concurrent use; Close stops it.
 type Service struct {
 	h   host.Host
-	own func() *e2ee.SignedBundle
+	own func() []byte
 	cfg Config
 	log *slog.Logger
 	sub event.Subscription
@@ -43,9 +42,9 @@ type Service struct {
 }
 
 // New starts the service on h. own returns the bundle to serve (nil when
-// there is none); it is called for each request. On error nothing is left
-// running.
-func New(h host.Host, own func() *e2ee.SignedBundle, cfg Config) (*Service, error) {
+// there is none); it is called for each request and its bytes are not
+// modified. On error nothing is left running.
+func New(h host.Host, own func() []byte, cfg Config) (*Service, error) {
 	if h == nil || own == nil {
 		return nil, fmt.Errorf("%w: nil host or bundle source", ErrInvalidConfig)
 	}
@@ -103,9 +102,12 @@ func (s *Service) serve(str network.Stream) {
 		_ = str.Reset()
 		return
 	}
-	var raw []byte
-	if b := s.own(); b != nil {
-		raw = b.Raw()
+	raw := s.own()
+	if len(raw) > s.cfg.MaxSize {
+		// Every asker would refuse it; say so here, where it can be fixed.
+		s.log.Error("own bundle exceeds the max size, not served", "size", len(raw), "max", s.cfg.MaxSize)
+		_ = str.Reset()
+		return
 	}
 	if _, err := str.Write(encodeReply(raw)); err != nil {
 		_ = str.Reset()
@@ -114,12 +116,10 @@ func (s *Service) serve(str network.Stream) {
 	_ = str.Close()
 }
 
-// Fetch asks p for its bundle over a new stream and returns it once it
-// parses and is signed by p. It does not check the bundle's time nor its
-// seq against earlier ones: that is the caller's BundleBook. Errors wrap
-// e2ee.ErrNoBundle (p has none), ErrTooLarge, ErrMalformed, ErrWrongPeer,
-// e2ee's parse errors, or the stream's error.
-func (s *Service) Fetch(ctx context.Context, p peer.ID) (*e2ee.SignedBundle, error) {
+// Fetch asks p for its bundle over a new stream and returns its bytes
+// once Config.Verify accepted them. Errors wrap ErrNoBundle (p has none),
+// ErrTooLarge, ErrMalformed, Verify's error, or the stream's error.
+func (s *Service) Fetch(ctx context.Context, p peer.ID) ([]byte, error) {
 	if s.ctx.Err() != nil {
 		return nil, ErrClosed
 	}
@@ -144,22 +144,18 @@ func (s *Service) Fetch(ctx context.Context, p peer.ID) (*e2ee.SignedBundle, err
 		return nil, fmt.Errorf("keyx: ask %s: %w", p, err)
 	}
 	_ = str.CloseWrite()
-	raw, err := readReply(str)
+	raw, err := readReply(str, s.cfg.MaxSize)
 	if err != nil {
 		_ = str.Reset()
 		return nil, fmt.Errorf("from %s: %w", p, err)
 	}
 	if raw == nil {
-		return nil, fmt.Errorf("keyx: %w: %s serves none", e2ee.ErrNoBundle, p)
+		return nil, fmt.Errorf("%w: %s", ErrNoBundle, p)
 	}
-	b, err := e2ee.ParseBundle(raw)
-	if err != nil {
+	if err := s.cfg.Verify(p, raw); err != nil {
 		return nil, fmt.Errorf("keyx: bundle from %s: %w", p, err)
 	}
-	if b.Peer != p {
-		return nil, fmt.Errorf("%w: %s served the bundle of %s", ErrWrongPeer, p, b.Peer)
-	}
-	return b, nil
+	return raw, nil
 }
 
 // watch fetches the bundle of each newly identified peer that speaks

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
-	"github.com/parley-chat/parley/chat/e2ee"
 )
 
 // Wire format (version 1). The asker sends one byte, the version; the
@@ -14,27 +12,32 @@ import (
 //
 //	version 1 ‖ status ‖ uvarint n ‖ n bytes
 //
-// status 0 carries the server's signed bundle (1 ≤ n ≤ e2ee.MaxBundleSize),
-// status 1 says it has none (n = 0). The varint is minimal and nothing may
-// follow, so every reply has exactly one encoding.
+// status 0 carries the server's signed bundle (1 ≤ n ≤ Config.MaxSize:
+// 2,048 as node runs it, chat/e2ee.MaxBundleSize), status 1 says it has
+// none (n = 0). The varint is minimal and nothing may follow, so every
+// reply has exactly one encoding. keyx does not look inside the n bytes.
 const (
 	wireVersion  byte = 1
 	statusBundle byte = 0
 	statusNone   byte = 1
 )
 
-// MaxReplySize bounds a reply's bytes: the header (version, status, a
-// two-byte varint) and the largest bundle. An asker reads at most one
-// byte more, so a peer cannot make it read or hold more than this.
-const MaxReplySize = 4 + e2ee.MaxBundleSize
+// ReplySize is the largest reply carrying at most maxSize bytes: the
+// header (version, status, the varint of maxSize) and the bundle; 2,052
+// for node's 2,048. An asker reads at most one byte more, so a peer
+// cannot make it read or hold more than this.
+func ReplySize(maxSize int) int { return 2 + uvarintLen(uint64(maxSize)) + maxSize }
 
 var (
 	// ErrMalformed is returned when a reply or request does not decode.
 	ErrMalformed = errors.New("keyx: malformed reply")
-	// ErrTooLarge is returned when a reply exceeds MaxReplySize.
+	// ErrTooLarge is returned when a reply exceeds ReplySize(MaxSize).
 	ErrTooLarge = errors.New("keyx: reply too large")
-	// ErrWrongPeer is returned when a peer serves a bundle that names
-	// another peer.
+	// ErrNoBundle is returned by Fetch when the peer says it has none.
+	ErrNoBundle = errors.New("keyx: peer serves no bundle")
+	// ErrWrongPeer is for Config.Verify to return, wrapped, when a peer
+	// serves a bundle of another peer: keyx cannot tell, the caller's
+	// decoding can.
 	ErrWrongPeer = errors.New("keyx: bundle names another peer")
 )
 
@@ -50,11 +53,11 @@ func encodeReply(raw []byte) []byte {
 	return append(b, raw...)
 }
 
-// decodeReply decodes one whole reply. It returns the bundle bytes
-// (aliasing b), or nil for "none".
-func decodeReply(b []byte) ([]byte, error) {
-	if len(b) > MaxReplySize {
-		return nil, fmt.Errorf("%w: %d bytes, max %d", ErrTooLarge, len(b), MaxReplySize)
+// decodeReply decodes one whole reply carrying at most maxSize bytes. It
+// returns the bundle bytes (aliasing b), or nil for "none".
+func decodeReply(b []byte, maxSize int) ([]byte, error) {
+	if limit := ReplySize(maxSize); len(b) > limit {
+		return nil, fmt.Errorf("%w: %d bytes, max %d", ErrTooLarge, len(b), limit)
 	}
 	if len(b) < 3 {
 		return nil, fmt.Errorf("%w: %d bytes", ErrMalformed, len(b))
@@ -77,7 +80,7 @@ func decodeReply(b []byte) ([]byte, error) {
 		}
 		return nil, nil
 	case statusBundle:
-		if n == 0 || n > e2ee.MaxBundleSize {
+		if n == 0 || n > uint64(maxSize) {
 			return nil, fmt.Errorf("%w: bundle of %d bytes", ErrMalformed, n)
 		}
 		return body, nil
@@ -85,14 +88,14 @@ func decodeReply(b []byte) ([]byte, error) {
 	return nil, fmt.Errorf("%w: status %d", ErrMalformed, b[1])
 }
 
-// readReply reads one reply from r, which the server closes after it,
-// reading at most MaxReplySize+1 bytes.
-func readReply(r io.Reader) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, MaxReplySize+1))
+// readReply reads one reply carrying at most maxSize bytes from r, which
+// the server closes after it, reading at most ReplySize(maxSize)+1 bytes.
+func readReply(r io.Reader, maxSize int) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, int64(ReplySize(maxSize))+1))
 	if err != nil {
 		return nil, fmt.Errorf("keyx: read reply: %w", err)
 	}
-	return decodeReply(b)
+	return decodeReply(b, maxSize)
 }
 
 func uvarintLen(x uint64) int {
