@@ -30,7 +30,9 @@
 // disk, rotation and erasure), keeps peers' in the datastore
 // (bundlebook.go), serves and fetches them over /parley/keys/1.0.0 and
 // the DHT, and answers Bundle lookups. They start after p2p and before
-// chat, and not on a bootstrap node.
+// chat, and not on a bootstrap node. p2p knows no bundle format: node
+// hands it e2ee's DHT validator (every node, bootstrap ones too) and
+// keyx's size bound and Verify (parseBundleOf).
 //
 // New starts, in order: lock, identity, datastore, p2p (host, DHT,
 // gossipsub), chat (with its ledger), ledger sync, RPC; Close stops them in
