@@ -36,9 +36,11 @@ func (r *received) get(p peer.ID) []byte {
 	return r.m[p]
 }
 
-// ownBundle is a test bundle of about a real one's size (an ML-KEM-768
-// public key alone is 1,184 bytes).
-func ownBundle(p peer.ID) []byte { return testBundle(p, strings.Repeat("k", 1200)) }
+// ownBundle is a test bundle of a real one's size: 1,413 bytes, as
+// node's e2ee bundles are.
+func ownBundle(p peer.ID) []byte {
+	return testBundle(p, strings.Repeat("k", 1413-len(p.String())-1))
+}
 
 func startService(t testing.TB, withBundle bool, rec *received) (*Service, []byte) {
 	t.Helper()
