@@ -124,14 +124,15 @@ type bundles struct {
 	once   sync.Once
 }
 
-// newBundles opens the keyring under dataDir and the book in store, and
-// makes the first bundle if there is none. It starts nothing: start does.
-func newBundles(ctx context.Context, dataDir string, key crypto.PrivKey, store ds.Datastore, cfg BundleConfig, log *slog.Logger) (*bundles, error) {
+// newBundles opens the keyring under dataDir, sealed under dataKey, and
+// the book in store, and makes the first bundle if there is none. It
+// starts nothing: start does.
+func newBundles(ctx context.Context, dataDir string, key crypto.PrivKey, dataKey []byte, store ds.Datastore, cfg BundleConfig, log *slog.Logger) (*bundles, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	ring, err := openKeyring(filepath.Join(dataDir, KeyringFile), key, cfg)
+	ring, err := openKeyring(filepath.Join(dataDir, KeyringFile), key, dataKey, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -405,7 +406,7 @@ func (n *Node) startBundles(ctx context.Context) error {
 	if n.opts.Bundles != nil {
 		n.opts.Bundles(&bcfg)
 	}
-	b, err := newBundles(ctx, n.opts.DataDir, n.key, n.store, bcfg, n.log)
+	b, err := newBundles(ctx, n.opts.DataDir, n.key, n.dataKey, n.store, bcfg, n.log)
 	if err != nil {
 		return err
 	}

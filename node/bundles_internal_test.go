@@ -41,7 +41,7 @@ func TestBundleRotationAndErasure(t *testing.T) {
 		dir := t.TempDir()
 		key := testIdentity(t)
 		store := dssync.MutexWrap(ds.NewMapDatastore())
-		b, err := newBundles(t.Context(), dir, key, store, BundleConfig{}, discard)
+		b, err := newBundles(t.Context(), dir, key, testDataKey(t, key), store, BundleConfig{}, discard)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +110,7 @@ func TestBundleRotationAndErasure(t *testing.T) {
 		}
 
 		// The file agrees: seq 1 is gone from it, seq 2 is not.
-		r, err := openKeyring(filepath.Join(dir, KeyringFile), key, b.cfg)
+		r, err := openKeyring(filepath.Join(dir, KeyringFile), key, testDataKey(t, key), b.cfg, discard)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +132,7 @@ func TestKeyringSeqDurable(t *testing.T) {
 	cfg := DefaultBundleConfig().withDefaults()
 	now := time.Now()
 
-	bad, err := openKeyring(filepath.Join(t.TempDir(), "missing", KeyringFile), key, cfg)
+	bad, err := openKeyring(filepath.Join(t.TempDir(), "missing", KeyringFile), key, testDataKey(t, key), cfg, discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestKeyringSeqDurable(t *testing.T) {
 	}
 
 	path := filepath.Join(t.TempDir(), KeyringFile)
-	r, err := openKeyring(path, key, cfg)
+	r, err := openKeyring(path, key, testDataKey(t, key), cfg, discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestKeyringSeqDurable(t *testing.T) {
 		}
 	}
 	// Crash: r is abandoned as is.
-	r2, err := openKeyring(path, key, cfg)
+	r2, err := openKeyring(path, key, testDataKey(t, key), cfg, discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestKeyringDamaged(t *testing.T) {
 	key := testIdentity(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, KeyringFile)
-	r, err := openKeyring(path, key, DefaultBundleConfig().withDefaults())
+	r, err := openKeyring(path, key, testDataKey(t, key), DefaultBundleConfig().withDefaults(), discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestKeyringDamaged(t *testing.T) {
 			if string(damaged) == string(orig) && name != "other peer" {
 				t.Fatal("mutation changed nothing")
 			}
-			if _, err := openKeyring(path, k, DefaultBundleConfig().withDefaults()); !errors.Is(err, ErrBadKeyring) {
+			if _, err := openKeyring(path, k, testDataKey(t, k), DefaultBundleConfig().withDefaults(), discard); !errors.Is(err, ErrBadKeyring) {
 				t.Fatalf("open: %v, want ErrBadKeyring", err)
 			}
 			if now, _ := os.ReadFile(path); string(now) != string(damaged) {
@@ -289,7 +289,8 @@ func TestBundleMaintenanceRetriesWithBackoff(t *testing.T) {
 		dir := t.TempDir()
 		var attempts int
 		var mu sync.Mutex
-		b, err := newBundles(t.Context(), dir, testIdentity(t), dssync.MutexWrap(ds.NewMapDatastore()), BundleConfig{}, slog.New(countHandler{&mu, &attempts}))
+		id := testIdentity(t)
+		b, err := newBundles(t.Context(), dir, id, testDataKey(t, id), dssync.MutexWrap(ds.NewMapDatastore()), BundleConfig{}, slog.New(countHandler{&mu, &attempts}))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,9 +2,11 @@ package node
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -13,16 +15,24 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/parley-chat/parley/chat/e2ee"
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// KeyringFile holds this node's key-bundle key pairs: the private seeds
-// (mode 0600) and the signed bundles, and the highest seq ever issued.
+// KeyringFile holds this node's key-bundle key pairs: the signed
+// bundles and the highest seq ever issued in the clear, the private seeds
+// sealed under a key derived from the data key (keyringfile.go); mode
+// 0600.
 const KeyringFile = "keyring.json"
 
 // ErrBadKeyring is returned (wrapped, naming the file) when the keyring
-// file exists but cannot be used. It is never replaced silently: a new
-// one would start seq again from 1, below what peers hold.
+// file exists but cannot be used: damaged, changed, or sealed under
+// another data key. It is never replaced silently: a new one would start
+// seq again from 1, below what peers hold.
 var ErrBadKeyring = errors.New("key bundle keyring file is damaged")
+
+// keyringBeforeRename, if set, runs before each keyring write replaces
+// the file; tests set it to fail writes.
+var keyringBeforeRename func(tmp string) error
 
 // errNoOwnKey is returned when no held key pair matches a bundle hash.
 var errNoOwnKey = errors.New("node: no key pair held for that bundle")
@@ -36,6 +46,7 @@ type keyring struct {
 	key  crypto.PrivKey
 	self peer.ID
 	cfg  BundleConfig
+	seal []byte // keyringKey of the data key; cleared by close
 
 	mu   sync.Mutex
 	seq  uint64   // highest seq issued (durable once maintain returns)
@@ -47,26 +58,25 @@ type ownKey struct {
 	b  *e2ee.SignedBundle
 }
 
-// keyringFile is the file's JSON ([]byte fields are base64).
-type keyringFile struct {
-	Version int            `json:"version"`
-	Seq     uint64         `json:"seq"`
-	Keys    []keyringEntry `json:"keys"`
-}
-
-type keyringEntry struct {
-	Seed   []byte `json:"seed"`
-	Bundle []byte `json:"bundle"`
-}
-
-// openKeyring loads path, or starts an empty keyring if it does not
-// exist. Call maintain before use.
-func openKeyring(path string, key crypto.PrivKey, cfg BundleConfig) (*keyring, error) {
+// openKeyring loads path, sealed under a key derived from dataKey, or
+// starts an empty keyring if it does not exist. A version 1 file (seeds
+// in the clear) is rewritten sealed before openKeyring returns. Call
+// maintain before use.
+func openKeyring(path string, key crypto.PrivKey, dataKey []byte, cfg BundleConfig, log *slog.Logger) (_ *keyring, err error) {
 	self, err := peer.IDFromPrivateKey(key)
 	if err != nil {
 		return nil, err
 	}
-	r := &keyring{path: path, key: key, self: self, cfg: cfg}
+	seal, err := keyringKey(dataKey)
+	if err != nil {
+		return nil, err
+	}
+	r := &keyring{path: path, key: key, self: self, cfg: cfg, seal: seal}
+	defer func() {
+		if err != nil {
+			r.close()
+		}
+	}()
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return r, nil
@@ -74,38 +84,82 @@ func openKeyring(path string, key crypto.PrivKey, cfg BundleConfig) (*keyring, e
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	bad := func(why string, args ...any) error {
-		return fmt.Errorf("%w: %s: %s (restore it from a backup; deleting it makes new bundles that peers holding the old ones refuse until those expire)", ErrBadKeyring, path, fmt.Sprintf(why, args...))
+	defer clear(raw)
+	version, err := r.load(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v (restore it from a backup; deleting it makes new bundles that peers holding the old ones refuse until those expire)", ErrBadKeyring, path, err)
 	}
-	var f keyringFile
-	if err := json.Unmarshal(raw, &f); err != nil {
-		return nil, bad("%v", err)
-	}
-	clear(raw)
-	if f.Version != 1 {
-		return nil, bad("version %d", f.Version)
-	}
-	r.seq = f.Seq
-	for i, e := range f.Keys {
-		b, err := e2ee.ParseBundle(e.Bundle)
-		if err != nil {
-			return nil, bad("bundle %d: %v", i, err)
+	if version == 1 {
+		// Migrate: the same key pairs and seq, sealed. Until the rename the
+		// old file stands, so a failure here loses nothing.
+		if err := r.write(r.seq, r.keys); err != nil {
+			return nil, fmt.Errorf("node: seal keyring: %w", err)
 		}
-		if b.Peer != self || b.Seq > f.Seq || (i > 0 && b.Seq <= r.keys[i-1].b.Seq) {
-			return nil, bad("bundle %d (seq %d) out of place", i, b.Seq)
-		}
-		kp, err := e2ee.NewKeyPair(e.Seed)
-		clear(e.Seed)
-		if err != nil {
-			return nil, bad("key %d: %v", i, err)
-		}
-		if !bytes.Equal(kp.PublicKey(), b.PublicKey) {
-			kp.Erase()
-			return nil, bad("key %d does not match its bundle", i)
-		}
-		r.keys = append(r.keys, ownKey{kp, b})
+		log.Info("keyring sealed under the data key", "file", path, "keys", len(r.keys), "seq", r.seq)
 	}
 	return r, nil
+}
+
+// load fills an empty r from the file's bytes and returns the file's
+// version. On error r may hold key pairs; the caller closes it.
+func (r *keyring) load(raw []byte) (version int, err error) {
+	version, err = keyringVersionOf(raw)
+	if err != nil {
+		return 0, err
+	}
+	var seq uint64
+	var bundles, seeds [][]byte
+	defer func() {
+		for _, s := range seeds {
+			clear(s)
+		}
+	}()
+	switch version {
+	case 1:
+		// Strict, so a sealed file relabelled as version 1 is refused
+		// instead of "migrated" to an empty keyring.
+		var f keyringV1
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&f); err != nil {
+			return 0, err
+		}
+		if len(f.Keys) == 0 {
+			return 0, errors.New("version 1 file without keys")
+		}
+		seq = f.Seq
+		for _, e := range f.Keys {
+			bundles, seeds = append(bundles, e.Bundle), append(seeds, e.Seed)
+		}
+	default:
+		f, err := decodeKeyring(raw)
+		if err != nil {
+			return 0, err
+		}
+		if seeds, err = f.open(r.seal); err != nil {
+			return 0, err
+		}
+		seq, bundles = f.Seq, f.Bundles
+	}
+	r.seq = seq
+	for i, raw := range bundles {
+		b, err := e2ee.ParseBundle(raw)
+		if err != nil {
+			return 0, fmt.Errorf("bundle %d: %w", i, err)
+		}
+		if b.Peer != r.self || b.Seq > seq || (i > 0 && b.Seq <= r.keys[i-1].b.Seq) {
+			return 0, fmt.Errorf("bundle %d (seq %d) out of place", i, b.Seq)
+		}
+		kp, err := e2ee.NewKeyPair(seeds[i])
+		if err != nil {
+			return 0, fmt.Errorf("key %d: %w", i, err)
+		}
+		r.keys = append(r.keys, ownKey{kp, b})
+		if !bytes.Equal(kp.PublicKey(), b.PublicKey) {
+			return 0, fmt.Errorf("key %d does not match its bundle", i)
+		}
+	}
+	return version, nil
 }
 
 // current returns the bundle to publish (nil before the first maintain).
@@ -182,25 +236,30 @@ func (r *keyring) maintain(now time.Time, force bool) (bool, error) {
 	return rotate, nil
 }
 
-// write replaces the file with seq and keys (temp file, fsync, rename).
+// write replaces the file with seq and keys, sealed under a fresh nonce
+// (temp file, fsync, rename).
 func (r *keyring) write(seq uint64, keys []ownKey) error {
-	f := keyringFile{Version: 1, Seq: seq, Keys: make([]keyringEntry, 0, len(keys))}
-	for _, k := range keys {
+	bundles := make([][]byte, len(keys))
+	seeds := make([][]byte, 0, len(keys))
+	defer func() {
+		for _, s := range seeds {
+			clear(s)
+		}
+	}()
+	for i, k := range keys {
 		seed, err := k.kp.Seed()
 		if err != nil {
 			return err
 		}
-		f.Keys = append(f.Keys, keyringEntry{Seed: seed, Bundle: k.b.Raw()})
+		bundles[i], seeds = k.b.Raw(), append(seeds, seed)
 	}
-	raw, err := json.Marshal(f)
-	for _, e := range f.Keys {
-		clear(e.Seed)
-	}
+	nonce := make([]byte, chacha20poly1305.NonceSizeX)
+	rand.Read(nonce) // never fails (crypto/rand)
+	raw, err := sealKeyring(r.seal, nonce, seq, bundles, seeds)
 	if err != nil {
 		return err
 	}
-	defer clear(raw)
-	if err := writeFileAtomic(r.path, raw, 0o600); err != nil {
+	if err := writeAtomic(r.path, raw, 0o600, keyringBeforeRename); err != nil {
 		return fmt.Errorf("write %s: %w", r.path, err)
 	}
 	return nil
@@ -231,4 +290,5 @@ func (r *keyring) close() {
 		k.kp.Erase()
 	}
 	r.keys = nil
+	clear(r.seal)
 }
