@@ -18,7 +18,8 @@
 //	rpc.token     bearer token for the RPC
 //	lock          held while a daemon runs, so two never share the directory
 //	              (flock on Unix, LockFileEx on Windows: datadir_*.go)
-//	keyring.json  key-bundle KEM key pairs, signed bundles, highest seq
+//	keyring.json  key-bundle KEM seeds sealed under the data key, signed
+//	              bundles, highest seq (keyringfile.go)
 //
 // All of it is private to the user: on Unix the directory and datastore/
 // are 0700 and the files the node writes 0600; a start tightens looser
@@ -27,8 +28,9 @@
 // per-user ACL of %LocalAppData% does this job.
 //
 // Key bundles: bundles.go makes this node's (keyring.go: key pairs on
-// disk, rotation and erasure), keeps peers' in the datastore
-// (bundlebook.go), serves and fetches them over /parley/keys/1.0.0 and
+// disk, rotation and erasure; keyringfile.go: the file, seeds sealed
+// under the data key), keeps peers' in the datastore (bundlebook.go),
+// serves and fetches them over /parley/keys/1.0.0 and
 // the DHT, and answers Bundle lookups. They start after p2p and before
 // chat, and not on a bootstrap node. p2p knows no bundle format: node
 // hands it e2ee's DHT validator (every node, bootstrap ones too) and
