@@ -13,9 +13,9 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/parley-chat/parley/chat/e2ee"
-	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // KeyringFile holds this node's key-bundle key pairs: the signed

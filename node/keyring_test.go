@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -21,7 +22,7 @@ import (
 )
 
 // testDataKey is the data key of an unprotected node with identity key.
-func testDataKey(t *testing.T, key crypto.PrivKey) []byte {
+func testDataKey(t testing.TB, key crypto.PrivKey) []byte {
 	t.Helper()
 	dk, err := derivedDataKey(key)
 	if err != nil {
@@ -31,7 +32,7 @@ func testDataKey(t *testing.T, key crypto.PrivKey) []byte {
 }
 
 // ringWithKeys opens a keyring at path and rotates n times.
-func ringWithKeys(t *testing.T, path string, key crypto.PrivKey, n int) *keyring {
+func ringWithKeys(t testing.TB, path string, key crypto.PrivKey, n int) *keyring {
 	t.Helper()
 	r, err := openKeyring(path, key, testDataKey(t, key), DefaultBundleConfig().withDefaults(), discard)
 	if err != nil {
@@ -354,4 +355,29 @@ func TestKeyringMigrationFailureKeepsFile(t *testing.T) {
 	if now, _ := os.ReadFile(path); bytes.Equal(now, before) || r.seq != 1 {
 		t.Fatalf("second start did not migrate (seq %d)", r.seq)
 	}
+}
+
+// BenchmarkKeyringOpen opens a keyring of seven key pairs, the most a
+// node holds (44 days of weekly rotation): what it adds to a start.
+func BenchmarkKeyringOpen(b *testing.B) {
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dk := testDataKey(b, key)
+	path := filepath.Join(b.TempDir(), KeyringFile)
+	ringWithKeys(b, path, key, 7).close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := DefaultBundleConfig().withDefaults()
+	for b.Loop() {
+		r, err := openKeyring(path, key, dk, cfg, discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.close()
+	}
+	b.ReportMetric(float64(fi.Size()), "file-bytes")
 }

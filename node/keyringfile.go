@@ -9,8 +9,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/parley-chat/parley/chat/e2ee"
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/parley-chat/parley/chat/e2ee"
 )
 
 // The keyring file, version 2, is the JSON object (compact, fields in this
