@@ -44,6 +44,9 @@ type Config struct {
 	// Metrics, if set, counts messages sent, received and rejected (see
 	// Metrics). Nil means none.
 	Metrics Metrics
+	// Keys gives private rooms their key material (Keys); nil means this
+	// node cannot create, join or read private rooms (ErrPrivateRooms).
+	Keys Keys
 }
 
 // DefaultConfig returns the defaults: DefaultLimits, DefaultOrphanLimits, time.Now, and no

@@ -60,9 +60,16 @@ var (
 	// ErrBadModeration is returned (wrapped with the reason) for a
 	// moderation act or create body that breaks the format.
 	ErrBadModeration = errors.New("invalid moderation act")
-	// ErrPrivateRooms is returned when creating a private room: not
-	// supported yet.
+	// ErrPrivateRooms is returned for private rooms on a service without
+	// Config.Keys.
 	ErrPrivateRooms = errors.New("private rooms are not supported yet")
+	// ErrNoEpochKeys is returned when sending to a private room whose
+	// current key epoch does not include us, or whose keys have not
+	// arrived yet.
+	ErrNoEpochKeys = errors.New("no key for the room's current epoch")
+	// ErrBadInvite is returned (wrapped with the reason) for an invite
+	// that does not parse, is expired, or names another peer.
+	ErrBadInvite = errors.New("invalid invite")
 	// ErrClosed is returned after the service is closed.
 	ErrClosed = errors.New("chat service closed")
 )

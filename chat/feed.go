@@ -118,7 +118,7 @@ func (s *Service) onCommit(evs []*ledger.Event) {
 		if !listening || s.hidden(ev) {
 			continue
 		}
-		if m, ok := toMessage(ev, s.name(ev.Author)); ok {
+		if m, ok := s.show(ev); ok {
 			msgs = append(msgs, queued{m, ev.Seq})
 		}
 	}
@@ -239,7 +239,7 @@ func (s *Service) runSubscription(ctx context.Context, sub *Subscription, last u
 				if s.hidden(ev) {
 					continue
 				}
-				if m, ok := toMessage(ev, s.name(ev.Author)); ok && !send(m) {
+				if m, ok := s.show(ev); ok && !send(m) {
 					return false
 				}
 			}

@@ -62,7 +62,7 @@ func (s *Service) History(ctx context.Context, room string, q HistoryQuery) ([]M
 			if s.hidden(ev) {
 				continue
 			}
-			if m, ok := toMessage(ev, s.name(ev.Author)); ok {
+			if m, ok := s.show(ev); ok {
 				page = append(page, m)
 			}
 		}

@@ -49,8 +49,9 @@ type modBody struct {
 // modAct is a decoded, checked mod body.
 type modAct struct {
 	op     string
-	peer   peer.ID // for every op but policy
-	policy string  // for policy
+	peer   peer.ID    // for every op but policy
+	policy string     // for policy
+	epoch  *epochBody // for an epoch event of a private room
 }
 
 // decodeMod parses and checks a mod body: known fields only, one op with
@@ -100,10 +101,14 @@ func encodeMod(a modAct) []byte {
 	return b
 }
 
-// createBody is the body of a moderated room's genesis.
+// createBody is the body of a moderated room's genesis. A private
+// room's genesis has no name (it travels encrypted, privbody.go), the
+// members policy, and the random nonce its ID derives from.
 type createBody struct {
-	Name   string `json:"name"`
-	Policy string `json:"policy"`
+	Name    string `json:"name"`
+	Policy  string `json:"policy"`
+	Private bool   `json:"private,omitempty"`
+	Nonce   string `json:"nonce,omitempty"`
 }
 
 // decodeCreate parses a genesis body: a normalized name and a policy.
@@ -116,6 +121,15 @@ func decodeCreate(b []byte) (createBody, error) {
 	d.DisallowUnknownFields()
 	if err := d.Decode(&c); err != nil {
 		return createBody{}, fmt.Errorf("%w: %v", ErrBadModeration, err)
+	}
+	if c.Private {
+		if c.Name != "" || c.Policy != PolicyMembers || len(c.Nonce) != 2*nonceSize || !isLowerHex(c.Nonce) {
+			return createBody{}, fmt.Errorf("%w: a private genesis has no name, the members policy and a %d-byte hex nonce", ErrBadModeration, nonceSize)
+		}
+		return c, nil
+	}
+	if c.Nonce != "" {
+		return createBody{}, fmt.Errorf("%w: a nonce in a public genesis", ErrBadModeration)
 	}
 	if n, err := NormalizeName(c.Name); err != nil || n != c.Name {
 		return createBody{}, fmt.Errorf("%w: name %q is not normalized", ErrBadModeration, c.Name)

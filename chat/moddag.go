@@ -32,6 +32,10 @@ import (
 type frontier struct {
 	bits  []uint64
 	state *modState // evaluate over the set; nil until asked
+	// epoch is the winning key epoch among the set's epoch events
+	// (privepoch.go); epochDone says it was computed.
+	epoch     *modEvent
+	epochDone bool
 }
 
 func (f *frontier) has(i int) bool {
@@ -61,6 +65,7 @@ type modRoom struct {
 	creator peer.ID
 	name    string
 	policy  string // the genesis policy
+	private bool   // a private room (private*.go)
 	nodes   map[ledger.ID]*dagNode
 	authors map[peer.ID]peer.ID // interned author strings
 	fronts  map[string]*frontier
@@ -222,16 +227,35 @@ func (r *modRoom) judge(ev *ledger.Event) (*dagNode, error) {
 	case !st.mayWrite(author):
 		return nil, fmt.Errorf("%w: %s is not admitted (members policy)", ErrNotAllowed, author)
 	}
-	n := &dagNode{id: ev.ID(), author: author, lamport: ev.Lamport, parents: parents, incl: past, msg: ev.Kind == ledger.KindMsg}
-	if ev.Kind != KindMod {
+	n := &dagNode{id: ev.ID(), author: author, lamport: ev.Lamport, parents: parents, incl: past,
+		msg: ev.Kind == ledger.KindMsg || ev.Kind == KindEnc}
+	var act modAct
+	switch {
+	case isPrivateKind(ev.Kind):
+		if !r.private {
+			return nil, fmt.Errorf("%w: %s event in a room that is not private", ErrNotAllowed, ev.Kind)
+		}
+		if ev.Kind != KindEpoch {
+			return n, r.judgePrivate(ev, author, st, past)
+		}
+		a, err := r.judgeEpoch(ev, author, st, past)
+		if err != nil {
+			return nil, err
+		}
+		act = a
+	case r.private && ev.Kind == ledger.KindMsg:
+		return nil, fmt.Errorf("%w: plaintext message in a private room", ErrNotAllowed)
+	case ev.Kind != KindMod:
 		return n, nil
-	}
-	act, err := decodeMod(ev.Body)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrNotAllowed, err)
-	}
-	if !st.admins[author] {
-		return nil, fmt.Errorf("%w: %s in the event's past", ErrNotAdmin, author)
+	default:
+		a, err := decodeMod(ev.Body)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrNotAllowed, err)
+		}
+		if !st.admins[author] {
+			return nil, fmt.Errorf("%w: %s in the event's past", ErrNotAdmin, author)
+		}
+		act = a
 	}
 	m := &modEvent{id: ev.ID(), lamport: ev.Lamport, author: author, act: act, past: past}
 	idx := len(r.list)
@@ -255,7 +279,11 @@ func (r *modRoom) judgeGenesis(ev *ledger.Event, author peer.ID) (*dagNode, erro
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotGenesis, err)
 	}
-	if ModeratedRoomID(c.Name, author) != r.id {
+	if c.Private {
+		if PrivateRoomID(c.Nonce, author) != r.id {
+			return nil, fmt.Errorf("%w: nonce and author %s do not derive room %s", ErrNotGenesis, author, r.id)
+		}
+	} else if ModeratedRoomID(c.Name, author) != r.id {
 		return nil, fmt.Errorf("%w: name %q and author %s do not derive room %s", ErrNotGenesis, c.Name, author, r.id)
 	}
 	if r.genesis != "" && r.genesis != ev.ID() {
@@ -263,7 +291,7 @@ func (r *modRoom) judgeGenesis(ev *ledger.Event, author peer.ID) (*dagNode, erro
 		// judged stands, on this node; honest creators sign one.
 		return nil, fmt.Errorf("%w: the room already has a genesis", ErrNotGenesis)
 	}
-	r.genesis, r.creator, r.name, r.policy = ev.ID(), author, c.Name, c.Policy
+	r.genesis, r.creator, r.name, r.policy, r.private = ev.ID(), author, c.Name, c.Policy, c.Private
 	r.global = evaluate(author, c.Policy, nil)
 	return &dagNode{id: ev.ID(), author: author, lamport: 1, incl: r.empty}, nil
 }

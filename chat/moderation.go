@@ -36,7 +36,13 @@ func (s *Service) checkEvent(ev *ledger.Event) error {
 	if r == nil {
 		return fmt.Errorf("%w: moderated room %s is not joined", ErrNotAllowed, ev.Room)
 	}
-	return r.check(ev)
+	if err := r.check(ev); err != nil {
+		return err
+	}
+	if r.isPrivate() {
+		return s.checkPrivate(r, ev)
+	}
+	return nil
 }
 
 // parentPolicy is the ledger's Config.Parents.
@@ -156,10 +162,14 @@ func (s *Service) onModCommit(evs []*ledger.Event) []queued {
 // key (ModeratedRoomID), so nobody else can claim it; others join it by
 // ID. Creating it again is Join.
 func (s *Service) Create(ctx context.Context, name string, private bool) (Room, error) {
-	if private {
-		return Room{}, ErrPrivateRooms
-	}
 	n, err := NormalizeName(name)
+	if err != nil {
+		return Room{}, err
+	}
+	if private {
+		r, _, err := s.createPrivate(ctx, n)
+		return r, err
+	}
 	if err != nil {
 		return Room{}, err
 	}
@@ -293,6 +303,10 @@ func (s *Service) describe(r Room) Room {
 		return r
 	}
 	name, st := mr.snapshot()
+	if mr.isPrivate() {
+		r.Private = true
+		name = s.roomName(context.Background(), r.ID)
+	}
 	if r.Name == "" {
 		r.Name = name
 	}

@@ -46,6 +46,15 @@ func ModeratedRoomID(name string, creator peer.ID) string {
 	return "m" + roomIDEncoding.EncodeToString(sum[:20])
 }
 
+// PrivateRoomID derives a private room's ID from the random nonce of its
+// genesis (hex) and its creator, in the moderated ID format ("m" and
+// base32 of 20 bytes of sha256 over a domain of its own): the ID says
+// nothing of the room's name, which travels only encrypted.
+func PrivateRoomID(nonce string, creator peer.ID) string {
+	sum := sha256.Sum256([]byte("parley/v1/private-room\x00" + nonce + "\x00" + string(creator)))
+	return "m" + roomIDEncoding.EncodeToString(sum[:20])
+}
+
 // looksLikeModeratedID reports whether s has the shape of a moderated
 // room ID.
 func looksLikeModeratedID(s string) bool {

@@ -23,7 +23,12 @@ func (s *Service) Send(ctx context.Context, room, text string) (Message, error) 
 	if err != nil {
 		return Message{}, err
 	}
-	ev, err := s.append(ctx, r.ID, ledger.KindMsg, body)
+	var ev *ledger.Event
+	if mr := s.modRoom(r.ID); mr != nil && mr.isPrivate() {
+		ev, err = s.sendPrivate(ctx, mr, r.ID, innerMsg, body)
+	} else {
+		ev, err = s.append(ctx, r.ID, ledger.KindMsg, body)
+	}
 	if err != nil {
 		return Message{}, err
 	}
@@ -59,7 +64,7 @@ func (s *Service) appendAfter(ctx context.Context, room, kind string, body []byt
 		}
 	}
 	if mr := s.modRoom(room); mr != nil {
-		if name, _ := mr.snapshot(); name == "" {
+		if !mr.hasGenesis() {
 			return nil, fmt.Errorf("%w: %s: its genesis has not arrived yet (syncing)", ErrNotAllowed, room)
 		}
 	}

@@ -38,6 +38,7 @@ type Service struct {
 	names   map[peer.ID]string
 	members map[string]*roomMembers // by room ID
 	mods    map[string]*modRoom     // moderated rooms, by ID (moderation.go)
+	privs   map[string]*privRoom    // private rooms' keys, by ID (privcrypt.go)
 	closed  bool
 
 	feed  *feed
@@ -100,6 +101,7 @@ func New(net Network, store ds.Batching, key crypto.PrivKey, cfg Config) (*Servi
 		names:     make(map[peer.ID]string),
 		members:   make(map[string]*roomMembers),
 		mods:      make(map[string]*modRoom),
+		privs:     make(map[string]*privRoom),
 		feed:      newFeed(),
 		limit:     newLimiter(cfg.Limits, cfg.Clock),
 		newcomers: newNewcomers(cfg.Limits),
