@@ -193,4 +193,3 @@ func TestPrivateRoomIndexSurvivesRestart(t *testing.T) {
 		t.Fatalf("rooms after restart: %+v", rs)
 	}
 }
-
