@@ -37,6 +37,10 @@ type ChatAPI interface {
 	Create(ctx context.Context, name string, private bool) (chat.Room, error)
 	Moderate(ctx context.Context, room, op, peer, policy string) error
 	Admins(ctx context.Context, room string) ([]string, error)
+	CreatePrivate(ctx context.Context, name string) (chat.Room, string, error)
+	JoinInvite(ctx context.Context, token string) (chat.Room, error)
+	Invite(ctx context.Context, room, peer string) (string, error)
+	Kick(ctx context.Context, room, peer string) error
 }
 
 // subscription is the part of *chat.Subscription the server uses. It lets
@@ -61,6 +65,10 @@ type chatBackend interface {
 	Create(ctx context.Context, name string, private bool) (chat.Room, error)
 	Moderate(ctx context.Context, room, op, peer, policy string) error
 	Admins(ctx context.Context, room string) ([]string, error)
+	CreatePrivate(ctx context.Context, name string) (chat.Room, string, error)
+	JoinInvite(ctx context.Context, token string) (chat.Room, error)
+	Invite(ctx context.Context, room, peer string) (string, error)
+	Kick(ctx context.Context, room, peer string) error
 }
 
 type chatAdapter struct{ ChatAPI }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/parley-chat/parley/chat"
+	"github.com/parley-chat/parley/chat/e2ee"
 	"github.com/parley-chat/parley/rpc/api"
 )
 
@@ -47,6 +48,10 @@ var domainErrors = []struct {
 	{chat.ErrNotAllowed, api.CodeNotAllowed},
 	{chat.ErrNotGenesis, api.CodeNotAllowed},
 	{chat.ErrPrivateRooms, api.CodeNotSupportedYet},
+	{chat.ErrNoEpochKeys, api.CodeNotAllowed},
+	{chat.ErrBadInvite, api.CodeInvalidArgument},
+	{e2ee.ErrNoBundle, api.CodeUnreachable},
+	{e2ee.ErrExpired, api.CodeUnreachable},
 	{ErrInvalidArgument, api.CodeInvalidArgument},
 	{ErrUnreachable, api.CodeUnreachable}, // and any node_connect failure (its Fallback)
 	{chat.ErrNotDurable, api.CodeNotDurable},

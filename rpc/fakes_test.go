@@ -273,6 +273,20 @@ func (c *fakeChat) Moderate(_ context.Context, room, op, peer, policy string) er
 	return chat.ErrNoAdmins
 }
 
+func (c *fakeChat) CreatePrivate(context.Context, string) (chat.Room, string, error) {
+	return chat.Room{}, "", chat.ErrPrivateRooms
+}
+
+func (c *fakeChat) JoinInvite(context.Context, string) (chat.Room, error) {
+	return chat.Room{}, chat.ErrPrivateRooms
+}
+
+func (c *fakeChat) Invite(context.Context, string, string) (string, error) {
+	return "", chat.ErrPrivateRooms
+}
+
+func (c *fakeChat) Kick(context.Context, string, string) error { return chat.ErrPrivateRooms }
+
 func (c *fakeChat) Admins(_ context.Context, room string) ([]string, error) {
 	if strings.HasPrefix(room, "m-") {
 		return []string{"12D3KooWTest"}, nil

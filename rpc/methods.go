@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 
+	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/rpc/api"
 )
 
@@ -72,8 +73,8 @@ var mNodeConnect = &method{
 
 var mRoomJoin = &method{
 	Name:          "room_join",
-	Summary:       "Join a public room by name, or a moderated room (room_create) by its ID; private rooms by invite later.",
-	Params:        []paramSpec{{Name: "name", Summary: "room name, or a moderated room's ID", Schema: sNonEmpty, Required: true}},
+	Summary:       "Join a public room by name, a moderated room (room_create) by its ID, or a private room by an invite token (room_invite); a private room's history and keys come by sync once an admin has added this node.",
+	Params:        []paramSpec{{Name: "name", Summary: "room name, a moderated room's ID, or an invite token", Schema: sNonEmpty, Required: true}},
 	Result:        paramSpec{Name: "room", Schema: ref("Room")},
 	NeedsChat:     true,
 	Errors:        []api.Code{api.CodeInvalidArgument},
@@ -84,7 +85,12 @@ var mRoomJoin = &method{
 		if err != nil {
 			return nil, err
 		}
-		r, err := s.chat.Join(ctx, name)
+		var r chat.Room
+		if len(name) > chat.MaxNameLen {
+			r, err = s.chat.JoinInvite(ctx, name) // longer than any name or ID
+		} else {
+			r, err = s.chat.Join(ctx, name)
+		}
 		if err != nil {
 			return nil, err
 		}

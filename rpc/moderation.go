@@ -19,8 +19,8 @@ const (
 
 var mRoomCreate = &method{
 	Name:          "room_create",
-	Summary:       "Create a moderated public room and join it: its ID derives from the name and this node's key, and this node is its first admin. Others join it by ID with room_join.",
-	Params:        []paramSpec{{Name: "room", Summary: "{name, private}; private rooms are not supported yet", Schema: ref("CreateRoom"), Required: true}},
+	Summary:       "Create a moderated room and join it, this node its first admin. A public one's ID derives from the name and this node's key; others join it by ID with room_join. A private one (private: true) is end-to-end encrypted, its ID random, its name encrypted; the result adds an invite token, and members are added with room_invite.",
+	Params:        []paramSpec{{Name: "room", Summary: "{name, private}", Schema: ref("CreateRoom"), Required: true}},
 	Result:        paramSpec{Name: "room", Schema: ref("Room")},
 	NeedsChat:     true,
 	Errors:        []api.Code{api.CodeInvalidArgument, api.CodeNotSupportedYet, api.CodeStorage},
@@ -31,7 +31,16 @@ var mRoomCreate = &method{
 		if err := p.decode(0, &c); err != nil {
 			return nil, err
 		}
-		r, err := s.chat.Create(ctx, c.Name, c.Private)
+		if c.Private {
+			r, tok, err := s.chat.CreatePrivate(ctx, c.Name)
+			if err != nil {
+				return nil, err
+			}
+			out := toRoom(r)
+			out.Invite = tok
+			return out, nil
+		}
+		r, err := s.chat.Create(ctx, c.Name, false)
 		if err != nil {
 			return nil, err
 		}

@@ -63,6 +63,7 @@ var componentSchemas = map[string]schema{
 			"private":   schema{"type": "boolean"},
 			"moderated": schema{"type": "boolean", "description": "made by room_create: has admins, bans and a join policy"},
 			"policy":    schema{"type": "string", "enum": []string{"open", "members"}, "description": "a moderated room's join policy"},
+			"invite":    schema{"type": "string", "description": "room_create of a private room only: an invite token for it"},
 		},
 	},
 	"CreateRoom": {
@@ -71,7 +72,7 @@ var componentSchemas = map[string]schema{
 		"required":             []string{"name"},
 		"properties": schema{
 			"name":    schema{"type": "string", "minLength": 1, "description": "room name (a-z, 0-9, '-', '_', '.')"},
-			"private": schema{"type": "boolean", "description": "private rooms are not supported yet"},
+			"private": schema{"type": "boolean", "description": "a private room: end-to-end encrypted, members only, its name encrypted"},
 		},
 	},
 	"Member": {

@@ -72,7 +72,7 @@ var codes = []CodeInfo{
 	{CodeNotAdmin, "not an admin", "a moderation method (room_ban, room_admin, room_policy, …) by a node that is not an admin of the moderated room"},
 	{CodeNoAdmins, "room has no admins", "a moderation method on a room found by name: it is open and ownerless (create a moderated room with room_create)"},
 	{CodeNotAllowed, "not allowed to write", "msg_send in a moderated room where this node is banned, or not admitted under the members policy, or whose history has not arrived yet"},
-	{CodeNotSupportedYet, "not supported yet", "room_create with private: true (private rooms are not built yet)"},
+	{CodeNotSupportedYet, "not supported yet", "a private-room method on a chat service without key material (Config.Keys); nodes have it"},
 	{CodeReplyTooLarge, "reply too large", "the result would exceed the node's reply cap (4 MiB for one call, 8 MiB for a batch's results together); nothing is truncated: ask for less (a smaller msg_history limit, fewer requests per batch); data {maxBytes}"},
 }
 

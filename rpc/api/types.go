@@ -31,6 +31,9 @@ type Room struct {
 	// Policy is a moderated room's join policy: "open" (anyone not
 	// banned writes) or "members" (admins and admitted members only).
 	Policy string `json:"policy,omitempty"`
+	// Invite is set only by room_create of a private room: an invite
+	// token for it (a capability, no key; see room_invite).
+	Invite string `json:"invite,omitempty"`
 }
 
 // CreateRoom is room_create's param.
