@@ -224,6 +224,12 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		if n.met != nil {
 			ccfg.Metrics = n.met
 		}
+		keys, err := loadE2EEKeys(opts.DataDir, n.key, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		keys.serve(n.p2p.Host())
+		ccfg.Keys = keys
 		ccfg.Limits = limits
 		if opts.Chat != nil {
 			opts.Chat(&ccfg)
