@@ -1,102 +1,205 @@
-package node
+package node_test
 
 import (
-	"fmt"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/parley-chat/parley/internal/testwait"
+	"github.com/parley-chat/parley/ledger"
+	"github.com/parley-chat/parley/node"
+	"github.com/parley-chat/parley/rpc/api"
+	"github.com/parley-chat/parley/rpc/client"
 )
 
-// TestJoinPrivateThroughAdapter: chat's way into a private room's topic.
-// A and B join it through JoinPrivate admitting each other; C, an
-// uninvited Parley node connected to both, joins the same name through
-// JoinTopic. B gets A's messages, C gets none of them over several gossip
-// heartbeats (while it gets a public topic's), A's and B's validators
-// never see C's message on the private topic, and C's view of the topic
-// is exactly what leaks: A and B subscribe to that name.
-func TestJoinPrivateThroughAdapter(t *testing.T) {
-	const private, public = "/parley/room/private-adapter", "/parley/room/public-adapter"
-	a, b, c := netNode(t), netNode(t), netNode(t)
-	members := func(p peer.ID) bool { return p == a.Self() || p == b.Self() }
-	recA, recB, recC := newVerdicts(), newVerdicts(), newVerdicts()
-	pubA, pubC := newVerdicts(), newVerdicts()
-	ta, err := chatNetwork{a}.JoinPrivate(private, "rv-a", members, recA.validate, recA.deliver)
+func randomMarker() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// scanDir reports whether any file under dir contains b.
+func scanDir(t *testing.T, dir string, b []byte) bool {
+	t.Helper()
+	found := false
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || found {
+			return err
+		}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		found = bytes.Contains(raw, b)
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ta.Close() })
-	tb, err := chatNetwork{b}.JoinPrivate(private, "rv-a", members, recB.validate, recB.deliver)
-	if err != nil {
+	return found
+}
+
+// A private room across three real nodes on 127.0.0.1, each with its own
+// Pebble data directory, driven over RPC as apps would. A creates it and
+// invites B; C is connected to both and even joins the room's ID (so it
+// syncs the ciphertext), but is never added. B reads A's messages; C's
+// RPC shows none, and neither its ledger nor the raw files of its data
+// directory hold a random marker sent in the room or the room's name.
+// After A kicks B, B cannot decrypt what A sends next while A can, and
+// B's ledger, old messages included, still verifies. The members' own
+// data directories hold the plaintext only under their data keys.
+func TestPrivateRoomThreeNodes(t *testing.T) {
+	ctx := t.Context()
+	dirA, dirB, dirC := t.TempDir(), t.TempDir(), t.TempDir()
+	a, b, c := startNode(t, dirA), startNode(t, dirB), startNode(t, dirC)
+	connect(t, b, a)
+	connect(t, c, a)
+	connect(t, c, b)
+	rpcOf := func(dir string) *client.Client {
+		url, token, err := client.ReadEndpoint(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return client.Dial(url, token)
+	}
+	ra, rb, rc := rpcOf(dirA), rpcOf(dirB), rpcOf(dirC)
+	texts := func(cl *client.Client, room string) []string {
+		var msgs []api.Message
+		if err := cl.Call(ctx, "msg_history", []any{room}, &msgs); err != nil {
+			return nil
+		}
+		var out []string
+		for _, m := range msgs {
+			out = append(out, m.Text)
+		}
+		return out
+	}
+	nodes := []*node.Node{a, b, c}
+
+	name := "plans-" + randomMarker()[:12]
+	var room api.Room
+	if err := ra.Call(ctx, "room_create", []any{map[string]any{"name": name, "private": true}}, &room); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { tb.Close() })
-	tc, err := chatNetwork{c}.JoinTopic(private, recC.validate, recC.deliver)
-	if err != nil {
+	if !room.Private || room.Name != name || room.Invite == "" || bytes.Contains([]byte(room.ID), []byte(name)) {
+		t.Fatalf("room_create: %+v", room)
+	}
+	var inv struct{ Invite string }
+	if err := ra.Call(ctx, "room_invite", []any{room.ID, b.Chat().Self().String()}, &inv); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { tc.Close() })
-	pa, err := chatNetwork{a}.JoinTopic(public, pubA.validate, pubA.deliver)
-	if err != nil {
+	var joined api.Room
+	if err := rb.Call(ctx, "room_join", []any{inv.Invite}, &joined); err != nil || joined.ID != room.ID {
+		t.Fatalf("room_join [invite]: %+v %v", joined, err)
+	}
+	if err := rc.Call(ctx, "room_join", []any{inv.Invite}, &joined); err == nil {
+		t.Fatal("C joined with B's invite")
+	}
+	testwait.For(t, 20*time.Second, "B decrypts the room's name", func() bool {
+		var rooms []api.Room
+		rb.Call(ctx, "room_list", nil, &rooms)
+		return len(rooms) == 1 && rooms[0].Name == name && rooms[0].Private
+	}, syncState(nodes...))
+
+	m1 := randomMarker()
+	if err := ra.Call(ctx, "msg_send", []any{room.ID, m1}, nil); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { pa.Close() })
-	pc, err := chatNetwork{c}.JoinTopic(public, pubC.validate, pubC.deliver)
-	if err != nil {
+	testwait.For(t, 20*time.Second, "B reads A's message", func() bool {
+		return slices.Contains(texts(rb, room.ID), m1)
+	}, syncState(nodes...))
+	mb := randomMarker()
+	if err := rb.Call(ctx, "msg_send", []any{room.ID, mb}, nil); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { pc.Close() })
-	if _, err := (chatNetwork{a}).JoinPrivate("/parley/room/x", "", nil, recA.validate, recA.deliver); err == nil {
-		t.Fatal("JoinPrivate without a rule succeeded")
+	testwait.For(t, 20*time.Second, "A reads B's message", func() bool {
+		return slices.Contains(texts(ra, room.ID), mb)
+	}, syncState(nodes...))
+
+	// C was never added: its RPC knows no such room.
+	var none []api.Message
+	if err := rc.Call(ctx, "msg_history", []any{room.ID}, &none); err == nil && len(none) > 0 {
+		t.Fatalf("C reads %d messages", len(none))
+	}
+	// Even holding the ciphertext, C reads nothing.
+	if err := rc.Call(ctx, "room_join", []any{room.ID}, &joined); err != nil {
+		t.Fatal(err)
+	}
+	led := c.Chat().Ledger()
+	testwait.For(t, 20*time.Second, "C syncs the room's ciphertext", func() bool {
+		n, _ := led.Count(ctx, room.ID)
+		m, _ := a.Chat().Ledger().Count(ctx, room.ID)
+		return n > 0 && n >= m-1 // all but its own refused join
+	}, syncState(nodes...))
+	if got := texts(rc, room.ID); len(got) != 0 {
+		t.Fatalf("C reads %q", got)
 	}
 
-	netConnect(t, a, b)
-	netConnect(t, c, a)
-	netConnect(t, c, b)
-	testwait.For(t, 20*time.Second, "members to see each other, C to see their subscriptions", func() bool {
-		return slices.Contains(ta.Peers(), b.Self()) && slices.Contains(tb.Peers(), a.Self()) &&
-			slices.Contains(tc.Peers(), a.Self()) && slices.Contains(tc.Peers(), b.Self()) &&
-			slices.Contains(pa.Peers(), c.Self())
-	})
-	i := 0
-	testwait.For(t, 20*time.Second, "B to get A's messages and C A's public ones", func() bool {
-		i++
-		if err := ta.Publish(t.Context(), fmt.Appendf(nil, "secret/%d", i)); err != nil {
-			t.Fatal(err)
-		}
-		if err := pa.Publish(t.Context(), fmt.Appendf(nil, "public/%d", i)); err != nil {
-			t.Fatal(err)
-		}
-		_, gotB := recB.counts("secret/")
-		_, gotC := pubC.counts("public/")
-		return gotB > 0 && gotC > 0
-	})
-	if err := tc.Publish(t.Context(), []byte("intruder/private")); err != nil {
+	// Removal.
+	if err := ra.Call(ctx, "room_kick", []any{room.ID, b.Chat().Self().String()}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := pc.Publish(t.Context(), []byte("intruder/public")); err != nil {
+	var sent api.Message
+	m2 := randomMarker()
+	if err := ra.Call(ctx, "msg_send", []any{room.ID, m2}, &sent); err != nil {
 		t.Fatal(err)
 	}
-	testwait.For(t, 10*time.Second, "A to get C's public message", func() bool {
-		_, n := pubA.counts("intruder/public")
-		return n == 1
-	})
-	tick := time.NewTicker(100 * time.Millisecond) // an observation window over gossip heartbeats, not a wait
-	defer tick.Stop()
-	for end := time.Now().Add(4 * time.Second); time.Now().Before(end); <-tick.C {
-		if v, d := recC.counts("secret/"); v+d > 0 {
-			t.Fatalf("C validated %d and was delivered %d of A's private messages", v, d)
+	testwait.For(t, 20*time.Second, "B and C store A's message after the kick", func() bool {
+		for _, n := range []*node.Node{b, c} {
+			evs, _ := n.Chat().Ledger().History(ctx, room.ID, "", 1000)
+			if !slices.ContainsFunc(evs, func(e *ledger.Event) bool { return e.IDText() == sent.ID }) {
+				return false
+			}
 		}
-		va, _ := recA.counts("intruder/")
-		vb, _ := recB.counts("intruder/")
-		if va+vb > 0 {
-			t.Fatal("C's message on the private topic reached a member's validator")
+		return true
+	}, syncState(nodes...))
+	if got := texts(rb, room.ID); slices.Contains(got, m2) || !slices.Contains(got, m1) || !slices.Contains(got, mb) {
+		t.Fatalf("kicked B reads %q", got)
+	}
+	if got := texts(ra, room.ID); !slices.Equal(got, []string{m1, mb, m2}) {
+		t.Fatalf("A reads %q", got)
+	}
+	var rep api.VerifyReport
+	if err := rb.Call(ctx, "ledger_verify", []any{room.ID}, &rep); err != nil || !rep.OK {
+		t.Fatalf("B's ledger_verify: %+v %v", rep, err)
+	}
+
+	// C's ledger, then its raw files once it is closed.
+	evs, err := led.History(ctx, room.ID, "", 1000)
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("C's ledger: %d events, %v", len(evs), err)
+	}
+	secrets := []string{m1, mb, m2, name}
+	for _, ev := range evs {
+		for _, s := range secrets {
+			if bytes.Contains(ev.Body, []byte(s)) {
+				t.Fatalf("C's ledger holds %q in a %s event", s, ev.Kind)
+			}
 		}
-		if slices.Contains(ta.Peers(), c.Self()) || slices.Contains(tb.Peers(), c.Self()) {
-			t.Fatal("C is among a member's peers of the private topic")
+	}
+	c.Close()
+	if !scanDir(t, dirC, []byte(room.ID)) {
+		t.Fatal("the scan does not find the room ID C stored: it could not find anything")
+	}
+	for _, s := range secrets {
+		if scanDir(t, dirC, []byte(s)) {
+			t.Fatalf("C's data directory holds %q", s)
+		}
+	}
+	// Members keep plaintext only under their local data key.
+	a.Close()
+	b.Close()
+	for _, dir := range []string{dirA, dirB} {
+		for _, s := range secrets {
+			if scanDir(t, dir, []byte(s)) {
+				t.Fatalf("a member's data directory holds %q in the clear", s)
+			}
 		}
 	}
 }
