@@ -106,7 +106,7 @@ func clientCommands() []*cli.Command {
 		named(call("room_join", 1, "ROOM", func(a []string) ([]any, error) { return []any{a[0]}, nil },
 			func(w io.Writer, r api.Room) {
 				fmt.Fprintf(w, "joined #%s (%s)\n", clean(r.Name, false), clean(r.ID, false))
-			}), "join", "join a public room by name, or a moderated room by ID"),
+			}), "join", "join a public room by name, a moderated room by ID, or a private room by invite token"),
 		named(call("room_leave", 1, "ROOM", func(a []string) ([]any, error) { return []any{a[0]}, nil },
 			func(w io.Writer, _ bool) { fmt.Fprintln(w, "left") }), "leave", "leave a room"),
 		named(call("msg_send", -2, "ROOM TEXT...", func(a []string) ([]any, error) { return []any{a[0], joinArgs(a[1:])}, nil },

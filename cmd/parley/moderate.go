@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 
@@ -16,12 +17,34 @@ func moderationCommands() []*cli.Command {
 	done := func(what string) func(io.Writer, bool) {
 		return func(w io.Writer, _ bool) { fmt.Fprintln(w, what) }
 	}
+	var private bool // --private of create, read before its params
+	create := named(call("room_create", 1, "NAME", func(a []string) ([]any, error) {
+		return []any{api.CreateRoom{Name: a[0], Private: private}}, nil
+	}, func(w io.Writer, r api.Room) {
+		if r.Private {
+			fmt.Fprintf(w, "created private #%s (%s); add members with: parley invite %s PEER\n", clean(r.Name, false), clean(r.ID, false), clean(r.ID, false))
+			return
+		}
+		fmt.Fprintf(w, "created #%s (%s); others join it with: parley join %s\n", clean(r.Name, false), clean(r.ID, false), clean(r.ID, false))
+	}), "create", "create a moderated room (you are its first admin); --private: end-to-end encrypted, members only",
+		&cli.BoolFlag{Name: "private", Usage: "a private room: encrypted, its name too; add members with parley invite"})
+	action := create.Action
+	create.Action = func(ctx context.Context, cmd *cli.Command) error {
+		private = cmd.Bool("private")
+		return action(ctx, cmd)
+	}
 	return []*cli.Command{
-		named(call("room_create", 1, "NAME", func(a []string) ([]any, error) {
-			return []any{api.CreateRoom{Name: a[0]}}, nil
-		}, func(w io.Writer, r api.Room) {
-			fmt.Fprintf(w, "created #%s (%s); others join it with: parley join %s\n", clean(r.Name, false), clean(r.ID, false), clean(r.ID, false))
-		}), "create", "create a moderated room (you are its first admin)"),
+		create,
+		named(call("room_invite", -1, "ROOM [PEER]", func(a []string) ([]any, error) {
+			if len(a) > 2 {
+				return nil, usagef("invite: usage: parley invite ROOM [PEER]")
+			}
+			return anySlice(a), nil
+		}, func(w io.Writer, r struct{ Invite string }) {
+			fmt.Fprintf(w, "invite (give it to the peer; it joins with: parley join INVITE):\n%s\n", clean(r.Invite, false))
+		}), "invite", "add PEER to a private room (a new key epoch sealed to it) and print an invite token for it (admins)"),
+		named(call("room_kick", 2, "ROOM PEER", roomPeer, done("removed; the room has a new key epoch")), "kick",
+			"remove a peer from a private room and rekey it (admins)"),
 		named(call("room_ban", 2, "ROOM PEER", roomPeer, done("banned")), "ban", "ban a peer from a moderated room (admins)"),
 		named(call("room_unban", 2, "ROOM PEER", roomPeer, done("unbanned")), "unban", "lift a ban (admins)"),
 		named(call("room_admin", 2, "ROOM PEER", roomPeer, done("made admin")), "admin", "make a peer an admin of a moderated room (admins)"),
@@ -35,4 +58,12 @@ func moderationCommands() []*cli.Command {
 				}
 			}), "admins", "list a moderated room's admins"),
 	}
+}
+
+func anySlice(a []string) []any {
+	out := make([]any, len(a))
+	for i, s := range a {
+		out[i] = s
+	}
+	return out
 }

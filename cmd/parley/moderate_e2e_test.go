@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/parley-chat/parley/internal/testwait"
 )
 
 // The moderation subcommands against a real daemon: create prints the
@@ -43,5 +46,53 @@ func TestBinaryModeration(t *testing.T) {
 	}
 	if out := mustCLI(t, "--data", d.dir, "verify"); !strings.HasPrefix(out, "ok:") {
 		t.Fatalf("verify: %s", out)
+	}
+}
+
+// Private rooms through the CLI between two daemons: create --private,
+// invite B by peer ID, B joins with the printed token and reads A's
+// message; after kick, what A sends next does not reach B's history.
+func TestBinaryPrivateRoom(t *testing.T) {
+	a := startDaemon(t, "", "--name", "alice")
+	var info struct {
+		PeerID string `json:"peerId"`
+		Addrs  []string
+	}
+	json.Unmarshal([]byte(mustCLI(t, "--data", a.dir, "--json", "id")), &info)
+	b := startDaemon(t, "", "--name", "bob", "--peer", info.Addrs[0])
+	var bInfo struct {
+		PeerID string `json:"peerId"`
+	}
+	json.Unmarshal([]byte(mustCLI(t, "--data", b.dir, "--json", "id")), &bInfo)
+	var room struct {
+		ID      string `json:"id"`
+		Private bool   `json:"private"`
+		Invite  string `json:"invite"`
+	}
+	if err := json.Unmarshal([]byte(mustCLI(t, "--data", a.dir, "--json", "create", "--private", "hideout")), &room); err != nil {
+		t.Fatal(err)
+	}
+	if !room.Private || room.Invite == "" {
+		t.Fatalf("create --private: %+v", room)
+	}
+	var inv struct{ Invite string }
+	testwait.ForEvery(t, 200*time.Millisecond, 20*time.Second, "invite B (its bundle over the connection)", func() bool {
+		out, _, code := runCLI(t, "--data", a.dir, "--json", "invite", room.ID, bInfo.PeerID)
+		return code == 0 && json.Unmarshal([]byte(out), &inv) == nil
+	})
+	mustCLI(t, "--data", b.dir, "join", inv.Invite)
+	mustCLI(t, "--data", a.dir, "send", room.ID, "the key is under the mat")
+	testwait.ForEvery(t, 200*time.Millisecond, 20*time.Second, "A's message at B", func() bool {
+		return strings.Contains(mustCLI(t, "--data", b.dir, "history", room.ID), "under the mat")
+	})
+	if out := mustCLI(t, "--data", a.dir, "kick", room.ID, bInfo.PeerID); !strings.Contains(out, "removed") {
+		t.Fatalf("kick: %q", out)
+	}
+	mustCLI(t, "--data", a.dir, "send", room.ID, "moved it")
+	if !strings.Contains(mustCLI(t, "--data", a.dir, "history", room.ID), "moved it") {
+		t.Fatal("A does not read its own message after the kick")
+	}
+	if strings.Contains(mustCLI(t, "--data", b.dir, "history", room.ID), "moved it") {
+		t.Fatal("kicked B reads A's message")
 	}
 }
