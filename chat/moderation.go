@@ -143,6 +143,15 @@ func (s *Service) onModCommit(evs []*ledger.Event) []queued {
 		for _, id := range r.committed(revs) {
 			out = append(out, queued{Message: Message{Room: room, Redacted: id.String()}})
 		}
+		if r.isPrivate() && s.cfg.Keys != nil && stale(r) {
+			// Not on this goroutine either (Append waits for us).
+			s.mu.Lock()
+			j := s.rooms[room]
+			if j != nil && !s.closed {
+				s.wg.Go(func() { s.rekeyIfStale(j.context(s), r, room) })
+			}
+			s.mu.Unlock()
+		}
 		if r.joinNow() {
 			// Not on this goroutine: Append waits for the committer,
 			// which is calling us.

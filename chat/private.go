@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -123,6 +124,33 @@ func (s *Service) rekey(ctx context.Context, mr *modRoom, room, name string) err
 	return nil
 }
 
+// stale reports whether the room's current epoch is not sealed to
+// exactly its members: a removal or an addition made in a branch whose
+// epoch lost (winner), or whose rekey never came.
+func stale(mr *modRoom) bool {
+	epoch, members, _ := mr.currentEpoch()
+	return epoch != "" && !slices.Equal(members, mr.members())
+}
+
+// rekeyIfStale starts a new epoch if we are an admin of the private room
+// and its current epoch is stale, so that every branch's removals (and
+// additions) stand. Concurrent rekeys by several admins resolve
+// like any concurrent epochs. It runs on its own goroutine (onModCommit).
+func (s *Service) rekeyIfStale(ctx context.Context, mr *modRoom, room string) {
+	if _, st := mr.snapshot(); st == nil || !st.admins[s.self] || !stale(mr) {
+		return
+	}
+	p := s.privRoom(room)
+	p.rekey.Lock()
+	defer p.rekey.Unlock()
+	if !stale(mr) {
+		return // a kick's own rekey came first
+	}
+	if err := s.rekey(ctx, mr, room, ""); err != nil {
+		s.log.Warn("rekey after a removal", "room", room, "err", err)
+	}
+}
+
 // privateAdmin resolves room to a joined private room we administer.
 func (s *Service) privateAdmin(room string) (Room, *modRoom, error) {
 	if s.cfg.Keys == nil {
@@ -164,6 +192,9 @@ func (s *Service) Invite(ctx context.Context, room, target string) (string, erro
 	if _, err := s.cfg.Keys.Bundle(ctx, p); err != nil {
 		return "", fmt.Errorf("key bundle of %s: %w", p, err) // before anything is written
 	}
+	pr := s.privRoom(r.ID)
+	pr.rekey.Lock()
+	defer pr.rekey.Unlock()
 	if !containsPeer(mr.members(), p) {
 		if err := s.Moderate(ctx, r.ID, OpAdmit, target, ""); err != nil {
 			return "", err
@@ -187,6 +218,9 @@ func (s *Service) Kick(ctx context.Context, room, target string) error {
 	if err != nil {
 		return fmt.Errorf("%w: peer %q: %v", ErrBadModeration, target, err)
 	}
+	pr := s.privRoom(r.ID)
+	pr.rekey.Lock()
+	defer pr.rekey.Unlock()
 	// Unlike a moderation ban, a kick names the usual parents: what the
 	// member wrote before its removal stays visible.
 	if _, err := s.append(ctx, r.ID, KindMod, encodeMod(modAct{op: OpBan, peer: p})); err != nil {

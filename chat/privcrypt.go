@@ -32,6 +32,10 @@ type privRoom struct {
 	// send serialises our seals, so that chain state is persisted in
 	// index order.
 	send sync.Mutex
+	// rekey serialises our membership changes and rekeys, so that a
+	// removal's own rekey and the stale-epoch check (rekeyIfStale) do not
+	// both start an epoch.
+	rekey sync.Mutex
 }
 
 // plainRecord is a decrypted enc event as kept on disk.
