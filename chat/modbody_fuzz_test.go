@@ -40,15 +40,23 @@ func FuzzDecodeMod(f *testing.F) {
 }
 
 // FuzzDecodeCreate: the genesis body decoder accepts only a normalized
-// name and a known policy, and never panics.
+// name and a known policy, or a private genesis (no name, the members
+// policy, a 16-byte hex nonce), and never panics.
 func FuzzDecodeCreate(f *testing.F) {
 	f.Add([]byte(`{"name":"general","policy":"open"}`))
+	f.Add([]byte(`{"name":"","policy":"members","private":true,"nonce":"00112233445566778899aabbccddeeff"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := decodeCreate(b)
 		if err != nil {
 			return
 		}
-		if n, err := NormalizeName(c.Name); err != nil || n != c.Name || !validPolicy(c.Policy) {
+		if c.Private {
+			if c.Name != "" || c.Policy != PolicyMembers || len(c.Nonce) != 2*nonceSize || !isLowerHex(c.Nonce) {
+				t.Fatalf("accepted private %+v from %q", c, b)
+			}
+			return
+		}
+		if n, err := NormalizeName(c.Name); err != nil || n != c.Name || !validPolicy(c.Policy) || c.Nonce != "" {
 			t.Fatalf("accepted %+v from %q", c, b)
 		}
 	})
