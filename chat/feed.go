@@ -102,6 +102,7 @@ type queued struct {
 // newly stored events, in arrival order. It must not block.
 func (s *Service) onCommit(evs []*ledger.Event) {
 	s.noteCommitted(evs) // for the validator's parent lookups (committed.go)
+	s.publishAfterSync(evs)
 	s.mu.Lock()
 	for _, ev := range evs {
 		s.noteMember(ev)
@@ -349,8 +350,30 @@ func (s *Service) queuePublish(ev *ledger.Event) {
 // onApplied runs on the ledger's commit goroutine with our own new events,
 // once applied and before their fsync: publishing does not wait for the
 // disk (msg_send still does).
+//
+// Our enc events wait for onCommit instead (publishAfterSync): their
+// sending chain's state was written just before them, unsynced, and the
+// fsync of their commit makes it durable before anyone sees the
+// ciphertext.
 func (s *Service) onApplied(evs []*ledger.Event) {
 	for _, ev := range evs {
+		if ev.Kind == KindEnc {
+			s.deferPublish.Store(ev.ID(), struct{}{})
+			continue
+		}
 		s.queuePublish(ev)
+	}
+}
+
+// publishAfterSync publishes our enc events of a committed (flushed)
+// batch, held back by onApplied.
+func (s *Service) publishAfterSync(evs []*ledger.Event) {
+	for _, ev := range evs {
+		if ev.Kind != KindEnc {
+			continue
+		}
+		if _, ok := s.deferPublish.LoadAndDelete(ev.ID()); ok {
+			s.queuePublish(ev)
+		}
 	}
 }

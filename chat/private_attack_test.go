@@ -143,9 +143,12 @@ func mustCT(t *testing.T, b []byte) *e2ee.Ciphertext {
 	return ct
 }
 
-// A kill -9 between making a chain index durable and publishing, or at
-// any point of sending, never lets an index be used twice: the state is
-// synced before the event exists, and a restart resumes after it.
+// A crash at any point of sending never lets an index anyone has seen be
+// used twice: the chain's state is written before its event, and the
+// event's fsync (which makes both durable) comes before it is published;
+// a restart resumes after the newest index written. Here the seal is
+// written and the process stops before appending: the restarted node
+// skips that index.
 func TestPrivateRoomIndexSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
 	dir := newKeyDir()
@@ -159,7 +162,8 @@ func TestPrivateRoomIndexSurvivesRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Sealed and made durable, then the process dies before appending.
+	// Sealed and its state written, then the process stops before
+	// appending.
 	if _, err := a.s.sealOwn(ctx, a.s.modRoom(r.ID), r.ID, innerMsg, msgBodyOf("lost")); err != nil {
 		t.Fatal(err)
 	}

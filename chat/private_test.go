@@ -54,6 +54,12 @@ type privPeer struct {
 
 func newPrivPeer(t testing.TB, dir *keyDir, name string) *privPeer {
 	t.Helper()
+	return newPrivPeerOn(t, dir, name, dssync.MutexWrap(ds.NewMapDatastore()))
+}
+
+// newPrivPeerOn is newPrivPeer on store.
+func newPrivPeerOn(t testing.TB, dir *keyDir, name string, store ds.Batching) *privPeer {
+	t.Helper()
 	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
 	id, _ := peer.IDFromPrivateKey(key)
 	kp, err := e2ee.GenerateKeyPair()
@@ -71,7 +77,6 @@ func newPrivPeer(t testing.TB, dir *keyDir, name string) *privPeer {
 	dir.mu.Lock()
 	dir.m[id] = own
 	dir.mu.Unlock()
-	store := dssync.MutexWrap(ds.NewMapDatastore())
 	p := &privPeer{modPeer: &modPeer{key: key, id: id}, store: store, keys: keys}
 	p.open(t)
 	return p

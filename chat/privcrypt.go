@@ -168,27 +168,27 @@ func (s *Service) checkPrivate(mr *modRoom, ev *ledger.Event) error {
 		return nil
 	}
 	ctx := s.ctx
+	p := s.privRoom(ev.Room)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ev.Author == s.self {
+		h := sha256.Sum256(ev.Body)
+		if rec, ok := p.own[h]; ok {
+			delete(p.own, h)
+			return s.keepPlain(ctx, p, ev, rec)
+		}
+		// Ours from before a restart (its plaintext kept then, or lost
+		// with its erased key: shown nowhere).
+		return nil
+	}
 	if _, ok := s.plain(ctx, ev.Room, ev.ID()); ok {
-		return nil // decrypted before (checked again, or ours)
+		return nil // decrypted before (checked again)
 	}
 	ct, err := e2ee.ParseCiphertext(ev.Body)
 	if err != nil {
 		return err // judge parsed it already
 	}
 	epoch := ledger.ID(ct.Epoch)
-	p := s.privRoom(ev.Room)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if ev.Author == s.self {
-		rec, ok := p.own[sha256.Sum256(ev.Body)]
-		if !ok {
-			// Ours from before a restart, its plaintext lost: its key is
-			// erased, and it shows nowhere.
-			return nil
-		}
-		delete(p.own, sha256.Sum256(ev.Body))
-		return s.keepPlain(ctx, p, ev, rec)
-	}
 	members, _ := mr.epochMembers(epoch)
 	if !containsPeer(members, s.self) {
 		return nil // not ours to read
@@ -210,19 +210,25 @@ func (s *Service) checkPrivate(mr *modRoom, ev *ledger.Event) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNotAllowed, err)
 	}
+	// Plaintext first: a crash that keeps only a prefix of these writes
+	// then leaves a plaintext without the chain's advance (the event is
+	// found decrypted when it comes again), never the reverse (an advance
+	// that refuses the event as a replay).
+	if err := s.keepPlain(ctx, p, ev, plainRecord{Kind: m.Kind, Body: m.Body}); err != nil {
+		return err
+	}
 	if err := s.putChain(ctx, ev.Room, epoch, ev.Author, c); err != nil {
 		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
-	return s.keepPlain(ctx, p, ev, plainRecord{Kind: m.Kind, Body: m.Body})
+	return nil
 }
 
-// keepPlain stores rec as ev's plaintext and syncs, with the chain state
-// written before it. p.mu is held.
+// keepPlain stores rec as ev's plaintext. It is not synced here: chat
+// and the ledger share one datastore, and the ledger syncs ev's commit
+// right after this Check, which makes this write (and the receiving
+// chain's state written after it) durable with the event. p.mu is held.
 func (s *Service) keepPlain(ctx context.Context, p *privRoom, ev *ledger.Event, rec plainRecord) error {
 	if err := s.putPlain(ctx, ev.Room, ev.ID(), rec); err != nil {
-		return fmt.Errorf("%w: %w", ErrStorage, err)
-	}
-	if err := s.store.Sync(ctx, privPrefix.ChildString(ev.Room)); err != nil {
 		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	if rec.Kind == innerName {
@@ -310,9 +316,11 @@ func containsPeer(ps []peer.ID, p peer.ID) bool {
 }
 
 // sealOwn encrypts (kind, body) under our chain in room's current epoch
-// and makes the chain's next index durable before returning, so that a
-// crash after this never reuses the index. The caller appends the
-// ciphertext as an enc event at once.
+// and writes the chain's next index. The caller appends the ciphertext
+// as an enc event at once: the ledger's fsync of that event (one
+// datastore, one log) makes the index durable before the event is
+// published (onApplied holds enc events back until it), so a crash never
+// reuses an index anyone has seen, and a message costs one fsync.
 func (s *Service) sealOwn(ctx context.Context, mr *modRoom, room, kind string, body []byte) ([]byte, error) {
 	epoch, members, _ := mr.currentEpoch()
 	if epoch == "" || !containsPeer(members, s.self) {
@@ -334,9 +342,6 @@ func (s *Service) sealOwn(ctx context.Context, mr *modRoom, room, kind string, b
 		return nil, err
 	}
 	if err := s.putChain(ctx, room, epoch, s.self, c); err != nil {
-		return nil, storeErr(err)
-	}
-	if err := s.store.Sync(ctx, privPrefix.ChildString(room)); err != nil {
 		return nil, storeErr(err)
 	}
 	p.own[sha256.Sum256(ct)] = plainRecord{Kind: kind, Body: body}

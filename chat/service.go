@@ -39,7 +39,10 @@ type Service struct {
 	members map[string]*roomMembers // by room ID
 	mods    map[string]*modRoom     // moderated rooms, by ID (moderation.go)
 	privs   map[string]*privRoom    // private rooms' keys, by ID (privcrypt.go)
-	closed  bool
+	// deferPublish holds our enc events applied but not yet flushed
+	// (feed.go onApplied).
+	deferPublish sync.Map // ledger.ID → struct{}
+	closed       bool
 
 	feed  *feed
 	limit *limiter
