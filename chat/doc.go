@@ -56,4 +56,13 @@
 // mod events (admins, bans, policy, the revocation rule); modbody.go is
 // the format of create and mod bodies. Rooms found by name have no
 // admins and pay nothing for this.
+//
+// Private rooms (CreatePrivate, Invite, Kick, JoinInvite; docs/PROTOCOL.md
+// "Private rooms") are moderated rooms whose content only members read,
+// with keys from Config.Keys (node provides them). Start from private.go
+// (create, invite, kick, rekey); privepoch.go judges epoch, epoch_keys and
+// enc events in their causal past and picks the winning epoch;
+// privbody.go is their format; privcrypt.go opens epoch secrets, decrypts
+// each enc event once in the ledger's Check and seals ours; privkeys.go
+// is the Keys contract and what is kept under the local data key.
 package chat
