@@ -47,6 +47,10 @@ type Config struct {
 	// Keys gives private rooms their key material (Keys); nil means this
 	// node cannot create, join or read private rooms (ErrPrivateRooms).
 	Keys Keys
+	// Admission carries our proofs of invite secrets to inviters
+	// (JoinInvite with a token that does not name us); nil means such
+	// tokens cannot be used from this node.
+	Admission Admission
 }
 
 // DefaultConfig returns the defaults: DefaultLimits, DefaultOrphanLimits, time.Now, and no

@@ -64,7 +64,7 @@ func (s *Service) createPrivate(ctx context.Context, n string) (Room, string, er
 		return Room{}, "", err
 	}
 	s.announceJoin(ctx, r)
-	tok, err := s.newInvite(r.ID, "")
+	tok, err := s.newInvite(ctx, r.ID, "")
 	if err != nil {
 		return Room{}, "", err
 	}
@@ -176,14 +176,16 @@ func (s *Service) privateAdmin(room string) (Room, *modRoom, error) {
 // Invite makes an invite token for a private room we administer. With a
 // target peer ID, it first adds that peer as a member and starts a new
 // epoch sealed to it too (its bundle is fetched through Config.Keys), and
-// the token names it; the peer joins with JoinInvite.
+// the token names it; the peer joins with JoinInvite. Without one, the
+// room commits to the token's secret (an invite event): one peer that
+// proves it to this node is admitted (AdmitByInvite).
 func (s *Service) Invite(ctx context.Context, room, target string) (string, error) {
 	r, mr, err := s.privateAdmin(room)
 	if err != nil {
 		return "", err
 	}
 	if target == "" {
-		return s.newInvite(r.ID, "")
+		return s.newInvite(ctx, r.ID, "")
 	}
 	p, err := peer.Decode(target)
 	if err != nil {
@@ -203,7 +205,7 @@ func (s *Service) Invite(ctx context.Context, room, target string) (string, erro
 			return "", err
 		}
 	}
-	return s.newInvite(r.ID, p)
+	return s.newInvite(ctx, r.ID, p)
 }
 
 // Kick removes a member from a private room we administer (a ban: its
@@ -231,7 +233,7 @@ func (s *Service) Kick(ctx context.Context, room, target string) error {
 
 // newInvite signs an invite capability for room (naming invitee, if set)
 // and returns its token as text.
-func (s *Service) newInvite(room string, invitee peer.ID) (string, error) {
+func (s *Service) newInvite(ctx context.Context, room string, invitee peer.ID) (string, error) {
 	now := s.cfg.Clock()
 	inv, secret, err := e2ee.NewInvite(s.key, e2ee.Invite{Inviter: s.self, Room: room,
 		Created: now, Expires: now.Add(inviteLifetime), Invitee: invitee})
@@ -239,6 +241,12 @@ func (s *Service) newInvite(room string, invitee peer.ID) (string, error) {
 		return "", err
 	}
 	defer clear(secret)
+	if invitee == "" {
+		// Admits by its secret: the room holds the commitment.
+		if err := s.commitInvite(ctx, inv, secret); err != nil {
+			return "", err
+		}
+	}
 	tok := e2ee.InviteToken{Invite: inv, Secret: secret}
 	return base64.RawURLEncoding.EncodeToString(tok.Encode()), nil
 }
@@ -268,6 +276,13 @@ func (s *Service) JoinInvite(ctx context.Context, token string) (Room, error) {
 	}
 	if !looksLikeModeratedID(inv.Room) {
 		return Room{}, fmt.Errorf("%w: room %q", ErrBadInvite, inv.Room)
+	}
+	if inv.Invitee == "" {
+		// Not added by name: prove the secret to the inviter first, so
+		// that a refused token leaves nothing joined.
+		if err := s.askAdmission(ctx, tok); err != nil {
+			return Room{}, err
+		}
 	}
 	return s.Join(ctx, inv.Room)
 }

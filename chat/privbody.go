@@ -43,7 +43,9 @@ const maxSealsPerChunk = 24
 // maxEpochBody bounds an epoch body: a few thousand members' IDs.
 const maxEpochBody = ledger.MaxBodySize
 
-func isPrivateKind(k string) bool { return k == KindEpoch || k == KindEpochKeys || k == KindEnc }
+func isPrivateKind(k string) bool {
+	return k == KindEpoch || k == KindEpochKeys || k == KindEnc || k == KindInvite || k == KindInviteUse
+}
 
 func isLowerHex(s string) bool {
 	for i := 0; i < len(s); i++ {

@@ -101,6 +101,8 @@ func (r *modRoom) judgeEpoch(ev *ledger.Event, author peer.ID, st *modState, pas
 // r.mu is held.
 func (r *modRoom) judgePrivate(ev *ledger.Event, author peer.ID, st *modState, past *frontier) error {
 	switch ev.Kind {
+	case KindInvite, KindInviteUse:
+		return judgeInvite(ev, author, st)
 	case KindEpochKeys:
 		k, err := decodeEpochKeys(ev.Body)
 		if err != nil {
