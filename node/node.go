@@ -230,6 +230,8 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		}
 		keys.serve(n.p2p.Host())
 		ccfg.Keys = keys
+		adm := &admission{host: n.p2p.Host()}
+		ccfg.Admission = adm
 		ccfg.Limits = limits
 		if opts.Chat != nil {
 			opts.Chat(&ccfg)
@@ -238,6 +240,8 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		if err != nil {
 			return nil, err
 		}
+		adm.chat = n.chat
+		adm.serve()
 		scfg := ledgersync.DefaultConfig()
 		scfg.Logger = log
 		scfg.Blocker = n.p2p // misbehaviour blocks at the gater, not only sync

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -201,5 +202,46 @@ func TestPrivateRoomThreeNodes(t *testing.T) {
 				t.Fatalf("a member's data directory holds %q in the clear", s)
 			}
 		}
+	}
+}
+
+// room_create's invite admits by its secret over real streams: B proves
+// it to A's node (AdmitProtocol), which admits B and rekeys; B reads A's
+// messages. The invite has one use: C, with the same token, is refused.
+func TestPrivateInviteBySecretNodes(t *testing.T) {
+	ctx := t.Context()
+	dirA, dirB, dirC := t.TempDir(), t.TempDir(), t.TempDir()
+	a, b, c := startNode(t, dirA), startNode(t, dirB), startNode(t, dirC)
+	connect(t, b, a)
+	connect(t, c, a)
+	rpcOf := func(dir string) *client.Client {
+		url, token, err := client.ReadEndpoint(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return client.Dial(url, token)
+	}
+	ra, rb, rc := rpcOf(dirA), rpcOf(dirB), rpcOf(dirC)
+	var room api.Room
+	if err := ra.Call(ctx, "room_create", []any{map[string]any{"name": "door", "private": true}}, &room); err != nil {
+		t.Fatal(err)
+	}
+	var joined api.Room
+	if err := rb.Call(ctx, "room_join", []any{room.Invite}, &joined); err != nil || joined.ID != room.ID {
+		t.Fatalf("room_join [invite]: %+v %v", joined, err)
+	}
+	m := randomMarker()
+	if err := ra.Call(ctx, "msg_send", []any{room.ID, m}, nil); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 20*time.Second, "B reads A's message", func() bool {
+		var msgs []api.Message
+		rb.Call(ctx, "msg_history", []any{room.ID}, &msgs)
+		return len(msgs) == 1 && msgs[0].Text == m
+	}, syncState(a, b, c))
+	err := rc.Call(ctx, "room_join", []any{room.Invite}, &joined)
+	var re *api.Error
+	if !errors.As(err, &re) || re.Code != api.CodeInvalidArgument {
+		t.Fatalf("C with a used-up invite: %v", err)
 	}
 }
