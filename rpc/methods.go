@@ -73,7 +73,7 @@ var mNodeConnect = &method{
 
 var mRoomJoin = &method{
 	Name:          "room_join",
-	Summary:       "Join a public room by name, a moderated room (room_create) by its ID, or a private room by an invite token (room_invite); a private room's history and keys come by sync once an admin has added this node.",
+	Summary:       "Join a public room by name, a moderated room (room_create) by its ID, or a private room by an invite token (room_create, room_invite): a token that names nobody is first proved to the inviter's node, which admits this node and rekeys; history and keys then come by sync.",
 	Params:        []paramSpec{{Name: "name", Summary: "room name, a moderated room's ID, or an invite token", Schema: sNonEmpty, Required: true}},
 	Result:        paramSpec{Name: "room", Schema: ref("Room")},
 	NeedsChat:     true,

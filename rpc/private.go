@@ -15,7 +15,7 @@ const exampleInvite = "AQq7A..."
 
 var mRoomInvite = &method{
 	Name:    "room_invite",
-	Summary: "Make an invite token for a private room (by an admin). With a peer ID, first add that peer as a member and start a new key epoch sealed to its key bundle (fetched from it, so it must be reachable); the token then names it. Hand the token to the peer: it joins with room_join [invite]. The token holds no key.",
+	Summary: "Make an invite token for a private room (by an admin). With a peer ID, first add that peer as a member and start a new key epoch sealed to its key bundle (fetched from it, so it must be reachable); the token then names it. Without one, the room commits to the token's secret and the token admits one peer that proves the secret to this node (room_join [invite] does). The token holds no key.",
 	Params: []paramSpec{roomParam,
 		{Name: "peerId", Summary: "the peer to add (optional)", Schema: sNonEmpty}},
 	Result: paramSpec{Name: "invite", Schema: schema{"type": "object", "required": []string{"invite"},
