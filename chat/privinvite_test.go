@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -90,5 +91,35 @@ func TestPrivateInviteBySecret(t *testing.T) {
 	}
 	if ms := a.s.modRoom(room.ID).members(); len(ms) != 2 || !containsPeer(ms, b.id) {
 		t.Fatalf("members %v", ms)
+	}
+}
+
+// A member's subscription shows a private room's messages decrypted, as
+// they are stored; the room's name and key events show as nothing.
+func TestPrivateRoomSubscription(t *testing.T) {
+	ctx := context.Background()
+	a, b, room := privatePair(t)
+	sub, err := b.s.Subscribe(ctx, Filter{Room: room})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	// A new epoch first: its key events and the re-sent name come in the
+	// same pull, and must not show.
+	if err := a.s.rekey(ctx, a.s.modRoom(room), room, ""); err != nil {
+		t.Fatal(err)
+	}
+	m := marker()
+	if _, err := a.s.Send(ctx, room, m); err != nil {
+		t.Fatal(err)
+	}
+	b.pull(t, a.modPeer, room)
+	select {
+	case got := <-sub.C():
+		if got.Text != m || got.Author != a.id.String() {
+			t.Fatalf("B's subscription got %+v", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("B's subscription got nothing")
 	}
 }
