@@ -34,6 +34,7 @@ type Keys interface {
 //
 //	/private/<room>/plain/<event ID>          inner kind and body of a decrypted enc event
 //	/private/<room>/chain/<epoch ID>/<author> a chain's state (e2ee.Chain.MarshalState)
+//	/private/<room>/name                      the room's name, as last decrypted
 var privPrefix = ds.NewKey("/private")
 
 func plainKey(room string, id fmt.Stringer) ds.Key {

@@ -125,6 +125,8 @@ func secureDataDir(dir string, log *slog.Logger) error {
 		dir,
 		filepath.Join(dir, DatastoreDir),
 		filepath.Join(dir, KeyFile),
+		filepath.Join(dir, E2EEKeyFile),
+		filepath.Join(dir, BundleFile),
 		filepath.Join(dir, RPCTokenFile),
 		filepath.Join(dir, RPCAddrFile),
 		filepath.Join(dir, ConfigFile),

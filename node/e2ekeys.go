@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -57,7 +58,7 @@ func loadE2EEKeys(dir string, key crypto.PrivKey, now time.Time) (*e2eeKeys, err
 	if err != nil {
 		return nil, err
 	}
-	path := dir + string(os.PathSeparator) + E2EEKeyFile
+	path := filepath.Join(dir, E2EEKeyFile)
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		raw = make([]byte, 1+e2ee.SeedSize+32)
@@ -80,7 +81,7 @@ func loadE2EEKeys(dir string, key crypto.PrivKey, now time.Time) (*e2eeKeys, err
 	}
 	k := &e2eeKeys{kp: kp, data: append([]byte(nil), raw[1+e2ee.SeedSize:]...), book: e2ee.NewBundleBook()}
 	clear(raw)
-	bpath := dir + string(os.PathSeparator) + BundleFile
+	bpath := filepath.Join(dir, BundleFile)
 	var seq uint64 = 1
 	if b, err := os.ReadFile(bpath); err == nil {
 		if sb, err := e2ee.ParseBundle(b); err == nil && sb.Peer == self && string(sb.PublicKey) == string(kp.PublicKey()) {
