@@ -51,6 +51,9 @@ type Config struct {
 	// (JoinInvite with a token that does not name us); nil means such
 	// tokens cannot be used from this node.
 	Admission Admission
+	// DMDelivery hands a new direct conversation to its other member;
+	// nil means this node cannot start direct conversations.
+	DMDelivery DMDelivery
 }
 
 // DefaultConfig returns the defaults: DefaultLimits, DefaultOrphanLimits, time.Now, and no

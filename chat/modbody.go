@@ -109,6 +109,8 @@ type createBody struct {
 	Policy  string `json:"policy"`
 	Private bool   `json:"private,omitempty"`
 	Nonce   string `json:"nonce,omitempty"`
+	// DM marks a private room as a direct conversation (dm.go).
+	DM bool `json:"dm,omitempty"`
 }
 
 // decodeCreate parses a genesis body: a normalized name and a policy.
@@ -128,8 +130,8 @@ func decodeCreate(b []byte) (createBody, error) {
 		}
 		return c, nil
 	}
-	if c.Nonce != "" {
-		return createBody{}, fmt.Errorf("%w: a nonce in a public genesis", ErrBadModeration)
+	if c.Nonce != "" || c.DM {
+		return createBody{}, fmt.Errorf("%w: a nonce or dm in a public genesis", ErrBadModeration)
 	}
 	if n, err := NormalizeName(c.Name); err != nil || n != c.Name {
 		return createBody{}, fmt.Errorf("%w: name %q is not normalized", ErrBadModeration, c.Name)

@@ -66,6 +66,7 @@ type modRoom struct {
 	name    string
 	policy  string // the genesis policy
 	private bool   // a private room (private*.go)
+	dm      bool   // a direct conversation (dm.go)
 	nodes   map[ledger.ID]*dagNode
 	authors map[peer.ID]peer.ID // interned author strings
 	fronts  map[string]*frontier
@@ -291,7 +292,7 @@ func (r *modRoom) judgeGenesis(ev *ledger.Event, author peer.ID) (*dagNode, erro
 		// judged stands, on this node; honest creators sign one.
 		return nil, fmt.Errorf("%w: the room already has a genesis", ErrNotGenesis)
 	}
-	r.genesis, r.creator, r.name, r.policy, r.private = ev.ID(), author, c.Name, c.Policy, c.Private
+	r.genesis, r.creator, r.name, r.policy, r.private, r.dm = ev.ID(), author, c.Name, c.Policy, c.Private, c.DM
 	r.global = evaluate(author, c.Policy, nil)
 	return &dagNode{id: ev.ID(), author: author, lamport: 1, incl: r.empty}, nil
 }

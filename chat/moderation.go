@@ -176,7 +176,7 @@ func (s *Service) Create(ctx context.Context, name string, private bool) (Room, 
 		return Room{}, err
 	}
 	if private {
-		r, _, err := s.createPrivate(ctx, n)
+		r, _, err := s.createPrivate(ctx, n, false)
 		return r, err
 	}
 	if err != nil {
@@ -314,6 +314,9 @@ func (s *Service) describe(r Room) Room {
 	name, st := mr.snapshot()
 	if mr.isPrivate() {
 		r.Private = true
+		if mr.isDM() {
+			r.Kind = KindDM
+		}
 		name = s.roomName(context.Background(), r.ID)
 	}
 	if r.Name == "" {

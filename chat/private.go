@@ -34,10 +34,12 @@ func (s *Service) CreatePrivate(ctx context.Context, name string) (Room, string,
 	if err != nil {
 		return Room{}, "", err
 	}
-	return s.createPrivate(ctx, n)
+	return s.createPrivate(ctx, n, false)
 }
 
-func (s *Service) createPrivate(ctx context.Context, n string) (Room, string, error) {
+// createPrivate makes a private room named n (a direct conversation if
+// dm) with us its only member and admin.
+func (s *Service) createPrivate(ctx context.Context, n string, dm bool) (Room, string, error) {
 	if s.cfg.Keys == nil {
 		return Room{}, "", ErrPrivateRooms
 	}
@@ -53,7 +55,7 @@ func (s *Service) createPrivate(ctx context.Context, n string) (Room, string, er
 		s.joinMu.Unlock()
 		return Room{}, "", err
 	}
-	body, _ := json.Marshal(createBody{Policy: PolicyMembers, Private: true, Nonce: nh})
+	body, _ := json.Marshal(createBody{Policy: PolicyMembers, Private: true, Nonce: nh, DM: dm})
 	_, err := s.led.Append(ctx, s.key, r.ID, KindCreate, body, s.cfg.Clock())
 	s.joinMu.Unlock()
 	if err != nil {
@@ -64,6 +66,9 @@ func (s *Service) createPrivate(ctx context.Context, n string) (Room, string, er
 		return Room{}, "", err
 	}
 	s.announceJoin(ctx, r)
+	if dm {
+		return s.describe(r), "", nil // its one other member is added by name
+	}
 	tok, err := s.newInvite(ctx, r.ID, "")
 	if err != nil {
 		return Room{}, "", err
@@ -259,13 +264,9 @@ func (s *Service) JoinInvite(ctx context.Context, token string) (Room, error) {
 	if s.cfg.Keys == nil {
 		return Room{}, ErrPrivateRooms
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil || len(raw) > e2ee.MaxTokenSize {
-		return Room{}, fmt.Errorf("%w: not an invite token", ErrBadInvite)
-	}
-	tok, err := e2ee.ParseToken(raw)
+	tok, err := parseToken(token)
 	if err != nil {
-		return Room{}, fmt.Errorf("%w: %w", ErrBadInvite, err)
+		return Room{}, err
 	}
 	inv := tok.Invite
 	if err := inv.Verify(s.cfg.Clock()); err != nil {
@@ -285,6 +286,19 @@ func (s *Service) JoinInvite(ctx context.Context, token string) (Room, error) {
 		}
 	}
 	return s.Join(ctx, inv.Room)
+}
+
+// parseToken decodes an invite token's text and checks its signature.
+func parseToken(token string) (*e2ee.InviteToken, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(raw) > e2ee.MaxTokenSize {
+		return nil, fmt.Errorf("%w: not an invite token", ErrBadInvite)
+	}
+	tok, err := e2ee.ParseToken(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadInvite, err)
+	}
+	return tok, nil
 }
 
 // IsPrivate reports whether room is a known private room.

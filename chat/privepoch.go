@@ -174,6 +174,13 @@ func (r *modRoom) isPrivate() bool {
 	return r.private
 }
 
+// isDM reports whether the room's genesis made it a direct conversation.
+func (r *modRoom) isDM() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dm
+}
+
 // hasGenesis reports whether the room's genesis is known.
 func (r *modRoom) hasGenesis() bool {
 	r.mu.Lock()

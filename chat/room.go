@@ -21,6 +21,8 @@ type Room struct {
 	// PolicyMembers) as its known history decides; "" for other rooms.
 	// Filled when rooms are listed, not stored.
 	Policy string `json:"policy,omitempty"`
+	// Kind is "dm" for a direct conversation, "" for other rooms.
+	Kind string `json:"kind,omitempty"`
 }
 
 // MaxNameLen bounds a public room's name.
