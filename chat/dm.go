@@ -89,6 +89,16 @@ func (s *Service) DMSend(ctx context.Context, to, text string) (Message, error) 
 	return s.Send(ctx, r.ID, text)
 }
 
+// DMRoom returns the direct conversation with peer with, if there is one.
+func (s *Service) DMRoom(with string) (Room, bool, error) {
+	p, err := peer.Decode(with)
+	if err != nil {
+		return Room{}, false, fmt.Errorf("%w: peer %q", ErrBadModeration, with)
+	}
+	r, ok := s.dmRoom(p)
+	return r, ok, nil
+}
+
 // DMHistory returns the direct conversation with peer with, as History.
 func (s *Service) DMHistory(ctx context.Context, with string, q HistoryQuery) ([]Message, error) {
 	p, err := peer.Decode(with)
