@@ -41,6 +41,8 @@ type ChatAPI interface {
 	JoinInvite(ctx context.Context, token string) (chat.Room, error)
 	Invite(ctx context.Context, room, peer string) (string, error)
 	Kick(ctx context.Context, room, peer string) error
+	DMSend(ctx context.Context, to, text string) (chat.Message, error)
+	DMRoom(with string) (chat.Room, bool, error)
 }
 
 // subscription is the part of *chat.Subscription the server uses. It lets
@@ -69,6 +71,8 @@ type chatBackend interface {
 	JoinInvite(ctx context.Context, token string) (chat.Room, error)
 	Invite(ctx context.Context, room, peer string) (string, error)
 	Kick(ctx context.Context, room, peer string) error
+	DMSend(ctx context.Context, to, text string) (chat.Message, error)
+	DMRoom(with string) (chat.Room, bool, error)
 }
 
 type chatAdapter struct{ ChatAPI }

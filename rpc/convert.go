@@ -37,7 +37,7 @@ func toMessages(ms []chat.Message) []api.Message {
 }
 
 func toRoom(r chat.Room) api.Room {
-	return api.Room{ID: r.ID, Name: r.Name, Private: r.Private, Moderated: r.Moderated, Policy: r.Policy}
+	return api.Room{ID: r.ID, Name: r.Name, Private: r.Private, Moderated: r.Moderated, Policy: r.Policy, Kind: r.Kind}
 }
 
 func toRooms(rs []chat.Room) []api.Room {

@@ -287,6 +287,12 @@ func (c *fakeChat) Invite(context.Context, string, string) (string, error) {
 
 func (c *fakeChat) Kick(context.Context, string, string) error { return chat.ErrPrivateRooms }
 
+func (c *fakeChat) DMSend(context.Context, string, string) (chat.Message, error) {
+	return chat.Message{}, chat.ErrPrivateRooms
+}
+
+func (c *fakeChat) DMRoom(string) (chat.Room, bool, error) { return chat.Room{}, false, nil }
+
 func (c *fakeChat) Admins(_ context.Context, room string) ([]string, error) {
 	if strings.HasPrefix(room, "m-") {
 		return []string{"12D3KooWTest"}, nil

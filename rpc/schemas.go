@@ -64,6 +64,7 @@ var componentSchemas = map[string]schema{
 			"moderated": schema{"type": "boolean", "description": "made by room_create: has admins, bans and a join policy"},
 			"policy":    schema{"type": "string", "enum": []string{"open", "members"}, "description": "a moderated room's join policy"},
 			"invite":    schema{"type": "string", "description": "room_create of a private room only: an invite token for it"},
+			"kind":      schema{"type": "string", "enum": []string{"dm"}, "description": "dm: a direct conversation (dm_send)"},
 		},
 	},
 	"CreateRoom": {

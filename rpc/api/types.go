@@ -34,6 +34,8 @@ type Room struct {
 	// Invite is set only by room_create of a private room: an invite
 	// token for it (a capability, no key; see room_invite).
 	Invite string `json:"invite,omitempty"`
+	// Kind is "dm" for a direct conversation (dm_send), absent otherwise.
+	Kind string `json:"kind,omitempty"`
 }
 
 // CreateRoom is room_create's param.
