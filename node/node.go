@@ -232,6 +232,8 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		ccfg.Keys = keys
 		adm := &admission{host: n.p2p.Host()}
 		ccfg.Admission = adm
+		dms := &dmDelivery{host: n.p2p.Host()}
+		ccfg.DMDelivery = dms
 		ccfg.Limits = limits
 		if opts.Chat != nil {
 			opts.Chat(&ccfg)
@@ -240,8 +242,9 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		if err != nil {
 			return nil, err
 		}
-		adm.chat = n.chat
+		adm.chat, dms.chat = n.chat, n.chat
 		adm.serve()
+		dms.serve()
 		scfg := ledgersync.DefaultConfig()
 		scfg.Logger = log
 		scfg.Blocker = n.p2p // misbehaviour blocks at the gater, not only sync

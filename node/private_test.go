@@ -245,3 +245,66 @@ func TestPrivateInviteBySecretNodes(t *testing.T) {
 		t.Fatalf("C with a used-up invite: %v", err)
 	}
 }
+
+// Direct messages across three real nodes on 127.0.0.1 over RPC: A's
+// first dm_send to B starts the conversation and hands it to B; B's
+// dm_history shows it and room_list shows kind dm; B's reply lands in
+// the same conversation; C, connected to both, has no such room, and its
+// data directory holds neither message.
+func TestDirectMessagesThreeNodes(t *testing.T) {
+	ctx := t.Context()
+	dirA, dirB, dirC := t.TempDir(), t.TempDir(), t.TempDir()
+	a, b, c := startNode(t, dirA), startNode(t, dirB), startNode(t, dirC)
+	connect(t, b, a)
+	connect(t, c, a)
+	connect(t, c, b)
+	rpcOf := func(dir string) *client.Client {
+		url, token, err := client.ReadEndpoint(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return client.Dial(url, token)
+	}
+	ra, rb, rc := rpcOf(dirA), rpcOf(dirB), rpcOf(dirC)
+	idA, idB := a.Chat().Self().String(), b.Chat().Self().String()
+	dm := func(cl *client.Client, with string) []string {
+		var msgs []api.Message
+		if err := cl.Call(ctx, "dm_history", []any{with}, &msgs); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range msgs {
+			out = append(out, m.Text)
+		}
+		return out
+	}
+	m1, m2 := randomMarker(), randomMarker()
+	if err := ra.Call(ctx, "dm_send", []any{idB, m1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 20*time.Second, "B reads A's DM", func() bool {
+		return slices.Equal(dm(rb, idA), []string{m1})
+	}, syncState(a, b, c))
+	var rooms []api.Room
+	if err := rb.Call(ctx, "room_list", nil, &rooms); err != nil || len(rooms) != 1 || rooms[0].Kind != "dm" || !rooms[0].Private {
+		t.Fatalf("B's room_list: %+v %v", rooms, err)
+	}
+	if err := rb.Call(ctx, "dm_send", []any{idA, m2}, nil); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 20*time.Second, "A reads B's reply", func() bool {
+		return slices.Equal(dm(ra, idB), []string{m1, m2})
+	}, syncState(a, b, c))
+	if err := rc.Call(ctx, "room_list", nil, &rooms); err != nil || len(rooms) != 0 {
+		t.Fatalf("C's room_list: %+v %v", rooms, err)
+	}
+	if got := dm(rc, idA); len(got) != 0 {
+		t.Fatalf("C reads %q", got)
+	}
+	c.Close()
+	for _, s := range []string{m1, m2} {
+		if scanDir(t, dirC, []byte(s)) {
+			t.Fatalf("C's data directory holds %q", s)
+		}
+	}
+}
