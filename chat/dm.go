@@ -78,6 +78,10 @@ func (s *Service) DMSend(ctx context.Context, to, text string) (Message, error) 
 		if r, _, err = s.createPrivate(ctx, dmRoomName, true); err != nil {
 			return Message{}, err
 		}
+	}
+	if !ok || !s.hasWritten(ctx, r.ID, p) {
+		// New, or the peer has not joined yet as far as we know (an
+		// earlier hand-over may have failed): hand it over (again).
 		tok, err := s.Invite(ctx, r.ID, to)
 		if err != nil {
 			return Message{}, err
@@ -87,6 +91,15 @@ func (s *Service) DMSend(ctx context.Context, to, text string) (Message, error) 
 		}
 	}
 	return s.Send(ctx, r.ID, text)
+}
+
+// hasWritten reports whether p has an event in room here (its join).
+func (s *Service) hasWritten(ctx context.Context, room string, p peer.ID) bool {
+	ms, err := s.Members(ctx, room)
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(ms, func(m Member) bool { return m.PeerID == p.String() })
 }
 
 // DMRoom returns the direct conversation with peer with, if there is one.

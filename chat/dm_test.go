@@ -89,3 +89,29 @@ func TestDirectMessages(t *testing.T) {
 		t.Fatalf("C reads %+v", got)
 	}
 }
+
+// A first DM whose hand-over fails is not sent, and leaves the
+// conversation on the sender's side only; the next DMSend hands it over
+// again, and the peer reads that message.
+func TestDirectMessageHandOverRetried(t *testing.T) {
+	ctx := context.Background()
+	dir := newKeyDir()
+	peers := map[peer.ID]*Service{}
+	a, b := newPrivPeer(t, dir, "a"), newPrivPeer(t, dir, "b")
+	a.withDelivery(t, peers)
+	b.withDelivery(t, peers)
+	delete(peers, b.id) // B unreachable for the hand-over
+	if _, err := a.s.DMSend(ctx, b.id.String(), "first"); err == nil {
+		t.Fatal("the hand-over to an unreachable peer succeeded")
+	}
+	peers[b.id] = b.s
+	if _, err := a.s.DMSend(ctx, b.id.String(), "second"); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := a.s.dmRoom(b.id)
+	b.pull(t, a.modPeer, r.ID)
+	got, _ := b.s.DMHistory(ctx, a.id.String(), HistoryQuery{})
+	if len(got) != 1 || got[0].Text != "second" {
+		t.Fatalf("B reads %+v", got)
+	}
+}
