@@ -35,6 +35,7 @@ func moderationCommands() []*cli.Command {
 	}
 	return []*cli.Command{
 		create,
+		dmCommand(),
 		named(call("room_invite", -1, "ROOM [PEER]", func(a []string) ([]any, error) {
 			if len(a) > 2 {
 				return nil, usagef("invite: usage: parley invite ROOM [PEER]")
@@ -66,4 +67,49 @@ func anySlice(a []string) []any {
 		out[i] = s
 	}
 	return out
+}
+
+// dmCommand is `parley dm PEER [TEXT...]`: with text, send a direct
+// message (the first one starts the conversation); without, show the
+// conversation.
+func dmCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "dm",
+		Usage:     "send a direct message to PEER, or show the conversation with it (end-to-end encrypted)",
+		ArgsUsage: "PEER [TEXT...]",
+		Flags:     []cli.Flag{&cli.IntFlag{Name: "limit", Value: 50, Usage: "at most this many messages shown"}},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			args := cmd.Args().Slice()
+			if len(args) < 1 {
+				return usagef("dm: usage: parley dm PEER [TEXT...]")
+			}
+			c, err := dial(cmd)
+			if err != nil {
+				return err
+			}
+			w := cmd.Root().Writer
+			if len(args) > 1 {
+				var m api.Message
+				if err := c.Call(ctx, "dm_send", []any{args[0], joinArgs(args[1:])}, &m); err != nil {
+					return err
+				}
+				if cmd.Bool("json") {
+					return printJSON(w, m)
+				}
+				fmt.Fprintln(w, clean(m.ID, false))
+				return nil
+			}
+			var msgs []api.Message
+			if err := c.Call(ctx, "dm_history", []any{args[0], api.HistoryQuery{Limit: cmd.Int("limit")}}, &msgs); err != nil {
+				return err
+			}
+			if cmd.Bool("json") {
+				return printJSON(w, msgs)
+			}
+			for _, m := range msgs {
+				printMessage(w, m)
+			}
+			return nil
+		},
+	}
 }

@@ -96,3 +96,30 @@ func TestBinaryPrivateRoom(t *testing.T) {
 		t.Fatal("kicked B reads A's message")
 	}
 }
+
+// parley dm between two daemons: A's first message starts the
+// conversation; B shows it with `parley dm A` and answers.
+func TestBinaryDirectMessage(t *testing.T) {
+	a := startDaemon(t, "", "--name", "alice")
+	var info struct {
+		PeerID string `json:"peerId"`
+		Addrs  []string
+	}
+	json.Unmarshal([]byte(mustCLI(t, "--data", a.dir, "--json", "id")), &info)
+	b := startDaemon(t, "", "--name", "bob", "--peer", info.Addrs[0])
+	var bInfo struct {
+		PeerID string `json:"peerId"`
+	}
+	json.Unmarshal([]byte(mustCLI(t, "--data", b.dir, "--json", "id")), &bInfo)
+	testwait.ForEvery(t, 200*time.Millisecond, 20*time.Second, "A's first DM (B reachable)", func() bool {
+		_, _, code := runCLI(t, "--data", a.dir, "dm", bInfo.PeerID, "psst,", "bob")
+		return code == 0
+	})
+	testwait.ForEvery(t, 200*time.Millisecond, 20*time.Second, "A's DM at B", func() bool {
+		return strings.Contains(mustCLI(t, "--data", b.dir, "dm", info.PeerID), "psst, bob")
+	})
+	mustCLI(t, "--data", b.dir, "dm", info.PeerID, "hi alice")
+	testwait.ForEvery(t, 200*time.Millisecond, 20*time.Second, "B's answer at A", func() bool {
+		return strings.Contains(mustCLI(t, "--data", a.dir, "dm", bInfo.PeerID), "hi alice")
+	})
+}
