@@ -90,7 +90,7 @@ func (s *Service) rekey(ctx context.Context, mr *modRoom, room, name string) err
 	for i, m := range members {
 		var err error
 		if m == s.self {
-			_, bundles[i] = s.cfg.Keys.Own()
+			bundles[i] = s.cfg.Keys.OwnBundle()
 		} else if bundles[i], err = s.cfg.Keys.Bundle(ctx, m); err != nil {
 			return fmt.Errorf("key bundle of %s: %w", m, err)
 		}

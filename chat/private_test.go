@@ -35,8 +35,14 @@ type testKeys struct {
 	data []byte
 }
 
-func (k *testKeys) Own() (*e2ee.KeyPair, *e2ee.SignedBundle) { return k.kp, k.own }
-func (k *testKeys) DataKey() []byte                          { return k.data }
+func (k *testKeys) OwnBundle() *e2ee.SignedBundle { return k.own }
+func (k *testKeys) DataKey() []byte               { return k.data }
+func (k *testKeys) OwnKeyPair(h [e2ee.HashSize]byte) (*e2ee.KeyPair, *e2ee.SignedBundle, error) {
+	if h != k.own.Hash() {
+		return nil, nil, e2ee.ErrNoBundle
+	}
+	return k.kp, k.own, nil
+}
 func (k *testKeys) Bundle(_ context.Context, p peer.ID) (*e2ee.SignedBundle, error) {
 	k.dir.mu.Lock()
 	defer k.dir.mu.Unlock()

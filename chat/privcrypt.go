@@ -270,9 +270,9 @@ func (s *Service) openEpochKeys(mr *modRoom, ev *ledger.Event) {
 	if cs, err := s.chainsOf(ctx, p, k.Epoch); err != nil || cs != nil {
 		return // opened before
 	}
-	kp, own := s.cfg.Keys.Own()
-	if h := own.Hash(); string(h[:]) != string(mine.Bundle) {
-		s.log.Warn("epoch secret sealed to another bundle of ours", "room", ev.Room, "epoch", k.Epoch)
+	kp, own, err := s.cfg.Keys.OwnKeyPair([e2ee.HashSize]byte(mine.Bundle))
+	if err != nil {
+		s.log.Warn("epoch secret sealed to a bundle of ours no longer held", "room", ev.Room, "epoch", k.Epoch, "err", err)
 		return
 	}
 	ep := e2ee.Epoch{Room: ev.Room, ID: []byte(k.Epoch)}

@@ -156,7 +156,10 @@ func (s *Service) AdmitByInvite(ctx context.Context, joiner peer.ID, invite, pro
 	if used >= int(body.Uses) {
 		return fmt.Errorf("%w: used %d of %d times", ErrBadInvite, used, body.Uses)
 	}
-	kp, own := s.cfg.Keys.Own()
+	kp, own, err := s.cfg.Keys.OwnKeyPair(s.cfg.Keys.OwnBundle().Hash())
+	if err != nil {
+		return err
+	}
 	if err := e2ee.CheckSecret(kp, own, inv, [e2ee.HashSize]byte(body.Hash), joiner, proof, s.cfg.Clock()); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadInvite, err)
 	}

@@ -17,9 +17,13 @@ import (
 // used; node satisfies it. Implementations must be safe for concurrent
 // use.
 type Keys interface {
-	// Own returns this node's KEM key pair and its signed bundle, the one
-	// epoch secrets are sealed to.
-	Own() (*e2ee.KeyPair, *e2ee.SignedBundle)
+	// OwnBundle returns this node's current signed bundle, the one new
+	// epoch secrets and invite proofs are sealed to.
+	OwnBundle() *e2ee.SignedBundle
+	// OwnKeyPair returns the key pair of this node's bundle whose hash is
+	// h, with that bundle, while it is held (a bundle rotated away from
+	// still opens what was sealed to it).
+	OwnKeyPair(h [e2ee.HashSize]byte) (*e2ee.KeyPair, *e2ee.SignedBundle, error)
 	// Bundle returns peer p's current bundle, valid now and not a
 	// rollback of one seen before (fetched from p if need be).
 	Bundle(ctx context.Context, p peer.ID) (*e2ee.SignedBundle, error)

@@ -113,7 +113,15 @@ func (k *e2eeKeys) serve(h host.Host) {
 	})
 }
 
-func (k *e2eeKeys) Own() (*e2ee.KeyPair, *e2ee.SignedBundle) { return k.kp, k.own }
+func (k *e2eeKeys) OwnBundle() *e2ee.SignedBundle { return k.own }
+
+// OwnKeyPair returns the one key pair this node has, if h is its bundle's.
+func (k *e2eeKeys) OwnKeyPair(h [e2ee.HashSize]byte) (*e2ee.KeyPair, *e2ee.SignedBundle, error) {
+	if h != k.own.Hash() {
+		return nil, nil, fmt.Errorf("%w: no bundle of ours with that hash", e2ee.ErrNoBundle)
+	}
+	return k.kp, k.own, nil
+}
 
 func (k *e2eeKeys) DataKey() []byte { return k.data }
 
