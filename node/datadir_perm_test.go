@@ -86,12 +86,12 @@ func TestLooseDataDirTightened(t *testing.T) {
 		filepath.Join(dir, KeyFile):      0o644,
 		filepath.Join(dir, RPCTokenFile): 0o640,
 		filepath.Join(dir, ConfigFile):   0o644,
-		filepath.Join(dir, E2EEKeyFile):  0o644,
+		filepath.Join(dir, KeyringFile):  0o644,
 	}
 	if err := os.WriteFile(filepath.Join(dir, RPCTokenFile), []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, E2EEKeyFile), nil, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, KeyringFile), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(sst, nil, 0o644); err != nil {

@@ -88,8 +88,8 @@ type Node struct {
 	bundles *bundles         // nil on a bootstrap node
 	met     *metrics.Metrics // nil unless Config.Metrics
 
-	// dataKey is for the at-rest encryption of decrypted private
-	// content (Keys.DataKey); kept for the store that will use it.
+	// dataKey seals what the node keeps of private content at rest:
+	// the keyring's seeds and chat's private rooms (chatKeys).
 	dataKey []byte
 
 	closeOnce sync.Once
@@ -224,12 +224,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		if n.met != nil {
 			ccfg.Metrics = n.met
 		}
-		keys, err := loadE2EEKeys(opts.DataDir, n.key, time.Now())
-		if err != nil {
-			return nil, err
-		}
-		keys.serve(n.p2p.Host())
-		ccfg.Keys = keys
+		ccfg.Keys = chatKeys{n}
 		adm := &admission{host: n.p2p.Host()}
 		ccfg.Admission = adm
 		dms := &dmDelivery{host: n.p2p.Host()}
