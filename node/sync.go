@@ -24,11 +24,10 @@ var (
 )
 
 // allowSync is the syncer's access rule (ledgersync.Config.Allow), wired
-// in by New: whether p may sync room with us. Every room is public until
-// chat has private rooms; then this asks chat (a private room's members
-// and store nodes), and a refused peer is answered as for a room we do
-// not hold and never sent a Hello for it.
-func (s syncStore) allowSync(room string, p peer.ID) bool { return true }
+// in by New: whether p may sync room with us. Chat answers: a private
+// room's members only (chat.Service.MayRead); a refused peer is answered
+// as for a room we do not hold and is never sent a Hello for it.
+func (s syncStore) allowSync(room string, p peer.ID) bool { return s.svc.MayRead(room, p) }
 
 func (s syncStore) Rooms(ctx context.Context) ([]string, error) {
 	rs, err := s.svc.Rooms(ctx)
