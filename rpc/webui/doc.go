@@ -16,7 +16,11 @@
 // WebSocket that reopens with backoff), vlist.js the virtualised message
 // list, view.js the DOM helpers that render peer data as text, and
 // members.js the members panel with the moderation controls, shown only to
-// a room's admins and only when rpc.discover lists the methods.
+// a room's admins and only when rpc.discover lists the methods (in a
+// private room: invite by peer ID and remove, room_invite and room_kick).
+// dm.js handles direct conversations (room_list kind "dm", labelled by
+// the other member; dm_send and dm_history), and dialog.js the invite
+// dialog that room_create of a private room and room_invite open.
 //
 // Token handling: the page reads the token from the URL fragment, keeps it
 // in sessionStorage (this tab only) and removes it from the address bar.

@@ -4,6 +4,8 @@ import { checkToken, Codes, Conn } from './rpc.js';
 import { VirtualList } from './vlist.js';
 import { Members } from './members.js';
 import { el, messageRow, roomLabel } from './view.js';
+import { InviteDialog } from './dialog.js';
+import { dmLabel, isDM, pendingDM, resolvePeers } from './dm.js';
 
 const firstPage = 100; // messages shown when a room opens
 const olderPage = 500; // messages per msg_history page while scrolling back
@@ -46,7 +48,12 @@ const state = {
   infoTimer: 0,
   roomsFrame: 0,
   token: '',
+  dmPeers: new Map(), // DM room ID → its other member {peerId, name}
+  dialog: null,
 };
+
+// label names a room or direct conversation for the list and the title.
+const label = (r) => (isDM(r) ? dmLabel(r, state.dmPeers) : roomLabel(r));
 
 async function main() {
   const token = takeToken();
@@ -70,13 +77,16 @@ async function main() {
   $('gate').hidden = true;
   $('app').hidden = false;
   $('create-form').hidden = !state.methods.has('room_create');
+  $('create-private-row').hidden = !state.methods.has('room_invite');
+  $('dms').hidden = !state.methods.has('dm_send');
+  state.dialog = new InviteDialog();
   state.list = new VirtualList($('messages'), {
     render: messageRow,
     keyOf: (m) => (m.start ? '^start' : m.id),
     onNearTop: loadOlder,
   });
   state.conn = new Conn(token, { onNotify, onState });
-  state.members = new Members(state.conn, state.methods);
+  state.members = new Members(state.conn, state.methods, state.dialog, label);
   wireForms();
   state.conn.start();
 }
@@ -155,8 +165,8 @@ async function refreshInfo() {
     const cur = open && rooms.result.find((r) => r.id === open.id);
     if (cur) {
       state.current = cur;
-      $('room-title').textContent = roomLabel(cur);
-    } else if (open) {
+      $('room-title').textContent = label(cur);
+    } else if (open && !open.pending) {
       // Left elsewhere (the CLI, another app): move on.
       const next = await mostRecent();
       if (next) openRoom(next);
@@ -206,7 +216,13 @@ function onNotify(method, params) {
 
 function onMessage(m) {
   if (m.cursor) state.cursor = m.cursor;
-  if (!state.rooms.some((r) => r.id === m.room)) return;
+  if (!state.rooms.some((r) => r.id === m.room)) {
+    // A conversation another peer just started with us, or a room joined
+    // elsewhere: list it, and count this message as unread in it.
+    state.unread.set(m.room, (state.unread.get(m.room) ?? 0) + 1);
+    if (!state.roomsLoad) state.roomsLoad = loadRooms().catch(() => {}).finally(() => { state.roomsLoad = null; });
+    return;
+  }
   if (state.current && m.room === state.current.id) {
     insertLive(m);
     return;
@@ -244,8 +260,21 @@ async function loadRooms() {
 
 function setRooms(rooms) {
   state.rooms = rooms;
-  if (state.current && !rooms.some((r) => r.id === state.current.id)) state.current = null;
+  const cur = state.current;
+  if (cur?.pending) {
+    // The conversation being started exists now: open it.
+    const dm = rooms.find((r) => isDM(r) && state.dmPeers.get(r.id)?.peerId === cur.peer);
+    if (dm) openRoom(dm);
+  } else if (cur && !rooms.some((r) => r.id === cur.id)) {
+    state.current = null;
+  }
   renderRooms();
+  resolvePeers(state.conn, rooms, state.me, state.dmPeers).then((added) => {
+    if (!added) return;
+    renderRooms();
+    if (isDM(state.current)) $('room-title').textContent = label(state.current);
+    if (state.current?.pending) setRooms(state.rooms);
+  }, () => {});
 }
 
 // mostRecent returns the joined room whose newest message arrived last
@@ -268,13 +297,13 @@ async function mostRecent() {
 }
 
 function renderRooms() {
-  const list = $('room-list');
-  list.replaceChildren(...state.rooms.map((r) => {
+  const item = (r) => {
     const n = state.unread.get(r.id) ?? 0;
-    const b = el('button', { type: 'button' }, el('span', { class: 'room-name' }, roomLabel(r)));
+    const b = el('button', { type: 'button' }, el('span', { class: 'room-name' }, label(r)));
     if (state.current && r.id === state.current.id) b.setAttribute('aria-current', 'true');
     if (n > 0) b.append(el('span', { class: 'badge' }, String(n), el('span', { class: 'visually-hidden' }, ' new')));
-    if (r.moderated) b.append(el('span', { class: 'tag' }, 'moderated'));
+    if (r.private && !isDM(r)) b.append(el('span', { class: 'tag' }, 'private'));
+    else if (r.moderated && !isDM(r)) b.append(el('span', { class: 'tag' }, 'moderated'));
     b.title = r.id;
     b.addEventListener('click', () => {
       openRoom(r);
@@ -282,8 +311,11 @@ function renderRooms() {
       $('composer-text').focus();
     });
     return el('li', {}, b);
-  }));
-  $('no-rooms').hidden = state.rooms.length > 0;
+  };
+  const rooms = state.rooms.filter((r) => !isDM(r));
+  $('room-list').replaceChildren(...rooms.map(item));
+  $('dm-list').replaceChildren(...state.rooms.filter(isDM).map(item));
+  $('no-rooms').hidden = rooms.length > 0;
 }
 
 function showEmpty() {
@@ -291,6 +323,7 @@ function showEmpty() {
   state.view = null;
   state.list.reset([]);
   $('room-title').textContent = 'No room open';
+  $('empty').textContent = 'Join or pick a room to start.';
   $('empty').hidden = false;
   for (const id of ['composer-text', 'send', 'leave']) $(id).disabled = true;
   state.members.show(null, state.me);
@@ -303,18 +336,27 @@ async function openRoom(room) {
   state.unread.delete(room.id);
   state.view = { gen, ids: new Set(), atStart: false, loading: true };
   state.list.reset([]);
-  $('room-title').textContent = roomLabel(room);
-  document.title = `${roomLabel(room)} · Parley`;
+  $('room-title').textContent = label(room);
+  document.title = `${label(room)} · Parley`;
   $('empty').hidden = true;
   for (const id of ['composer-text', 'send', 'leave']) $(id).disabled = false;
   $('leave').textContent = 'Leave';
   delete $('leave').dataset.confirm;
   $('send-error').textContent = '';
-  state.members.show(room, state.me);
+  state.members.show(room.pending ? null : room, state.me);
   renderRooms();
+  if (room.pending) {
+    state.list.reset([]);
+    $('empty').hidden = false;
+    $('empty').textContent = 'No messages yet. Your first message starts an end-to-end encrypted conversation; the peer must be reachable.';
+    $('leave').disabled = true;
+    state.view.loading = false;
+    return;
+  }
+  $('empty').textContent = 'Join or pick a room to start.';
   let msgs;
   try {
-    msgs = await state.conn.call('msg_history', [room.id, { limit: firstPage }]);
+    msgs = await state.conn.call(...historyCall(room, { limit: firstPage }));
   } catch (e) {
     if (gen === state.gen) $('send-error').textContent = 'Could not load messages: ' + e.message;
     return;
@@ -339,6 +381,13 @@ async function openRoom(room) {
   }
 }
 
+// historyCall is the call for a page of room's messages: dm_history by the
+// other member for a direct conversation whose member is known.
+function historyCall(room, q) {
+  const p = isDM(room) && state.dmPeers.get(room.id);
+  return p && state.methods.has('dm_history') ? ['dm_history', [p.peerId, q]] : ['msg_history', [room.id, q]];
+}
+
 // loadOlder fetches the page before the oldest shown message.
 async function loadOlder() {
   const v = state.view;
@@ -349,7 +398,7 @@ async function loadOlder() {
   const room = state.current;
   let msgs;
   try {
-    msgs = await state.conn.call('msg_history', [room.id, { limit: olderPage, before: oldest.id }]);
+    msgs = await state.conn.call(...historyCall(room, { limit: olderPage, before: oldest.id }));
   } catch {
     v.loading = false;
     return;
@@ -376,7 +425,12 @@ function wireForms() {
   });
   $('create-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    roomCall('room_create', $('create-name'), (name) => [{ name }]);
+    const priv = $('create-private').checked && !$('create-private-row').hidden;
+    roomCall('room_create', $('create-name'), (name) => [priv ? { name, private: true } : { name }]);
+  });
+  $('dm-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    openDM($('dm-peer').value.trim());
   });
 
   $('composer').addEventListener('submit', (e) => {
@@ -429,6 +483,26 @@ async function roomCall(method, input, params = (name) => [name]) {
   openRoom(state.rooms.find((r) => r.id === room.id) ?? room);
   setSidebar(false);
   $('composer-text').focus();
+  if (room.invite) {
+    $('create-private').checked = false;
+    state.dialog.open(label(room), room.invite, 'Anyone with this invite can join once (Join a room by name, ID or invite), while your node is reachable. It holds no key; treat it like a password until used.');
+  }
+}
+
+// openDM opens the direct conversation with peer, or a pending view of it
+// whose first message starts it.
+function openDM(peer) {
+  if (!peer) return;
+  $('side-error').textContent = '';
+  if (peer === state.me) {
+    $('side-error').textContent = 'That is your own peer ID.';
+    return;
+  }
+  $('dm-peer').value = '';
+  const dm = state.rooms.find((r) => isDM(r) && state.dmPeers.get(r.id)?.peerId === peer);
+  openRoom(dm ?? pendingDM(peer));
+  setSidebar(false);
+  $('composer-text').focus();
 }
 
 async function send() {
@@ -438,9 +512,18 @@ async function send() {
   box.dataset.busy = '1';
   $('send-error').textContent = '';
   const room = state.current;
+  const peer = isDM(room) && (room.pending ? room.peer : state.dmPeers.get(room.id)?.peerId);
   try {
-    const m = await state.conn.call('msg_send', [room.id, text]);
+    const m = await (peer ? state.conn.call('dm_send', [peer, text]) : state.conn.call('msg_send', [room.id, text]));
     box.value = '';
+    if (room.pending) {
+      // The conversation exists now: list it and open it by its room.
+      state.dmPeers.set(m.room, { peerId: peer, name: '' });
+      await loadRooms();
+      const dm = state.rooms.find((r) => r.id === m.room);
+      if (dm && state.current === room) openRoom(dm);
+      return;
+    }
     if (state.current === room && state.view) {
       state.list.stick = true; // show what we just sent
       insertLive(m);

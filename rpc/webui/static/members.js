@@ -1,14 +1,19 @@
 // The members panel of the open room, and the moderation controls in it.
 // Ban and unban are shown only when room_admins lists this node's peer ID,
 // and only when the node has those methods (rpc.discover); a node without
-// them (-32601) shows members alone.
+// them (-32601) shows members alone. In a private room an admin also
+// invites (room_invite, shown in the invite dialog) and removes members
+// (room_kick).
 import { Codes } from './rpc.js';
 import { el, peerLabel, shortPeer, when } from './view.js';
 
 export class Members {
-  constructor(conn, methods) {
+  constructor(conn, methods, dialog, label) {
     this.conn = conn;
     this.methods = methods;
+    this.dialog = dialog;
+    this.label = label;
+    this.inviteForm = document.getElementById('invite-form');
     this.panel = document.getElementById('members');
     this.toggle = document.getElementById('members-toggle');
     this.list = document.getElementById('member-list');
@@ -24,6 +29,32 @@ export class Members {
       const peer = input.value.trim();
       if (peer) this.moderate('room_unban', peer, () => { input.value = ''; });
     });
+    this.inviteForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.invite(document.getElementById('invite-peer'));
+    });
+  }
+
+  // privateAdmin: this room takes room_invite and room_kick from us.
+  privateAdmin(admins) {
+    const r = this.room;
+    return r.private && r.kind !== 'dm' && admins.has(this.me) && this.methods.has('room_invite');
+  }
+
+  async invite(input) {
+    const peer = input.value.trim();
+    const room = this.room;
+    try {
+      const res = await this.conn.call('room_invite', peer ? [room.id, peer] : [room.id]);
+      input.value = '';
+      this.status.textContent = '';
+      this.dialog.open(this.label(room), res.invite, peer
+        ? `${shortPeer(peer)} is a member now and can read what is written from here on; it joins with this invite.`
+        : 'Anyone with this invite can join once, while your node is reachable. It holds no key; treat it like a password until used.');
+      if (peer) this.load();
+    } catch (e) {
+      this.status.textContent = 'Invite failed: ' + e.message;
+    }
   }
 
   get moderation() {
@@ -76,45 +107,51 @@ export class Members {
 
   render(members, admins) {
     const isAdmin = this.moderation && admins.has(this.me);
-    this.unban.hidden = !isAdmin;
+    const priv = this.privateAdmin(admins);
+    this.unban.hidden = !isAdmin || this.room.private;
+    this.inviteForm.hidden = !priv;
     this.list.replaceChildren(...members.map((m) => {
       const li = el('li', { class: 'member' },
         el('span', { class: 'who', title: m.peerId }, peerLabel(m.peerId, m.name)));
       if (m.peerId === this.me) li.append(el('span', { class: 'tag' }, 'you'));
       if (admins.has(m.peerId)) li.append(el('span', { class: 'tag' }, 'admin'));
       if (m.lastSeen) li.append(el('span', { class: 'msg-time' }, 'seen ' + when(m.lastSeen)));
-      if (isAdmin && m.peerId !== this.me && !admins.has(m.peerId)) li.append(this.banButton(m));
+      if (m.peerId !== this.me && !admins.has(m.peerId)) {
+        if (priv && this.methods.has('room_kick')) li.append(this.confirmButton(m, 'Remove', 'room_kick'));
+        else if (isAdmin && !this.room.private) li.append(this.confirmButton(m, 'Ban', 'room_ban'));
+      }
       return li;
     }));
     if (members.length === 0) this.list.append(el('li', { class: 'hint' }, 'No members known yet.'));
   }
 
-  // banButton asks for a second press before banning.
-  banButton(m) {
+  // confirmButton (Ban, Remove) asks for a second press before acting.
+  confirmButton(m, verb, method) {
     const label = peerLabel(m.peerId, m.name);
-    const b = el('button', { type: 'button', class: 'danger' }, 'Ban');
-    b.setAttribute('aria-label', 'Ban ' + label);
+    const b = el('button', { type: 'button', class: 'danger' }, verb);
+    b.setAttribute('aria-label', `${verb} ${label}`);
     b.addEventListener('click', () => {
       if (b.dataset.confirm !== '1') {
         b.dataset.confirm = '1';
-        b.textContent = 'Confirm ban';
-        b.setAttribute('aria-label', 'Confirm ban of ' + label);
+        b.textContent = 'Confirm ' + verb.toLowerCase();
+        b.setAttribute('aria-label', `Confirm ${verb.toLowerCase()} of ${label}`);
         return;
       }
       b.disabled = true;
-      this.moderate('room_ban', m.peerId, () => this.load());
+      this.moderate(method, m.peerId, () => this.load());
     });
     return b;
   }
 
   async moderate(method, peer, then) {
-    const verb = method === 'room_ban' ? 'Banned' : 'Unbanned';
+    const verbs = { room_ban: ['Banned', 'Ban'], room_unban: ['Unbanned', 'Unban'], room_kick: ['Removed', 'Remove'] };
+    const [verb, name] = verbs[method];
     try {
       await this.conn.call(method, [this.room.id, peer]);
       this.status.textContent = `${verb} ${shortPeer(peer)}.`;
       then();
     } catch (e) {
-      this.status.textContent = `${method === 'room_ban' ? 'Ban' : 'Unban'} failed: ${e.message}`;
+      this.status.textContent = `${name} failed: ${e.message}`;
       if (e.code === Codes.methodNotFound) {
         this.methods.delete(method);
         this.load();
