@@ -39,7 +39,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("build parley: %v\n%s", err, out)
 	}
 
-	run := exec.CommandContext(ctx, nodeBin, "--test", "--test-concurrency=1", "--test-reporter=spec", "chat.test.mjs")
+	run := exec.CommandContext(ctx, nodeBin, "--test", "--test-concurrency=1", "--test-reporter=spec", "chat.test.mjs", "private.test.mjs")
 	run.Env = append(os.Environ(), "PARLEY_BIN="+bin, "CHROMIUM="+chromium)
 	run.Stdout, run.Stderr = t.Output(), t.Output()
 	run.WaitDelay = 10 * time.Second

@@ -3,12 +3,10 @@
 // the binary), or directly: PARLEY_BIN=/tmp/parley node --test chat.test.mjs
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { artifactsDir, Daemon, freePort, launchBrowser, waitFor, watch } from './harness.mjs';
+import { artifactsDir, axeCheck, Daemon, freePort, launchBrowser, waitFor, watch } from './harness.mjs';
 
-const require = createRequire(import.meta.url);
 const xss = '<img src=x onerror=alert(1)>';
 // Bob's display name is markup too: names come from peers as well.
 const bobName = 'bob<img src=x onerror=alert(2)>';
@@ -40,16 +38,6 @@ function shown(page, text, timeout = 20000) {
   return page.waitForFunction((t) => [...document.querySelectorAll('.msg-text')].some((e) => e.textContent === t), text, { timeout });
 }
 
-async function axeCheck(page, what) {
-  const src = await readFile(require.resolve('axe-core/axe.min.js'), 'utf8');
-  // Evaluated over the DevTools protocol, which the page's CSP does not
-  // govern (an injected <script> would be refused, rightly).
-  await page.evaluate(src);
-  const res = await page.evaluate(() => window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }));
-  const bad = res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  console.log(`axe on ${what}: ${res.passes.length} rules pass, ${res.violations.length} violations (${bad.length} serious or critical)`);
-  assert.deepEqual(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`), [], `axe on ${what}`);
-}
 
 describe('chat page', () => {
   before(async () => {

@@ -4,9 +4,13 @@ import { spawn, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import assert from 'node:assert/strict';
+
+const require = createRequire(import.meta.url);
 
 // waitFor polls cond (sync or async) until it returns a truthy value,
 // which it returns; it throws naming what after timeoutMs.
@@ -142,4 +146,17 @@ export async function artifactsDir() {
   const dir = process.env.PARLEY_ARTIFACTS || join(tmpdir(), 'parley-browser-artifacts');
   await mkdir(dir, { recursive: true });
   return dir;
+}
+
+// axeCheck runs axe-core on page and fails on serious or critical
+// violations.
+export async function axeCheck(page, what) {
+  const src = await readFile(require.resolve('axe-core/axe.min.js'), 'utf8');
+  // Evaluated over the DevTools protocol, which the page's CSP does not
+  // govern (an injected <script> would be refused, rightly).
+  await page.evaluate(src);
+  const res = await page.evaluate(() => window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }));
+  const bad = res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  console.log(`axe on ${what}: ${res.passes.length} rules pass, ${res.violations.length} violations (${bad.length} serious or critical)`);
+  assert.deepEqual(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`), [], `axe on ${what}`);
 }
