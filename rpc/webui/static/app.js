@@ -220,9 +220,12 @@ function onMessage(m) {
     // A conversation another peer just started with us, or a room joined
     // elsewhere: list it, and count this message as unread in it.
     state.unread.set(m.room, (state.unread.get(m.room) ?? 0) + 1);
-    if (!state.roomsLoad) state.roomsLoad = loadRooms().catch(() => {}).finally(() => { state.roomsLoad = null; });
+    reloadRooms();
     return;
   }
+  // A room joined by ID or invite learns its name from its history: now
+  // that some has come, show the name without waiting for the next poll.
+  if (!state.rooms.find((r) => r.id === m.room).name) reloadRooms();
   if (state.current && m.room === state.current.id) {
     insertLive(m);
     return;
@@ -252,6 +255,17 @@ function redact(roomId, id) {
   if (i < 0) return;
   state.list.items[i] = { ...state.list.items[i], redacted: true, text: '' };
   state.list.refresh(id);
+}
+
+// reloadRooms refreshes the room list at most once a second, however
+// many messages ask for it.
+function reloadRooms() {
+  if (state.roomsLoad) return;
+  const wait = Math.max(0, (state.roomsAt ?? 0) + 1000 - Date.now());
+  state.roomsLoad = new Promise((r) => setTimeout(r, wait))
+    .then(() => { state.roomsAt = Date.now(); return refreshInfo(); })
+    .catch(() => {})
+    .finally(() => { state.roomsLoad = null; });
 }
 
 async function loadRooms() {
