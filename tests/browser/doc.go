@@ -4,8 +4,10 @@
 //
 // # Where to start
 //
-// chat.test.mjs is the tests (node:test), harness.mjs starts daemons and
-// the browser; browser_test.go is the Go entry point, which builds the
+// chat.test.mjs tests rooms and moderation, private.test.mjs private
+// rooms, the invite dialog and direct messages (three daemons, one never
+// invited); both use node:test. harness.mjs starts daemons and the
+// browser and runs axe-core; browser_test.go is the Go entry point, which builds the
 // binary and runs them. Plain `go test ./...` skips them; to run them:
 //
 //	apt-get install -y --no-install-recommends chromium
