@@ -27,43 +27,32 @@ const AdmitProtocol protocol.ID = "/parley/e2ee-admit/1.0.0"
 // bundle and rekeys before answering.
 const admitTimeout = time.Minute
 
-// maxAdmitReason bounds the refusal text read back.
-const maxAdmitReason = 512
-
 // errAdmitRefused is wrapped around an inviter's refusal.
 var errAdmitRefused = errors.New("inviter refused the invite")
 
 // admission is the node's chat.Admission, and serves AdmitProtocol for
 // invites this node made.
 type admission struct {
-	host host.Host
-	chat *chat.Service
+	host  host.Host
+	chat  *chat.Service
+	guard *e2eeGuard
 }
 
 var _ chat.Admission = (*admission)(nil)
 
+func newAdmission(h host.Host) *admission {
+	return &admission{host: h, guard: newE2EEGuard(h, AdmitProtocol)}
+}
+
 func (a *admission) serve() {
-	a.host.SetStreamHandler(AdmitProtocol, func(s network.Stream) {
-		defer s.Close()
-		s.SetDeadline(time.Now().Add(admitTimeout))
+	a.guard.serve(func(ctx context.Context, s network.Stream) error {
 		r := bufio.NewReader(io.LimitReader(s, e2ee.MaxInviteSize+e2ee.SealedSecretSize+2*binary.MaxVarintLen64))
 		inv, err1 := readField(r, e2ee.MaxInviteSize)
 		proof, err2 := readField(r, e2ee.SealedSecretSize)
 		if err := errors.Join(err1, err2); err != nil {
-			s.Reset()
-			return
+			return errMalformedRequest
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), admitTimeout)
-		defer cancel()
-		if err := a.chat.AdmitByInvite(ctx, s.Conn().RemotePeer(), inv, proof); err != nil {
-			msg := err.Error()
-			if len(msg) > maxAdmitReason {
-				msg = msg[:maxAdmitReason]
-			}
-			s.Write(append([]byte{1}, msg...))
-			return
-		}
-		s.Write([]byte{0})
+		return a.chat.AdmitByInvite(ctx, s.Conn().RemotePeer(), inv, proof)
 	})
 }
 
@@ -97,12 +86,11 @@ func (a *admission) Ask(ctx context.Context, admin peer.ID, invite, proof []byte
 		return fmt.Errorf("send to inviter %s: %w", admin, err)
 	}
 	s.CloseWrite()
-	ans, err := io.ReadAll(io.LimitReader(s, 1+maxAdmitReason))
-	if err != nil || len(ans) == 0 {
-		return fmt.Errorf("inviter %s did not answer: %v", admin, err)
-	}
-	if ans[0] != 0 {
-		return fmt.Errorf("%w: %w: %s", chat.ErrBadInvite, errAdmitRefused, ans[1:])
+	if err := readAnswer(s, errAdmitRefused); err != nil {
+		if errors.Is(err, errAdmitRefused) {
+			return fmt.Errorf("%w: %w", chat.ErrBadInvite, err)
+		}
+		return fmt.Errorf("inviter %s: %w", admin, err)
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -27,32 +26,25 @@ const maxDMToken = (e2ee.MaxTokenSize*4 + 2) / 3
 
 // dmDelivery is the node's chat.DMDelivery and serves DMProtocol.
 type dmDelivery struct {
-	host host.Host
-	chat *chat.Service
+	host  host.Host
+	chat  *chat.Service
+	guard *e2eeGuard
 }
 
 var _ chat.DMDelivery = (*dmDelivery)(nil)
 
+func newDMDelivery(h host.Host) *dmDelivery {
+	return &dmDelivery{host: h, guard: newE2EEGuard(h, DMProtocol)}
+}
+
 func (d *dmDelivery) serve() {
-	d.host.SetStreamHandler(DMProtocol, func(s network.Stream) {
-		defer s.Close()
-		s.SetDeadline(time.Now().Add(admitTimeout))
+	d.guard.serve(func(ctx context.Context, s network.Stream) error {
 		tok, err := io.ReadAll(io.LimitReader(s, maxDMToken+1))
 		if err != nil || len(tok) > maxDMToken {
-			s.Reset()
-			return
+			return errMalformedRequest
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), admitTimeout)
-		defer cancel()
-		if _, err := d.chat.AcceptDM(ctx, s.Conn().RemotePeer(), string(tok)); err != nil {
-			msg := err.Error()
-			if len(msg) > maxAdmitReason {
-				msg = msg[:maxAdmitReason]
-			}
-			s.Write(append([]byte{1}, msg...))
-			return
-		}
-		s.Write([]byte{0})
+		_, err = d.chat.AcceptDM(ctx, s.Conn().RemotePeer(), string(tok))
+		return err
 	})
 }
 
@@ -72,12 +64,8 @@ func (d *dmDelivery) Deliver(ctx context.Context, to peer.ID, token string) erro
 		return fmt.Errorf("send to %s: %w", to, err)
 	}
 	s.CloseWrite()
-	ans, err := io.ReadAll(io.LimitReader(s, 1+maxAdmitReason))
-	if err != nil || len(ans) == 0 {
-		return fmt.Errorf("%s did not answer: %v", to, err)
-	}
-	if ans[0] != 0 {
-		return fmt.Errorf("%w: %s", errDMRefused, ans[1:])
+	if err := readAnswer(s, errDMRefused); err != nil {
+		return fmt.Errorf("%s: %w", to, err)
 	}
 	return nil
 }

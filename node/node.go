@@ -82,6 +82,7 @@ type Node struct {
 	own   bool // we opened store and must close it
 	p2p   *p2p.Node
 	chat  *chat.Service
+	e2ee  []*e2eeGuard // private-room stream protocols, closed before chat
 	sync  *ledgersync.Syncer
 	rpc   *rpc.Server
 
@@ -225,9 +226,11 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 			ccfg.Metrics = n.met
 		}
 		ccfg.Keys = chatKeys{n}
-		adm := &admission{host: n.p2p.Host()}
+		adm := newAdmission(n.p2p.Host())
+		n.e2ee = append(n.e2ee, adm.guard)
 		ccfg.Admission = adm
-		dms := &dmDelivery{host: n.p2p.Host()}
+		dms := newDMDelivery(n.p2p.Host())
+		n.e2ee = append(n.e2ee, dms.guard)
 		ccfg.DMDelivery = dms
 		ccfg.Limits = limits
 		if opts.Chat != nil {
@@ -333,6 +336,9 @@ func (n *Node) close() error {
 		}
 		if n.sync != nil {
 			errs = append(errs, n.sync.Close())
+		}
+		for _, g := range n.e2ee {
+			g.close() // before chat: pending admissions and joins end now
 		}
 		if n.chat != nil {
 			errs = append(errs, n.chat.Close())

@@ -130,7 +130,8 @@ func newHost(key crypto.PrivKey, cfg Config, bootstrap []peer.AddrInfo) (host.Ho
 // resourceLimits are go-libp2p's default limits plus its limits for the
 // services Parley uses (identify, ping, AutoNAT, hole punching, relay)
 // and ledger sync's (ledgersync.AddServiceLimits: streams and frame memory
-// per peer and in all) and key exchange's (keyx.AddServiceLimits), scaled to cfg.ResourceMemory and cfg.ResourceFDs
+// per peer and in all) and key exchange's (keyx.AddServiceLimits) and the private-room protocols'
+// (E2EEServiceName), scaled to cfg.ResourceMemory and cfg.ResourceFDs
 // when set (always on a bootstrap node, see Config.withDefaults) or to the
 // machine otherwise.
 func resourceLimits(cfg Config) rcmgr.ConcreteLimitConfig {
@@ -138,11 +139,18 @@ func resourceLimits(cfg Config) rcmgr.ConcreteLimitConfig {
 	libp2p.SetDefaultServiceLimits(&limits)
 	ledgersync.AddServiceLimits(&limits)
 	keyx.AddServiceLimits(&limits)
+	limits.AddServiceLimit(E2EEServiceName, rcmgr.BaseLimit{StreamsInbound: 16, StreamsOutbound: 16, Streams: 32, Memory: 1 << 20}, rcmgr.BaseLimitIncrease{})
+	limits.AddServicePeerLimit(E2EEServiceName, rcmgr.BaseLimit{StreamsInbound: 2, StreamsOutbound: 2, Streams: 4, Memory: 256 << 10}, rcmgr.BaseLimitIncrease{})
 	if cfg.ResourceMemory > 0 {
 		return limits.Scale(cfg.ResourceMemory, cfg.ResourceFDs)
 	}
 	return limits.AutoScale()
 }
+
+// E2EEServiceName is the resource-manager scope of the private-room
+// stream protocols (node's invite admission and DM hand-over): few
+// streams per peer and in all, each a small request and answer.
+const E2EEServiceName = "parley.e2ee"
 
 // parseP2pAddr parses a multiaddr that ends in /p2p/<peer-id>. The returned
 // transport address is nil when s is only /p2p/<peer-id>.
