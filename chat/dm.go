@@ -125,8 +125,22 @@ func (s *Service) DMHistory(ctx context.Context, with string, q HistoryQuery) ([
 	return s.History(ctx, r.ID, q)
 }
 
+// Bounds of the direct conversations others start with us that we have
+// not answered (sent no message in), so that strangers, or a Sybil of
+// fresh identities, cannot grow our room list and ledger without bound:
+// AcceptDM refuses a new one past them (wrapping ErrRateLimited). A
+// conversation counts until we send in it; a moderated room whose
+// genesis has not arrived yet counts too (it may be one). Per peer two,
+// as two conversations may cross.
+const (
+	MaxUnansweredDMs        = 32
+	MaxUnansweredDMsPerPeer = 2
+)
+
 // AcceptDM joins the direct conversation that peer from handed us: the
-// token must be signed by from and name us.
+// token must be signed by from and name us, and the conversation be
+// within MaxUnansweredDMs and MaxUnansweredDMsPerPeer unless joined
+// already.
 func (s *Service) AcceptDM(ctx context.Context, from peer.ID, token string) (Room, error) {
 	tok, err := parseToken(token)
 	if err != nil {
@@ -136,5 +150,85 @@ func (s *Service) AcceptDM(ctx context.Context, from peer.ID, token string) (Roo
 	if inv.Inviter != from || inv.Invitee != s.self {
 		return Room{}, fmt.Errorf("%w: a conversation token must come from its inviter and name us", ErrBadInvite)
 	}
-	return s.JoinInvite(ctx, token)
+	s.dmAccept.Lock() // counts and joins one at a time, so the caps hold
+	defer s.dmAccept.Unlock()
+	if !s.isJoined(inv.Room) {
+		all, byFrom := s.unansweredDMs(from)
+		if all >= MaxUnansweredDMs || byFrom >= MaxUnansweredDMsPerPeer {
+			return Room{}, fmt.Errorf("%w: %d unanswered conversations (%d from %s); answer or leave some first",
+				ErrRateLimited, all, byFrom, from)
+		}
+	}
+	r, err := s.JoinInvite(ctx, token)
+	if err == nil {
+		if s.dmFrom == nil {
+			s.dmFrom = map[string]peer.ID{}
+		}
+		s.dmFrom[inv.Room] = from // its genesis may come later
+	}
+	return r, err
+}
+
+// isJoined reports whether we have joined room.
+func (s *Service) isJoined(room string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.rooms[room]
+	return ok
+}
+
+// unansweredDMs counts the joined direct conversations another peer
+// created in which we have sent no message, in all and those by from,
+// and drops the dmFrom entries of the others. Moderated rooms whose
+// genesis is unknown count in all, and for their inviter if AcceptDM
+// joined them. Called with dmAccept held.
+func (s *Service) unansweredDMs(from peer.ID) (all, byFrom int) {
+	s.mu.Lock()
+	rooms := map[string]*modRoom{}
+	for id, j := range s.rooms {
+		if mr := s.mods[id]; j.Moderated && mr != nil {
+			rooms[id] = mr
+		}
+	}
+	s.mu.Unlock()
+	for id, mr := range rooms {
+		creator, ok := mr.unansweredBy(s.self)
+		if !ok {
+			delete(s.dmFrom, id)
+			continue
+		}
+		if creator == "" {
+			creator = s.dmFrom[id]
+		}
+		all++
+		if creator == from {
+			byFrom++
+		}
+	}
+	for id := range s.dmFrom {
+		if rooms[id] == nil {
+			delete(s.dmFrom, id) // left
+		}
+	}
+	return all, byFrom
+}
+
+// unansweredBy reports whether r is a direct conversation that another
+// peer (creator, "" before the genesis) created and self has sent no
+// message in, or a room whose genesis is not known yet.
+func (r *modRoom) unansweredBy(self peer.ID) (creator peer.ID, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.genesis == "" {
+		return "", true
+	}
+	if !r.dm || r.creator == self {
+		return "", false
+	}
+	for _, n := range r.nodes {
+		if n.msg && n.author == self {
+			return "", false
+		}
+	}
+	return r.creator, true
 }

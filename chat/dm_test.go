@@ -2,11 +2,17 @@ package chat
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-chat/parley/chat/e2ee"
 )
 
 // directDelivery hands a conversation token straight to the peer's
@@ -114,4 +120,96 @@ func TestDirectMessageHandOverRetried(t *testing.T) {
 	if len(got) != 1 || got[0].Text != "second" {
 		t.Fatalf("B reads %+v", got)
 	}
+}
+
+// forgeDMToken is a stranger's conversation token naming to: signed by
+// key for a random moderated room (whose genesis never arrives).
+func forgeDMToken(t testing.TB, key crypto.PrivKey, to peer.ID) string {
+	t.Helper()
+	id, _ := peer.IDFromPrivateKey(key)
+	rid := make([]byte, 20)
+	rand.Read(rid)
+	invID := make([]byte, e2ee.InviteIDSize)
+	rand.Read(invID)
+	now := time.Now().Truncate(time.Millisecond)
+	si, _, err := e2ee.NewInvite(key, e2ee.Invite{Inviter: id, Room: "m" + roomIDEncoding.EncodeToString(rid), ID: invID,
+		Created: now, Expires: now.Add(time.Hour), Invitee: to})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := e2ee.InviteToken{Invite: si, Secret: make([]byte, e2ee.SecretSize)}
+	return base64.RawURLEncoding.EncodeToString(tok.Encode())
+}
+
+// A Sybil of fresh identities each handing us a conversation gets at
+// most MaxUnansweredDMs joined, one identity at most
+// MaxUnansweredDMsPerPeer; a joined one is still accepted again, and an
+// honest DM still works once we have answered.
+func TestAcceptDMCaps(t *testing.T) {
+	ctx := context.Background()
+	dir := newKeyDir()
+	peers := map[peer.ID]*Service{}
+	a, b := newPrivPeer(t, dir, "a"), newPrivPeer(t, dir, "b")
+	for _, p := range []*privPeer{a, b} {
+		p.withDelivery(t, peers)
+	}
+	// One stranger: two crossing conversations, not three.
+	k, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	kid, _ := peer.IDFromPrivateKey(k)
+	first := forgeDMToken(t, k, b.id)
+	for i := range MaxUnansweredDMsPerPeer {
+		tok := first
+		if i > 0 {
+			tok = forgeDMToken(t, k, b.id)
+		}
+		if _, err := b.s.AcceptDM(ctx, kid, tok); err != nil {
+			t.Fatalf("stranger's conversation %d: %v", i, err)
+		}
+	}
+	joined := len(rooms(t, b.s))
+	accepted := MaxUnansweredDMsPerPeer
+	var sybil string
+	for i := 0; accepted < MaxUnansweredDMs+10; i++ {
+		k, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+		id, _ := peer.IDFromPrivateKey(k)
+		r, err := b.s.AcceptDM(ctx, id, forgeDMToken(t, k, b.id))
+		if err == nil {
+			sybil = r.ID
+		}
+		if accepted < MaxUnansweredDMs && err != nil {
+			t.Fatalf("conversation %d under the cap: %v", accepted, err)
+		}
+		if accepted >= MaxUnansweredDMs && !errors.Is(err, ErrRateLimited) {
+			t.Fatalf("conversation %d over the cap: %v, want ErrRateLimited", accepted, err)
+		}
+		accepted++
+	}
+	if got := len(rooms(t, b.s)) - joined; got != MaxUnansweredDMs-MaxUnansweredDMsPerPeer {
+		t.Fatalf("%d more rooms joined, want %d", got, MaxUnansweredDMs-MaxUnansweredDMsPerPeer)
+	}
+	// Handed again, a joined conversation is not new.
+	if _, err := b.s.AcceptDM(ctx, kid, first); err != nil {
+		t.Fatalf("joined conversation handed again: %v", err)
+	}
+	// The stranger's third is refused for the per-peer cap even if the
+	// global one had room: leave one Sybil room first.
+	if err := b.s.Leave(ctx, sybil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.s.AcceptDM(ctx, kid, forgeDMToken(t, k, b.id)); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("stranger's third: %v, want ErrRateLimited", err)
+	}
+	// An honest peer's conversation fits in the slot left.
+	if _, err := a.s.DMSend(ctx, b.id.String(), "hello"); err != nil {
+		t.Fatalf("honest DM under the cap: %v", err)
+	}
+}
+
+func rooms(t testing.TB, s *Service) []Room {
+	t.Helper()
+	rs, err := s.Rooms(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
 }

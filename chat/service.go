@@ -32,6 +32,10 @@ type Service struct {
 	// joinMu serialises Join and Leave, so that a room's membership
 	// record, topic and join/leave events agree when both race.
 	joinMu sync.Mutex
+	// dmAccept serialises AcceptDM's count and join (dm.go); it guards
+	// dmFrom, the inviters of the unanswered conversations it joined.
+	dmAccept sync.Mutex
+	dmFrom   map[string]peer.ID
 
 	mu      sync.Mutex
 	rooms   map[string]*joined // by room ID
