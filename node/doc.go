@@ -36,6 +36,12 @@
 // hands it e2ee's DHT validator (every node, bootstrap ones too) and
 // keyx's size bound and Verify (parseBundleOf).
 //
+// Private-room streams: e2eadmit.go (an invite's admission) and
+// e2edm.go (a DM's hand-over) serve chat through e2estream.go's guard,
+// which rate-limits them per peer, bounds how many run, puts them in
+// p2p's parley.e2ee resource scope, frames their answers and ends them on
+// Close.
+//
 // New starts, in order: lock, identity, datastore, p2p (host, DHT,
 // gossipsub), chat (with its ledger), ledger sync, RPC; Close stops them in
 // reverse, bounded by ShutdownTimeout. A failing New leaves nothing running.

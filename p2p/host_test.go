@@ -33,4 +33,7 @@ func TestResourceLimitsHaveKeys(t *testing.T) {
 	if peer, ok := l.ServicePeer[keyx.ServiceName]; !ok || peer.StreamsInbound != 2 {
 		t.Fatalf("per-peer %s limits %+v, want 2 inbound streams", keyx.ServiceName, peer)
 	}
+	if peer, ok := l.ServicePeer[E2EEServiceName]; !ok || peer.StreamsInbound != 2 {
+		t.Fatalf("per-peer %s limits %+v, want 2 inbound streams", E2EEServiceName, peer)
+	}
 }
