@@ -44,7 +44,7 @@ func (s *Service) subscribe(r Room) error {
 	s.rooms[r.ID] = j
 	s.mu.Unlock()
 
-	topic, err := s.net.JoinTopic(TopicName(r.ID), s.validator(j), func(from peer.ID, _ []byte, v any) {
+	deliver := func(from peer.ID, _ []byte, v any) {
 		ev, ok := v.(*ledger.Event)
 		if !ok || ev == nil {
 			return // not from our validator: a Network bug, nothing to store
@@ -53,7 +53,17 @@ func (s *Service) subscribe(r Room) error {
 			j.pending.Delete(ev.ID())
 			s.dropped(ctx, j, ev, from)
 		}
-	})
+	}
+	var topic Topic
+	var err error
+	mr := s.modRoom(r.ID)
+	pn, canAdmit := s.net.(PrivateNetwork)
+	if private := r.Private || (mr != nil && mr.isPrivate()); private && canAdmit && mr != nil {
+		// Only members take part in a private room's topic (privtopic.go).
+		topic, err = pn.JoinPrivate(TopicName(r.ID), RendezvousName(r.ID), mr.admits, s.validator(j), deliver)
+	} else {
+		topic, err = s.net.JoinTopic(TopicName(r.ID), s.validator(j), deliver)
+	}
 	if err != nil {
 		cancel()
 		s.mu.Lock()

@@ -40,6 +40,21 @@ type Network interface {
 	Group(p peer.ID) string
 }
 
+// PrivateNetwork is a Network that can admit per topic; chat joins private
+// rooms' topics through it when its Network is one (node's is). It is
+// separate so that Networks without it stay valid: with those, a private
+// room's ciphertext reaches any peer that subscribes to its topic.
+type PrivateNetwork interface {
+	Network
+	// JoinPrivate joins topic as JoinTopic does, but only the peers allow
+	// admits take part: a refused peer is kept out of the mesh, sent none
+	// of the topic's messages or gossip, and its messages on the topic
+	// are dropped before validate. Members meet in the DHT under
+	// rendezvous instead of the topic name. allow runs on the transport's
+	// event loop: it must be cheap and never block.
+	JoinPrivate(topic, rendezvous string, allow func(peer.ID) bool, validate ValidateFunc, deliver DeliverFunc) (Topic, error)
+}
+
 // ValidateFunc checks one message from peer from (the forwarding peer, not
 // necessarily the author; this node's own ID for its own publishes). It
 // returns the value to hand to DeliverFunc (used only with Accept), the

@@ -285,7 +285,15 @@ func (s *Service) JoinInvite(ctx context.Context, token string) (Room, error) {
 			return Room{}, err
 		}
 	}
-	return s.Join(ctx, inv.Room)
+	// Private by construction: the topic admits members from the start,
+	// the inviter alone until the genesis names the rest.
+	if err := s.loadModRoom(ctx, inv.Room); err != nil {
+		return Room{}, err
+	}
+	if mr := s.modRoom(inv.Room); mr != nil {
+		mr.seedMembers(inv.Inviter)
+	}
+	return s.join(ctx, Room{ID: inv.Room, Moderated: true, Private: true})
 }
 
 // parseToken decodes an invite token's text and checks its signature.

@@ -57,6 +57,11 @@ func (s *Service) Join(ctx context.Context, name string) (Room, error) {
 		}
 		r = Room{ID: PublicRoomID(n), Name: n}
 	}
+	return s.join(ctx, r)
+}
+
+// join joins the resolved room r (see Join).
+func (s *Service) join(ctx context.Context, r Room) (Room, error) {
 	s.joinMu.Lock()
 	defer s.joinMu.Unlock()
 	if got, ok := s.joinedRoom(r.ID); ok {

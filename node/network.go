@@ -19,7 +19,7 @@ import (
 // the verdicts.
 type chatNetwork struct{ n *p2p.Node }
 
-var _ chat.Network = chatNetwork{}
+var _ chat.PrivateNetwork = chatNetwork{}
 
 // Self implements chat.Network.
 func (c chatNetwork) Self() peer.ID { return c.n.Self() }
@@ -39,7 +39,7 @@ func (c chatNetwork) JoinTopic(topic string, validate chat.ValidateFunc, deliver
 // rendezvous without leaving the topic. allow runs on pubsub's event
 // loop and must not block; the set it admits should stay fixed for the
 // topic's life (a new epoch means a new topic name, rendezvous and rule).
-// Not in chat.Network yet: chat's private rooms will add it there.
+// It implements chat.PrivateNetwork: chat joins private rooms through it.
 func (c chatNetwork) JoinPrivate(topic, rendezvous string, allow func(peer.ID) bool, validate chat.ValidateFunc, deliver chat.DeliverFunc) (chat.Topic, error) {
 	if allow == nil {
 		return nil, fmt.Errorf("node: join private %q: nil allow func", topic)
