@@ -66,5 +66,7 @@
 // members (DMSend, AcceptDM); privinvite.go admits by an invite's
 // secret (AdmitByInvite, Config.Admission); privcrypt.go opens epoch secrets, decrypts
 // each enc event once in the ledger's Check and seals ours; privkeys.go
-// is the Keys contract and what is kept under the local data key.
+// is the Keys contract and what is kept under the local data key;
+// privtopic.go is who a private room's topic admits (members only, through
+// PrivateNetwork when the Network has it) and its DHT rendezvous string.
 package chat
