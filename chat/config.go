@@ -51,15 +51,21 @@ type Config struct {
 	// (JoinInvite with a token that does not name us); nil means such
 	// tokens cannot be used from this node.
 	Admission Admission
+	// EpochKeyRetention is how long a private room's epoch keeps its
+	// chain states after this node first sees a later epoch current;
+	// then they are erased and late events of it show nothing. Zero
+	// means 30 days.
+	EpochKeyRetention time.Duration
 	// DMDelivery hands a new direct conversation to its other member;
 	// nil means this node cannot start direct conversations.
 	DMDelivery DMDelivery
 }
 
-// DefaultConfig returns the defaults: DefaultLimits, DefaultOrphanLimits, time.Now, and no
+// DefaultConfig returns the defaults: DefaultLimits, DefaultOrphanLimits, time.Now,
+// 30 days' EpochKeyRetention, and no
 // name, callbacks or metrics (Logger nil: slog.Default() at New).
 func DefaultConfig() Config {
-	return Config{Limits: DefaultLimits(), Orphans: DefaultOrphanLimits(), Clock: time.Now}
+	return Config{Limits: DefaultLimits(), Orphans: DefaultOrphanLimits(), Clock: time.Now, EpochKeyRetention: 30 * 24 * time.Hour}
 }
 
 // withDefaults fills each zero field from DefaultConfig; a nil Logger
@@ -72,6 +78,7 @@ func (c Config) withDefaults() Config {
 	if c.Clock == nil {
 		c.Clock = d.Clock
 	}
+	c.EpochKeyRetention = cmp.Or(c.EpochKeyRetention, d.EpochKeyRetention)
 	o, do := &c.Orphans, d.Orphans
 	o.Bytes = cmp.Or(o.Bytes, do.Bytes)
 	o.RoomBytes = cmp.Or(o.RoomBytes, do.RoomBytes)
@@ -97,6 +104,9 @@ func (c Config) Validate() error {
 	}
 	if c.Limits.AuthorBurst < 0 || c.Limits.PeerBurst < 0 || c.Limits.NewcomerBurst < 0 {
 		return errors.New("Limits: negative burst")
+	}
+	if c.EpochKeyRetention <= 0 {
+		return fmt.Errorf("EpochKeyRetention must be positive (%v)", c.EpochKeyRetention)
 	}
 	o := c.Orphans
 	switch {

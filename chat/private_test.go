@@ -56,6 +56,8 @@ type privPeer struct {
 	*modPeer
 	store ds.Batching
 	keys  *testKeys
+	// clock, if set, is the service's Config.Clock from the next open.
+	clock func() time.Time
 }
 
 func newPrivPeer(t testing.TB, dir *keyDir, name string) *privPeer {
@@ -91,7 +93,7 @@ func newPrivPeerOn(t testing.TB, dir *keyDir, name string, store ds.Batching) *p
 // open starts (or restarts) the peer's service on its store.
 func (p *privPeer) open(t testing.TB) {
 	t.Helper()
-	s, err := New(loopNet{p.id}, p.store, p.key, Config{Name: "x", Limits: noLimits, Keys: p.keys})
+	s, err := New(loopNet{p.id}, p.store, p.key, Config{Name: "x", Limits: noLimits, Keys: p.keys, Clock: p.clock})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -198,6 +198,10 @@ func (s *Service) checkPrivate(mr *modRoom, ev *ledger.Event) error {
 		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	if cs == nil {
+		if s.epochErased(ctx, ev.Room, epoch) {
+			// Keys erased (priverase.go): valid, stored, shown nowhere.
+			return nil
+		}
 		// A member without the epoch's keys yet: refuse for now, sync
 		// brings the event again once they are stored.
 		return fmt.Errorf("%w: %s", ErrNoEpochKeys, epoch)
@@ -267,8 +271,8 @@ func (s *Service) openEpochKeys(mr *modRoom, ev *ledger.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ctx := s.ctx
-	if cs, err := s.chainsOf(ctx, p, k.Epoch); err != nil || cs != nil {
-		return // opened before
+	if cs, err := s.chainsOf(ctx, p, k.Epoch); err != nil || cs != nil || s.epochErased(ctx, ev.Room, k.Epoch) {
+		return // opened before, or its chains erased
 	}
 	kp, own, err := s.cfg.Keys.OwnKeyPair([e2ee.HashSize]byte(mine.Bundle))
 	if err != nil {

@@ -145,6 +145,7 @@ func New(net Network, store ds.Batching, key crypto.PrivKey, cfg Config) (*Servi
 		s.Close()
 		return nil, fmt.Errorf("chat: rejoin rooms: %w", err)
 	}
+	s.wg.Go(s.sweepEpochsLoop) // rooms loaded: ended epochs (priverase.go)
 	return s, nil
 }
 
