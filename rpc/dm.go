@@ -15,7 +15,7 @@ var mDMSend = &method{
 	Name:    "dm_send",
 	Summary: "Send a direct message; the first one to a peer starts an end-to-end encrypted conversation with it, which needs the peer reachable (its key bundle is fetched from it and it is handed the conversation). Answers once the message is durably stored.",
 	Params: []paramSpec{dmPeerParam,
-		{Name: "text", Summary: "the message, UTF-8, at most 16 KiB", Schema: sString, Required: true}},
+		textParam},
 	Result:        paramSpec{Name: "message", Schema: ref("Message")},
 	NeedsChat:     true,
 	Errors:        []api.Code{api.CodeTooLarge, api.CodeInvalidArgument, api.CodeUnreachable, api.CodeNotSupportedYet, api.CodeStorage, api.CodeNotDurable},
@@ -42,7 +42,7 @@ var mDMHistory = &method{
 	Name:    "dm_history",
 	Summary: "The direct conversation with a peer, oldest first, as msg_history; empty if there is none.",
 	Params: []paramSpec{dmPeerParam,
-		{Name: "query", Summary: "paging; omitted: the newest messages", Schema: ref("HistoryQuery")}},
+		historyQueryParam},
 	Result:        paramSpec{Name: "messages", Schema: arrayOf(ref("Message"))},
 	NeedsChat:     true,
 	Errors:        []api.Code{api.CodeInvalidArgument, api.CodeStorage, api.CodeReplyTooLarge},
@@ -53,14 +53,9 @@ var mDMHistory = &method{
 		if err != nil {
 			return nil, err
 		}
-		var q api.HistoryQuery
-		if p.has(1) {
-			if err := p.decode(1, &q); err != nil {
-				return nil, err
-			}
-			if q.Limit < 0 {
-				return nil, p.invalid(1, "field \"limit\": must not be negative")
-			}
+		q, err := p.historyQuery(1)
+		if err != nil {
+			return nil, err
 		}
 		r, ok, err := s.chat.DMRoom(with)
 		if err != nil {

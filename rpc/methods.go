@@ -165,7 +165,7 @@ var mMsgSend = &method{
 	Summary: "Send a message to a room; answers once it is durably stored.",
 	Params: []paramSpec{
 		roomParam,
-		{Name: "text", Summary: "the message, UTF-8, at most 16 KiB", Schema: sString, Required: true},
+		textParam,
 	},
 	Result:        paramSpec{Name: "message", Schema: ref("Message")},
 	NeedsChat:     true,
@@ -189,12 +189,34 @@ var mMsgSend = &method{
 	},
 }
 
+// textParam and historyQueryParam are the params msg_* and dm_* share.
+var (
+	textParam         = paramSpec{Name: "text", Summary: "the message, UTF-8, at most 16 KiB", Schema: sString, Required: true}
+	historyQueryParam = paramSpec{Name: "query", Summary: "paging; omitted: the newest messages", Schema: ref("HistoryQuery")}
+)
+
+// historyQuery decodes the optional paging param at i (msg_history,
+// dm_history): absent is the zero query, a negative limit is refused.
+func (p params) historyQuery(i int) (api.HistoryQuery, error) {
+	var q api.HistoryQuery
+	if !p.has(i) {
+		return q, nil
+	}
+	if err := p.decode(i, &q); err != nil {
+		return q, err
+	}
+	if q.Limit < 0 {
+		return q, p.invalid(i, "field \"limit\": must not be negative")
+	}
+	return q, nil
+}
+
 var mMsgHistory = &method{
 	Name:    "msg_history",
 	Summary: "A room's messages, oldest first; before pages backwards by message ID.",
 	Params: []paramSpec{
 		roomParam,
-		{Name: "query", Summary: "paging; omitted: the newest messages", Schema: ref("HistoryQuery")},
+		historyQueryParam,
 	},
 	Result:        paramSpec{Name: "messages", Schema: arrayOf(ref("Message"))},
 	NeedsChat:     true,
@@ -206,14 +228,9 @@ var mMsgHistory = &method{
 		if err != nil {
 			return nil, err
 		}
-		var q api.HistoryQuery
-		if p.has(1) {
-			if err := p.decode(1, &q); err != nil {
-				return nil, err
-			}
-			if q.Limit < 0 {
-				return nil, p.invalid(1, "field \"limit\": must not be negative")
-			}
+		q, err := p.historyQuery(1)
+		if err != nil {
+			return nil, err
 		}
 		return s.history(ctx, env, room, q)
 	},
