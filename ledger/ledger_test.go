@@ -501,3 +501,51 @@ func TestStored(t *testing.T) {
 	defer l2.Close()
 	check(l2, "reopened")
 }
+
+// Verify on a ledger that keeps being written reports what is stored, not
+// a half-written view: a scan racing a commit used to see an event's order
+// key and then a head naming its successor.
+func TestVerifyWhileWriting(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	appendN(t, l, newKey(t), 1)
+	const writers, each = 4, 1000
+	errc := make(chan error, writers)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := newKey(t)
+			for i := range each {
+				if _, err := l.Append(ctx, key, room, ledger.KindMsg, []byte(fmt.Sprintf("w%d-%d", w, i)), time.Now()); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	for verifies := 0; ; verifies++ {
+		rep, err := l.Verify(ctx, room)
+		if err != nil || !rep.OK {
+			<-finished
+			t.Fatalf("verify %d during writes: %+v, %v", verifies, rep, err)
+		}
+		select {
+		case <-finished:
+		default:
+			continue
+		}
+		t.Logf("%d verifies during %d appends", verifies+1, writers*each)
+		break
+	}
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	if rep, err := l.Verify(ctx, room); err != nil || !rep.OK || rep.Events != 1+writers*each {
+		t.Fatalf("final verify: %+v, %v", rep, err)
+	}
+}

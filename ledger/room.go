@@ -46,6 +46,7 @@ type roomState struct {
 
 	pendMu  sync.Mutex
 	pending map[ID]pendingEvent // staged, not yet acknowledged
+	settled uint64              // requests acknowledged or lost, for Verify's view
 }
 
 type pendingEvent struct {
@@ -248,6 +249,14 @@ func (st *roomState) pendingOf(id ID) (pendingEvent, bool) {
 	return p, ok
 }
 
+// quiet reports how many requests have settled and whether none is in
+// flight.
+func (st *roomState) quiet() (uint64, bool) {
+	st.pendMu.Lock()
+	defer st.pendMu.Unlock()
+	return st.settled, len(st.pending) == 0
+}
+
 func (st *roomState) addPending(id ID, p pendingEvent) {
 	st.pendMu.Lock()
 	st.pending[id] = p
@@ -261,6 +270,7 @@ func (st *roomState) donePending(r *writeReq) {
 	for _, ev := range r.events {
 		delete(st.pending, ev.ID())
 	}
+	st.settled++
 	st.pendMu.Unlock()
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	ds "github.com/ipfs/go-datastore"
 )
@@ -43,12 +44,89 @@ func (l *Ledger) Verify(ctx context.Context, room string) (Report, error) {
 	}
 	rep := Report{OK: true, Problems: []Problem{}}
 	for _, r := range rooms {
-		if err := l.verifyRoom(ctx, r, &rep); err != nil {
+		if err := l.verifySettled(ctx, r, &rep); err != nil {
 			return rep, err
 		}
 	}
 	rep.OK = len(rep.Problems) == 0
 	return rep, nil
+}
+
+// verifySettled verifies room from a view no write changed while it was
+// read: a live node keeps writing, and a scan that saw an event's order key
+// but read the heads after its successor landed would report a missing
+// head. It scans while none of the room's writes is in flight and scans
+// again if one settled meanwhile; under a steady stream of writes it
+// finally holds the room's lock, so new writes wait for one scan.
+func (l *Ledger) verifySettled(ctx context.Context, room string, rep *Report) error {
+	const optimistic = 20
+	for attempt := 0; attempt < optimistic; attempt++ {
+		st := l.loadedRoom(room)
+		var gen uint64
+		if st != nil {
+			var quiet bool
+			if gen, quiet = st.quiet(); !quiet {
+				if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		var r Report
+		if err := l.verifyRoom(ctx, room, &r); err != nil {
+			return err
+		}
+		if l.loadedRoom(room) == st {
+			if st == nil {
+				rep.merge(r)
+				return nil
+			}
+			if g, quiet := st.quiet(); quiet && g == gen {
+				rep.merge(r)
+				return nil
+			}
+		}
+	}
+	// Hold the lock so no new write is staged while the in-flight ones
+	// drain, but not for long: a failed commit takes the lock to drop
+	// the room.
+	for {
+		st, err := l.lockRoom(ctx, room)
+		if err != nil {
+			return err
+		}
+		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+			if _, quiet := st.quiet(); quiet {
+				defer st.mu.Unlock()
+				return l.verifyRoom(ctx, room, rep)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		st.mu.Unlock()
+		if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+func (rep *Report) merge(r Report) {
+	rep.Events += r.Events
+	for _, p := range r.Problems {
+		if len(rep.Problems) < maxProblems {
+			rep.Problems = append(rep.Problems, p)
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 type storedEntry struct {
