@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/parley-chat/parley/internal/testwait"
 	"github.com/parley-chat/parley/ledger"
 )
 
@@ -145,6 +147,14 @@ func setup(t testing.TB, creator *modPeer, others ...*modPeer) Room {
 			t.Fatal(err)
 		}
 		o.pull(t, creator, r.ID)
+		// Joined before the genesis came, o announces its join once the
+		// genesis is stored, in the background: wait for it, so the
+		// test's heads and views do not change under it.
+		testwait.For(t, 5*time.Second, "join announced", func() bool {
+			return slices.ContainsFunc(o.events(t, r.ID), func(ev *ledger.Event) bool {
+				return ev.Kind == ledger.KindJoin && ev.Author == o.id
+			})
+		})
 	}
 	return r
 }
