@@ -23,6 +23,7 @@ const (
 	OpAdmin   = "admin"   // make Peer an admin
 	OpUnadmin = "unadmin" // revoke Peer's admin rights
 	OpBan     = "ban"     // hide Peer's events and refuse new ones
+	OpPurge   = "purge"   // a ban that also hides what the ban had seen
 	OpUnban   = "unban"   // lift Peer's ban
 	OpAdmit   = "admit"   // let Peer write under the members policy
 	OpPolicy  = "policy"  // set the join policy to Policy
@@ -76,7 +77,7 @@ func decodeMod(b []byte) (modAct, error) {
 			return modAct{}, fmt.Errorf("%w: policy needs a policy (open or members) and no peer", ErrBadModeration)
 		}
 		return modAct{op: m.Op, policy: m.Policy}, nil
-	case OpAdmin, OpUnadmin, OpBan, OpUnban, OpAdmit:
+	case OpAdmin, OpUnadmin, OpBan, OpPurge, OpUnban, OpAdmit:
 		if m.Policy != "" {
 			return modAct{}, fmt.Errorf("%w: %s takes no policy", ErrBadModeration, m.Op)
 		}

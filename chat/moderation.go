@@ -203,10 +203,11 @@ func (s *Service) Create(ctx context.Context, name string, private bool) (Room, 
 	return s.describe(r), nil
 }
 
-// Moderate appends a moderation act (OpBan, OpUnban, OpAdmin, OpUnadmin,
-// OpAdmit with a peer; OpPolicy with a policy) to a joined moderated
-// room. It fails with ErrNoAdmins for a room found by name and with
-// ErrNotAdmin unless we are an admin.
+// Moderate appends a moderation act (OpBan, OpPurge, OpUnban, OpAdmin,
+// OpUnadmin, OpAdmit with a peer; OpPolicy with a policy) to a joined
+// moderated room. It fails with ErrNoAdmins for a room found by name and
+// with ErrNotAdmin unless we are an admin. In a private room a purge is a
+// kick (Kick) that also hides what the member wrote before it.
 func (s *Service) Moderate(ctx context.Context, room, op, target, policy string) error {
 	r, err := s.resolve(room)
 	if err != nil {
@@ -238,7 +239,10 @@ func (s *Service) Moderate(ctx context.Context, room, op, target, policy string)
 		return fmt.Errorf("%w: %s", ErrNotAdmin, room)
 	}
 	var after []ledger.ID
-	if act.op == OpBan {
+	if act.op == OpPurge && mr.isPrivate() {
+		return s.kick(ctx, r.ID, act.peer, OpPurge)
+	}
+	if act.op == OpBan || act.op == OpPurge {
 		heads, err := s.led.Heads(ctx, r.ID)
 		if err != nil {
 			return storeErr(err)

@@ -18,7 +18,7 @@ type modEvent struct {
 	// past is the set of mod events in its causal past (not itself).
 	past *frontier
 	// keep is, for a ban, the target's events in the ban's causal past:
-	// the ones it leaves visible. Computed once, when the ban takes
+	// the ones it leaves visible (none for a purge). Computed once, when the ban takes
 	// effect (moddag.go keepOf); nil until then.
 	keep map[*dagNode]bool
 }
@@ -130,7 +130,7 @@ func (s *modState) apply(m *modEvent) {
 		s.admins[p] = true
 	case OpUnadmin:
 		delete(s.admins, p)
-	case OpBan:
+	case OpBan, OpPurge:
 		s.banned[p] = true
 		s.bans[p] = append(s.bans[p], m)
 	case OpUnban:

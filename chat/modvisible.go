@@ -88,11 +88,11 @@ func (r *modRoom) raiseTip(n *dagNode) {
 }
 
 // keepOf returns the ban's target's events in the ban's causal past
-// (a walk of that past: bans are rare).
+// (a walk of that past: bans are rare); a purge keeps none.
 func (r *modRoom) keepOf(b *modEvent) map[*dagNode]bool {
 	start := r.nodes[b.id]
 	keep := map[*dagNode]bool{}
-	if start == nil {
+	if start == nil || b.act.op == OpPurge {
 		return keep
 	}
 	seen := map[*dagNode]bool{}

@@ -217,7 +217,7 @@ func (s *Service) Invite(ctx context.Context, room, target string) (string, erro
 // events not in the ban's past are hidden) and starts a new epoch without
 // it, so it reads nothing written afterwards.
 func (s *Service) Kick(ctx context.Context, room, target string) error {
-	r, mr, err := s.privateAdmin(room)
+	r, _, err := s.privateAdmin(room)
 	if err != nil {
 		return err
 	}
@@ -225,15 +225,25 @@ func (s *Service) Kick(ctx context.Context, room, target string) error {
 	if err != nil {
 		return fmt.Errorf("%w: peer %q: %v", ErrBadModeration, target, err)
 	}
-	pr := s.privRoom(r.ID)
+	return s.kick(ctx, r.ID, p, OpBan)
+}
+
+// kick removes p from private room by op (OpBan, or OpPurge to hide all
+// its events) and rekeys.
+func (s *Service) kick(ctx context.Context, room string, p peer.ID, op string) error {
+	_, mr, err := s.privateAdmin(room)
+	if err != nil {
+		return err
+	}
+	pr := s.privRoom(room)
 	pr.rekey.Lock()
 	defer pr.rekey.Unlock()
 	// Unlike a moderation ban, a kick names the usual parents: what the
 	// member wrote before its removal stays visible.
-	if _, err := s.append(ctx, r.ID, KindMod, encodeMod(modAct{op: OpBan, peer: p})); err != nil {
+	if _, err := s.append(ctx, room, KindMod, encodeMod(modAct{op: op, peer: p})); err != nil {
 		return err
 	}
-	return s.rekey(ctx, mr, r.ID, "")
+	return s.rekey(ctx, mr, room, "")
 }
 
 // newInvite signs an invite capability for room (naming invitee, if set)
