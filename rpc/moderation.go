@@ -79,6 +79,8 @@ func modMethod(name, op, summary string) *method {
 var (
 	mRoomBan = modMethod("room_ban", "ban",
 		"Ban a member from a moderated room (by an admin; a signed ledger event): every node hides the member's events that the ban had not seen, and refuses new ones.")
+	mRoomPurge = modMethod("room_purge", "purge",
+		"Ban a member and hide everything it wrote, also what the ban had seen (by an admin; a signed ledger event); in a private room it is room_kick that also hides the member's earlier messages. The events stay stored, so the ledger still verifies.")
 	mRoomUnban = modMethod("room_unban", "unban",
 		"Lift a ban (by an admin): the member's events made after the unban show again.")
 	mRoomAdmin = modMethod("room_admin", "admin",

@@ -147,7 +147,7 @@ func registry() []*method {
 	return []*method{
 		mNodeInfo, mNodePeers, mNodeConnect,
 		mRoomJoin, mRoomLeave, mRoomList, mRoomMembers,
-		mRoomCreate, mRoomBan, mRoomUnban, mRoomAdmins, mRoomAdmin, mRoomUnadmin, mRoomAdmit, mRoomPolicy,
+		mRoomCreate, mRoomBan, mRoomPurge, mRoomUnban, mRoomAdmins, mRoomAdmin, mRoomUnadmin, mRoomAdmit, mRoomPolicy,
 		mRoomInvite, mRoomKick, mDMSend, mDMHistory,
 		mMsgSend, mMsgHistory,
 		mChatSubscribe, mChatUnsubscribe,

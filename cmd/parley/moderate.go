@@ -47,6 +47,8 @@ func moderationCommands() []*cli.Command {
 		named(call("room_kick", 2, "ROOM PEER", roomPeer, done("removed; the room has a new key epoch")), "kick",
 			"remove a peer from a private room and rekey it (admins)"),
 		named(call("room_ban", 2, "ROOM PEER", roomPeer, done("banned")), "ban", "ban a peer from a moderated room (admins)"),
+		named(call("room_purge", 2, "ROOM PEER", roomPeer, done("banned; its messages are hidden")), "purge",
+			"ban a peer and hide all its messages (admins)"),
 		named(call("room_unban", 2, "ROOM PEER", roomPeer, done("unbanned")), "unban", "lift a ban (admins)"),
 		named(call("room_admin", 2, "ROOM PEER", roomPeer, done("made admin")), "admin", "make a peer an admin of a moderated room (admins)"),
 		named(call("room_unadmin", 2, "ROOM PEER", roomPeer, done("admin rights revoked")), "unadmin", "revoke a peer's admin rights (admins)"),
