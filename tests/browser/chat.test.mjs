@@ -244,6 +244,30 @@ describe('chat page', () => {
     await axeCheck(pageA, 'the room view with admin controls');
   });
 
+  test('moderation: purge hides everything the member wrote', async () => {
+    const have = await A.methods();
+    assert.ok(have.has('room_purge'), 'the node lists room_purge in rpc.discover');
+    await pageA.fill('#create-name', 'purgeroom');
+    await pageA.press('#create-name', 'Enter');
+    await pageA.waitForFunction(() => document.getElementById('room-title').textContent === '#purgeroom');
+    const room = (await A.call('room_list')).find((r) => r.name === 'purgeroom');
+    await B.call('room_join', [room.id]);
+    await waitFor('bob to be allowed to write', () => B.call('msg_send', [room.id, 'spam from bob']).then(() => true, () => false), 20000, 250);
+    await shown(pageA, 'spam from bob');
+    // Opening the panel loads the members (bob is one now).
+    if (await pageA.isVisible('#members')) await pageA.click('#members-toggle');
+    await pageA.click('#members-toggle');
+    const purge = pageA.locator('#member-list button', { hasText: 'Purge' });
+    await waitFor('a Purge button for bob', async () => (await purge.count()) === 1);
+    await purge.click();
+    await pageA.locator('#member-list button', { hasText: 'Confirm purge' }).click();
+    await pageA.waitForFunction(() => document.getElementById('admin-status').textContent.startsWith('Purged'));
+    // The message bob wrote before the purge goes, live, from the page.
+    await pageA.waitForFunction(() => [...document.querySelectorAll('.msg-text')].every((p) => p.textContent !== 'spam from bob'));
+    const texts = (await A.call('msg_history', [room.id, { limit: 50 }])).map((m) => m.text);
+    assert.ok(!texts.includes('spam from bob'), `msg_history still shows the purged message: ${texts}`);
+  });
+
   test('a 10,000-message room opens and scrolls back without freezing', async () => {
     await ctxA.close(); // its page would take all 10,000 as unread notifications
     await A.call('room_join', ['big']);

@@ -1,5 +1,6 @@
 // The members panel of the open room, and the moderation controls in it.
-// Ban and unban are shown only when room_admins lists this node's peer ID,
+// Ban, purge (a ban that hides all the member wrote) and unban are shown
+// only when room_admins lists this node's peer ID,
 // and only when the node has those methods (rpc.discover); a node without
 // them (-32601) shows members alone. In a private room an admin also
 // invites (room_invite, shown in the invite dialog) and removes members
@@ -118,14 +119,21 @@ export class Members {
       if (m.lastSeen) li.append(el('span', { class: 'msg-time' }, 'seen ' + when(m.lastSeen)));
       if (m.peerId !== this.me && !admins.has(m.peerId)) {
         if (priv && this.methods.has('room_kick')) li.append(this.confirmButton(m, 'Remove', 'room_kick'));
-        else if (isAdmin && !this.room.private) li.append(this.confirmButton(m, 'Ban', 'room_ban'));
+        else if (isAdmin && !this.room.private) {
+          li.append(this.confirmButton(m, 'Ban', 'room_ban'));
+          if (this.methods.has('room_purge')) {
+            const purge = this.confirmButton(m, 'Purge', 'room_purge');
+            purge.title = 'Ban and hide everything this member wrote';
+            li.append(purge);
+          }
+        }
       }
       return li;
     }));
     if (members.length === 0) this.list.append(el('li', { class: 'hint' }, 'No members known yet.'));
   }
 
-  // confirmButton (Ban, Remove) asks for a second press before acting.
+  // confirmButton (Ban, Purge, Remove) asks for a second press before acting.
   confirmButton(m, verb, method) {
     const label = peerLabel(m.peerId, m.name);
     const b = el('button', { type: 'button', class: 'danger' }, verb);
@@ -144,7 +152,7 @@ export class Members {
   }
 
   async moderate(method, peer, then) {
-    const verbs = { room_ban: ['Banned', 'Ban'], room_unban: ['Unbanned', 'Unban'], room_kick: ['Removed', 'Remove'] };
+    const verbs = { room_ban: ['Banned', 'Ban'], room_purge: ['Purged', 'Purge'], room_unban: ['Unbanned', 'Unban'], room_kick: ['Removed', 'Remove'] };
     const [verb, name] = verbs[method];
     try {
       await this.conn.call(method, [this.room.id, peer]);
