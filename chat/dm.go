@@ -27,30 +27,11 @@ type DMDelivery interface {
 	Deliver(ctx context.Context, to peer.ID, token string) error
 }
 
-// dmRoom returns the joined direct conversation with p, if any (the
-// lowest ID if two crossed).
+// dmRoom returns the canonical room of the direct conversation with p,
+// if any (the lowest ID if two crossed: dmmerge.go).
 func (s *Service) dmRoom(p peer.ID) (Room, bool) {
-	s.mu.Lock()
-	var cands []Room
-	for _, j := range s.rooms {
-		if j.Moderated {
-			cands = append(cands, j.Room)
-		}
-	}
-	s.mu.Unlock()
-	slices.SortFunc(cands, func(a, b Room) int {
-		if a.ID < b.ID {
-			return -1
-		}
-		return 1
-	})
-	for _, r := range cands {
-		mr := s.modRoom(r.ID)
-		if mr == nil || !mr.isDM() {
-			continue
-		}
-		ms := mr.members()
-		if len(ms) == 2 && containsPeer(ms, p) && containsPeer(ms, s.self) {
+	for _, id := range s.dmRooms(p) {
+		if r, ok := s.joinedRoom(id); ok {
 			return s.describe(r), true
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/parley-chat/parley/ledger"
 )
 
@@ -92,10 +94,14 @@ func (f *feed) close() {
 	}
 }
 
-// queued is a message with its arrival sequence number.
+// queued is a message with its arrival sequence number, the room whose
+// ledger holds it (Message.Room names its conversation's canonical one)
+// and the peer of its direct conversation ("" outside one).
 type queued struct {
 	Message
-	seq uint64
+	seq    uint64
+	room   string
+	dmPeer peer.ID
 }
 
 // onCommit runs on the ledger's flush goroutine (one at a time) with
@@ -114,13 +120,19 @@ func (s *Service) onCommit(evs []*ledger.Event) {
 	// Messages for: catch-up then skips decoding every body twice.
 	listening := s.feed.listening()
 	msgs := make([]queued, 0, len(evs))
+	var memo map[string]convRef
 	for _, ev := range evs {
 		s.learnName(ev)
 		if !listening || s.hidden(ev) {
 			continue
 		}
 		if m, ok := s.show(ev); ok {
-			msgs = append(msgs, queued{m, ev.Seq})
+			if memo == nil {
+				memo = map[string]convRef{}
+			}
+			c := s.canonical(memo, ev.Room)
+			m.Room = c.room
+			msgs = append(msgs, queued{m, ev.Seq, ev.Room, c.peer})
 		}
 	}
 	if listening {
@@ -136,7 +148,10 @@ func (s *Service) onCommit(evs []*ledger.Event) {
 // subscription ends; Err then says why (nil after Close).
 type Subscription struct {
 	room string
-	out  chan Message
+	// dmPeer is set for a subscription to a direct conversation: it gets
+	// the messages of each of its rooms (dmmerge.go).
+	dmPeer peer.ID
+	out    chan Message
 
 	mu     sync.Mutex
 	queue  []queued
@@ -155,23 +170,29 @@ type Subscription struct {
 // and no duplicate.
 func (s *Service) Subscribe(ctx context.Context, f Filter) (*Subscription, error) {
 	room := ""
+	var dmPeer peer.ID
 	if f.Room != "" {
 		r, err := s.resolve(f.Room)
 		if err != nil {
 			return nil, err
 		}
 		room = r.ID
+		dmPeer = s.canonical(nil, room).peer
 	}
 	var since uint64
 	replay := f.Since != ""
 	if replay {
 		var err error
-		if since, err = s.cursor(ctx, room, f.Since); err != nil {
+		in := room
+		if dmPeer != "" {
+			in = "" // the cursor may be in any of the conversation's rooms
+		}
+		if since, err = s.cursor(ctx, in, f.Since); err != nil {
 			return nil, err
 		}
 	}
 	sctx, cancel := context.WithCancel(s.ctx)
-	sub := &Subscription{room: room, out: make(chan Message, 64), wake: make(chan struct{}, 1),
+	sub := &Subscription{room: room, dmPeer: dmPeer, out: make(chan Message, 64), wake: make(chan struct{}, 1),
 		cancel: cancel, done: make(chan struct{}), feed: s.feed}
 	// Register before choosing where to start: whatever commits from now
 	// on is queued, whatever committed before is found by the replay (or,
@@ -226,22 +247,32 @@ func (s *Service) runSubscription(ctx context.Context, sub *Subscription, last u
 			return false
 		}
 	}
+	// A direct conversation's rooms are read together, in arrival order.
+	in := sub.room
+	if sub.dmPeer != "" {
+		in = ""
+	}
 	// replay sends what arrived after last from the ledger, page by page,
 	// until it has caught up.
 	replayAll := func() bool {
 		for {
-			evs, err := s.led.Since(ctx, last, sub.room, replayPage)
+			evs, err := s.led.Since(ctx, last, in, replayPage)
 			if err != nil {
 				sub.end(fmt.Errorf("replay: %w", err))
 				return false
 			}
+			memo := map[string]convRef{}
 			for _, ev := range evs {
 				last = ev.Seq
-				if s.hidden(ev) {
+				c := s.canonical(memo, ev.Room)
+				if in != sub.room && c.peer != sub.dmPeer || s.hidden(ev) {
 					continue
 				}
-				if m, ok := s.show(ev); ok && !send(m) {
-					return false
+				if m, ok := s.show(ev); ok {
+					m.Room = c.room
+					if !send(m) {
+						return false
+					}
 				}
 			}
 			if len(evs) < replayPage {
@@ -292,7 +323,7 @@ func (sub *Subscription) push(msgs []queued) {
 		return // a subscription that is behind replays these from the ledger
 	}
 	for _, m := range msgs {
-		if sub.room != "" && m.Room != sub.room {
+		if sub.room != "" && m.room != sub.room && (sub.dmPeer == "" || m.dmPeer != sub.dmPeer) {
 			continue
 		}
 		if len(sub.queue) >= maxQueued {

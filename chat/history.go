@@ -17,12 +17,24 @@ type HistoryQuery struct {
 }
 
 // History returns messages of a room in (Lamport, ID) order, oldest first:
-// the newest Limit of them, or those just before q.Before.
+// the newest Limit of them, or those just before q.Before. A room of a
+// direct conversation gives the whole conversation, merged from its
+// rooms if two crossed (dmmerge.go).
 func (s *Service) History(ctx context.Context, room string, q HistoryQuery) ([]Message, error) {
 	r, err := s.resolve(room)
 	if err != nil {
 		return nil, err
 	}
+	if rooms, _ := s.conversation(r.ID); len(rooms) > 1 {
+		return s.conversationHistory(ctx, rooms, q)
+	}
+	return s.roomHistory(ctx, r, room, q)
+}
+
+// roomHistory is History of the one resolved room r (named room by the
+// caller).
+func (s *Service) roomHistory(ctx context.Context, r Room, room string, q HistoryQuery) ([]Message, error) {
+	var err error
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 50

@@ -141,7 +141,7 @@ func (s *Service) onModCommit(evs []*ledger.Event) []queued {
 			continue
 		}
 		for _, id := range r.committed(revs) {
-			out = append(out, queued{Message: Message{Room: room, Redacted: id.String()}})
+			out = append(out, queued{Message: Message{Room: room, Redacted: id.String()}, room: room})
 		}
 		if r.isPrivate() && s.cfg.Keys != nil && stale(r) {
 			// Not on this goroutine either (Append waits for us).

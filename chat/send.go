@@ -23,6 +23,8 @@ func (s *Service) Send(ctx context.Context, room, text string) (Message, error) 
 	if err != nil {
 		return Message{}, err
 	}
+	// A direct conversation's messages go to its canonical room (dmmerge.go).
+	r.ID = s.canonical(nil, r.ID).room
 	var ev *ledger.Event
 	if mr := s.modRoom(r.ID); mr != nil && mr.isPrivate() {
 		ev, err = s.sendPrivate(ctx, mr, r.ID, innerMsg, body)
