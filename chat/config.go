@@ -59,13 +59,20 @@ type Config struct {
 	// DMDelivery hands a new direct conversation to its other member;
 	// nil means this node cannot start direct conversations.
 	DMDelivery DMDelivery
+	// DMRekeyInterval is how old a direct conversation's current epoch
+	// may grow (by its event's claimed time) before this node starts a
+	// new one: before its next message there, or, if it created the
+	// conversation, on its hourly sweep (dmrekey.go). Zero means 7 days;
+	// at least an hour.
+	DMRekeyInterval time.Duration
 }
 
 // DefaultConfig returns the defaults: DefaultLimits, DefaultOrphanLimits, time.Now,
-// 30 days' EpochKeyRetention, and no
+// 30 days' EpochKeyRetention, 7 days' DMRekeyInterval, and no
 // name, callbacks or metrics (Logger nil: slog.Default() at New).
 func DefaultConfig() Config {
-	return Config{Limits: DefaultLimits(), Orphans: DefaultOrphanLimits(), Clock: time.Now, EpochKeyRetention: 30 * 24 * time.Hour}
+	return Config{Limits: DefaultLimits(), Orphans: DefaultOrphanLimits(), Clock: time.Now,
+		EpochKeyRetention: 30 * 24 * time.Hour, DMRekeyInterval: 7 * 24 * time.Hour}
 }
 
 // withDefaults fills each zero field from DefaultConfig; a nil Logger
@@ -79,6 +86,7 @@ func (c Config) withDefaults() Config {
 		c.Clock = d.Clock
 	}
 	c.EpochKeyRetention = cmp.Or(c.EpochKeyRetention, d.EpochKeyRetention)
+	c.DMRekeyInterval = cmp.Or(c.DMRekeyInterval, d.DMRekeyInterval)
 	o, do := &c.Orphans, d.Orphans
 	o.Bytes = cmp.Or(o.Bytes, do.Bytes)
 	o.RoomBytes = cmp.Or(o.RoomBytes, do.RoomBytes)
@@ -91,8 +99,9 @@ func (c Config) withDefaults() Config {
 }
 
 // Validate reports the first field New cannot run with: a rate that is
-// not a number, a negative burst, or orphan budgets that are not positive
-// or not nested (group ≤ room ≤ all).
+// not a number, a negative burst, a key retention that is not positive, a
+// DMRekeyInterval under MinDMRekeyInterval, or orphan budgets that are
+// not positive or not nested (group ≤ room ≤ all).
 func (c Config) Validate() error {
 	for _, r := range []struct {
 		name string
@@ -107,6 +116,9 @@ func (c Config) Validate() error {
 	}
 	if c.EpochKeyRetention <= 0 {
 		return fmt.Errorf("EpochKeyRetention must be positive (%v)", c.EpochKeyRetention)
+	}
+	if c.DMRekeyInterval < MinDMRekeyInterval {
+		return fmt.Errorf("DMRekeyInterval must be at least %v (%v)", MinDMRekeyInterval, c.DMRekeyInterval)
 	}
 	o := c.Orphans
 	switch {

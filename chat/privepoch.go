@@ -72,15 +72,16 @@ func (r *modRoom) epochOf(f *frontier) *modEvent {
 	return f.epoch
 }
 
-// judgeEpoch checks an epoch event in its causal past: by an admin,
-// naming the past's winning epoch as its predecessor and exactly the
-// past's members. r.mu is held.
+// judgeEpoch checks an epoch event in its causal past: by an admin (in a
+// direct conversation, by either member: dmrekey.go), naming the past's
+// winning epoch as its predecessor and exactly the past's members. r.mu
+// is held.
 func (r *modRoom) judgeEpoch(ev *ledger.Event, author peer.ID, st *modState, past *frontier) (modAct, error) {
 	e, err := decodeEpoch(ev.Body)
 	if err != nil {
 		return modAct{}, fmt.Errorf("%w: %w", ErrNotAllowed, err)
 	}
-	if !st.admins[author] {
+	if !st.admins[author] && !(r.dm && slices.Contains(membersOf(st), author)) {
 		return modAct{}, fmt.Errorf("%w: %s starts an epoch", ErrNotAdmin, author)
 	}
 	var want ledger.ID

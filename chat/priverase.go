@@ -31,12 +31,14 @@ func endedKey(room string, epoch ledger.ID) ds.Key {
 	return privPrefix.ChildString(room).ChildString("ended").ChildString(epoch.String())
 }
 
-// sweepEpochsLoop sweeps at start and every sweepInterval until Close.
+// sweepEpochsLoop sweeps at start and every sweepInterval until Close,
+// and rekeys the due direct conversations we created (dmrekey.go).
 func (s *Service) sweepEpochsLoop() {
 	t := time.NewTicker(sweepInterval)
 	defer t.Stop()
 	for {
 		s.sweepEpochs(s.ctx)
+		s.rekeyDueDMs(s.ctx)
 		select {
 		case <-s.ctx.Done():
 			return

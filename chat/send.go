@@ -27,6 +27,7 @@ func (s *Service) Send(ctx context.Context, room, text string) (Message, error) 
 	r.ID = s.canonical(nil, r.ID).room
 	var ev *ledger.Event
 	if mr := s.modRoom(r.ID); mr != nil && mr.isPrivate() {
+		s.beforeSend(ctx, mr, r.ID) // a due direct conversation rekeys first
 		ev, err = s.sendPrivate(ctx, mr, r.ID, innerMsg, body)
 	} else {
 		ev, err = s.append(ctx, r.ID, ledger.KindMsg, body)
