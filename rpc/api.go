@@ -29,6 +29,7 @@ type ChatAPI interface {
 	Join(ctx context.Context, name string) (chat.Room, error)
 	Leave(ctx context.Context, room string) error
 	Rooms(ctx context.Context) ([]chat.Room, error)
+	ListRooms(ctx context.Context) ([]chat.Room, error)
 	Members(ctx context.Context, room string) ([]chat.Member, error)
 	Send(ctx context.Context, room, text string) (chat.Message, error)
 	History(ctx context.Context, room string, q chat.HistoryQuery) ([]chat.Message, error)
@@ -59,6 +60,7 @@ type chatBackend interface {
 	Join(ctx context.Context, name string) (chat.Room, error)
 	Leave(ctx context.Context, room string) error
 	Rooms(ctx context.Context) ([]chat.Room, error)
+	ListRooms(ctx context.Context) ([]chat.Room, error)
 	Members(ctx context.Context, room string) ([]chat.Member, error)
 	Send(ctx context.Context, room, text string) (chat.Message, error)
 	History(ctx context.Context, room string, q chat.HistoryQuery) ([]chat.Message, error)

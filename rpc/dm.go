@@ -40,7 +40,7 @@ var mDMSend = &method{
 
 var mDMHistory = &method{
 	Name:    "dm_history",
-	Summary: "The direct conversation with a peer, oldest first, as msg_history; empty if there is none.",
+	Summary: "The direct conversation with a peer, oldest first, as msg_history; empty if there is none. If two first messages crossed, the conversation spans two rooms: their messages come merged in one (lamport, id) order, every one naming the canonical room, and before may be any of them.",
 	Params: []paramSpec{dmPeerParam,
 		historyQueryParam},
 	Result:        paramSpec{Name: "messages", Schema: arrayOf(ref("Message"))},

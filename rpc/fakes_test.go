@@ -154,6 +154,8 @@ func (c *fakeChat) Leave(_ context.Context, room string) error {
 
 func (c *fakeChat) Rooms(context.Context) ([]chat.Room, error) { return nil, nil }
 
+func (c *fakeChat) ListRooms(ctx context.Context) ([]chat.Room, error) { return c.Rooms(ctx) }
+
 func (c *fakeChat) Members(_ context.Context, room string) ([]chat.Member, error) {
 	if _, err := c.room(room); err != nil {
 		return nil, err

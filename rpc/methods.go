@@ -121,13 +121,13 @@ var mRoomLeave = &method{
 
 var mRoomList = &method{
 	Name:          "room_list",
-	Summary:       "The rooms this node has joined.",
+	Summary:       "The rooms this node has joined; a direct conversation once, by its canonical room, even if two first messages crossed and it spans two rooms.",
 	Result:        paramSpec{Name: "rooms", Schema: arrayOf(ref("Room"))},
 	NeedsChat:     true,
 	Example:       `[]`,
 	ExampleResult: `[{"id":"ptnayqpvn7rmdmpcqf6goc5ajfv5ahd2t","name":"general","private":false}]`,
 	Handler: func(ctx context.Context, s *Server, _ *callEnv, _ params) (any, error) {
-		rooms, err := s.chat.Rooms(ctx)
+		rooms, err := s.chat.ListRooms(ctx)
 		if err != nil {
 			return nil, err
 		}

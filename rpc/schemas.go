@@ -90,7 +90,7 @@ var componentSchemas = map[string]schema{
 		"required": []string{"id", "room", "author", "text", "time", "lamport", "parents"},
 		"properties": schema{
 			"id":         sString,
-			"room":       sString,
+			"room":       schema{"type": "string", "description": "the room's ID; in a direct conversation always its canonical room (the lowest ID, if two first messages crossed and it spans two rooms)"},
 			"author":     schema{"type": "string", "description": "author's peer ID"},
 			"authorName": sString,
 			"text":       sString,
@@ -112,7 +112,7 @@ var componentSchemas = map[string]schema{
 		"type":                 "object",
 		"additionalProperties": false,
 		"properties": schema{
-			"room":  schema{"type": "string", "description": "ROOM; empty: all joined rooms"},
+			"room":  schema{"type": "string", "description": "ROOM; empty: all joined rooms; a direct conversation's room: the whole conversation (both rooms, if two first messages crossed)"},
 			"since": schema{"type": "string", "description": "a Message cursor; replay what came after it first"},
 		},
 	},
