@@ -92,7 +92,9 @@ func (s *Service) rekeyDueDMs(ctx context.Context) {
 			continue
 		}
 		if err := s.rekeyDMIfDue(ctx, mr, id); err != nil && ctx.Err() == nil {
-			s.log.Warn("rekey direct conversation", "room", id, "err", err)
+			// Typically the peer's bundle is unknown while it is away:
+			// retried hourly, and by our next send, so not a warning.
+			s.log.Info("rekey direct conversation", "room", id, "err", err)
 		}
 	}
 }
