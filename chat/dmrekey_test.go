@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -179,5 +180,60 @@ func TestDirectMessagesRekey(t *testing.T) {
 	}
 	if got := a.texts(t, room); strings.Join(got, ",") != "one,two,three,four" {
 		t.Fatalf("after the erase A reads %q, want what it decrypted before", got)
+	}
+}
+
+// Both members send at once after the interval, each unaware of the
+// other's rekey: two concurrent epochs, both valid. Each side reads
+// both messages, and both settle on the same current epoch (the lowest
+// ID), in which their next messages go.
+func TestDirectMessagesConcurrentRekey(t *testing.T) {
+	ctx := context.Background()
+	const interval = 2 * time.Hour
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	cfg := Config{Clock: func() time.Time { return time.Unix(0, now.Load()) }, DMRekeyInterval: interval}
+	dir := newKeyDir()
+	peers := map[peer.ID]*Service{}
+	a, b := newPrivPeer(t, dir, "a"), newPrivPeer(t, dir, "b")
+	a.openDM(t, peers, cfg)
+	b.openDM(t, peers, cfg)
+	m1, err := a.s.DMSend(ctx, b.id.String(), "one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := m1.Room
+	exchange(t, []*privPeer{a, b}, room)
+	now.Add(int64(interval + time.Minute))
+	ma, err := a.s.DMSend(ctx, b.id.String(), "from a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := b.s.DMSend(ctx, a.id.String(), "from b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ea, eb := epochOfMessage(t, a, ma), epochOfMessage(t, b, mb)
+	if ea == eb || ea == epochOfMessage(t, a, m1) {
+		t.Fatalf("want two concurrent new epochs, got %s and %s", ea, eb)
+	}
+	exchange(t, []*privPeer{a, b}, room)
+	ca, _, _ := a.s.modRoom(room).currentEpoch()
+	cb, _, _ := b.s.modRoom(room).currentEpoch()
+	if ca != cb || ca != min(ea, eb) {
+		t.Fatalf("current epochs %s and %s, want both the lowest of %s, %s", ca, cb, ea, eb)
+	}
+	for _, p := range []*privPeer{a, b} {
+		got := p.texts(t, room)
+		if len(got) != 3 || !slices.Contains(got, "from a") || !slices.Contains(got, "from b") {
+			t.Fatalf("%s reads %q", p.id, got)
+		}
+	}
+	m2, err := b.s.DMSend(ctx, a.id.String(), "after")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := epochOfMessage(t, b, m2); got != ca {
+		t.Fatalf("next message under %s, want the winner %s (no further rekey)", got, ca)
 	}
 }
