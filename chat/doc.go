@@ -63,7 +63,10 @@
 // (create, invite, kick, rekey); privepoch.go judges epoch, epoch_keys and
 // enc events in their causal past and picks the winning epoch;
 // privbody.go is their format; dm.go makes direct conversations of two
-// members (DMSend, AcceptDM); privinvite.go admits by an invite's
+// members (DMSend, AcceptDM); dmmerge.go makes two crossed ones one
+// conversation (its canonical room, merged History, ListRooms);
+// dmrekey.go gives each a new epoch every Config.DMRekeyInterval;
+// privinvite.go admits by an invite's
 // secret (AdmitByInvite, Config.Admission); privcrypt.go opens epoch secrets, decrypts
 // each enc event once in the ledger's Check and seals ours; privkeys.go
 // is the Keys contract and what is kept under the local data key;
