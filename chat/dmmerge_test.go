@@ -13,7 +13,7 @@ import (
 
 // exchange pulls every room's events between every pair of peers, twice
 // (the second round carries the joins the first one triggered).
-func exchange(t *testing.T, peers []*privPeer, rooms ...string) {
+func exchange(t testing.TB, peers []*privPeer, rooms ...string) {
 	t.Helper()
 	for range 2 {
 		for _, p := range peers {
@@ -39,14 +39,14 @@ func ids(ms []Message) []string {
 // crossedPair has A and B each send a first DM before the other's
 // conversation arrives: each creates a room, hands it over, and joins the
 // other's. It returns the two rooms, lowest ID first, and the texts.
-func crossedPair(t *testing.T) (a, b *privPeer, rooms []string, m1, m2 string) {
+func crossedPair(t testing.TB) (a, b *privPeer, rooms []string, m1, m2 string) {
 	t.Helper()
 	ctx := context.Background()
 	dir := newKeyDir()
 	peers := map[peer.ID]*Service{}
 	a, b = newPrivPeer(t, dir, "a"), newPrivPeer(t, dir, "b")
-	a.withDelivery(t, peers)
-	b.withDelivery(t, peers)
+	a.openDM(t, peers, Config{})
+	b.openDM(t, peers, Config{})
 	m1, m2 = "from a "+marker(), "from b "+marker()
 	sa, err := a.s.DMSend(ctx, b.id.String(), m1)
 	if err != nil {

@@ -35,7 +35,7 @@ func TestDMRekeyIntervalConfig(t *testing.T) {
 
 // openDM restarts p's service with DM delivery among peers and cfg's
 // Clock, DMRekeyInterval and EpochKeyRetention.
-func (p *privPeer) openDM(t *testing.T, peers map[peer.ID]*Service, cfg Config) {
+func (p *privPeer) openDM(t testing.TB, peers map[peer.ID]*Service, cfg Config) {
 	t.Helper()
 	p.s.Close()
 	s, err := New(loopNet{p.id}, p.store, p.key, Config{Name: "x", Limits: noLimits, Keys: p.keys,
