@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -264,5 +265,76 @@ func TestCrossedDirectMessagesSubscription(t *testing.T) {
 	defer rep.Close()
 	if m := testwait.Recv(t, 5*time.Second, "replayed message", rep.C()); m.Text != m2 || m.Room != rooms[0] {
 		t.Fatalf("replayed %q in %s, want %q in %s", m.Text, m.Room, m2, rooms[0])
+	}
+}
+
+// heldDelivery takes hand-overs and holds them until flush: as if both
+// were still on their way (an inbox, a slow stream).
+type heldDelivery struct {
+	from peer.ID
+	mu   sync.Mutex
+	held []heldToken
+}
+
+type heldToken struct {
+	to    peer.ID
+	token string
+}
+
+func (d *heldDelivery) Deliver(_ context.Context, to peer.ID, token string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.held = append(d.held, heldToken{to, token})
+	return nil
+}
+
+func (d *heldDelivery) flush(t *testing.T, peers map[peer.ID]*Service) {
+	t.Helper()
+	d.mu.Lock()
+	held := d.held
+	d.held = nil
+	d.mu.Unlock()
+	for _, h := range held {
+		if _, err := peers[h.to].AcceptDM(context.Background(), d.from, h.token); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Both first messages are sent before either hand-over arrives; once
+// both arrive and the rooms are exchanged, both sides hold one
+// conversation with both messages in the same order.
+func TestCrossedDirectMessagesHandOversLate(t *testing.T) {
+	ctx := context.Background()
+	dir := newKeyDir()
+	peers := map[peer.ID]*Service{}
+	a, b := newPrivPeer(t, dir, "a"), newPrivPeer(t, dir, "b")
+	da, db := &heldDelivery{from: a.id}, &heldDelivery{from: b.id}
+	a.openDM(t, peers, Config{DMDelivery: da})
+	b.openDM(t, peers, Config{DMDelivery: db})
+	ma, err := a.s.DMSend(ctx, b.id.String(), "from a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := b.s.DMSend(ctx, a.id.String(), "from b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rooms(t, a.s)) != 1 || len(rooms(t, b.s)) != 1 {
+		t.Fatal("a hand-over arrived early")
+	}
+	da.flush(t, peers)
+	db.flush(t, peers)
+	exchange(t, []*privPeer{a, b}, ma.Room, mb.Room)
+	canon := min(ma.Room, mb.Room)
+	ha, _ := a.s.DMHistory(ctx, b.id.String(), HistoryQuery{})
+	hb, _ := b.s.DMHistory(ctx, a.id.String(), HistoryQuery{})
+	if len(ha) != 2 || !slices.Equal(ids(ha), ids(hb)) || ha[0].Room != canon || hb[1].Room != canon {
+		t.Fatalf("histories:\nA %+v\nB %+v\nwant the same two messages in %s", ha, hb, canon)
+	}
+	for _, p := range []*privPeer{a, b} {
+		if l, _ := p.s.ListRooms(ctx); len(l) != 1 || l[0].ID != canon {
+			t.Fatalf("%s lists %+v, want only %s", p.id, l, canon)
+		}
 	}
 }

@@ -33,13 +33,18 @@ func TestDMRekeyIntervalConfig(t *testing.T) {
 	}
 }
 
-// openDM restarts p's service with DM delivery among peers and cfg's
-// Clock, DMRekeyInterval and EpochKeyRetention.
+// openDM restarts p's service with DM delivery among peers (or
+// cfg.DMDelivery if set) and cfg's Clock, DMRekeyInterval and
+// EpochKeyRetention.
 func (p *privPeer) openDM(t testing.TB, peers map[peer.ID]*Service, cfg Config) {
 	t.Helper()
 	p.s.Close()
+	var d DMDelivery = directDelivery{from: p.id, peers: peers}
+	if cfg.DMDelivery != nil {
+		d = cfg.DMDelivery
+	}
 	s, err := New(loopNet{p.id}, p.store, p.key, Config{Name: "x", Limits: noLimits, Keys: p.keys,
-		DMDelivery: directDelivery{from: p.id, peers: peers}, Clock: cfg.Clock,
+		DMDelivery: d, Clock: cfg.Clock,
 		DMRekeyInterval: cfg.DMRekeyInterval, EpochKeyRetention: cfg.EpochKeyRetention})
 	if err != nil {
 		t.Fatal(err)
