@@ -71,43 +71,46 @@ func BenchmarkSend(b *testing.B) {
 // sync path): verify the signature, judge it, and in a private room
 // decrypt it and keep the plaintext and chain state.
 func BenchmarkReceive(b *testing.B) {
-	for _, kind := range []string{"public", "private"} {
-		b.Run(kind, func(b *testing.B) {
-			dir := newKeyDir()
-			a, m := newPrivPeer(b, dir, "a"), newPrivPeer(b, dir, "m")
-			ctx := context.Background()
-			var room string
-			if kind == "public" {
-				r, _ := a.s.Join(ctx, "bench")
-				m.s.Join(ctx, "bench")
-				room = r.ID
-			} else {
-				r, _, err := a.s.CreatePrivate(ctx, "bench")
-				if err != nil {
-					b.Fatal(err)
+	for _, st := range []string{"mem", "pebble"} {
+		for _, kind := range []string{"public", "private"} {
+			b.Run(st+"/"+kind, func(b *testing.B) {
+				dir := newKeyDir()
+				stores := benchStores(b)
+				a, m := newPrivPeer(b, dir, "a"), newPrivPeerOn(b, dir, "m", stores[st]())
+				ctx := context.Background()
+				var room string
+				if kind == "public" {
+					r, _ := a.s.Join(ctx, "bench")
+					m.s.Join(ctx, "bench")
+					room = r.ID
+				} else {
+					r, _, err := a.s.CreatePrivate(ctx, "bench")
+					if err != nil {
+						b.Fatal(err)
+					}
+					tok, err := a.s.Invite(ctx, r.ID, m.id.String())
+					if err != nil {
+						b.Fatal(err)
+					}
+					m.s.JoinInvite(ctx, tok)
+					room = r.ID
 				}
-				tok, err := a.s.Invite(ctx, r.ID, m.id.String())
-				if err != nil {
-					b.Fatal(err)
+				m.pull(b, a.modPeer, room)
+				for range b.N {
+					if _, err := a.s.Send(ctx, room, "a message of a typical length, some fifty bytes."); err != nil {
+						b.Fatal(err)
+					}
 				}
-				m.s.JoinInvite(ctx, tok)
-				room = r.ID
-			}
-			m.pull(b, a.modPeer, room)
-			for range b.N {
-				if _, err := a.s.Send(ctx, room, "a message of a typical length, some fifty bytes."); err != nil {
-					b.Fatal(err)
+				evs := a.events(b, room)
+				evs = evs[len(evs)-b.N:]
+				b.ResetTimer()
+				for _, ev := range evs {
+					if added, _, err := m.s.Ingest(ctx, room, []*ledger.Event{ev}); err != nil || len(added) != 1 {
+						b.Fatalf("ingest: %d added, %v", len(added), err)
+					}
 				}
-			}
-			evs := a.events(b, room)
-			evs = evs[len(evs)-b.N:]
-			b.ResetTimer()
-			for _, ev := range evs {
-				if added, _, err := m.s.Ingest(ctx, room, []*ledger.Event{ev}); err != nil || len(added) != 1 {
-					b.Fatalf("ingest: %d added, %v", len(added), err)
-				}
-			}
-		})
+			})
+		}
 	}
 }
 
