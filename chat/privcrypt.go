@@ -181,9 +181,6 @@ func (s *Service) checkPrivate(mr *modRoom, ev *ledger.Event) error {
 		// with its erased key: shown nowhere).
 		return nil
 	}
-	if _, ok := s.plain(ctx, ev.Room, ev.ID()); ok {
-		return nil // decrypted before (checked again)
-	}
 	ct, err := e2ee.ParseCiphertext(ev.Body)
 	if err != nil {
 		return err // judge parsed it already
@@ -198,7 +195,7 @@ func (s *Service) checkPrivate(mr *modRoom, ev *ledger.Event) error {
 		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	if cs == nil {
-		if s.epochErased(ctx, ev.Room, epoch) {
+		if s.decryptedBefore(ctx, ev) || s.epochErased(ctx, ev.Room, epoch) {
 			// Keys erased (priverase.go): valid, stored, shown nowhere.
 			return nil
 		}
@@ -212,6 +209,9 @@ func (s *Service) checkPrivate(mr *modRoom, ev *ledger.Event) error {
 	}
 	m, err := c.Open(ct)
 	if err != nil {
+		if s.decryptedBefore(ctx, ev) {
+			return nil // its index is used: by this event (checked again)
+		}
 		return fmt.Errorf("%w: %w", ErrNotAllowed, err)
 	}
 	// Plaintext first: a crash that keeps only a prefix of these writes
@@ -225,6 +225,15 @@ func (s *Service) checkPrivate(mr *modRoom, ev *ledger.Event) error {
 		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	return nil
+}
+
+// decryptedBefore reports whether ev's plaintext is kept: an event
+// judged again (sync brought it after a crash lost its commit, or a
+// refusal) whose index its chain has used. Asked only when the chain
+// refuses the event, so a new message costs no datastore read for it.
+func (s *Service) decryptedBefore(ctx context.Context, ev *ledger.Event) bool {
+	_, ok := s.plain(ctx, ev.Room, ev.ID())
+	return ok
 }
 
 // keepPlain stores rec as ev's plaintext. It is not synced here: chat
