@@ -2,6 +2,7 @@ package e2ee
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"time"
 
@@ -92,11 +93,28 @@ func OpenDMInit(kp *KeyPair, own *SignedBundle, d *DMInit) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: sender %s: %v", ErrBadSignature, d.Sender, err)
 	}
-	st := d.statement()
-	if ok, err := pub.Verify(st, d.Signature); err != nil || !ok {
-		return nil, fmt.Errorf("%w: dm-init from %s", ErrBadSignature, d.Sender)
+	if err := d.verifyWith(pub); err != nil {
+		return nil, err
 	}
-	return kp.open(st, d.Sealed)
+	return kp.open(d.statement(), d.Sealed)
+}
+
+// VerifySignature checks only that the sender signed the statement
+// (ErrBadSignature): what anyone holding d can check, without the
+// recipient's key.
+func (d *DMInit) VerifySignature() error {
+	pub, err := d.Sender.ExtractPublicKey()
+	if err != nil {
+		return fmt.Errorf("%w: sender %s: %v", ErrBadSignature, d.Sender, err)
+	}
+	return d.verifyWith(pub)
+}
+
+func (d *DMInit) verifyWith(pub crypto.PubKey) error {
+	if ok, err := pub.Verify(d.statement(), d.Signature); err != nil || !ok {
+		return fmt.Errorf("%w: dm-init from %s", ErrBadSignature, d.Sender)
+	}
+	return nil
 }
 
 // Encode returns the canonical encoding.
@@ -138,4 +156,16 @@ func ParseDMInit(raw []byte) (*DMInit, error) {
 	}
 	copy(d.BundleHash[:], hash)
 	return d, nil
+}
+
+// DMInboxKey names the inbox of first messages sealed to the bundle with
+// hash bundleHash of recipient:
+//
+//	SHA-256(fields("parley/v1/dm-inbox", recipient, bundle hash))
+//
+// Nodes holding such messages advertise it (a DHT rendezvous) and the
+// recipient looks it up. Anyone who knows the public bundle can compute
+// it: it hides the recipient from those who do not, not from those who do.
+func DMInboxKey(recipient peer.ID, bundleHash [HashSize]byte) [sha256.Size]byte {
+	return sha256.Sum256(fields(domainDMInbox, []byte(recipient), bundleHash[:]))
 }

@@ -36,6 +36,9 @@ const (
 	// domainDMInit is both the signed statement and the HPKE info of a
 	// direct conversation's first message.
 	domainDMInit = "parley/v1/dm-init"
+	// domainDMInbox names the inbox where first messages to one bundle
+	// of a recipient wait while it is offline.
+	domainDMInbox = "parley/v1/dm-inbox"
 )
 
 // payload types (envelope codecs) of the two signed records.

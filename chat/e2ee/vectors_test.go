@@ -112,6 +112,7 @@ type inviteVector struct {
 type dmInitVector struct {
 	Statement string `json:"statement"`
 	Encoded   string `json:"encoded"`
+	InboxKey  string `json:"inbox_key"` // DMInboxKey(recipient, its bundle hash)
 }
 
 func h(b []byte) string { return hex.EncodeToString(b) }
@@ -122,7 +123,7 @@ func buildVectors(t *testing.T) *vectors {
 	secret := fixedSecret()
 	v := &vectors{Suite: Suite, Room: ep.Room, EpochID: h(ep.ID), Now: t0.Format(time.RFC3339)}
 	v.Domains = []string{BundleDomain, InviteDomain, domainBundleHash, domainEpochSeal, domainChain,
-		domainChainNext, domainMessageKey, domainMessage, domainInviteSecret, domainInviteProof, domainDMInit}
+		domainChainNext, domainMessageKey, domainMessage, domainInviteSecret, domainInviteProof, domainDMInit, domainDMInbox}
 	for _, f := range [][][]byte{{}, {{}}, {[]byte("a"), []byte("bc")}, {make([]byte, 200)}} {
 		fv := fieldsVector{Domain: "parley/v1/test", Encoded: h(fields("parley/v1/test", f...))}
 		for _, x := range f {
@@ -228,7 +229,8 @@ func buildVectors(t *testing.T) *vectors {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.DMInit = dmInitVector{Statement: h(d.statement()), Encoded: h(d.Encode())}
+	inbox := DMInboxKey(b.id, b.bundle.Hash())
+	v.DMInit = dmInitVector{Statement: h(d.statement()), Encoded: h(d.Encode()), InboxKey: h(inbox[:])}
 
 	v.Sizeinfo = map[string]int{
 		"signed_bundle": len(b.bundle.Raw()), "sealed_epoch_secret": len(sealed),
