@@ -4,16 +4,21 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-chat/parley/chat/e2ee"
 )
 
 // Direct messages (docs/PROTOCOL.md "Direct messages"): a direct
 // conversation is a private room of two members whose genesis says dm.
-// The first DMSend to a peer creates it, adds the peer (its bundle
-// fetched from it), and hands the peer an invite naming it through
-// Config.DMDelivery; the peer's node joins it (AcceptDM). Both peers must
-// be online for the first message.
+// The first DMSend to a peer creates it with both members in its first
+// epoch (the peer's bundle fetched from the peer, else the DHT, so the
+// peer may be offline), whose secret reaches the peer as an e2ee.DMInit
+// (dminit.go). The DMInit waits in the outbox (dmoutbox.go) until
+// Config.DMDelivery hands it over, now or when the peer comes online; the
+// peer's node takes it with AcceptDM, joins and syncs the conversation.
 
 // KindDM is Room.Kind of a direct conversation.
 const KindDM = "dm"
@@ -21,10 +26,15 @@ const KindDM = "dm"
 // dmRoomName is a direct conversation's (encrypted) name.
 const dmRoomName = "dm"
 
-// DMDelivery hands a direct conversation's invite token to the peer it
-// names; node satisfies it with a stream whose other end calls AcceptDM.
+// handOverTimeout bounds DMSend's own hand-over attempt; what fails
+// stays queued for the node's retries.
+const handOverTimeout = 15 * time.Second
+
+// DMDelivery hands a direct conversation's first message (an encoded
+// e2ee.DMInit) to the peer it names; node satisfies it with a stream
+// whose other end calls AcceptDM.
 type DMDelivery interface {
-	Deliver(ctx context.Context, to peer.ID, token string) error
+	Deliver(ctx context.Context, to peer.ID, init []byte) error
 }
 
 // dmRoom returns the canonical room of the direct conversation with p,
@@ -39,7 +49,12 @@ func (s *Service) dmRoom(p peer.ID) (Room, bool) {
 }
 
 // DMSend sends text to the peer with ID to in the direct conversation
-// with it, starting one if there is none.
+// with it, starting one if there is none. Starting one needs the peer's
+// bundle (ErrNoEpochKeys-free: a lookup error is returned before
+// anything is written) and room in the outbox (ErrRateLimited); the
+// first message is queued, then handed over at once if the peer is
+// reachable. An unreachable peer is not an error: the message is stored
+// and the conversation handed over later.
 func (s *Service) DMSend(ctx context.Context, to, text string) (Message, error) {
 	if s.cfg.Keys == nil || s.cfg.DMDelivery == nil {
 		return Message{}, ErrPrivateRooms
@@ -52,26 +67,36 @@ func (s *Service) DMSend(ctx context.Context, to, text string) (Message, error) 
 		return Message{}, err
 	}
 	r, ok := s.dmRoom(p)
+	var init []byte
 	if !ok {
-		if _, err := s.cfg.Keys.Bundle(ctx, p); err != nil {
+		if err := s.outboxRoom(ctx); err != nil {
+			return Message{}, err
+		}
+		b, err := s.cfg.Keys.Bundle(ctx, p)
+		if err != nil {
 			return Message{}, fmt.Errorf("key bundle of %s: %w", p, err) // before anything is written
 		}
-		if r, _, err = s.createPrivate(ctx, dmRoomName, true); err != nil {
+		if r, _, init, err = s.createPrivate(ctx, dmRoomName, p); err != nil {
+			return Message{}, err
+		}
+		if err := s.queueDM(ctx, p, r.ID, init, b.Expires); err != nil {
 			return Message{}, err
 		}
 	}
-	if !ok || !s.hasWritten(ctx, r.ID, p) {
-		// New, or the peer has not joined yet as far as we know (an
-		// earlier hand-over may have failed): hand it over (again).
-		tok, err := s.Invite(ctx, r.ID, to)
-		if err != nil {
-			return Message{}, err
-		}
-		if err := s.cfg.DMDelivery.Deliver(ctx, p, tok); err != nil {
-			return Message{}, fmt.Errorf("hand the conversation to %s: %w", p, err)
-		}
+	m, err := s.Send(ctx, r.ID, text)
+	if err != nil || init == nil {
+		return m, err
 	}
-	return s.Send(ctx, r.ID, text)
+	dctx, cancel := context.WithTimeout(ctx, handOverTimeout)
+	defer cancel()
+	if err := s.cfg.DMDelivery.Deliver(dctx, p, init); err != nil {
+		s.log.Info("conversation queued for its peer", "peer", p, "room", r.ID, "err", err)
+		return m, nil
+	}
+	if err := s.DMDelivered(ctx, p, r.ID); err != nil {
+		s.log.Warn("drop a delivered conversation from the outbox", "err", err)
+	}
+	return m, nil
 }
 
 // hasWritten reports whether p has an event in room here (its join).
@@ -118,34 +143,50 @@ const (
 	MaxUnansweredDMsPerPeer = 2
 )
 
-// AcceptDM joins the direct conversation that peer from handed us: the
-// token must be signed by from and name us, and the conversation be
-// within MaxUnansweredDMs and MaxUnansweredDMsPerPeer unless joined
-// already.
-func (s *Service) AcceptDM(ctx context.Context, from peer.ID, token string) (Room, error) {
-	tok, err := parseToken(token)
-	if err != nil {
-		return Room{}, err
-	}
-	inv := tok.Invite
-	if inv.Inviter != from || inv.Invitee != s.self {
-		return Room{}, fmt.Errorf("%w: a conversation token must come from its inviter and name us", ErrBadInvite)
+// AcceptDM takes the first message (an encoded e2ee.DMInit) of a direct
+// conversation someone started with us, handed over by its sender or
+// fetched from an inbox: it must be for us, sealed to a bundle of ours
+// and signed by its sender (ErrBadDMInit), for a (room, epoch) not
+// accepted before (ErrDMInitSeen) nor older than one accepted
+// (ErrBadDMInit), and a new conversation must be within
+// MaxUnansweredDMs and MaxUnansweredDMsPerPeer (ErrRateLimited). Then
+// the epoch's chains are kept and the room joined (its events come by
+// sync from its members). On error nothing is stored.
+func (s *Service) AcceptDM(ctx context.Context, init []byte) (Room, error) {
+	if s.cfg.Keys == nil {
+		return Room{}, ErrPrivateRooms
 	}
 	s.dmAccept.Lock() // counts and joins one at a time, so the caps hold
 	defer s.dmAccept.Unlock()
-	if !s.isJoined(inv.Room) {
+	d, err := e2ee.ParseDMInit(init)
+	if err != nil {
+		return Room{}, fmt.Errorf("%w: %w", ErrBadDMInit, err)
+	}
+	room, from := d.Epoch.Room, d.Sender
+	if !s.isJoined(room) && d.Recipient == s.self {
 		all, byFrom := s.unansweredDMs(from)
 		if all >= MaxUnansweredDMs || byFrom >= MaxUnansweredDMsPerPeer {
 			return Room{}, fmt.Errorf("%w: %d unanswered conversations (%d from %s); answer or leave some first",
 				ErrRateLimited, all, byFrom, from)
 		}
 	}
-	r, err := s.JoinInvite(ctx, token)
+	if _, err := s.acceptDMInit(ctx, init); err != nil {
+		return Room{}, err
+	}
+	if err := s.loadModRoom(ctx, room); err != nil {
+		return Room{}, err
+	}
+	// Private by construction: the topic admits the sender until the
+	// genesis names the members.
+	if mr := s.modRoom(room); mr != nil {
+		mr.seedMembers(from)
+	}
+	r, err := s.join(ctx, Room{ID: room, Moderated: true, Private: true})
 	if err == nil {
 		if s.dmFrom == nil {
 			s.dmFrom = map[string]peer.ID{}
 		}
-		s.dmFrom[inv.Room] = from // its genesis may come later
+		s.dmFrom[room] = from // its genesis may come later
 	}
 	return r, err
 }

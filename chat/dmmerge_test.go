@@ -277,14 +277,14 @@ type heldDelivery struct {
 }
 
 type heldToken struct {
-	to    peer.ID
-	token string
+	to   peer.ID
+	init []byte // the conversation's first message (e2ee.DMInit)
 }
 
-func (d *heldDelivery) Deliver(_ context.Context, to peer.ID, token string) error {
+func (d *heldDelivery) Deliver(_ context.Context, to peer.ID, init []byte) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.held = append(d.held, heldToken{to, token})
+	d.held = append(d.held, heldToken{to, init})
 	return nil
 }
 
@@ -295,7 +295,7 @@ func (d *heldDelivery) flush(t *testing.T, peers map[peer.ID]*Service) {
 	d.held = nil
 	d.mu.Unlock()
 	for _, h := range held {
-		if _, err := peers[h.to].AcceptDM(context.Background(), d.from, h.token); err != nil {
+		if _, err := peers[h.to].AcceptDM(context.Background(), h.init); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -39,7 +39,7 @@ func TestDMRekeyIntervalConfig(t *testing.T) {
 func (p *privPeer) openDM(t testing.TB, peers map[peer.ID]*Service, cfg Config) {
 	t.Helper()
 	p.s.Close()
-	var d DMDelivery = directDelivery{from: p.id, peers: peers}
+	var d DMDelivery = directDelivery{peers: peers}
 	if cfg.DMDelivery != nil {
 		d = cfg.DMDelivery
 	}

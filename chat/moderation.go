@@ -176,7 +176,7 @@ func (s *Service) Create(ctx context.Context, name string, private bool) (Room, 
 		return Room{}, err
 	}
 	if private {
-		r, _, err := s.createPrivate(ctx, n, false)
+		r, _, _, err := s.createPrivate(ctx, n, "")
 		return r, err
 	}
 	if err != nil {

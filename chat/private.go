@@ -34,18 +34,22 @@ func (s *Service) CreatePrivate(ctx context.Context, name string) (Room, string,
 	if err != nil {
 		return Room{}, "", err
 	}
-	return s.createPrivate(ctx, n, false)
+	r, tok, _, err := s.createPrivate(ctx, n, "")
+	return r, tok, err
 }
 
-// createPrivate makes a private room named n (a direct conversation if
-// dm) with us its only member and admin.
-func (s *Service) createPrivate(ctx context.Context, n string, dm bool) (Room, string, error) {
+// createPrivate makes a private room named n with us its only member
+// and admin, or, given dmWith, a direct conversation whose first epoch
+// is {us, dmWith}: dmWith is admitted before that epoch, and its seal is
+// a DMInit, returned encoded (dmInit).
+func (s *Service) createPrivate(ctx context.Context, n string, dmWith peer.ID) (_ Room, token string, dmInit []byte, _ error) {
 	if s.cfg.Keys == nil {
-		return Room{}, "", ErrPrivateRooms
+		return Room{}, "", nil, ErrPrivateRooms
 	}
+	dm := dmWith != ""
 	var nonce [nonceSize]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
-		return Room{}, "", err
+		return Room{}, "", nil, err
 	}
 	nh := hex.EncodeToString(nonce[:])
 	// The membership record keeps no name: it is stored in plaintext.
@@ -53,27 +57,33 @@ func (s *Service) createPrivate(ctx context.Context, n string, dm bool) (Room, s
 	s.joinMu.Lock()
 	if err := s.joinRoom(ctx, r); err != nil {
 		s.joinMu.Unlock()
-		return Room{}, "", err
+		return Room{}, "", nil, err
 	}
 	body, _ := json.Marshal(createBody{Policy: PolicyMembers, Private: true, Nonce: nh, DM: dm})
 	_, err := s.led.Append(ctx, s.key, r.ID, KindCreate, body, s.cfg.Clock())
 	s.joinMu.Unlock()
 	if err != nil {
-		return Room{}, "", fmt.Errorf("create private room: %w", storeErr(err))
+		return Room{}, "", nil, fmt.Errorf("create private room: %w", storeErr(err))
 	}
 	mr := s.modRoom(r.ID)
-	if err := s.rekey(ctx, mr, r.ID, n); err != nil {
-		return Room{}, "", err
+	if dm {
+		if err := s.Moderate(ctx, r.ID, OpAdmit, dmWith.String(), ""); err != nil {
+			return Room{}, "", nil, err
+		}
+	}
+	init, err := s.rekeyDM(ctx, mr, r.ID, n, dmWith)
+	if err != nil {
+		return Room{}, "", nil, err
 	}
 	s.announceJoin(ctx, r)
 	if dm {
-		return s.describe(r), "", nil // its one other member is added by name
+		return s.describe(r), "", init, nil
 	}
 	tok, err := s.newInvite(ctx, r.ID, "")
 	if err != nil {
-		return Room{}, "", err
+		return Room{}, "", nil, err
 	}
-	return s.describe(r), tok, nil
+	return s.describe(r), tok, nil, nil
 }
 
 // rekey starts a new epoch for the room's current members: an epoch
@@ -81,6 +91,13 @@ func (s *Service) createPrivate(ctx context.Context, n string, dm bool) (Room, s
 // then the room's name encrypted under it (a joiner reads nothing older).
 // name "" means the name known here.
 func (s *Service) rekey(ctx context.Context, mr *modRoom, room, name string) error {
+	_, err := s.rekeyDM(ctx, mr, room, name, "")
+	return err
+}
+
+// rekeyDM is rekey where member dmWith (if set) gets its seal as a
+// DMInit (a direct conversation's first epoch), returned encoded.
+func (s *Service) rekeyDM(ctx context.Context, mr *modRoom, room, name string, dmWith peer.ID) (dmInit []byte, _ error) {
 	if name == "" {
 		name = s.roomName(ctx, room)
 	}
@@ -92,13 +109,13 @@ func (s *Service) rekey(ctx context.Context, mr *modRoom, room, name string) err
 		if m == s.self {
 			bundles[i] = s.cfg.Keys.OwnBundle()
 		} else if bundles[i], err = s.cfg.Keys.Bundle(ctx, m); err != nil {
-			return fmt.Errorf("key bundle of %s: %w", m, err)
+			return nil, fmt.Errorf("key bundle of %s: %w", m, err)
 		}
 	}
 	body, _ := json.Marshal(epochBody{Prev: prev, Members: members})
 	ev, err := s.append(ctx, room, KindEpoch, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ep := e2ee.Epoch{Room: room, ID: []byte(ev.ID())}
 	secret := e2ee.NewEpochSecret()
@@ -106,11 +123,20 @@ func (s *Service) rekey(ctx context.Context, mr *modRoom, room, name string) err
 	now := s.cfg.Clock()
 	var seals []sealEntry
 	for i, b := range bundles {
+		h := b.Hash()
+		if members[i] == dmWith {
+			d, err := e2ee.SealDMInit(s.key, b, ep, secret, now)
+			if err != nil {
+				return nil, fmt.Errorf("dm-init to %s: %w", members[i], err)
+			}
+			dmInit = d.Encode()
+			seals = append(seals, sealEntry{Peer: members[i], Bundle: h[:], DMInit: dmInit})
+			continue
+		}
 		sealed, err := e2ee.SealEpochSecret(b, ep, secret, now)
 		if err != nil {
-			return fmt.Errorf("seal to %s: %w", members[i], err)
+			return nil, fmt.Errorf("seal to %s: %w", members[i], err)
 		}
-		h := b.Hash()
 		seals = append(seals, sealEntry{Peer: members[i], Bundle: h[:], Sealed: sealed})
 	}
 	for len(seals) > 0 {
@@ -118,15 +144,15 @@ func (s *Service) rekey(ctx context.Context, mr *modRoom, room, name string) err
 		kb, _ := json.Marshal(epochKeysBody{Epoch: ev.ID(), Seals: seals[:n]})
 		seals = seals[n:]
 		if _, err := s.append(ctx, room, KindEpochKeys, kb); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if name != "" {
 		if _, err := s.sendPrivate(ctx, mr, room, innerName, []byte(name)); err != nil {
-			return fmt.Errorf("name under the new epoch: %w", err)
+			return nil, fmt.Errorf("name under the new epoch: %w", err)
 		}
 	}
-	return nil
+	return dmInit, nil
 }
 
 // stale reports whether the room's current epoch is not sealed to

@@ -66,11 +66,15 @@ type epochBody struct {
 	Members []peer.ID `json:"members"`
 }
 
-// sealEntry is one member's sealed epoch secret.
+// sealEntry is one member's sealed epoch secret: Sealed, or, for the
+// recipient of a direct conversation's first epoch, DMInit (an encoded
+// e2ee.DMInit, whose statement binds sender, recipient, bundle, room and
+// epoch).
 type sealEntry struct {
 	Peer   peer.ID `json:"peer"`
 	Bundle []byte  `json:"bundle"` // hash of the bundle sealed to
-	Sealed []byte  `json:"sealed"`
+	Sealed []byte  `json:"sealed,omitempty"`
+	DMInit []byte  `json:"dm_init,omitempty"`
 }
 
 // epochKeysBody is the body of an epoch_keys event.
@@ -118,7 +122,9 @@ func decodeEpochKeys(b []byte) (*epochKeysBody, error) {
 	}
 	seen := map[peer.ID]bool{}
 	for _, e := range k.Seals {
-		if seen[e.Peer] || len(e.Bundle) != e2ee.HashSize || len(e.Sealed) != e2ee.SealedSecretSize {
+		sealed := len(e.Sealed) == e2ee.SealedSecretSize && e.DMInit == nil
+		dmInit := e.Sealed == nil && len(e.DMInit) > 0 && len(e.DMInit) <= e2ee.MaxDMInitSize
+		if seen[e.Peer] || len(e.Bundle) != e2ee.HashSize || !sealed && !dmInit {
 			return nil, fmt.Errorf("%w: epoch_keys entry for %s", ErrBadModeration, e.Peer)
 		}
 		seen[e.Peer] = true

@@ -283,6 +283,10 @@ func (s *Service) openEpochKeys(mr *modRoom, ev *ledger.Event) {
 	if cs, err := s.chainsOf(ctx, p, k.Epoch); err != nil || cs != nil || s.epochErased(ctx, ev.Room, k.Epoch) {
 		return // opened before, or its chains erased
 	}
+	if mine.DMInit != nil {
+		s.openEpochKeysDM(ctx, p, ev, mine)
+		return
+	}
 	kp, own, err := s.cfg.Keys.OwnKeyPair([e2ee.HashSize]byte(mine.Bundle))
 	if err != nil {
 		s.log.Warn("epoch secret sealed to a bundle of ours no longer held", "room", ev.Room, "epoch", k.Epoch, "err", err)

@@ -120,6 +120,15 @@ func (r *modRoom) judgePrivate(ev *ledger.Event, author peer.ID, st *modState, p
 			if _, ok := slices.BinarySearch(ep.act.epoch.Members, s.Peer); !ok {
 				return fmt.Errorf("%w: epoch_keys seals to %s, not a member of the epoch", ErrNotAllowed, s.Peer)
 			}
+			if s.DMInit == nil {
+				continue
+			}
+			if !r.dm || ep.act.epoch.Prev != "" {
+				return fmt.Errorf("%w: a dm-init outside a direct conversation's first epoch", ErrNotAllowed)
+			}
+			if err := judgeDMInit(s, author, ev.Room, k.Epoch); err != nil {
+				return fmt.Errorf("%w: %w", ErrNotAllowed, err)
+			}
 		}
 		return nil
 	case KindEnc:

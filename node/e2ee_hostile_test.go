@@ -63,7 +63,7 @@ func TestHostileE2EEStreams(t *testing.T) {
 		req   []byte
 	}{
 		{node.AdmitProtocol, admitRequest([]byte("not an invite"), []byte("no proof"))},
-		{node.DMProtocol, []byte("not a token")},
+		{node.DMProtocol, []byte("not a dm-init")},
 	}
 	for _, c := range cases {
 		t.Run(string(c.proto), func(t *testing.T) {
@@ -96,28 +96,26 @@ func TestHostileE2EEStreams(t *testing.T) {
 	}
 }
 
-// forgeDMToken is a stranger's conversation token naming to, signed by
-// key, for a random moderated room whose genesis never arrives.
-func forgeDMToken(t *testing.T, key crypto.PrivKey, to peer.ID) string {
+// forgeDMInit is a stranger's first message to the owner of bundle,
+// signed by key, for a random moderated room whose genesis never
+// arrives.
+func forgeDMInit(t *testing.T, key crypto.PrivKey, to *e2ee.SignedBundle) []byte {
 	t.Helper()
-	id, _ := peer.IDFromPrivateKey(key)
 	rid := make([]byte, 20)
 	rand.Read(rid)
-	invID := make([]byte, e2ee.InviteIDSize)
-	rand.Read(invID)
+	epoch := make([]byte, 34)
+	rand.Read(epoch)
 	enc := base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
-	now := time.Now().Truncate(time.Millisecond)
-	si, _, err := e2ee.NewInvite(key, e2ee.Invite{Inviter: id, Room: "m" + enc.EncodeToString(rid), ID: invID,
-		Created: now, Expires: now.Add(time.Hour), Invitee: to})
+	d, err := e2ee.SealDMInit(key, to, e2ee.Epoch{Room: "m" + enc.EncodeToString(rid), ID: epoch},
+		make([]byte, e2ee.SecretSize), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := e2ee.InviteToken{Invite: si, Secret: make([]byte, e2ee.SecretSize)}
-	return base64.RawURLEncoding.EncodeToString(tok.Encode())
+	return d.Encode()
 }
 
 // A Sybil of fresh identities on 127.0.0.1, each handing the node a
-// valid conversation token naming it: at most chat.MaxUnansweredDMs are
+// valid first message (DMInit) naming it: at most chat.MaxUnansweredDMs are
 // joined, the rest refused with a reason.
 func TestSybilDMFlood(t *testing.T) {
 	v := startNode(t, "")
@@ -133,7 +131,7 @@ func TestSybilDMFlood(t *testing.T) {
 		if err := m.Connect(t.Context(), addrInfo(t, v)); err != nil {
 			t.Fatal(err)
 		}
-		switch ans := askRaw(t, m, v.P2P().Host().ID(), node.DMProtocol, []byte(forgeDMToken(t, k, v.P2P().Host().ID()))); {
+		switch ans := askRaw(t, m, v.P2P().Host().ID(), node.DMProtocol, forgeDMInit(t, k, v.OwnBundle())); {
 		case len(ans) == 1 && ans[0] == 0:
 			joined++
 		case len(ans) > 1 && ans[0] == 1:
