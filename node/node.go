@@ -57,6 +57,9 @@ type Options struct {
 	Bundles func(*BundleConfig)
 	// Sync adjusts the ledger sync configuration (tests, benchmarks).
 	Sync func(*ledgersync.Config)
+	// DMInbox sets the timing of the direct-message inbox (zero:
+	// DefaultDMInboxConfig).
+	DMInbox DMInboxConfig
 	// P2P adjusts the p2p configuration after it is derived from Config
 	// (tests shorten timers).
 	P2P func(*p2p.Config)
@@ -83,6 +86,7 @@ type Node struct {
 	p2p   *p2p.Node
 	chat  *chat.Service
 	e2ee  []*e2eeGuard // private-room stream protocols, closed before chat
+	inbox *dmInbox     // direct conversations for offline peers (nil on a bootstrap node)
 	sync  *ledgersync.Syncer
 	rpc   *rpc.Server
 
@@ -232,6 +236,10 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		dms := newDMDelivery(n.p2p.Host())
 		n.e2ee = append(n.e2ee, dms.guard)
 		ccfg.DMDelivery = dms
+		if err := opts.DMInbox.Validate(); err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+		n.inbox = newDMInbox(n, dms, opts.DMInbox)
 		ccfg.Limits = limits
 		if opts.Chat != nil {
 			opts.Chat(&ccfg)
@@ -243,6 +251,8 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		adm.chat, dms.chat = n.chat, n.chat
 		adm.serve()
 		dms.serve()
+		n.inbox.chat = n.chat
+		n.inbox.start()
 		scfg := ledgersync.DefaultConfig()
 		scfg.Logger = log
 		scfg.Blocker = n.p2p // misbehaviour blocks at the gater, not only sync
@@ -336,6 +346,9 @@ func (n *Node) close() error {
 		}
 		if n.sync != nil {
 			errs = append(errs, n.sync.Close())
+		}
+		if n.inbox != nil {
+			n.inbox.close() // before chat, like the guards
 		}
 		for _, g := range n.e2ee {
 			g.close() // before chat: pending admissions and joins end now
