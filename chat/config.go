@@ -56,8 +56,9 @@ type Config struct {
 	// then they are erased and late events of it show nothing. Zero
 	// means 30 days.
 	EpochKeyRetention time.Duration
-	// DMDelivery hands a new direct conversation to its other member;
-	// nil means this node cannot start direct conversations.
+	// DMDelivery hands a new direct conversation's first message to its
+	// other member (what fails stays in the outbox); nil means this node
+	// cannot start direct conversations.
 	DMDelivery DMDelivery
 	// DMRekeyInterval is how old a direct conversation's current epoch
 	// may grow (by its event's claimed time) before this node starts a

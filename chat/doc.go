@@ -63,7 +63,9 @@
 // (create, invite, kick, rekey); privepoch.go judges epoch, epoch_keys and
 // enc events in their causal past and picks the winning epoch;
 // privbody.go is their format; dm.go makes direct conversations of two
-// members (DMSend, AcceptDM); dmmerge.go makes two crossed ones one
+// members (DMSend, AcceptDM); dminit.go binds their first epoch to the
+// recipient (e2ee.DMInit) and dmoutbox.go keeps it for an offline
+// recipient (PendingDMs, DMInbox); dmmerge.go makes two crossed ones one
 // conversation (its canonical room, merged History, ListRooms);
 // dmrekey.go gives each a new epoch every Config.DMRekeyInterval;
 // privinvite.go admits by an invite's

@@ -13,12 +13,12 @@ var dmPeerParam = paramSpec{Name: "peerId", Summary: "the other member's peer ID
 
 var mDMSend = &method{
 	Name:    "dm_send",
-	Summary: "Send a direct message; the first one to a peer starts an end-to-end encrypted conversation with it, which needs the peer reachable (its key bundle is fetched from it and it is handed the conversation). Answers once the message is durably stored.",
+	Summary: "Send a direct message; the first one to a peer starts an end-to-end encrypted conversation with it. The peer may be offline: its key bundle comes from the DHT, and the conversation waits in this node's outbox (at most 256) until the peer is handed it or fetches it from this node's inbox. Answers once the message is durably stored, with the same Message either way.",
 	Params: []paramSpec{dmPeerParam,
 		textParam},
 	Result:        paramSpec{Name: "message", Schema: ref("Message")},
 	NeedsChat:     true,
-	Errors:        []api.Code{api.CodeTooLarge, api.CodeInvalidArgument, api.CodeUnreachable, api.CodeNotSupportedYet, api.CodeStorage, api.CodeNotDurable},
+	Errors:        []api.Code{api.CodeTooLarge, api.CodeInvalidArgument, api.CodeUnreachable, api.CodeNotSupportedYet, api.CodeStorage, api.CodeNotDurable, api.CodeRateLimited},
 	Example:       `["` + examplePeer + `","hello"]`,
 	ExampleResult: `{"id":"v28g3s8v82o03imaa6e4kupb4s6oj92ttf808hl1c9b5n7rleqme0178","room":"` + exampleModRoom + `","author":"12D3KooWJbF9Lav5AcT23NudvSsCWMD8nbdCdmbochnBeV3nEwz2","authorName":"alice","text":"hello","time":"2025-01-02T03:04:05.123456789Z","lamport":7,"parents":["v28gcl5s12b51nfeavb133csq4fe4r9s6tvs18v2eeaso0ts5lvn4heo"],"cursor":"42"}`,
 	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {

@@ -50,6 +50,8 @@ var domainErrors = []struct {
 	{chat.ErrPrivateRooms, api.CodeNotSupportedYet},
 	{chat.ErrNoEpochKeys, api.CodeNotAllowed},
 	{chat.ErrBadInvite, api.CodeInvalidArgument},
+	{chat.ErrBadDMInit, api.CodeInvalidArgument},
+	{chat.ErrRateLimited, api.CodeRateLimited}, // dm_send with a full outbox
 	{e2ee.ErrNoBundle, api.CodeUnreachable},
 	{e2ee.ErrExpired, api.CodeUnreachable},
 	{ErrInvalidArgument, api.CodeInvalidArgument},
