@@ -350,3 +350,41 @@ func rooms(t testing.TB, s *Service) []Room {
 	}
 	return rs
 }
+
+// The outbox is bounded: with MaxOutboxDMs conversations waiting for
+// offline peers, DMSend to yet another refuses (ErrRateLimited) before
+// writing anything; once one leaves it (handed over), a new one fits.
+func TestDMOutboxBounded(t *testing.T) {
+	ctx := context.Background()
+	dir := newKeyDir()
+	peers := map[peer.ID]*Service{}
+	a := newPrivPeer(t, dir, "a")
+	a.withDelivery(t, peers)
+	offline := make([]*privPeer, 0, MaxOutboxDMs+1)
+	for range MaxOutboxDMs + 1 {
+		offline = append(offline, newPrivPeer(t, dir, "x"))
+	}
+	for i, p := range offline[:MaxOutboxDMs] {
+		if _, err := a.s.DMSend(ctx, p.id.String(), "hi"); err != nil {
+			t.Fatalf("conversation %d: %v", i, err)
+		}
+	}
+	before := len(rooms(t, a.s))
+	last := offline[MaxOutboxDMs]
+	if _, err := a.s.DMSend(ctx, last.id.String(), "hi"); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("past the outbox bound: %v, want ErrRateLimited", err)
+	}
+	if got := len(rooms(t, a.s)); got != before {
+		t.Fatalf("%d rooms after a refused conversation, want %d", got, before)
+	}
+	pend, err := a.s.PendingDMs(ctx)
+	if err != nil || len(pend) != MaxOutboxDMs {
+		t.Fatalf("outbox holds %d (%v), want %d", len(pend), err, MaxOutboxDMs)
+	}
+	if err := a.s.DMDelivered(ctx, pend[0].To, pend[0].Room); err != nil { // handed over
+		t.Fatal(err)
+	}
+	if _, err := a.s.DMSend(ctx, last.id.String(), "hi"); err != nil {
+		t.Fatalf("after one left the outbox: %v", err)
+	}
+}
