@@ -22,9 +22,10 @@ func fastInbox(o *node.Options) {
 // 127.0.0.1 with a bootstrap node S as the DHT: B runs, publishes its
 // bundle, stops. A's dm_send to B succeeds while B is offline (B's bundle
 // comes from the DHT; the conversation waits in A's outbox, its inbox
-// key advertised). B restarts from the same data directory, finds A's
-// inbox, takes the conversation, syncs it from A and reads the message
-// over RPC; its reply reaches A. C, a user node connected to A (and to B
+// key advertised). B restarts from the same data directory; its inbox
+// search finds A in the DHT and connects, A pushes the conversation on
+// that connection (B's inbox request, answered too, finds it taken), B
+// syncs it from A and reads the message over RPC; its reply reaches A. C, a user node connected to A (and to B
 // once B is back) throughout, has no such conversation over RPC, and
 // its data directory does not hold the message's random marker.
 func TestDirectMessageToOfflinePeer(t *testing.T) {
@@ -72,6 +73,7 @@ func TestDirectMessageToOfflinePeer(t *testing.T) {
 		t.Fatalf("A's outbox: %+v %v", pend, err)
 	}
 
+	restart := time.Now()
 	b = startNode(t, dirB, opts...) // same identity, keyring and datastore
 	connect(t, c, b)
 	rb := rpcOf(dirB)
@@ -89,6 +91,7 @@ func TestDirectMessageToOfflinePeer(t *testing.T) {
 	testwait.For(t, 60*time.Second, "B reads the DM sent while it was offline", func() bool {
 		return slices.Equal(dm(rb, idA), []string{marker})
 	}, syncState(a, b, c))
+	t.Logf("B read the DM %s after its restart", time.Since(restart).Round(time.Millisecond))
 	if err := rb.Call(ctx, "dm_send", []any{idA, "back"}, nil); err != nil {
 		t.Fatal(err)
 	}
