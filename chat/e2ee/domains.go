@@ -39,6 +39,12 @@ const (
 	// domainDMInbox names the inbox where first messages to one bundle
 	// of a recipient wait while it is offline.
 	domainDMInbox = "parley/v1/dm-inbox"
+	// domainTopic derives a private room's gossip topic name for an epoch
+	// from its secret.
+	domainTopic = "parley/v1/topic"
+	// domainRendezvous derives the DHT rendezvous string of an epoch from
+	// its secret.
+	domainRendezvous = "parley/v1/rendezvous"
 )
 
 // payload types (envelope codecs) of the two signed records.

@@ -37,6 +37,7 @@ type vectors struct {
 	Message  messageVector   `json:"message"`
 	Invite   inviteVector    `json:"invite"`
 	DMInit   dmInitVector    `json:"dm_init"`
+	Topic    topicVector     `json:"topic"`
 	Room     string          `json:"room"`
 	EpochID  string          `json:"epoch_id"`
 	Now      string          `json:"now"`
@@ -109,6 +110,14 @@ type inviteVector struct {
 	Proof      string `json:"proof"`
 }
 
+// topicVector is an epoch's topic and rendezvous from the seal's secret.
+type topicVector struct {
+	TopicInfo      string `json:"topic_info"`
+	Topic          string `json:"topic"`
+	RendezvousInfo string `json:"rendezvous_info"`
+	Rendezvous     string `json:"rendezvous"`
+}
+
 type dmInitVector struct {
 	Statement string `json:"statement"`
 	Encoded   string `json:"encoded"`
@@ -123,7 +132,8 @@ func buildVectors(t *testing.T) *vectors {
 	secret := fixedSecret()
 	v := &vectors{Suite: Suite, Room: ep.Room, EpochID: h(ep.ID), Now: t0.Format(time.RFC3339)}
 	v.Domains = []string{BundleDomain, InviteDomain, domainBundleHash, domainEpochSeal, domainChain,
-		domainChainNext, domainMessageKey, domainMessage, domainInviteSecret, domainInviteProof, domainDMInit, domainDMInbox}
+		domainChainNext, domainMessageKey, domainMessage, domainInviteSecret, domainInviteProof, domainDMInit, domainDMInbox,
+		domainTopic, domainRendezvous}
 	for _, f := range [][][]byte{{}, {{}}, {[]byte("a"), []byte("bc")}, {make([]byte, 200)}} {
 		fv := fieldsVector{Domain: "parley/v1/test", Encoded: h(fields("parley/v1/test", f...))}
 		for _, x := range f {
@@ -231,6 +241,13 @@ func buildVectors(t *testing.T) *vectors {
 	}
 	inbox := DMInboxKey(b.id, b.bundle.Hash())
 	v.DMInit = dmInitVector{Statement: h(d.statement()), Encoded: h(d.Encode()), InboxKey: h(inbox[:])}
+
+	et, err := DeriveTopic(secret, ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Topic = topicVector{TopicInfo: h(topicInfo(ep)), Topic: et.Topic,
+		RendezvousInfo: h(rendezvousInfo(ep)), Rendezvous: et.Rendezvous}
 
 	v.Sizeinfo = map[string]int{
 		"signed_bundle": len(b.bundle.Raw()), "sealed_epoch_secret": len(sealed),
