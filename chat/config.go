@@ -56,6 +56,11 @@ type Config struct {
 	// then they are erased and late events of it show nothing. Zero
 	// means 30 days.
 	EpochKeyRetention time.Duration
+	// EpochTopicGrace is how long this node stays on a private room's
+	// previous epoch topic after it joined the next one (or learned it was
+	// removed), so that what members not yet rotated publish there still
+	// arrives (roomtopic.go). Zero means one minute.
+	EpochTopicGrace time.Duration
 	// DMDelivery hands a new direct conversation's first message to its
 	// other member (what fails stays in the outbox); nil means this node
 	// cannot start direct conversations.
@@ -69,11 +74,12 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults: DefaultLimits, DefaultOrphanLimits, time.Now,
-// 30 days' EpochKeyRetention, 7 days' DMRekeyInterval, and no
-// name, callbacks or metrics (Logger nil: slog.Default() at New).
+// 30 days' EpochKeyRetention, a minute's EpochTopicGrace, 7 days'
+// DMRekeyInterval, and no name, callbacks or metrics (Logger nil:
+// slog.Default() at New).
 func DefaultConfig() Config {
 	return Config{Limits: DefaultLimits(), Orphans: DefaultOrphanLimits(), Clock: time.Now,
-		EpochKeyRetention: 30 * 24 * time.Hour, DMRekeyInterval: 7 * 24 * time.Hour}
+		EpochKeyRetention: 30 * 24 * time.Hour, EpochTopicGrace: time.Minute, DMRekeyInterval: 7 * 24 * time.Hour}
 }
 
 // withDefaults fills each zero field from DefaultConfig; a nil Logger
@@ -88,6 +94,7 @@ func (c Config) withDefaults() Config {
 	}
 	c.EpochKeyRetention = cmp.Or(c.EpochKeyRetention, d.EpochKeyRetention)
 	c.DMRekeyInterval = cmp.Or(c.DMRekeyInterval, d.DMRekeyInterval)
+	c.EpochTopicGrace = cmp.Or(c.EpochTopicGrace, d.EpochTopicGrace)
 	o, do := &c.Orphans, d.Orphans
 	o.Bytes = cmp.Or(o.Bytes, do.Bytes)
 	o.RoomBytes = cmp.Or(o.RoomBytes, do.RoomBytes)
@@ -120,6 +127,9 @@ func (c Config) Validate() error {
 	}
 	if c.DMRekeyInterval < MinDMRekeyInterval {
 		return fmt.Errorf("DMRekeyInterval must be at least %v (%v)", MinDMRekeyInterval, c.DMRekeyInterval)
+	}
+	if c.EpochTopicGrace <= 0 {
+		return fmt.Errorf("EpochTopicGrace must be positive (%v)", c.EpochTopicGrace)
 	}
 	o := c.Orphans
 	switch {

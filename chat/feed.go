@@ -374,7 +374,7 @@ func (s *Service) queuePublish(ev *ledger.Event) {
 	j := s.rooms[ev.Room]
 	s.mu.Unlock()
 	if j != nil {
-		j.pubq.push(ev.Raw())
+		j.pubq.push(ev)
 	}
 }
 

@@ -39,7 +39,7 @@ func (s *Service) subscribe(r Room) error {
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	j := &joined{Room: r, in: newRoomQueue[inbound](ingestQueue), ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		ready: make(chan struct{}), orph: &orphans{pool: s.orph, room: r.ID}, pubq: newRoomQueue[[]byte](publishQueue),
+		ready: make(chan struct{}), orph: &orphans{pool: s.orph, room: r.ID}, pubq: newRoomQueue[*ledger.Event](publishQueue),
 		committed: newCommittedIDs()}
 	s.rooms[r.ID] = j
 	s.mu.Unlock()
@@ -57,10 +57,15 @@ func (s *Service) subscribe(r Room) error {
 	var topic Topic
 	var err error
 	mr := s.modRoom(r.ID)
-	pn, canAdmit := s.net.(PrivateNetwork)
-	if private := r.Private || (mr != nil && mr.isPrivate()); private && canAdmit && mr != nil {
-		// Only members take part in a private room's topic (privtopic.go).
-		topic, err = pn.JoinPrivate(TopicName(r.ID), RendezvousName(r.ID), mr.admits, s.validator(j), deliver)
+	if pn, canAdmit := s.net.(PrivateNetwork); canAdmit && mr != nil {
+		// A moderated room's topic follows what the room turns out to
+		// be: private rooms meet on their epochs' topics (roomtopic.go).
+		rt := &roomTopic{s: s, pn: pn, room: r.ID, mr: mr, invited: r.Private, validate: s.validator(j), deliver: deliver}
+		if err = rt.update(ctx); err != nil {
+			rt.Close()
+		} else {
+			topic = rt
+		}
 	} else {
 		topic, err = s.net.JoinTopic(TopicName(r.ID), s.validator(j), deliver)
 	}

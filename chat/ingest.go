@@ -106,7 +106,7 @@ func (s *Service) storeChain(ctx context.Context, j *joined, evs []*ledger.Event
 		all = append(all, added...)
 		for _, ev := range added {
 			if released[ev.ID()] && j.pubq != nil {
-				j.pubq.tryPush(ev.Raw()) // full: members sync it
+				j.pubq.tryPush(ev) // full: members sync it
 			}
 		}
 		for range len(chunk) - len(added) - len(rejected) {

@@ -152,6 +152,9 @@ func (s *Service) onModCommit(evs []*ledger.Event) []queued {
 			}
 			s.mu.Unlock()
 		}
+		if slices.ContainsFunc(revs, movesTopic) {
+			s.updateTopic(room)
+		}
 		if r.joinNow() {
 			// Not on this goroutine: Append waits for the committer,
 			// which is calling us.
@@ -164,6 +167,37 @@ func (s *Service) onModCommit(evs []*ledger.Event) []queued {
 		}
 	}
 	return out
+}
+
+// movesTopic reports whether committing ev may move its room to another
+// topic (roomtopic.go): the genesis, a new epoch or its sealed keys, a
+// membership change.
+func movesTopic(ev *ledger.Event) bool {
+	switch ev.Kind {
+	case KindCreate, KindEpoch, KindEpochKeys, KindMod:
+		return true
+	}
+	return false
+}
+
+// updateTopic brings room's topics in line with its state, on a goroutine
+// of the service: it runs on the ledger's commit goroutine, and joining a
+// topic waits for the network.
+func (s *Service) updateTopic(room string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.rooms[room]
+	if j == nil || s.closed {
+		return
+	}
+	s.wg.Go(func() {
+		<-j.ready
+		if rt, ok := j.topic.(*roomTopic); ok {
+			if err := rt.update(j.context(s)); err != nil && j.context(s).Err() == nil {
+				s.log.Warn("move to the room's topic", "room", room, "err", err)
+			}
+		}
+	})
 }
 
 // Create creates a moderated public room named name, with this node as

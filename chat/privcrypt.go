@@ -25,6 +25,7 @@ type privRoom struct {
 
 	mu     sync.Mutex
 	chains map[ledger.ID]map[peer.ID]*e2ee.Chain // by epoch, loaded
+	topics map[ledger.ID]e2ee.EpochTopic         // by epoch, loaded (privtopic.go)
 	name   string
 	// own maps the hash of a ciphertext we sealed to its plaintext, until
 	// the ledger's check of our event stores it under the event's ID.
@@ -50,7 +51,8 @@ func (s *Service) privRoom(room string) *privRoom {
 	defer s.mu.Unlock()
 	p := s.privs[room]
 	if p == nil {
-		p = &privRoom{id: room, chains: map[ledger.ID]map[peer.ID]*e2ee.Chain{}, own: map[[32]byte]plainRecord{}}
+		p = &privRoom{id: room, chains: map[ledger.ID]map[peer.ID]*e2ee.Chain{}, topics: map[ledger.ID]e2ee.EpochTopic{},
+			own: map[[32]byte]plainRecord{}}
 		s.privs[room] = p
 	}
 	return p
@@ -256,7 +258,8 @@ func (s *Service) keepPlain(ctx context.Context, p *privRoom, ev *ledger.Event, 
 }
 
 // openEpochKeys opens the epoch secret an epoch_keys event seals to us,
-// derives every member's chain, stores them and erases the secret. A seal
+// derives every member's chain and the epoch's topic and rendezvous
+// (privtopic.go), stores them and erases the secret. A seal
 // that does not open is logged, not refused: it hurts only us.
 func (s *Service) openEpochKeys(mr *modRoom, ev *ledger.Event) {
 	k, err := decodeEpochKeys(ev.Body)
@@ -315,6 +318,10 @@ func (s *Service) openEpochKeys(mr *modRoom, ev *ledger.Event) {
 			s.log.Warn("store chain", "room", ev.Room, "err", err)
 			return
 		}
+	}
+	if err := s.putEpochTopic(ctx, p, ep, secret); err != nil {
+		s.log.Warn("store epoch topic", "room", ev.Room, "err", err)
+		return
 	}
 	if err := s.store.Sync(ctx, privPrefix.ChildString(ev.Room)); err != nil {
 		s.log.Warn("sync chains", "room", ev.Room, "err", err)

@@ -92,6 +92,9 @@ func (s *Service) sweepEpoch(ctx context.Context, room string, epoch ledger.ID, 
 		c.Erase()
 	}
 	delete(p.chains, epoch)
+	if err := s.forgetEpochTopic(ctx, p, epoch); err != nil {
+		return err
+	}
 	res, err := s.store.Query(ctx, query.Query{Prefix: chainPrefix(room, epoch).String(), KeysOnly: true})
 	if err != nil {
 		return err
@@ -108,7 +111,7 @@ func (s *Service) sweepEpoch(ctx context.Context, room string, epoch ledger.ID, 
 			return err
 		}
 	}
-	return s.store.Sync(ctx, chainPrefix(room, epoch))
+	return s.store.Sync(ctx, privPrefix.ChildString(room))
 }
 
 // endedSince returns when this node first saw epoch succeeded

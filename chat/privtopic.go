@@ -1,18 +1,33 @@
 package chat
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"context"
+	"encoding/json"
+	"strings"
 
+	ds "github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/parley-chat/parley/chat/e2ee"
+	"github.com/parley-chat/parley/ledger"
 )
 
-// A private room's topic admits only the room's members (docs/PROTOCOL.md
-// "Private rooms on the wire"): chat joins it through PrivateNetwork with
-// a rule that reads an immutable member set behind an atomic pointer,
-// because the rule runs on pubsub's event loop, where taking the room's
-// moderation lock could stall every topic. The set is replaced whenever
-// the room's global state is re-evaluated (genesis, membership, epochs).
+// A private room meets on a gossip topic and a DHT rendezvous of its
+// current key epoch (docs/PROTOCOL.md "Private room topics"): both derive
+// from the epoch secret (e2ee.DeriveTopic), so the topic names that
+// gossipsub announces to every connected peer, and the provider records
+// in the DHT, say nothing of the room and change with each epoch. A
+// member derives them when it opens the epoch secret (openEpochKeys) and
+// keeps them, under the data key, beside the epoch's chains:
+//
+//	/private/<room>/topic/<epoch ID>   the epoch's e2ee.EpochTopic (JSON)
+//
+// The topic admits only the epoch's members who are still members: the
+// rule reads an immutable member set behind an atomic pointer, because
+// it runs on pubsub's event loop, where taking the room's moderation lock
+// could stall every topic. The set is replaced whenever the room's global
+// state is re-evaluated (genesis, membership, epochs). roomtopic.go moves
+// a room from one epoch's topic to the next.
 
 // memberSet is an immutable set of peers admitted to a private topic.
 type memberSet map[peer.ID]struct{}
@@ -32,10 +47,10 @@ func (r *modRoom) publishMembers() {
 	r.admitted.Store(&set)
 }
 
-// seedMembers admits ps to the topic until the genesis gives the real
-// member list: joining by invite, the inviter (a member and admin) is the
-// one peer we know to be in the room, and through it the genesis and the
-// rest of the history arrive.
+// seedMembers admits ps until the genesis gives the real member list:
+// joining by invite, the inviter (a member and admin) is the one peer we
+// know to be in the room, and through it the genesis and the rest of the
+// history arrive (by sync: no epoch topic is known before the keys).
 func (r *modRoom) seedMembers(ps ...peer.ID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -49,8 +64,8 @@ func (r *modRoom) seedMembers(ps ...peer.ID) {
 	r.admitted.Store(&set)
 }
 
-// admits is the topic rule of a private room: p is a current member (or,
-// before the genesis, a seeded peer). It never blocks.
+// admits reports whether p is a current member (or, before the genesis,
+// a seeded peer). It never blocks.
 func (r *modRoom) admits(p peer.ID) bool {
 	set := r.admitted.Load()
 	if set == nil {
@@ -60,10 +75,98 @@ func (r *modRoom) admits(p peer.ID) bool {
 	return ok
 }
 
-// RendezvousName is where a private room's members meet in the DHT: a
-// hash of the room ID under its own domain, so the provider record names
-// neither the room ID nor the topic.
-func RendezvousName(room string) string {
-	sum := sha256.Sum256([]byte("parley/v1/rendezvous\x00" + room))
-	return hex.EncodeToString(sum[:])
+// epochRule is the topic rule of one epoch's topic: p is one of the
+// epoch's members (fixed for the topic's life, as p2p wants) and still a
+// member of the room, so that a removed member is refused at once on the
+// previous epoch's topic too, while we stay on it for the grace period.
+func (r *modRoom) epochRule(members []peer.ID) func(peer.ID) bool {
+	set := make(memberSet, len(members))
+	for _, p := range members {
+		set[p] = struct{}{}
+	}
+	return func(p peer.ID) bool {
+		_, ok := set[p]
+		return ok && r.admits(p)
+	}
+}
+
+func topicKey(room string, epoch ledger.ID) ds.Key {
+	return privPrefix.ChildString(room).ChildString("topic").ChildString(epoch.String())
+}
+
+// putEpochTopic derives epoch's topic and rendezvous from its secret and
+// stores them (not synced: openEpochKeys syncs the room's records).
+// p.mu is held.
+func (s *Service) putEpochTopic(ctx context.Context, p *privRoom, ep e2ee.Epoch, secret []byte) error {
+	et, err := e2ee.DeriveTopic(secret, ep)
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(et)
+	epoch := ledger.ID(ep.ID)
+	k := topicKey(p.id, epoch)
+	v, err := sealLocal(s.cfg.Keys.DataKey(), k, b)
+	if err != nil {
+		return err
+	}
+	if err := s.store.Put(ctx, k, v); err != nil {
+		return err
+	}
+	p.topics[epoch] = et
+	return nil
+}
+
+// epochTopic returns the stored topic and rendezvous of room's epoch, if
+// this node opened its secret.
+func (s *Service) epochTopic(ctx context.Context, room string, epoch ledger.ID) (e2ee.EpochTopic, bool) {
+	if s.cfg.Keys == nil {
+		return e2ee.EpochTopic{}, false
+	}
+	p := s.privRoom(room)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if et, ok := p.topics[epoch]; ok {
+		return et, true
+	}
+	k := topicKey(room, epoch)
+	v, err := s.store.Get(ctx, k)
+	if err != nil {
+		return e2ee.EpochTopic{}, false
+	}
+	b, err := openLocal(s.cfg.Keys.DataKey(), k, v)
+	if err != nil {
+		s.log.Warn("stored epoch topic does not open", "room", room, "epoch", epoch, "err", err)
+		return e2ee.EpochTopic{}, false
+	}
+	var et e2ee.EpochTopic
+	if json.Unmarshal(b, &et) != nil || !e2ee.IsTopic(et.Topic) {
+		return e2ee.EpochTopic{}, false
+	}
+	p.topics[epoch] = et
+	return et, true
+}
+
+// forgetEpochTopic erases epoch's topic record (with its chains, once
+// the epoch has ended long enough). p.mu is held.
+func (s *Service) forgetEpochTopic(ctx context.Context, p *privRoom, epoch ledger.ID) error {
+	delete(p.topics, epoch)
+	if err := s.store.Delete(ctx, topicKey(p.id, epoch)); err != nil && err != ds.ErrNotFound {
+		return err
+	}
+	return nil
+}
+
+// RoomOfTopic returns the room whose gossip topic is topic: a public or
+// moderated room's by its name, a private room's epoch topic while this
+// node is on it. The node uses it to start a sync with a peer that joins
+// one of our topics.
+func (s *Service) RoomOfTopic(topic string) (string, bool) {
+	if id, ok := strings.CutPrefix(topic, TopicName("")); ok {
+		return id, id != ""
+	}
+	v, ok := s.topicRooms.Load(topic)
+	if !ok {
+		return "", false
+	}
+	return v.(string), true
 }

@@ -21,8 +21,14 @@ func (s *Service) publish(ctx context.Context, j *joined) {
 			return
 		case <-j.pubq.ready:
 		}
-		for _, raw := range j.pubq.take(0) {
-			if err := j.topic.Publish(ctx, raw); err != nil && ctx.Err() == nil {
+		for _, ev := range j.pubq.take(0) {
+			var err error
+			if rt, ok := j.topic.(*roomTopic); ok {
+				err = rt.publishEvent(ctx, ev) // a private room's epoch topics
+			} else {
+				err = j.topic.Publish(ctx, ev.Raw())
+			}
+			if err != nil && ctx.Err() == nil {
 				s.log.Debug("publish", "room", j.ID, "err", err)
 			}
 		}

@@ -46,6 +46,9 @@ type Service struct {
 	// deferPublish holds our enc events applied but not yet flushed
 	// (feed.go onApplied).
 	deferPublish sync.Map // ledger.ID → struct{}
+	// topicRooms maps the epoch topics of private rooms that this node is
+	// on to their rooms (roomtopic.go; RoomOfTopic).
+	topicRooms sync.Map // string → string
 	closed       bool
 
 	feed  *feed
@@ -81,7 +84,7 @@ type joined struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the room's worker ends (or never started)
 	orph   *orphans
-	pubq   *roomQueue[[]byte] // our committed events, in commit order, to publish
+	pubq   *roomQueue[*ledger.Event] // our committed events, in commit order, to publish
 	// repair is set while syncs for gossip dropped from a full in are
 	// scheduled; they run until lastDropped is stored.
 	repair      atomic.Bool
