@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -168,6 +167,9 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	// p2p and chat report events for the syncer before it exists; the
 	// pointer bridges them during start.
 	var syncer atomic.Pointer[ledgersync.Syncer]
+	// Chat names the room of each topic (a private room's are epoch
+	// hashes); it exists once p2p has started.
+	var chatSvc atomic.Pointer[chat.Service]
 
 	pcfg := p2p.DefaultConfig()
 	pcfg.OnTopicPeer = func(topic string, p peer.ID) {
@@ -175,8 +177,12 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 		// and once the mesh has formed, so whatever either side missed
 		// (time offline, gossip while the mesh formed) arrives without
 		// waiting for the periodic sync.
-		if s := syncer.Load(); s != nil && strings.HasPrefix(topic, chat.TopicName("")) {
-			s.PeerJoined(strings.TrimPrefix(topic, chat.TopicName("")), p)
+		s, c := syncer.Load(), chatSvc.Load()
+		if s == nil || c == nil {
+			return
+		}
+		if room, ok := c.RoomOfTopic(topic); ok {
+			s.PeerJoined(room, p)
 		}
 	}
 	pcfg.ListenAddrs = cfg.Listen
@@ -249,6 +255,7 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 			return nil, err
 		}
 		adm.chat, dms.chat = n.chat, n.chat
+		chatSvc.Store(n.chat)
 		adm.serve()
 		dms.serve()
 		n.inbox.chat = n.chat
