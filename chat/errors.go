@@ -26,6 +26,11 @@ var (
 	ErrUnknownRoom = errors.New("unknown room")
 	// ErrNotMember is returned when sending to a room that is not joined.
 	ErrNotMember = errors.New("not a member of the room")
+	// ErrInviteOnly is returned when joining, by its ID, a private room
+	// this node is not a member of, or a room no reachable peer serves to
+	// it (members serve a private room to members only): private rooms
+	// are joined with an invite token (JoinInvite).
+	ErrInviteOnly = errors.New("private room: joined by invite only")
 	// ErrInvalidName is returned for a room name that breaks the naming rules.
 	ErrInvalidName = errors.New("invalid room name")
 	// ErrTooLarge is returned when a message exceeds MaxTextBytes.

@@ -86,6 +86,9 @@ type modRoom struct {
 	// admitted is who the room's private topic admits (privtopic.go):
 	// read without r.mu on pubsub's event loop.
 	admitted atomic.Pointer[memberSet]
+	// genesisCh, once made, is closed when the genesis is stored
+	// (joinid.go).
+	genesisCh chan struct{}
 }
 
 func newModRoom(id string) *modRoom {

@@ -190,14 +190,17 @@ func (s *Service) updateTopic(room string) {
 	if j == nil || s.closed {
 		return
 	}
-	s.wg.Go(func() {
-		<-j.ready
-		if rt, ok := j.topic.(*roomTopic); ok {
-			if err := rt.update(j.context(s)); err != nil && j.context(s).Err() == nil {
-				s.log.Warn("move to the room's topic", "room", room, "err", err)
-			}
+	s.wg.Go(func() { s.moveTopic(j) })
+}
+
+// moveTopic brings j's topics in line with its room's state (roomtopic.go).
+func (s *Service) moveTopic(j *joined) {
+	<-j.ready
+	if rt, ok := j.topic.(*roomTopic); ok {
+		if err := rt.update(j.context(s)); err != nil && j.context(s).Err() == nil {
+			s.log.Warn("move to the room's topic", "room", j.ID, "err", err)
 		}
-	})
+	}
 }
 
 // Create creates a moderated public room named name, with this node as

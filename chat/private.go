@@ -147,6 +147,14 @@ func (s *Service) rekeyDM(ctx context.Context, mr *modRoom, room, name string, d
 			return nil, err
 		}
 	}
+	// On the new epoch's topic before anything is sealed under it (its
+	// sealed keys went on the previous one: see roomtopic.go).
+	s.mu.Lock()
+	j := s.rooms[room]
+	s.mu.Unlock()
+	if j != nil {
+		s.moveTopic(j)
+	}
 	if name != "" {
 		if _, err := s.sendPrivate(ctx, mr, room, innerName, []byte(name)); err != nil {
 			return nil, fmt.Errorf("name under the new epoch: %w", err)

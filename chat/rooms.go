@@ -36,11 +36,16 @@ func (s *Service) savedRooms(ctx context.Context) ([]Room, error) {
 
 // Join joins the public room name (creating it if nobody has yet) and
 // announces the join in the room's ledger, or the moderated room with
-// that ID (made by Create; its history comes by sync). Joining a joined
-// room is a no-op.
+// that ID (made by Create; its history comes by sync; AwaitGenesis waits
+// for it). A private room we hold and are not a member of is refused
+// with ErrInviteOnly: those are joined by invite (JoinInvite). Joining a
+// joined room is a no-op.
 func (s *Service) Join(ctx context.Context, name string) (Room, error) {
 	var r Room
 	if looksLikeModeratedID(name) {
+		if err := s.checkJoinByID(ctx, name); err != nil {
+			return Room{}, err
+		}
 		r = Room{ID: name, Moderated: true}
 	} else {
 		n, err := NormalizeName(name)

@@ -49,7 +49,7 @@ type Service struct {
 	// topicRooms maps the epoch topics of private rooms that this node is
 	// on to their rooms (roomtopic.go; RoomOfTopic).
 	topicRooms sync.Map // string → string
-	closed       bool
+	closed     bool
 
 	feed  *feed
 	limit *limiter
