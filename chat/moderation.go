@@ -152,6 +152,7 @@ func (s *Service) onModCommit(evs []*ledger.Event) []queued {
 			}
 			s.mu.Unlock()
 		}
+		r.noteGenesis()
 		if slices.ContainsFunc(revs, movesTopic) {
 			s.updateTopic(room)
 		}
