@@ -27,6 +27,7 @@ type NodeAPI interface {
 // and rpc.discover; the others then answer -32601 "Method not found".
 type ChatAPI interface {
 	Join(ctx context.Context, name string) (chat.Room, error)
+	AwaitGenesis(ctx context.Context, room string) (chat.Room, error)
 	Leave(ctx context.Context, room string) error
 	Rooms(ctx context.Context) ([]chat.Room, error)
 	ListRooms(ctx context.Context) ([]chat.Room, error)
@@ -58,6 +59,7 @@ type subscription interface {
 // interface. chatAdapter turns a ChatAPI into one.
 type chatBackend interface {
 	Join(ctx context.Context, name string) (chat.Room, error)
+	AwaitGenesis(ctx context.Context, room string) (chat.Room, error)
 	Leave(ctx context.Context, room string) error
 	Rooms(ctx context.Context) ([]chat.Room, error)
 	ListRooms(ctx context.Context) ([]chat.Room, error)

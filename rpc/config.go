@@ -23,6 +23,7 @@ const (
 	DefaultRateBurst          = 20000
 	DefaultMaxConns           = 1024 // concurrent WebSocket connections
 	DefaultMaxSubs            = 64   // subscriptions per WebSocket connection
+	DefaultJoinWait           = 10 * time.Second
 )
 
 // Config configures a Server. Start from DefaultConfig and set Token; New
@@ -92,6 +93,11 @@ type Config struct {
 	// (the default): no call metrics, and MetricsPath answers 404. Pass a
 	// nil interface, not a typed nil pointer, for none.
 	Metrics Metrics
+	// JoinWait bounds how long room_join by a moderated room's ID waits
+	// for the room's genesis to arrive by sync; if it does not, the join
+	// is undone and the call fails with api.CodeInviteOnly (members serve
+	// a private room to members only). Default 10 s.
+	JoinWait time.Duration
 }
 
 // DefaultConfig returns a Config listening on 127.0.0.1:0 with default
@@ -110,6 +116,7 @@ func DefaultConfig() Config {
 		RateBurst:          DefaultRateBurst,
 		MaxConns:           DefaultMaxConns,
 		MaxSubscriptions:   DefaultMaxSubs,
+		JoinWait:           DefaultJoinWait,
 	}
 }
 
@@ -158,6 +165,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxSubscriptions == 0 {
 		c.MaxSubscriptions = d.MaxSubscriptions
 	}
+	if c.JoinWait == 0 {
+		c.JoinWait = d.JoinWait
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -184,6 +194,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("MaxBodyBytes %d is negative", c.MaxBodyBytes)
 	case c.CallTimeout < 0:
 		return fmt.Errorf("CallTimeout %s is negative", c.CallTimeout)
+	case c.JoinWait < 0:
+		return fmt.Errorf("JoinWait %s is negative", c.JoinWait)
 	case c.MaxBatch < 0:
 		return fmt.Errorf("MaxBatch %d is negative", c.MaxBatch)
 	case c.WSQueue < 0:

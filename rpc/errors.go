@@ -37,6 +37,7 @@ var domainErrors = []struct {
 }{
 	{chat.ErrUnknownRoom, api.CodeUnknownRoom},
 	{chat.ErrNotMember, api.CodeNotMember},
+	{chat.ErrInviteOnly, api.CodeInviteOnly},
 	{chat.ErrTooLarge, api.CodeTooLarge},
 	{chat.ErrInvalidName, api.CodeInvalidArgument},
 	{chat.ErrEmptyMessage, api.CodeInvalidArgument},

@@ -73,11 +73,11 @@ var mNodeConnect = &method{
 
 var mRoomJoin = &method{
 	Name:          "room_join",
-	Summary:       "Join a public room by name, a moderated room (room_create) by its ID, or a private room by an invite token (room_create, room_invite): a token that names nobody is first proved to the inviter's node, which admits this node and rekeys; history and keys then come by sync.",
+	Summary:       "Join a public room by name, a moderated room (room_create) by its ID, or a private room by an invite token (room_create, room_invite): a token that names nobody is first proved to the inviter's node, which admits this node and rekeys; history and keys then come by sync. Joining by a moderated room's ID waits (up to 10 s) for its history to start arriving; a private room's ID is refused with -32019 unless this node is a member: private rooms are joined by invite.",
 	Params:        []paramSpec{{Name: "name", Summary: "room name, a moderated room's ID, or an invite token", Schema: sNonEmpty, Required: true}},
 	Result:        paramSpec{Name: "room", Schema: ref("Room")},
 	NeedsChat:     true,
-	Errors:        []api.Code{api.CodeInvalidArgument},
+	Errors:        []api.Code{api.CodeInvalidArgument, api.CodeInviteOnly},
 	Example:       `["general"]`,
 	ExampleResult: `{"id":"ptnayqpvn7rmdmpcqf6goc5ajfv5ahd2t","name":"general","private":false}`,
 	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {
@@ -88,8 +88,12 @@ var mRoomJoin = &method{
 		var r chat.Room
 		if len(name) > chat.MaxNameLen {
 			r, err = s.chat.JoinInvite(ctx, name) // longer than any name or ID
-		} else {
-			r, err = s.chat.Join(ctx, name)
+		} else if r, err = s.chat.Join(ctx, name); err == nil && r.Moderated {
+			// Joined by ID: its genesis comes by sync, or the room is
+			// private and not ours (or nobody near holds it).
+			wctx, cancel := context.WithTimeout(ctx, s.cfg.JoinWait)
+			r, err = s.chat.AwaitGenesis(wctx, r.ID)
+			cancel()
 		}
 		if err != nil {
 			return nil, err

@@ -40,6 +40,7 @@ const (
 	CodeNoAdmins            Code = -32016
 	CodeNotAllowed          Code = -32017
 	CodeNotSupportedYet     Code = -32018
+	CodeInviteOnly          Code = -32019
 )
 
 // CodeInfo documents one error code.
@@ -73,6 +74,7 @@ var codes = []CodeInfo{
 	{CodeNoAdmins, "room has no admins", "a moderation method on a room found by name: it is open and ownerless (create a moderated room with room_create)"},
 	{CodeNotAllowed, "not allowed to write", "msg_send in a moderated room where this node is banned, or not admitted under the members policy, or whose history has not arrived yet"},
 	{CodeNotSupportedYet, "not supported yet", "a private-room method on a chat service without key material (Config.Keys); nodes have it"},
+	{CodeInviteOnly, "invite only", "room_join with the ID of a private room this node is not a member of, or of a moderated room no reachable peer served within the join wait (10 s; members serve a private room to members only): join private rooms with an invite token"},
 	{CodeReplyTooLarge, "reply too large", "the result would exceed the node's reply cap (4 MiB for one call, 8 MiB for a batch's results together); nothing is truncated: ask for less (a smaller msg_history limit, fewer requests per batch); data {maxBytes}"},
 }
 
