@@ -15,6 +15,7 @@ import (
 	"github.com/parley-chat/parley/internal/testwait"
 	"github.com/parley-chat/parley/ledger"
 	"github.com/parley-chat/parley/node"
+	"github.com/parley-chat/parley/rpc"
 	"github.com/parley-chat/parley/rpc/api"
 	"github.com/parley-chat/parley/rpc/client"
 )
@@ -59,7 +60,8 @@ func scanDir(t *testing.T, dir string, b []byte) bool {
 func TestPrivateRoomThreeNodes(t *testing.T) {
 	ctx := t.Context()
 	dirA, dirB, dirC := t.TempDir(), t.TempDir(), t.TempDir()
-	a, b, c := startNode(t, dirA), startNode(t, dirB), startNode(t, dirC)
+	a, b := startNode(t, dirA), startNode(t, dirB)
+	c := startNode(t, dirC, func(o *node.Options) { o.RPC = func(c *rpc.Config) { c.JoinWait = 2 * time.Second } })
 	connect(t, b, a)
 	connect(t, c, a)
 	connect(t, c, b)
@@ -129,10 +131,11 @@ func TestPrivateRoomThreeNodes(t *testing.T) {
 	if err := rc.Call(ctx, "msg_history", []any{room.ID}, &none); err == nil && len(none) > 0 {
 		t.Fatalf("C reads %d messages", len(none))
 	}
-	// Even joining the room's ID, C gets nothing: members answer its sync
-	// as for a room they do not hold, and never offer the room to it.
-	if err := rc.Call(ctx, "room_join", []any{room.ID}, &joined); err != nil {
-		t.Fatal(err)
+	// Joining the room's ID, C is refused: members answer its sync as
+	// for a room they do not hold, and never offer the room to it.
+	var re *api.Error
+	if err := rc.Call(ctx, "room_join", []any{room.ID}, &joined); !errors.As(err, &re) || re.Code != api.CodeInviteOnly {
+		t.Fatalf("C's room_join [room ID]: %v, want code %d", err, api.CodeInviteOnly)
 	}
 	led := c.Chat().Ledger()
 	if got := texts(rc, room.ID); len(got) != 0 {
@@ -148,15 +151,19 @@ func TestPrivateRoomThreeNodes(t *testing.T) {
 	if err := ra.Call(ctx, "msg_send", []any{room.ID, m2}, &sent); err != nil {
 		t.Fatal(err)
 	}
-	testwait.For(t, 20*time.Second, "B stores A's message after the kick", func() bool {
-		for _, n := range []*node.Node{b} {
-			evs, _ := n.Chat().Ledger().History(ctx, room.ID, "", 1000)
-			if !slices.ContainsFunc(evs, func(e *ledger.Event) bool { return e.IDText() == sent.ID }) {
-				return false
-			}
+	// B no longer even receives what A writes: A's new epoch has a topic
+	// B cannot derive, and A's sync serves members only.
+	sentID, err := ledger.ParseID(sent.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick := time.NewTicker(100 * time.Millisecond) // an observation window, not a wait
+	defer tick.Stop()
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); <-tick.C {
+		if has, _ := b.Chat().Ledger().Has(ctx, room.ID, sentID); has {
+			t.Fatal("kicked B stored A's message written after the kick")
 		}
-		return true
-	}, syncState(nodes...))
+	}
 	if got := texts(rb, room.ID); slices.Contains(got, m2) || !slices.Contains(got, m1) || !slices.Contains(got, mb) {
 		t.Fatalf("kicked B reads %q", got)
 	}
@@ -186,9 +193,17 @@ func TestPrivateRoomThreeNodes(t *testing.T) {
 			}
 		}
 	}
+	// What C does store, the scan finds.
+	mc := randomMarker()
+	if err := rc.Call(ctx, "room_join", []any{"lobby"}, &joined); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.Call(ctx, "msg_send", []any{"lobby", mc}, nil); err != nil {
+		t.Fatal(err)
+	}
 	c.Close()
-	if !scanDir(t, dirC, []byte(room.ID)) {
-		t.Fatal("the scan does not find the room ID C stored: it could not find anything")
+	if !scanDir(t, dirC, []byte(mc)) {
+		t.Fatal("the scan does not find a marker C sent: it could not find anything")
 	}
 	for _, s := range secrets {
 		if scanDir(t, dirC, []byte(s)) {
