@@ -72,6 +72,10 @@
 // secret (AdmitByInvite, Config.Admission); privcrypt.go opens epoch secrets, decrypts
 // each enc event once in the ledger's Check and seals ours; privkeys.go
 // is the Keys contract and what is kept under the local data key;
-// privtopic.go is who a private room's topic admits (members only, through
-// PrivateNetwork when the Network has it) and its DHT rendezvous string.
+// privtopic.go keeps each epoch's topic and DHT rendezvous (derived from
+// the epoch secret) and who its topic admits; roomtopic.go moves a
+// moderated room joined through a PrivateNetwork from topic to topic as
+// epochs change, with a grace period on the old one; joinid.go refuses
+// joining a private room by ID without an invite (ErrInviteOnly,
+// AwaitGenesis).
 package chat
