@@ -166,6 +166,34 @@ func (r *modRoom) currentEpoch() (id ledger.ID, members []peer.ID, author peer.I
 	return w.id, w.act.epoch.Members, w.author
 }
 
+// epochRef is one epoch of a chain: its ID and members.
+type epochRef struct {
+	id      ledger.ID
+	members []peer.ID
+}
+
+// recentEpochs returns the winning epoch over every stored event and its
+// predecessors back to the first, newest first (nil before any epoch).
+func (r *modRoom) recentEpochs() []epochRef {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var eps []*modEvent
+	for _, m := range r.stored {
+		if m.act.op == opEpoch {
+			eps = append(eps, m)
+		}
+	}
+	var out []epochRef
+	for w := winner(eps); w != nil && len(out) <= len(eps); {
+		out = append(out, epochRef{w.id, w.act.epoch.Members})
+		if w.act.epoch.Prev == "" {
+			break
+		}
+		w = r.mods[w.act.epoch.Prev]
+	}
+	return out
+}
+
 // epochMembers returns the members of epoch id, if it is a judged epoch.
 func (r *modRoom) epochMembers(id ledger.ID) ([]peer.ID, bool) {
 	r.mu.Lock()

@@ -236,3 +236,64 @@ func TestPrivateTopicFollowsEpochs(t *testing.T) {
 		t.Fatal("a public room was not joined as an ordinary topic")
 	}
 }
+
+// A member whose store holds a new epoch but not yet its keys stays on,
+// and after a restart comes back to, the previous epoch's topic, where
+// it last met the others; once the keys come it moves on.
+func TestPrivateTopicWaitsForKeys(t *testing.T) {
+	ctx := context.Background()
+	dir := newKeyDir()
+	a, b, c := newPrivPeer(t, dir, "a"), newPrivPeer(t, dir, "b"), newPrivPeer(t, dir, "c")
+	withAdmitNet(t, a)
+	nb := withAdmitNet(t, b)
+	room, _, err := a.s.CreatePrivate(ctx, "plans")
+	if err != nil {
+		t.Fatal(err)
+	}
+	invite, err := a.s.Invite(ctx, room.ID, b.id.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.s.JoinInvite(ctx, invite); err != nil {
+		t.Fatal(err)
+	}
+	b.pull(t, a.modPeer, room.ID)
+	var t2 string
+	testwait.For(t, 5*time.Second, "B to join epoch 2's topic", func() bool {
+		open := nb.open()
+		if len(open) == 1 {
+			t2 = open[0].name
+		}
+		return t2 != ""
+	}, nil)
+
+	// Adding C starts epoch 3; B gets everything but its sealed keys.
+	if _, err := a.s.Invite(ctx, room.ID, c.id.String()); err != nil {
+		t.Fatal(err)
+	}
+	var partial []*ledger.Event
+	for _, ev := range a.events(t, room.ID) {
+		if ev.Kind != KindEpochKeys {
+			partial = append(partial, ev)
+		}
+	}
+	b.s.Ingest(ctx, room.ID, partial) // what needs the keys as parents is refused
+	e3, members, _ := a.s.modRoom(room.ID).currentEpoch()
+	if got, _, _ := b.s.modRoom(room.ID).currentEpoch(); got != e3 || !containsPeer(members, c.id) {
+		t.Fatalf("B's current epoch %s, want A's %s with C", got, e3)
+	}
+	stayed := func() bool { open := nb.open(); return len(open) == 1 && open[0].name == t2 }
+	if !stayed() {
+		t.Fatal("B left epoch 2's topic without epoch 3's keys")
+	}
+	nb = withAdmitNet(t, b)
+	if !stayed() {
+		t.Fatalf("after a restart without epoch 3's keys B is on %d topics, want epoch 2's", len(nb.open()))
+	}
+
+	b.pull(t, a.modPeer, room.ID)
+	testwait.For(t, 5*time.Second, "B to move to epoch 3's topic and leave epoch 2's", func() bool {
+		open := nb.open()
+		return len(open) == 1 && open[0].name != t2 && nb.get(t2).closed.Load()
+	}, func() string { return strings.Join(nb.names(), " ") })
+}

@@ -27,7 +27,9 @@ import (
 //   - when a new epoch becomes current and its secret is opened here, it
 //     joins the new topic at once and leaves the previous one after
 //     Config.EpochTopicGrace, so that what members not yet rotated
-//     publish there still arrives;
+//     publish there still arrives; until the secret is opened (and after
+//     a restart meanwhile) it is on the newest earlier epoch's topic it
+//     holds, where it last met the others;
 //   - when the current epoch leaves this node out (removed), it learns
 //     no new topic and leaves the ones it is on after the same grace.
 //
@@ -75,15 +77,28 @@ func (rt *roomTopic) update(ctx context.Context) error {
 	defer rt.upd.Unlock()
 	private := rt.invited || rt.mr.isPrivate()
 	var (
-		epoch   ledger.ID
+		current ledger.ID // the winning epoch
+		removed bool      // it leaves us out
+		epoch   ledger.ID // the newest epoch of ours whose topic we hold
 		members []peer.ID
 		names   e2ee.EpochTopic
-		have    bool
 	)
 	if private {
-		epoch, members, _ = rt.mr.currentEpoch()
-		if epoch != "" && containsPeer(members, rt.s.self) {
-			names, have = rt.s.epochTopic(ctx, rt.room, epoch)
+		eps := rt.mr.recentEpochs()
+		if len(eps) > 0 {
+			current, removed = eps[0].id, !containsPeer(eps[0].members, rt.s.self)
+		}
+		// While the current epoch's secret has not been opened here, the
+		// previous epoch's topic is where we last met the others (after a
+		// restart too): back along the chain while we are a member.
+		for _, e := range eps {
+			if removed || !containsPeer(e.members, rt.s.self) {
+				break
+			}
+			if et, ok := rt.s.epochTopic(ctx, rt.room, e.id); ok {
+				epoch, members, names = e.id, e.members, et
+				break
+			}
 		}
 	}
 	rt.mu.Lock()
@@ -109,18 +124,17 @@ func (rt *roomTopic) update(ctx context.Context) error {
 		err = rt.plain.Close()
 		rt.plain = nil
 	}
+	if removed {
+		// The next topic is not ours to know.
+		if rt.epoch != current {
+			rt.retireAll()
+			rt.epoch = current
+			rt.s.log.Info("removed from private room, leaving its topics", "room", rt.room, "grace", rt.s.cfg.EpochTopicGrace)
+		}
+		return err
+	}
 	if epoch == "" || epoch == rt.epoch {
-		return err
-	}
-	if !containsPeer(members, rt.s.self) {
-		// Removed: the next topic is not ours to know.
-		rt.retireAll()
-		rt.epoch = epoch
-		rt.s.log.Info("removed from private room, leaving its topics", "room", rt.room, "grace", rt.s.cfg.EpochTopicGrace)
-		return err
-	}
-	if !have {
-		return err // its secret not opened here yet: stay where we are
+		return err // no epoch of ours held yet, or already there
 	}
 	if i := slices.IndexFunc(rt.held, func(h *epochSub) bool { return h.epoch == epoch }); i >= 0 {
 		// Back to an epoch we are still on (a concurrent epoch won).
