@@ -141,6 +141,11 @@ func (s *Service) keepDMInit(ctx context.Context, p *privRoom, d *e2ee.DMInit, s
 			return fmt.Errorf("%w: %w", ErrStorage, err)
 		}
 	}
+	// The epoch's topic too: the recipient meets the sender there
+	// (privtopic.go), and opens no other seal of this epoch.
+	if err := s.putEpochTopic(ctx, p, d.Epoch, secret); err != nil {
+		return fmt.Errorf("%w: %w", ErrStorage, err)
+	}
 	if err := s.store.Put(ctx, dmAcceptedPrefix.ChildString(room), []byte(epoch)); err != nil {
 		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
