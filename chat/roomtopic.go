@@ -62,10 +62,11 @@ type roomTopic struct {
 
 // epochSub is one joined epoch topic.
 type epochSub struct {
-	epoch ledger.ID
-	name  string
-	t     Topic
-	timer *time.Timer // set once it is no longer current
+	epoch   ledger.ID
+	members []peer.ID // the epoch's members: whom its topic admits
+	name    string
+	t       Topic
+	timer   *time.Timer // set once it is no longer current
 }
 
 var _ Topic = (*roomTopic)(nil)
@@ -150,7 +151,7 @@ func (rt *roomTopic) update(ctx context.Context) error {
 			return errors.Join(err, fmt.Errorf("join the topic of epoch %s: %w", epoch, jerr))
 		}
 		rt.s.topicRooms.Store(names.Topic, rt.room)
-		rt.held = append(rt.held, &epochSub{epoch: epoch, name: names.Topic, t: t})
+		rt.held = append(rt.held, &epochSub{epoch: epoch, members: members, name: names.Topic, t: t})
 	}
 	rt.epoch = epoch
 	for _, h := range rt.held[:len(rt.held)-1] {
@@ -189,6 +190,35 @@ func (rt *roomTopic) retire(h *epochSub) {
 	})
 }
 
+// plainTopic is the held topic for what every member reads (membership,
+// epochs, sealed keys): the oldest one that admits every member of the
+// newest held epoch who could be on an older topic. Members that have
+// not opened the newest epoch's keys are still on an older topic, which
+// the oldest choice reaches; members the newest epoch added are on no
+// older one (sync brings them what they miss), and must not push the
+// choice back to a topic that leaves out members of the epochs between,
+// as an earlier epoch's topic still in its grace period would (a kick
+// published there never reached the kicked member). rt.mu is held and
+// rt.held is not empty.
+func (rt *roomTopic) plainTopic() Topic {
+	newest := rt.held[len(rt.held)-1]
+	var need []peer.ID
+	for _, p := range newest.members {
+		for _, h := range rt.held[:len(rt.held)-1] {
+			if containsPeer(h.members, p) {
+				need = append(need, p)
+				break
+			}
+		}
+	}
+	for _, h := range rt.held {
+		if !slices.ContainsFunc(need, func(p peer.ID) bool { return !containsPeer(h.members, p) }) {
+			return h.t
+		}
+	}
+	return newest.t
+}
+
 // Publish implements Topic: data goes on the oldest topic we are on.
 func (rt *roomTopic) Publish(ctx context.Context, data []byte) error {
 	return rt.publishOn(ctx, "", data)
@@ -206,12 +236,13 @@ func (rt *roomTopic) publishEvent(ctx context.Context, ev *ledger.Event) error {
 }
 
 // publishOn publishes data on epoch's topic if we are on it, else on the
-// oldest we are on; on none (no keys yet, or removed), sync carries it.
+// topic where the members who need it are (plainTopic); on none (no keys
+// yet, or removed), sync carries it.
 func (rt *roomTopic) publishOn(ctx context.Context, epoch ledger.ID, data []byte) error {
 	rt.mu.Lock()
 	t := rt.plain
 	if t == nil && len(rt.held) > 0 {
-		t = rt.held[0].t
+		t = rt.plainTopic()
 		if i := slices.IndexFunc(rt.held, func(h *epochSub) bool { return h.epoch == epoch }); epoch != "" && i >= 0 {
 			t = rt.held[i].t
 		}

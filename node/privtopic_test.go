@@ -276,6 +276,11 @@ func TestPrivateTopicHidesRoom(t *testing.T) {
 	if by := tap.announced()[t3]; slices.Contains(by, idB) {
 		t.Fatal("removed B announced the new epoch's topic")
 	}
+	// B heard of its removal on the old topic: its node refuses its sends
+	// instead of publishing into a topic nobody reads.
+	testwait.For(t, 20*time.Second, "B's node to know it was removed", func() bool {
+		return rb.Call(ctx, "msg_send", []any{room.ID, "still in?"}, nil) != nil
+	})
 	if _, ok := a.Chat().RoomOfTopic(t2); ok {
 		t.Fatal("A still maps the left topic to the room")
 	}

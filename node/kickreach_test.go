@@ -1,0 +1,63 @@
+package node_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/parley-chat/parley/internal/testwait"
+	"github.com/parley-chat/parley/rpc/api"
+	"github.com/parley-chat/parley/rpc/client"
+)
+
+// A kick reaches the removed member while an older epoch's topic is still
+// in its grace period: A created the room (epoch 1, A alone), added B
+// (epoch 2) and C (epoch 3), then kicks B. The kick was published on the
+// oldest topic A held, epoch 1's, which admits A alone, so B's node never
+// heard of it and went on "sending" into a topic nobody read (the
+// browser test's removal timed out the same way). Real daemons' grace
+// period (a minute) is kept.
+func TestKickReachesRemovedMember(t *testing.T) {
+	ctx := t.Context()
+	dirA, dirB, dirC := t.TempDir(), t.TempDir(), t.TempDir()
+	a, b, c := startNode(t, dirA), startNode(t, dirB), startNode(t, dirC)
+	connect(t, b, a)
+	connect(t, c, a)
+	connect(t, c, b)
+	dial := func(dir string) *client.Client {
+		url, token, err := client.ReadEndpoint(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return client.Dial(url, token)
+	}
+	ra, rb := dial(dirA), dial(dirB)
+	var room api.Room
+	if err := ra.Call(ctx, "room_create", []any{map[string]any{"name": "plans", "private": true}}, &room); err != nil {
+		t.Fatal(err)
+	}
+	var inv struct{ Invite string }
+	if err := ra.Call(ctx, "room_invite", []any{room.ID, b.Chat().Self().String()}, &inv); err != nil {
+		t.Fatal(err)
+	}
+	if err := rb.Call(ctx, "room_join", []any{inv.Invite}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var sent api.Message
+	testwait.ForEvery(t, 100*time.Millisecond, 20*time.Second, "B to write in the room", func() bool {
+		return rb.Call(ctx, "msg_send", []any{room.ID, "hi from B"}, &sent) == nil
+	})
+	if err := ra.Call(ctx, "room_invite", []any{room.ID, c.Chat().Self().String()}, &inv); err != nil {
+		t.Fatal(err)
+	}
+	testwait.ForEvery(t, 100*time.Millisecond, 20*time.Second, "C's addition to reach B", func() bool {
+		n, err := b.Chat().Ledger().Count(ctx, room.ID)
+		m, _ := a.Chat().Ledger().Count(ctx, room.ID)
+		return err == nil && n == m
+	})
+	if err := ra.Call(ctx, "room_kick", []any{room.ID, b.Chat().Self().String()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	testwait.ForEvery(t, 200*time.Millisecond, 20*time.Second, "B's node to know it was removed (its sends refused)", func() bool {
+		return rb.Call(ctx, "msg_send", []any{room.ID, "still in?"}, nil) != nil
+	})
+}
