@@ -105,7 +105,7 @@ func (s *Service) hasWritten(ctx context.Context, room string, p peer.ID) bool {
 	if err != nil {
 		return false
 	}
-	return slices.ContainsFunc(ms, func(m Member) bool { return m.PeerID == p.String() })
+	return slices.ContainsFunc(ms, func(m Member) bool { return m.PeerID == p.String() && m.State == MemberJoined })
 }
 
 // DMRoom returns the direct conversation with peer with, if there is one.

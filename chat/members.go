@@ -16,8 +16,18 @@ import (
 type Member struct {
 	PeerID   string `json:"peerId"`
 	Name     string `json:"name"`
-	LastSeen string `json:"lastSeen"` // RFC 3339: claimed time of their newest event
+	LastSeen string `json:"lastSeen"` // RFC 3339: claimed time of their newest event; "" if none
+	State    string `json:"state"`    // MemberJoined or MemberInvited
 }
+
+// Member states.
+const (
+	// MemberJoined is a peer with events in the room.
+	MemberJoined = "member"
+	// MemberInvited is a peer a private room's admins admitted (an invite
+	// naming it, or one it proved) that has written nothing there yet.
+	MemberInvited = "invited"
+)
 
 // memberState folds a room's events into membership. Every update is
 // idempotent and independent of arrival order (join/leave decided by the
@@ -63,28 +73,28 @@ func (s *Service) noteMember(ev *ledger.Event) {
 }
 
 // Members lists the members of a room: everyone whose newest join or leave
-// is a join, or who wrote in it without ever joining or leaving, sorted by
-// name then peer ID. The first call after a start reads the room's whole
+// is a join, or who wrote in it without ever joining or leaving (state
+// MemberJoined), and in a private room the admitted peers that have
+// written nothing yet (MemberInvited), sorted by name then peer ID. The first call after a start reads the room's whole
 // ledger once; later events keep it current.
 func (s *Service) Members(ctx context.Context, room string) ([]Member, error) {
 	r, err := s.resolve(room)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	loaded := s.members[r.ID] != nil && s.members[r.ID].loaded
-	s.mu.Unlock()
-	if !loaded {
-		if err := s.loadMembers(ctx, r.ID); err != nil {
-			return nil, err
-		}
+	if err := s.ensureMembers(ctx, r.ID); err != nil {
+		return nil, err
 	}
 	if err := s.ensureModRoom(ctx, r.ID); err != nil {
 		return nil, storeErr(err)
 	}
 	var mod *modState
+	var admitted []peer.ID
 	if mr := s.modRoom(r.ID); mr != nil {
 		_, mod = mr.snapshot()
+		if mr.isPrivate() {
+			admitted = mr.members()
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -92,6 +102,11 @@ func (s *Service) Members(ctx context.Context, room string) ([]Member, error) {
 	out := []Member{}
 	if rm == nil {
 		return out, nil
+	}
+	for _, p := range admitted {
+		if rm.m[p] == nil {
+			out = append(out, Member{PeerID: p.String(), Name: s.names[p], State: MemberInvited})
+		}
 	}
 	for p, st := range rm.m {
 		if st.left || mod != nil && mod.banned[p] {
@@ -105,12 +120,23 @@ func (s *Service) Members(ctx context.Context, room string) ([]Member, error) {
 			name = s.cfg.Name
 		}
 		out = append(out, Member{PeerID: p.String(), Name: name,
-			LastSeen: claimedTime(st.lastSeen).Format(time.RFC3339)})
+			LastSeen: claimedTime(st.lastSeen).Format(time.RFC3339), State: MemberJoined})
 	}
 	slices.SortFunc(out, func(a, b Member) int {
 		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.PeerID, b.PeerID))
 	})
 	return out, nil
+}
+
+// ensureMembers reads room's ledger into membership once per start.
+func (s *Service) ensureMembers(ctx context.Context, room string) error {
+	s.mu.Lock()
+	loaded := s.members[room] != nil && s.members[room].loaded
+	s.mu.Unlock()
+	if loaded {
+		return nil
+	}
+	return s.loadMembers(ctx, room)
 }
 
 func (s *Service) loadMembers(ctx context.Context, room string) error {
