@@ -75,6 +75,13 @@ var (
 	// ErrBadInvite is returned (wrapped with the reason) for an invite
 	// that does not parse, is expired, or names another peer.
 	ErrBadInvite = errors.New("invalid invite")
+	// ErrInviteRevoked is returned (wrapped in ErrBadInvite) when an
+	// invite an admin revoked is used, and wrapped in ErrNotAllowed for a
+	// use event whose causal past holds the revocation.
+	ErrInviteRevoked = errors.New("invite revoked")
+	// ErrUnknownInvite is returned when revoking an invite ID that the
+	// room holds no invite event for.
+	ErrUnknownInvite = errors.New("unknown invite")
 	// ErrClosed is returned after the service is closed.
 	ErrClosed = errors.New("chat service closed")
 )

@@ -53,6 +53,7 @@ type modAct struct {
 	peer   peer.ID    // for every op but policy
 	policy string     // for policy
 	epoch  *epochBody // for an epoch event of a private room
+	invite string     // for an invite_revoke event: the invite's ID
 }
 
 // decodeMod parses and checks a mod body: known fields only, one op with

@@ -243,10 +243,16 @@ func (r *modRoom) judge(ev *ledger.Event) (*dagNode, error) {
 		if !r.private {
 			return nil, fmt.Errorf("%w: %s event in a room that is not private", ErrNotAllowed, ev.Kind)
 		}
-		if ev.Kind != KindEpoch {
+		var a modAct
+		var err error
+		switch ev.Kind {
+		case KindEpoch:
+			a, err = r.judgeEpoch(ev, author, st, past)
+		case KindInviteRevoke:
+			a, err = judgeRevoke(ev, author, st)
+		default:
 			return n, r.judgePrivate(ev, author, st, past)
 		}
-		a, err := r.judgeEpoch(ev, author, st, past)
 		if err != nil {
 			return nil, err
 		}

@@ -272,6 +272,11 @@ func (s *Service) kick(ctx context.Context, room string, p peer.ID, op string) e
 	pr := s.privRoom(room)
 	pr.rekey.Lock()
 	defer pr.rekey.Unlock()
+	return s.kickLocked(ctx, mr, room, p, op)
+}
+
+// kickLocked is kick with the room's rekey lock held.
+func (s *Service) kickLocked(ctx context.Context, mr *modRoom, room string, p peer.ID, op string) error {
 	// Unlike a moderation ban, a kick names the usual parents: what the
 	// member wrote before its removal stays visible.
 	if _, err := s.append(ctx, room, KindMod, encodeMod(modAct{op: op, peer: p})); err != nil {
@@ -290,8 +295,10 @@ func (s *Service) newInvite(ctx context.Context, room string, invitee peer.ID) (
 		return "", err
 	}
 	defer clear(secret)
-	if invitee == "" {
-		// Admits by its secret: the room holds the commitment.
+	// The room holds the commitment: an invite naming nobody admits by
+	// its secret; every invite can be listed and revoked (privrevoke.go).
+	// A direct conversation's hand-over (dm.go) is no such invite.
+	if mr := s.modRoom(room); invitee == "" || mr == nil || !mr.isDM() {
 		if err := s.commitInvite(ctx, inv, secret); err != nil {
 			return "", err
 		}

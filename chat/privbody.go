@@ -44,7 +44,8 @@ const maxSealsPerChunk = 24
 const maxEpochBody = ledger.MaxBodySize
 
 func isPrivateKind(k string) bool {
-	return k == KindEpoch || k == KindEpochKeys || k == KindEnc || k == KindInvite || k == KindInviteUse
+	return k == KindEpoch || k == KindEpochKeys || k == KindEnc || k == KindInvite || k == KindInviteUse ||
+		k == KindInviteRevoke
 }
 
 func isLowerHex(s string) bool {

@@ -103,7 +103,7 @@ func (r *modRoom) judgeEpoch(ev *ledger.Event, author peer.ID, st *modState, pas
 func (r *modRoom) judgePrivate(ev *ledger.Event, author peer.ID, st *modState, past *frontier) error {
 	switch ev.Kind {
 	case KindInvite, KindInviteUse:
-		return judgeInvite(ev, author, st)
+		return r.judgeInvite(ev, author, st, past)
 	case KindEpochKeys:
 		k, err := decodeEpochKeys(ev.Body)
 		if err != nil {

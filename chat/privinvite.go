@@ -13,18 +13,21 @@ import (
 	"github.com/parley-chat/parley/ledger"
 )
 
-// Invites that admit by their secret (docs/PROTOCOL.md "Private rooms"):
-// the admin who makes one appends an invite event committing to the
-// secret's hash; a joiner proves the secret to that admin's node
-// (Config.Admission carries the proof), which checks it, counts the
-// invite's uses in the room's ledger (invite_use events), admits the
-// joiner and rekeys.
+// Invites (docs/PROTOCOL.md "Private rooms"): the admin who makes one
+// appends an invite event committing to the secret's hash (with its
+// expiry, uses and invitee, so admins can list it); a joiner proves the
+// secret to that admin's node (Config.Admission carries the proof),
+// which checks it, counts the invite's uses in the room's ledger
+// (invite_use events), refuses it if revoked (invite_revoke events,
+// privrevoke.go), admits the joiner and rekeys.
 
 const (
 	// KindInvite commits to an invite's secret (inviteBody).
 	KindInvite = "invite"
 	// KindInviteUse records one admission by an invite (inviteUseBody).
 	KindInviteUse = "invite_use"
+	// KindInviteRevoke revokes an invite (inviteRevokeBody).
+	KindInviteRevoke = "invite_revoke"
 )
 
 // inviteBody is the body of an invite event.
@@ -32,6 +35,11 @@ type inviteBody struct {
 	ID   string `json:"id"`   // hex of the invite's ID
 	Hash []byte `json:"hash"` // e2ee.SecretHash
 	Uses uint32 `json:"uses"` // the invite's MaxUses
+	// Expires is the invite's expiry (unix ms); Invitee the peer it
+	// names, if any. Both are copies of the signed invite's fields, for
+	// listing (Invites); admission checks the signed invite itself.
+	Expires int64   `json:"expires,omitempty"`
+	Invitee peer.ID `json:"invitee,omitempty"`
 }
 
 // inviteUseBody is the body of an invite_use event.
@@ -52,8 +60,13 @@ func decodeInvite(b []byte) (*inviteBody, error) {
 	if err := decodeStrict(b, maxModBody, &v); err != nil {
 		return nil, fmt.Errorf("%w: invite: %v", ErrBadModeration, err)
 	}
-	if len(v.ID) != 2*e2ee.InviteIDSize || !isLowerHex(v.ID) || len(v.Hash) != e2ee.HashSize || v.Uses == 0 {
+	if len(v.ID) != 2*e2ee.InviteIDSize || !isLowerHex(v.ID) || len(v.Hash) != e2ee.HashSize || v.Uses == 0 || v.Expires < 0 {
 		return nil, fmt.Errorf("%w: invite body", ErrBadModeration)
+	}
+	if v.Invitee != "" {
+		if err := v.Invitee.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: invite invitee: %v", ErrBadModeration, err)
+		}
 	}
 	return &v, nil
 }
@@ -69,14 +82,18 @@ func decodeInviteUse(b []byte) (*inviteUseBody, error) {
 	return &v, nil
 }
 
-// judgeInvite checks invite and invite_use events: admins only. r.mu is
-// held.
-func judgeInvite(ev *ledger.Event, author peer.ID, st *modState) error {
+// judgeInvite checks invite and invite_use events in their causal past:
+// admins only, and no use of an invite revoked in the use's past (a use
+// concurrent with the revocation stands: privrevoke.go). r.mu is held.
+func (r *modRoom) judgeInvite(ev *ledger.Event, author peer.ID, st *modState, past *frontier) error {
 	var err error
 	if ev.Kind == KindInvite {
 		_, err = decodeInvite(ev.Body)
 	} else {
-		_, err = decodeInviteUse(ev.Body)
+		var u *inviteUseBody
+		if u, err = decodeInviteUse(ev.Body); err == nil && r.revokedIn(past, u.ID) {
+			return fmt.Errorf("%w: %w: use of invite %s after its revocation", ErrNotAllowed, ErrInviteRevoked, u.ID)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNotAllowed, err)
@@ -90,37 +107,10 @@ func judgeInvite(ev *ledger.Event, author peer.ID, st *modState) error {
 // commitInvite appends the invite event of inv's secret.
 func (s *Service) commitInvite(ctx context.Context, inv *e2ee.SignedInvite, secret []byte) error {
 	h := e2ee.SecretHash(&inv.Invite, secret)
-	b, _ := json.Marshal(inviteBody{ID: hex.EncodeToString(inv.ID), Hash: h[:], Uses: inv.MaxUses})
+	b, _ := json.Marshal(inviteBody{ID: hex.EncodeToString(inv.ID), Hash: h[:], Uses: inv.MaxUses,
+		Expires: inv.Expires.UnixMilli(), Invitee: inv.Invitee})
 	_, err := s.append(ctx, inv.Room, KindInvite, b)
 	return err
-}
-
-// inviteState scans room's ledger for invite id: its commitment and how
-// often it was used.
-func (s *Service) inviteState(ctx context.Context, room, id string) (body *inviteBody, used int, err error) {
-	var before ledger.ID
-	for {
-		page, err := s.led.History(ctx, room, before, 1000)
-		if err != nil {
-			return nil, 0, storeErr(err)
-		}
-		for _, ev := range page {
-			switch ev.Kind {
-			case KindInvite:
-				if b, err := decodeInvite(ev.Body); err == nil && b.ID == id && body == nil {
-					body = b
-				}
-			case KindInviteUse:
-				if u, err := decodeInviteUse(ev.Body); err == nil && u.ID == id {
-					used++
-				}
-			}
-		}
-		if len(page) < 1000 {
-			return body, used, nil
-		}
-		before = page[0].ID()
-	}
 }
 
 // AdmitByInvite is the admin's side of an invite used by its secret:
@@ -146,15 +136,16 @@ func (s *Service) AdmitByInvite(ctx context.Context, joiner peer.ID, invite, pro
 	pr := s.privRoom(r.ID)
 	pr.rekey.Lock()
 	defer pr.rekey.Unlock()
-	body, used, err := s.inviteState(ctx, r.ID, hex.EncodeToString(inv.ID))
+	rec, err := s.invite(ctx, r.ID, hex.EncodeToString(inv.ID))
 	if err != nil {
 		return err
 	}
-	if body == nil {
-		return fmt.Errorf("%w: no invite event for it in %s (revoked, or never committed)", ErrBadInvite, r.ID)
+	body := rec.body
+	if rec.revoked {
+		return fmt.Errorf("%w: %w", ErrBadInvite, ErrInviteRevoked)
 	}
-	if used >= int(body.Uses) {
-		return fmt.Errorf("%w: used %d of %d times", ErrBadInvite, used, body.Uses)
+	if rec.uses >= int(body.Uses) {
+		return fmt.Errorf("%w: used %d of %d times", ErrBadInvite, rec.uses, body.Uses)
 	}
 	kp, own, err := s.cfg.Keys.OwnKeyPair(s.cfg.Keys.OwnBundle().Hash())
 	if err != nil {
