@@ -43,6 +43,8 @@ type ChatAPI interface {
 	JoinInvite(ctx context.Context, token string) (chat.Room, error)
 	Invite(ctx context.Context, room, peer string) (string, error)
 	Kick(ctx context.Context, room, peer string) error
+	RevokeInvite(ctx context.Context, room, id string) error
+	Invites(ctx context.Context, room string) ([]chat.InviteInfo, error)
 	DMSend(ctx context.Context, to, text string) (chat.Message, error)
 	DMRoom(with string) (chat.Room, bool, error)
 }
@@ -75,6 +77,8 @@ type chatBackend interface {
 	JoinInvite(ctx context.Context, token string) (chat.Room, error)
 	Invite(ctx context.Context, room, peer string) (string, error)
 	Kick(ctx context.Context, room, peer string) error
+	RevokeInvite(ctx context.Context, room, id string) error
+	Invites(ctx context.Context, room string) ([]chat.InviteInfo, error)
 	DMSend(ctx context.Context, to, text string) (chat.Message, error)
 	DMRoom(with string) (chat.Room, bool, error)
 }

@@ -3,6 +3,7 @@ package rpc
 import (
 	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/rpc/api"
+	"time"
 )
 
 // The one place where domain values become wire types. Each function copies
@@ -57,7 +58,21 @@ func toMembers(ms []chat.Member) []api.Member {
 	}
 	out := make([]api.Member, len(ms))
 	for i, m := range ms {
-		out[i] = api.Member{PeerID: m.PeerID, Name: m.Name, LastSeen: m.LastSeen}
+		out[i] = api.Member{PeerID: m.PeerID, Name: m.Name, LastSeen: m.LastSeen, State: m.State}
+	}
+	return out
+}
+
+func toInvites(is []chat.InviteInfo) []api.Invite {
+	out := make([]api.Invite, len(is))
+	for i, v := range is {
+		out[i] = api.Invite{ID: v.ID, Inviter: v.Inviter.String(), MaxUses: v.MaxUses, Uses: v.Uses, Revoked: v.Revoked}
+		if v.Invitee != "" {
+			out[i].Invitee = v.Invitee.String()
+		}
+		if !v.Expires.IsZero() {
+			out[i].Expires = v.Expires.UTC().Format(time.RFC3339)
+		}
 	}
 	return out
 }

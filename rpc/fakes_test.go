@@ -295,6 +295,12 @@ func (c *fakeChat) Invite(context.Context, string, string) (string, error) {
 
 func (c *fakeChat) Kick(context.Context, string, string) error { return chat.ErrPrivateRooms }
 
+func (c *fakeChat) RevokeInvite(context.Context, string, string) error { return chat.ErrPrivateRooms }
+
+func (c *fakeChat) Invites(context.Context, string) ([]chat.InviteInfo, error) {
+	return nil, chat.ErrPrivateRooms
+}
+
 func (c *fakeChat) DMSend(context.Context, string, string) (chat.Message, error) {
 	return chat.Message{}, chat.ErrPrivateRooms
 }

@@ -148,7 +148,7 @@ func registry() []*method {
 		mNodeInfo, mNodePeers, mNodeConnect,
 		mRoomJoin, mRoomLeave, mRoomList, mRoomMembers,
 		mRoomCreate, mRoomBan, mRoomPurge, mRoomUnban, mRoomAdmins, mRoomAdmin, mRoomUnadmin, mRoomAdmit, mRoomPolicy,
-		mRoomInvite, mRoomKick, mDMSend, mDMHistory,
+		mRoomInvite, mRoomInvites, mRoomInviteRevoke, mRoomKick, mDMSend, mDMHistory,
 		mMsgSend, mMsgHistory,
 		mChatSubscribe, mChatUnsubscribe,
 		mLedgerVerify,

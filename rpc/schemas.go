@@ -78,11 +78,26 @@ var componentSchemas = map[string]schema{
 	},
 	"Member": {
 		"type":     "object",
-		"required": []string{"peerId", "name", "lastSeen"},
+		"required": []string{"peerId", "name", "state"},
 		"properties": schema{
 			"peerId":   schema{"type": "string", "description": "libp2p peer ID"},
 			"name":     schema{"type": "string", "description": "display name from their join or profile events (may be empty)"},
-			"lastSeen": schema{"type": "string", "format": "date-time", "description": "claimed time of their newest event in the room, RFC 3339 UTC, clamped into years 0001-9999"},
+			"lastSeen": schema{"type": "string", "format": "date-time", "description": "claimed time of their newest event in the room, RFC 3339 UTC, clamped into years 0001-9999; absent for an invited peer"},
+			"state": schema{"type": "string", "enum": []string{"member", "invited"},
+				"description": "member: has events in the room; invited: a private room's admins added it (a named invite, or one it proved) and it has written nothing yet"},
+		},
+	},
+	"Invite": {
+		"type":     "object",
+		"required": []string{"id", "inviter", "maxUses", "uses", "revoked"},
+		"properties": schema{
+			"id":      schema{"type": "string", "description": "the invite's ID, 32 hex digits (room_invite_revoke's param)"},
+			"inviter": schema{"type": "string", "description": "peer ID of the admin whose node admits by it"},
+			"invitee": schema{"type": "string", "description": "the one peer it admits (absent: whoever proves its secret)"},
+			"expires": schema{"type": "string", "format": "date-time", "description": "when it stops admitting, RFC 3339 UTC"},
+			"maxUses": schema{"type": "integer", "minimum": 1},
+			"uses":    schema{"type": "integer", "minimum": 0, "description": "admissions by it (a named invite: 1 once its peer has written in the room)"},
+			"revoked": schema{"type": "boolean", "description": "an admin revoked it: it admits nobody any more"},
 		},
 	},
 	"Message": {

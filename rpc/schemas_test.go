@@ -16,7 +16,7 @@ func TestSchemasMatchWireTypes(t *testing.T) {
 		"NodeInfo": api.NodeInfo{}, "RoomSync": api.RoomSync{}, "PeerInfo": api.PeerInfo{},
 		"Room": api.Room{}, "Member": api.Member{}, "Message": api.Message{},
 		"HistoryQuery": api.HistoryQuery{}, "SubscribeFilter": api.SubscribeFilter{},
-		"VerifyReport": api.VerifyReport{}, "Problem": api.Problem{},
+		"VerifyReport": api.VerifyReport{}, "Problem": api.Problem{}, "Invite": api.Invite{},
 	} {
 		s, ok := componentSchemas[name]
 		if name == "Problem" {

@@ -47,8 +47,22 @@ type CreateRoom struct {
 // Member is one element of room_members' result.
 type Member struct {
 	PeerID   string `json:"peerId"`
-	Name     string `json:"name"`     // display name from their join or profile events; may be empty
-	LastSeen string `json:"lastSeen"` // RFC 3339: claimed time of their newest event in the room, clamped as Message.Time
+	Name     string `json:"name"`               // display name from their join or profile events; may be empty
+	LastSeen string `json:"lastSeen,omitempty"` // RFC 3339: claimed time of their newest event in the room, clamped as Message.Time; absent when invited
+	// State is "member" (has events in the room) or "invited" (a private
+	// room's admins added it; it has written nothing yet).
+	State string `json:"state"`
+}
+
+// Invite is one element of room_invites' result.
+type Invite struct {
+	ID      string `json:"id"` // hex; room_invite_revoke's param
+	Inviter string `json:"inviter"`
+	Invitee string `json:"invitee,omitempty"` // the one peer it admits, if it names one
+	Expires string `json:"expires,omitempty"` // RFC 3339
+	MaxUses int    `json:"maxUses"`
+	Uses    int    `json:"uses"`
+	Revoked bool   `json:"revoked"`
 }
 
 // NodeInfo is the result of node_info.
