@@ -116,6 +116,7 @@ export class Members {
         el('span', { class: 'who', title: m.peerId }, peerLabel(m.peerId, m.name)));
       if (m.peerId === this.me) li.append(el('span', { class: 'tag' }, 'you'));
       if (admins.has(m.peerId)) li.append(el('span', { class: 'tag' }, 'admin'));
+      if (m.state === 'invited') li.append(el('span', { class: 'tag', title: 'added, has not written yet' }, 'invited'));
       if (m.lastSeen) li.append(el('span', { class: 'msg-time' }, 'seen ' + when(m.lastSeen)));
       if (m.peerId !== this.me && !admins.has(m.peerId)) {
         if (priv && this.methods.has('room_kick')) li.append(this.confirmButton(m, 'Remove', 'room_kick'));
