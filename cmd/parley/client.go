@@ -289,6 +289,10 @@ func printMembers(w io.Writer, ms []api.Member) {
 		if t, err := time.Parse(time.RFC3339, m.LastSeen); err == nil {
 			when = t.Local().Format("2006-01-02 15:04")
 		}
+		if m.State == "invited" {
+			fmt.Fprintf(w, "%s\tinvited, not seen yet\n", author(m.PeerID, m.Name))
+			continue
+		}
 		fmt.Fprintf(w, "%s\tlast seen %s\n", author(m.PeerID, m.Name), when)
 	}
 }

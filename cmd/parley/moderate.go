@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/urfave/cli/v3"
 
@@ -36,14 +37,9 @@ func moderationCommands() []*cli.Command {
 	return []*cli.Command{
 		create,
 		dmCommand(),
-		named(call("room_invite", -1, "ROOM [PEER]", func(a []string) ([]any, error) {
-			if len(a) > 2 {
-				return nil, usagef("invite: usage: parley invite ROOM [PEER]")
-			}
-			return anySlice(a), nil
-		}, func(w io.Writer, r struct{ Invite string }) {
-			fmt.Fprintf(w, "invite (give it to the peer; it joins with: parley join INVITE):\n%s\n", clean(r.Invite, false))
-		}), "invite", "add PEER to a private room (a new key epoch sealed to it) and print an invite token for it (admins)"),
+		inviteCommand(),
+		named(call("room_invites", 1, "ROOM", func(a []string) ([]any, error) { return []any{a[0]}, nil }, printInvites),
+			"invites", "list a private room's invites that have not expired, with their uses and revocation (admins)"),
 		named(call("room_kick", 2, "ROOM PEER", roomPeer, done("removed; the room has a new key epoch")), "kick",
 			"remove a peer from a private room and rekey it (admins)"),
 		named(call("room_ban", 2, "ROOM PEER", roomPeer, done("banned")), "ban", "ban a peer from a moderated room (admins)"),
@@ -60,6 +56,51 @@ func moderationCommands() []*cli.Command {
 					fmt.Fprintln(w, clean(p, false))
 				}
 			}), "admins", "list a moderated room's admins"),
+	}
+}
+
+// inviteCommand is `parley invite ROOM [PEER]`, and with --revoke
+// `parley invite --revoke ROOM ID` (room_invite_revoke).
+func inviteCommand() *cli.Command {
+	inv := named(call("room_invite", -1, "ROOM [PEER]", func(a []string) ([]any, error) {
+		if len(a) > 2 {
+			return nil, usagef("invite: usage: parley invite ROOM [PEER]")
+		}
+		return anySlice(a), nil
+	}, func(w io.Writer, r struct{ Invite string }) {
+		fmt.Fprintf(w, "invite (give it to the peer; it joins with: parley join INVITE):\n%s\n", clean(r.Invite, false))
+	}), "invite", "add PEER to a private room (a new key epoch sealed to it) and print an invite token for it; --revoke ROOM ID: revoke an invite (admins)",
+		&cli.BoolFlag{Name: "revoke", Usage: "revoke the invite ID (from parley invites ROOM) instead: it admits nobody any more"})
+	revoke := call("room_invite_revoke", 2, "ROOM ID", func(a []string) ([]any, error) { return []any{a[0], a[1]}, nil },
+		func(w io.Writer, _ bool) { fmt.Fprintln(w, "revoked") })
+	action := inv.Action
+	inv.Action = func(ctx context.Context, cmd *cli.Command) error {
+		if cmd.Bool("revoke") {
+			return revoke.Action(ctx, cmd)
+		}
+		return action(ctx, cmd)
+	}
+	return inv
+}
+
+func printInvites(w io.Writer, is []api.Invite) {
+	if len(is) == 0 {
+		fmt.Fprintln(w, "no invites")
+	}
+	for _, v := range is {
+		who := "anyone with the token"
+		if v.Invitee != "" {
+			who = author(v.Invitee, "")
+		}
+		state := fmt.Sprintf("used %d of %d", v.Uses, v.MaxUses)
+		if v.Revoked {
+			state += ", revoked"
+		}
+		when := clean(v.Expires, false)
+		if t, err := time.Parse(time.RFC3339, v.Expires); err == nil {
+			when = t.Local().Format("2006-01-02 15:04")
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\texpires %s\n", clean(v.ID, false), who, state, when)
 	}
 }
 
