@@ -68,8 +68,9 @@
 // recipient (PendingDMs, DMInbox); dmmerge.go makes two crossed ones one
 // conversation (its canonical room, merged History, ListRooms);
 // dmrekey.go gives each a new epoch every Config.DMRekeyInterval;
-// privinvite.go admits by an invite's
-// secret (AdmitByInvite, Config.Admission); privcrypt.go opens epoch secrets, decrypts
+// privinvite.go admits by an invite's secret (AdmitByInvite,
+// Config.Admission); privrevoke.go revokes and lists invites
+// (RevokeInvite, Invites); privcrypt.go opens epoch secrets, decrypts
 // each enc event once in the ledger's Check and seals ours; privkeys.go
 // is the Keys contract and what is kept under the local data key;
 // privtopic.go keeps each epoch's topic and DHT rendezvous (derived from
