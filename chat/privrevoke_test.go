@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -343,5 +344,25 @@ func TestInviteRevokeNamed(t *testing.T) {
 	}
 	if s := state(c.id); s != "" {
 		t.Fatalf("C is still listed, %q", s)
+	}
+}
+
+// Invites lists an invite until it expires, by the node's clock.
+func TestInvitesHideExpired(t *testing.T) {
+	ctx := context.Background()
+	a := newPrivPeer(t, newKeyDir(), "a")
+	room, _, err := a.s.CreatePrivate(ctx, "ageing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := onlyInvite(t, a, room.ID)
+	if d := time.Until(inv.Expires); d < inviteLifetime-time.Minute || d > inviteLifetime {
+		t.Fatalf("expires in %v, want %v", d, inviteLifetime)
+	}
+	a.s.Close()
+	a.clock = func() time.Time { return inv.Expires }
+	a.open(t)
+	if invs := mustInvites(t, a, room.ID); len(invs) != 0 {
+		t.Fatalf("expired invite listed: %+v", invs)
 	}
 }
