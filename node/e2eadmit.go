@@ -20,7 +20,8 @@ import (
 
 // AdmitProtocol carries a joiner's proof of an invite's secret to the
 // inviter: request uvarint length ‖ signed invite ‖ uvarint length ‖
-// proof; answer one byte, 0 admitted, 1 then a short reason.
+// proof; answer one byte, 0 admitted, 1 (refused) or 2 (the invite is
+// revoked) then a short reason.
 const AdmitProtocol protocol.ID = "/parley/e2ee-admit/1.0.0"
 
 // admitTimeout bounds one admission: the inviter fetches the joiner's

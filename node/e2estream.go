@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"golang.org/x/time/rate"
 
+	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/p2p"
 )
 
@@ -144,17 +145,32 @@ func (g *e2eeGuard) close() {
 // answer: the peer does not speak the protocol.
 var errMalformedRequest = errors.New("malformed request")
 
-// encodeAnswer is a request's answer: one byte, 0 done, 1 then a short
-// reason.
+// Answer bytes: a typed verdict, then (when refused) a short reason. A
+// reader that knows only 0 and 1 takes any other non-zero byte as a
+// refusal, so new verdicts need no new protocol version.
+const (
+	answerDone    = 0
+	answerRefused = 1
+	// answerRevoked refuses an invite an admin revoked
+	// (chat.ErrInviteRevoked), so the joiner can tell it apart.
+	answerRevoked = 2
+)
+
+// encodeAnswer is a request's answer: one byte, answerDone, or
+// answerRefused or answerRevoked then a short reason.
 func encodeAnswer(err error) []byte {
 	if err == nil {
-		return []byte{0}
+		return []byte{answerDone}
 	}
 	msg := err.Error()
 	if len(msg) > maxE2EEReason {
 		msg = msg[:maxE2EEReason]
 	}
-	return append([]byte{1}, msg...)
+	verdict := byte(answerRefused)
+	if errors.Is(err, chat.ErrInviteRevoked) {
+		verdict = answerRevoked
+	}
+	return append([]byte{verdict}, msg...)
 }
 
 // readAnswer reads encodeAnswer's bytes: nil when done, refused wrapped
@@ -164,8 +180,11 @@ func readAnswer(r io.Reader, refused error) error {
 	if err != nil || len(ans) == 0 {
 		return fmt.Errorf("no answer: %v", err)
 	}
-	if ans[0] != 0 {
-		return fmt.Errorf("%w: %s", refused, ans[1:])
+	switch ans[0] {
+	case answerDone:
+		return nil
+	case answerRevoked:
+		return fmt.Errorf("%w: %w", refused, chat.ErrInviteRevoked) // the reason says no more
 	}
-	return nil
+	return fmt.Errorf("%w: %s", refused, ans[1:])
 }

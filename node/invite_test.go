@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/internal/testwait"
 	"github.com/parley-chat/parley/rpc/api"
 	"github.com/parley-chat/parley/rpc/client"
@@ -65,6 +66,11 @@ func TestPrivateInviteRevokeNodes(t *testing.T) {
 	err := rc.Call(ctx, "room_join", []any{second.Invite}, &joined)
 	if code(err) != api.CodeInvalidArgument || !strings.Contains(err.Error(), "invite revoked") {
 		t.Fatalf("C with a revoked invite: %v", err)
+	}
+	// The same refusal through C's chat service: a typed verdict on the
+	// admit stream, not only text.
+	if _, err := c.Chat().JoinInvite(ctx, second.Invite); !errors.Is(err, chat.ErrBadInvite) || !errors.Is(err, chat.ErrInviteRevoked) {
+		t.Fatalf("C's JoinInvite with a revoked invite: %v", err)
 	}
 	var rooms []api.Room
 	if err := rc.Call(ctx, "room_list", nil, &rooms); err != nil || len(rooms) != 0 {
