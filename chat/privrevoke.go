@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -234,6 +235,16 @@ func (s *Service) RevokeInvite(ctx context.Context, room, id string) error {
 		return err
 	}
 	return s.kickLocked(ctx, mr, r.ID, p, OpBan)
+}
+
+// InviteTokenID returns the ID (hex, as Invites shows it) of the invite
+// in token, after checking the token's form and signature.
+func InviteTokenID(token string) (string, error) {
+	tok, err := parseToken(token)
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(tok.Invite.ID), nil
 }
 
 // appeared returns the peers with a stored event in room.

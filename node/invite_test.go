@@ -46,7 +46,7 @@ func TestPrivateInviteRevokeNodes(t *testing.T) {
 	if err := rb.Call(ctx, "room_join", []any{room.Invite}, &joined); err != nil {
 		t.Fatal(err)
 	}
-	var second struct{ Invite string }
+	var second struct{ Invite, ID string }
 	if err := ra.Call(ctx, "room_invite", []any{room.ID}, &second); err != nil {
 		t.Fatal(err)
 	}
@@ -59,6 +59,9 @@ func TestPrivateInviteRevokeNodes(t *testing.T) {
 		t.Fatalf("room_invites: %+v", invs)
 	}
 	id := invs[1].ID
+	if second.ID != id {
+		t.Fatalf("room_invite's id %q, room_invites lists %q", second.ID, id)
+	}
 	var ok bool
 	if err := ra.Call(ctx, "room_invite_revoke", []any{room.ID, id}, &ok); err != nil || !ok {
 		t.Fatalf("room_invite_revoke: %v %v", ok, err)

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 
+	"github.com/parley-chat/parley/chat"
 	"github.com/parley-chat/parley/rpc/api"
 )
 
@@ -16,15 +17,16 @@ const exampleInvite = "AQq7A..."
 
 var mRoomInvite = &method{
 	Name:    "room_invite",
-	Summary: "Make an invite token for a private room (by an admin). With a peer ID, first add that peer as a member and start a new key epoch sealed to its key bundle (fetched from it, so it must be reachable); the token then names it. Without one, the room commits to the token's secret and the token admits one peer that proves the secret to this node (room_join [invite] does). The token holds no key.",
+	Summary: "Make an invite token for a private room (by an admin). With a peer ID, first add that peer as a member and start a new key epoch sealed to its key bundle (fetched from it, so it must be reachable); the token then names it. Without one, the room commits to the token's secret and the token admits one peer that proves the secret to this node (room_join [invite] does). The token holds no key; id is the invite's ID, as room_invites lists it and room_invite_revoke takes it.",
 	Params: []paramSpec{roomParam,
 		{Name: "peerId", Summary: "the peer to add (optional)", Schema: sNonEmpty}},
-	Result: paramSpec{Name: "invite", Schema: schema{"type": "object", "required": []string{"invite"},
-		"properties": schema{"invite": sString}}},
+	Result: paramSpec{Name: "invite", Schema: schema{"type": "object", "required": []string{"invite", "id"},
+		"properties": schema{"invite": sString,
+			"id": schema{"type": "string", "description": "the invite's ID, as room_invites lists it and room_invite_revoke takes it"}}}},
 	NeedsChat:     true,
 	Errors:        []api.Code{api.CodeUnknownRoom, api.CodeNotMember, api.CodeNotAdmin, api.CodeInvalidArgument, api.CodeUnreachable, api.CodeNotSupportedYet, api.CodeStorage},
 	Example:       `["` + exampleModRoom + `","` + examplePeer + `"]`,
-	ExampleResult: `{"invite":"` + exampleInvite + `"}`,
+	ExampleResult: `{"invite":"` + exampleInvite + `","id":"` + exampleInviteID + `"}`,
 	Handler: func(ctx context.Context, s *Server, _ *callEnv, p params) (any, error) {
 		room, err := p.str(0)
 		if err != nil {
@@ -40,7 +42,11 @@ var mRoomInvite = &method{
 		if err != nil {
 			return nil, err
 		}
-		return map[string]string{"invite": tok}, nil
+		id, err := chat.InviteTokenID(tok)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]string{"invite": tok, "id": id}, nil
 	},
 }
 

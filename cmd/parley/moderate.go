@@ -67,8 +67,9 @@ func inviteCommand() *cli.Command {
 			return nil, usagef("invite: usage: parley invite ROOM [PEER]")
 		}
 		return anySlice(a), nil
-	}, func(w io.Writer, r struct{ Invite string }) {
+	}, func(w io.Writer, r struct{ Invite, ID string }) {
 		fmt.Fprintf(w, "invite (give it to the peer; it joins with: parley join INVITE):\n%s\n", clean(r.Invite, false))
+		fmt.Fprintf(w, "its ID (to revoke it: parley invite --revoke ROOM ID): %s\n", clean(r.ID, false))
 	}), "invite", "add PEER to a private room (a new key epoch sealed to it) and print an invite token for it; --revoke ROOM ID: revoke an invite (admins)",
 		&cli.BoolFlag{Name: "revoke", Usage: "revoke the invite ID (from parley invites ROOM) instead: it admits nobody any more"})
 	revoke := call("room_invite_revoke", 2, "ROOM ID", func(a []string) ([]any, error) { return []any{a[0], a[1]}, nil },
