@@ -17,7 +17,9 @@
 // list, view.js the DOM helpers that render peer data as text, and
 // members.js the members panel with the moderation controls, shown only to
 // a room's admins and only when rpc.discover lists the methods (in a
-// private room: invite by peer ID and remove, room_invite and room_kick).
+// private room: invite by peer ID and remove, room_invite and room_kick;
+// the open invites with a Revoke button, room_invites and
+// room_invite_revoke; peers added but not joined are tagged invited).
 // dm.js handles direct conversations (room_list kind "dm", labelled by
 // the other member; dm_send and dm_history), and dialog.js the invite
 // dialog that room_create of a private room and room_invite open.

@@ -138,6 +138,32 @@ describe('private rooms and direct messages', () => {
     await pageB.click('#members-toggle');
   });
 
+  test('an admin sees open invites and revokes one; its token then admits nobody', async (t) => {
+    if (!room) return t.skip('no private room');
+    await pageA.click('#members-toggle');
+    await pageA.waitForSelector('#invite-form:not([hidden])');
+    await pageA.fill('#invite-peer', '');
+    await pageA.press('#invite-peer', 'Enter');
+    await pageA.waitForSelector('#invite-dialog[open]');
+    const token = await pageA.inputValue('#invite-text');
+    await pageA.click('#invite-close');
+    await pageA.waitForSelector('#invite-dialog:not([open])', { state: 'attached' });
+    const newest = (await A.call('room_invites', [room.id])).at(-1);
+    assert.ok(newest && !newest.invitee && !newest.revoked, `room_invites: ${JSON.stringify(newest)}`);
+    const item = pageA.locator(`#invite-list li[data-invite="${newest.id}"]`);
+    await waitFor('the open invite listed', async () => (await item.count()) === 1);
+    assert.match(await item.textContent(), /anyone with the token/);
+    await item.locator('button', { hasText: 'Revoke' }).click();
+    await item.locator('button', { hasText: 'Confirm revoke' }).click();
+    await pageA.waitForFunction(() => document.getElementById('admin-status').textContent.startsWith('Revoked'));
+    await waitFor('the revoked invite gone from the list', async () => (await item.count()) === 0);
+    assert.ok((await A.call('room_invites', [room.id])).find((v) => v.id === newest.id)?.revoked, 'not revoked on the node');
+    const err = await C.call('room_join', [token]).then(() => null, (e) => e);
+    assert.ok(err && err.code === -32005 && /invite revoked/.test(err.message), `C and the revoked invite: ${err?.message ?? 'joined'}`);
+    await axeCheck(pageA, 'members panel with invites');
+    await pageA.click('#members-toggle');
+  });
+
   test('A sends B a direct message; B\'s page shows it live in its own section', async (t) => {
     if (!room) return t.skip('no private room');
     await pageA.fill('#dm-peer', B.info.peerId);

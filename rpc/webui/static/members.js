@@ -3,8 +3,10 @@
 // only when room_admins lists this node's peer ID,
 // and only when the node has those methods (rpc.discover); a node without
 // them (-32601) shows members alone. In a private room an admin also
-// invites (room_invite, shown in the invite dialog) and removes members
-// (room_kick).
+// invites (room_invite, shown in the invite dialog), sees the invites
+// still open and revokes them (room_invites, room_invite_revoke), and
+// removes members (room_kick). Peers added but not joined yet are tagged
+// invited (room_members' state).
 import { Codes } from './rpc.js';
 import { el, peerLabel, shortPeer, when } from './view.js';
 
@@ -18,6 +20,8 @@ export class Members {
     this.panel = document.getElementById('members');
     this.toggle = document.getElementById('members-toggle');
     this.list = document.getElementById('member-list');
+    this.invitesTitle = document.getElementById('invites-title');
+    this.inviteList = document.getElementById('invite-list');
     this.unban = document.getElementById('unban-form');
     this.status = document.getElementById('admin-status');
     this.room = null;
@@ -52,7 +56,7 @@ export class Members {
       this.dialog.open(this.label(room), res.invite, peer
         ? `${shortPeer(peer)} is a member now and can read what is written from here on; it joins with this invite.`
         : 'Anyone with this invite can join once, while your node is reachable. It holds no key; treat it like a password until used.');
-      if (peer) this.load();
+      this.load();
     } catch (e) {
       this.status.textContent = 'Invite failed: ' + e.message;
     }
@@ -84,6 +88,9 @@ export class Members {
     const calls = [['room_members', [room.id]]];
     // Rooms found by name have no admins (room_admins: -32016).
     if (this.moderation && room.moderated) calls.push(['room_admins', [room.id]]);
+    // Only admins may list invites (others get -32015: nothing shown).
+    const invites = room.private && room.kind !== 'dm' && this.methods.has('room_invites');
+    if (invites) calls.push(['room_invites', [room.id]]);
     let res;
     try {
       res = await this.conn.batch(calls);
@@ -93,6 +100,7 @@ export class Members {
     }
     if (gen !== this.gen) return;
     const [members, admins] = res;
+    const invs = invites ? res[res.length - 1] : null;
     if (members.error) {
       this.status.textContent = 'Could not load members: ' + members.error.message;
       return;
@@ -104,6 +112,46 @@ export class Members {
       adminSet = new Set(admins.result ?? []);
     }
     this.render(members.result ?? [], adminSet);
+    this.renderInvites(invs && !invs.error ? invs.result ?? [] : []);
+  }
+
+  // renderInvites lists the invites that still admit someone, each with
+  // a Revoke button.
+  renderInvites(invites) {
+    const open = invites.filter((v) => !v.revoked && v.uses < v.maxUses);
+    this.inviteList.replaceChildren(...open.map((v) => {
+      const who = v.invitee ? 'for ' + peerLabel(v.invitee, '') : 'anyone with the token';
+      const li = el('li', { class: 'member', 'data-invite': v.id },
+        el('span', { class: 'who', title: v.id }, who));
+      li.append(el('span', { class: 'tag' }, `used ${v.uses} of ${v.maxUses}`));
+      if (v.expires) li.append(el('span', { class: 'msg-time' }, 'expires ' + when(v.expires)));
+      li.append(this.revokeButton(v, who));
+      return li;
+    }));
+    this.invitesTitle.hidden = this.inviteList.hidden = open.length === 0;
+  }
+
+  // revokeButton asks for a second press, then revokes invite v.
+  revokeButton(v, who) {
+    const b = el('button', { type: 'button', class: 'danger' }, 'Revoke');
+    b.setAttribute('aria-label', `Revoke the invite ${who}`);
+    b.addEventListener('click', async () => {
+      if (b.dataset.confirm !== '1') {
+        b.dataset.confirm = '1';
+        b.textContent = 'Confirm revoke';
+        b.setAttribute('aria-label', `Confirm revoking the invite ${who}`);
+        return;
+      }
+      b.disabled = true;
+      try {
+        await this.conn.call('room_invite_revoke', [this.room.id, v.id]);
+        this.status.textContent = 'Revoked the invite.';
+      } catch (e) {
+        this.status.textContent = 'Revoke failed: ' + e.message;
+      }
+      this.load();
+    });
+    return b;
   }
 
   render(members, admins) {
