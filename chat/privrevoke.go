@@ -203,8 +203,8 @@ func (s *Service) Invites(ctx context.Context, room string) ([]InviteInfo, error
 // RevokeInvite revokes invite id (hex, as Invites shows it) of a private
 // room we administer: an invite_revoke event, after which no admin's
 // node admits by it. Revoking a revoked invite does nothing. If the
-// invite names a peer that is a member but has written nothing in the
-// room, that peer is kicked too (Kick).
+// invite names a peer that is a member (not an admin) but has written
+// nothing in the room, that peer is kicked too (Kick).
 func (s *Service) RevokeInvite(ctx context.Context, room, id string) error {
 	r, mr, err := s.privateAdmin(room)
 	if err != nil {
@@ -229,6 +229,9 @@ func (s *Service) RevokeInvite(ctx context.Context, room, id string) error {
 	p := rec.body.Invitee
 	if p == "" || p == s.self || !containsPeer(mr.members(), p) {
 		return nil
+	}
+	if _, st := mr.snapshot(); st != nil && st.admins[p] {
+		return nil // made an admin since: removing one is room_unadmin's, not ours
 	}
 	seen, err := s.appeared(ctx, r.ID)
 	if err != nil || seen[p] {

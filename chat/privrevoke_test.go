@@ -366,3 +366,34 @@ func TestInvitesHideExpired(t *testing.T) {
 		t.Fatalf("expired invite listed: %+v", invs)
 	}
 }
+
+// Revoking the named invite of a peer made an admin since leaves that
+// admin in place (removing admins is room_unadmin's).
+func TestInviteRevokeNamedAdminStays(t *testing.T) {
+	ctx := context.Background()
+	dir := newKeyDir()
+	a, b := newPrivPeer(t, dir, "a"), newPrivPeer(t, dir, "b")
+	room, _, err := a.s.CreatePrivate(ctx, "co-admins")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.s.Invite(ctx, room.ID, b.id.String()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.s.Moderate(ctx, room.ID, OpAdmin, b.id.String(), ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, inv := range mustInvites(t, a, room.ID) {
+		if inv.Invitee == b.id {
+			if err := a.s.RevokeInvite(ctx, room.ID, inv.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n := count(t, a.modPeer, room.ID, KindInviteRevoke); n != 1 {
+		t.Fatalf("%d revocations", n)
+	}
+	if ms := a.s.modRoom(room.ID).members(); !containsPeer(ms, b.id) {
+		t.Fatalf("admin B removed by revoking its invite: members %v", ms)
+	}
+}
