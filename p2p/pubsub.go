@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -18,9 +19,21 @@ import (
 // messageID is the gossipsub message ID: the ledger event ID of the
 // payload. Messages are unsigned and carry no author or sequence number
 // (StrictNoSign), so pubsub's default ID would be empty for all of them.
+// On a topic outside publicTopicPrefix (a private room's epoch topics)
+// the topic name comes first: pubsub's seen cache is global, and a
+// private room publishes its membership events on each epoch topic it
+// is on, which a bare event ID would drop after the first.
 func messageID(m *pb.Message) string {
-	return string(ledger.ComputeID(m.Data))
+	id := string(ledger.ComputeID(m.Data))
+	if t := m.GetTopic(); !strings.HasPrefix(t, publicTopicPrefix) {
+		return t + "\x00" + id
+	}
+	return id
 }
+
+// publicTopicPrefix starts the topic name of every room found by name or
+// ID (docs/PROTOCOL.md): their message ID is the bare event ID.
+const publicTopicPrefix = "/parley/room/"
 
 // newPubSub starts gossipsub on h, reporting peer scores to scores,
 // sinking the score of peers in blocks and applying the topics' access
