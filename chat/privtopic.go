@@ -76,9 +76,10 @@ func (r *modRoom) admits(p peer.ID) bool {
 }
 
 // epochRule is the topic rule of one epoch's topic: p is one of the
-// epoch's members (fixed for the topic's life, as p2p wants) and still a
-// member of the room, so that a removed member is refused at once on the
-// previous epoch's topic too, while we stay on it for the grace period.
+// epoch's members, fixed for the topic's life (as p2p wants). A member
+// removed in the epoch stays admitted on it, so that it hears of its
+// removal (the kick is published there) until the others leave the topic
+// after the grace period; it cannot find the next epoch's topic.
 func (r *modRoom) epochRule(members []peer.ID) func(peer.ID) bool {
 	set := make(memberSet, len(members))
 	for _, p := range members {
@@ -86,7 +87,7 @@ func (r *modRoom) epochRule(members []peer.ID) func(peer.ID) bool {
 	}
 	return func(p peer.ID) bool {
 		_, ok := set[p]
-		return ok && r.admits(p)
+		return ok
 	}
 }
 

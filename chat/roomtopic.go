@@ -35,10 +35,11 @@ import (
 //
 // What we publish goes where the members who need it are: an enc event
 // on its own epoch's topic, anything else (membership, epochs, sealed
-// keys: plaintext to every member) on the oldest topic we are still on,
-// where members that have not opened the new epoch's keys yet are, and
-// which they need in order to open them. Methods are safe for concurrent
-// use; update runs after commits that can change the epoch.
+// keys: plaintext to every member) on every epoch topic we are still on,
+// since members that have not opened the new epoch's keys yet (and need
+// these events to open them) are on an older one, and an older one may
+// leave out members added since. Methods are safe for concurrent use;
+// update runs after commits that can change the epoch.
 type roomTopic struct {
 	s        *Service
 	pn       PrivateNetwork
@@ -62,11 +63,10 @@ type roomTopic struct {
 
 // epochSub is one joined epoch topic.
 type epochSub struct {
-	epoch   ledger.ID
-	members []peer.ID // the epoch's members: whom its topic admits
-	name    string
-	t       Topic
-	timer   *time.Timer // set once it is no longer current
+	epoch ledger.ID
+	name  string
+	t     Topic
+	timer *time.Timer // set once it is no longer current
 }
 
 var _ Topic = (*roomTopic)(nil)
@@ -151,7 +151,7 @@ func (rt *roomTopic) update(ctx context.Context) error {
 			return errors.Join(err, fmt.Errorf("join the topic of epoch %s: %w", epoch, jerr))
 		}
 		rt.s.topicRooms.Store(names.Topic, rt.room)
-		rt.held = append(rt.held, &epochSub{epoch: epoch, members: members, name: names.Topic, t: t})
+		rt.held = append(rt.held, &epochSub{epoch: epoch, name: names.Topic, t: t})
 	}
 	rt.epoch = epoch
 	for _, h := range rt.held[:len(rt.held)-1] {
@@ -190,35 +190,6 @@ func (rt *roomTopic) retire(h *epochSub) {
 	})
 }
 
-// plainTopic is the held topic for what every member reads (membership,
-// epochs, sealed keys): the oldest one that admits every member of the
-// newest held epoch who could be on an older topic. Members that have
-// not opened the newest epoch's keys are still on an older topic, which
-// the oldest choice reaches; members the newest epoch added are on no
-// older one (sync brings them what they miss), and must not push the
-// choice back to a topic that leaves out members of the epochs between,
-// as an earlier epoch's topic still in its grace period would (a kick
-// published there never reached the kicked member). rt.mu is held and
-// rt.held is not empty.
-func (rt *roomTopic) plainTopic() Topic {
-	newest := rt.held[len(rt.held)-1]
-	var need []peer.ID
-	for _, p := range newest.members {
-		for _, h := range rt.held[:len(rt.held)-1] {
-			if containsPeer(h.members, p) {
-				need = append(need, p)
-				break
-			}
-		}
-	}
-	for _, h := range rt.held {
-		if !slices.ContainsFunc(need, func(p peer.ID) bool { return !containsPeer(h.members, p) }) {
-			return h.t
-		}
-	}
-	return newest.t
-}
-
 // Publish implements Topic: data goes on the oldest topic we are on.
 func (rt *roomTopic) Publish(ctx context.Context, data []byte) error {
 	return rt.publishOn(ctx, "", data)
@@ -235,23 +206,38 @@ func (rt *roomTopic) publishEvent(ctx context.Context, ev *ledger.Event) error {
 	return rt.publishOn(ctx, epoch, ev.Raw())
 }
 
-// publishOn publishes data on epoch's topic if we are on it, else on the
-// topic where the members who need it are (plainTopic); on none (no keys
-// yet, or removed), sync carries it.
+// publishOn publishes data on epoch's topic if we are on it; anything
+// else (membership, epochs, sealed keys: plaintext to every member) on
+// every epoch topic we are on, because the members who need it may be on
+// any of them: those that have not opened the newest epoch's keys are on
+// an older one, and an older one may leave out members added since (a
+// kick published on the oldest alone never reached the kicked member,
+// added after it). Each topic's message ID names the topic
+// (p2p messageID), so pubsub does not drop the copies. On no topic (no
+// keys yet, or removed), sync carries it.
 func (rt *roomTopic) publishOn(ctx context.Context, epoch ledger.ID, data []byte) error {
 	rt.mu.Lock()
-	t := rt.plain
-	if t == nil && len(rt.held) > 0 {
-		t = rt.plainTopic()
-		if i := slices.IndexFunc(rt.held, func(h *epochSub) bool { return h.epoch == epoch }); epoch != "" && i >= 0 {
-			t = rt.held[i].t
+	var ts []Topic
+	switch {
+	case rt.plain != nil:
+		ts = []Topic{rt.plain}
+	case epoch != "":
+		if i := slices.IndexFunc(rt.held, func(h *epochSub) bool { return h.epoch == epoch }); i >= 0 {
+			ts = []Topic{rt.held[i].t}
+		} else if len(rt.held) > 0 {
+			ts = []Topic{rt.held[0].t}
+		}
+	default:
+		for _, h := range rt.held {
+			ts = append(ts, h.t)
 		}
 	}
 	rt.mu.Unlock()
-	if t == nil {
-		return nil
+	var errs []error
+	for _, t := range ts {
+		errs = append(errs, t.Publish(ctx, data))
 	}
-	return t.Publish(ctx, data)
+	return errors.Join(errs...)
 }
 
 // Peers implements Topic: the peers of every topic we are on.
