@@ -52,14 +52,7 @@ func TestDirectMessageToOfflinePeer(t *testing.T) {
 	testwait.For(t, 10*time.Second, "A routes to the bootstrap node", func() bool {
 		return a.P2P().DHT().RoutingTable().Find(s.P2P().Self()) != ""
 	})
-	rpcOf := func(dir string) *client.Client {
-		url, token, err := client.ReadEndpoint(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return client.Dial(url, token)
-	}
-	ra, rc := rpcOf(dirA), rpcOf(dirC)
+	ra, rc := rpcAt(t, dirA), rpcAt(t, dirC)
 	idA := a.Chat().Self().String()
 	marker := randomMarker()
 	var sent api.Message
@@ -76,7 +69,7 @@ func TestDirectMessageToOfflinePeer(t *testing.T) {
 	restart := time.Now()
 	b = startNode(t, dirB, opts...) // same identity, keyring and datastore
 	connect(t, c, b)
-	rb := rpcOf(dirB)
+	rb := rpcAt(t, dirB)
 	dm := func(cl *client.Client, with string) []string {
 		var msgs []api.Message
 		if err := cl.Call(ctx, "dm_history", []any{with}, &msgs); err != nil {

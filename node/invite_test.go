@@ -23,14 +23,7 @@ func TestPrivateInviteRevokeNodes(t *testing.T) {
 	a, b, c := startNode(t, dirA), startNode(t, dirB), startNode(t, dirC)
 	connect(t, b, a)
 	connect(t, c, a)
-	rpcOf := func(dir string) *client.Client {
-		url, token, err := client.ReadEndpoint(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return client.Dial(url, token)
-	}
-	ra, rb, rc := rpcOf(dirA), rpcOf(dirB), rpcOf(dirC)
+	ra, rb, rc := rpcAt(t, dirA), rpcAt(t, dirB), rpcAt(t, dirC)
 	code := func(err error) api.Code {
 		var re *api.Error
 		if errors.As(err, &re) {

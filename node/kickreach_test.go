@@ -7,7 +7,6 @@ import (
 
 	"github.com/parley-chat/parley/internal/testwait"
 	"github.com/parley-chat/parley/rpc/api"
-	"github.com/parley-chat/parley/rpc/client"
 )
 
 // A kick reaches the removed member while older epochs' topics are still
@@ -24,14 +23,7 @@ func TestKickReachesRemovedMember(t *testing.T) {
 	connect(t, b, a)
 	connect(t, c, a)
 	connect(t, c, b)
-	dial := func(dir string) *client.Client {
-		url, token, err := client.ReadEndpoint(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return client.Dial(url, token)
-	}
-	ra, rb := dial(dirA), dial(dirB)
+	ra, rb := rpcAt(t, dirA), rpcAt(t, dirB)
 	var room api.Room
 	if err := ra.Call(ctx, "room_create", []any{map[string]any{"name": "plans", "private": true}}, &room); err != nil {
 		t.Fatal(err)

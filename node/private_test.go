@@ -65,14 +65,7 @@ func TestPrivateRoomThreeNodes(t *testing.T) {
 	connect(t, b, a)
 	connect(t, c, a)
 	connect(t, c, b)
-	rpcOf := func(dir string) *client.Client {
-		url, token, err := client.ReadEndpoint(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return client.Dial(url, token)
-	}
-	ra, rb, rc := rpcOf(dirA), rpcOf(dirB), rpcOf(dirC)
+	ra, rb, rc := rpcAt(t, dirA), rpcAt(t, dirB), rpcAt(t, dirC)
 	texts := func(cl *client.Client, room string) []string {
 		var msgs []api.Message
 		if err := cl.Call(ctx, "msg_history", []any{room}, &msgs); err != nil {
@@ -231,14 +224,7 @@ func TestPrivateInviteBySecretNodes(t *testing.T) {
 	a, b, c := startNode(t, dirA), startNode(t, dirB), startNode(t, dirC)
 	connect(t, b, a)
 	connect(t, c, a)
-	rpcOf := func(dir string) *client.Client {
-		url, token, err := client.ReadEndpoint(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return client.Dial(url, token)
-	}
-	ra, rb, rc := rpcOf(dirA), rpcOf(dirB), rpcOf(dirC)
+	ra, rb, rc := rpcAt(t, dirA), rpcAt(t, dirB), rpcAt(t, dirC)
 	var room api.Room
 	if err := ra.Call(ctx, "room_create", []any{map[string]any{"name": "door", "private": true}}, &room); err != nil {
 		t.Fatal(err)
@@ -275,14 +261,7 @@ func TestDirectMessagesThreeNodes(t *testing.T) {
 	connect(t, b, a)
 	connect(t, c, a)
 	connect(t, c, b)
-	rpcOf := func(dir string) *client.Client {
-		url, token, err := client.ReadEndpoint(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return client.Dial(url, token)
-	}
-	ra, rb, rc := rpcOf(dirA), rpcOf(dirB), rpcOf(dirC)
+	ra, rb, rc := rpcAt(t, dirA), rpcAt(t, dirB), rpcAt(t, dirC)
 	idA, idB := a.Chat().Self().String(), b.Chat().Self().String()
 	dm := func(cl *client.Client, with string) []string {
 		var msgs []api.Message

@@ -24,7 +24,6 @@ import (
 	"github.com/parley-chat/parley/p2p"
 	"github.com/parley-chat/parley/rpc"
 	"github.com/parley-chat/parley/rpc/api"
-	"github.com/parley-chat/parley/rpc/client"
 )
 
 // topicTap is an outsider's view of gossipsub: every topic each peer
@@ -155,14 +154,7 @@ func TestPrivateTopicHidesRoom(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	dial := func(dir string) *client.Client {
-		url, token, err := client.ReadEndpoint(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return client.Dial(url, token)
-	}
-	ra, rb, rc := dial(dirA), dial(dirB), dial(dirC)
+	ra, rb, rc := rpcAt(t, dirA), rpcAt(t, dirB), rpcAt(t, dirC)
 	nodes := []*node.Node{a, b, c}
 	idA, idB := a.Chat().Self(), b.Chat().Self()
 

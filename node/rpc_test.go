@@ -570,3 +570,14 @@ func shape(t *testing.T, raw json.RawMessage) string {
 	}
 	return f(v)
 }
+
+// rpcAt is a JSON-RPC client of the node whose data dir is dir, from the
+// endpoint and token the daemon writes there.
+func rpcAt(t testing.TB, dir string) *client.Client {
+	t.Helper()
+	url, token, err := client.ReadEndpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client.Dial(url, token)
+}
