@@ -176,11 +176,6 @@ func (s *Service) AcceptDM(ctx context.Context, init []byte) (Room, error) {
 	if err := s.loadModRoom(ctx, room); err != nil {
 		return Room{}, err
 	}
-	// Private by construction: the topic admits the sender until the
-	// genesis names the members.
-	if mr := s.modRoom(room); mr != nil {
-		mr.seedMembers(from)
-	}
 	r, err := s.join(ctx, Room{ID: room, Moderated: true, Private: true})
 	if err == nil {
 		if s.dmFrom == nil {

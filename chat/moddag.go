@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
-	"sync/atomic"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -83,9 +82,6 @@ type modRoom struct {
 	// tip is the newest stored event that is visible and whose author
 	// may write: the parent of last resort (ledger.ParentPolicy.Fallback).
 	tip ledger.Key
-	// admitted is who the room's private topic admits (privtopic.go):
-	// read without r.mu on pubsub's event loop.
-	admitted atomic.Pointer[memberSet]
 	// genesisCh, once made, is closed when the genesis is stored
 	// (joinid.go).
 	genesisCh chan struct{}
@@ -307,7 +303,6 @@ func (r *modRoom) judgeGenesis(ev *ledger.Event, author peer.ID) (*dagNode, erro
 	}
 	r.genesis, r.creator, r.name, r.policy, r.private, r.dm = ev.ID(), author, c.Name, c.Policy, c.Private, c.DM
 	r.global = evaluate(author, c.Policy, nil)
-	r.publishMembers()
 	return &dagNode{id: ev.ID(), author: author, lamport: 1, incl: r.empty}, nil
 }
 

@@ -51,7 +51,6 @@ func (r *modRoom) committed(evs []*ledger.Event) (redacted []ledger.ID) {
 		isFresh[id] = true
 	}
 	r.global = evaluate(r.creator, r.policy, r.stored)
-	r.publishMembers()
 	for _, bans := range r.global.bans {
 		for _, b := range bans {
 			if b.keep == nil {

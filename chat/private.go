@@ -336,13 +336,10 @@ func (s *Service) JoinInvite(ctx context.Context, token string) (Room, error) {
 			return Room{}, err
 		}
 	}
-	// Private by construction: the topic admits members from the start,
-	// the inviter alone until the genesis names the rest.
+	// Private by construction: no topic until the epoch keys come
+	// (roomtopic.go).
 	if err := s.loadModRoom(ctx, inv.Room); err != nil {
 		return Room{}, err
-	}
-	if mr := s.modRoom(inv.Room); mr != nil {
-		mr.seedMembers(inv.Inviter)
 	}
 	return s.join(ctx, Room{ID: inv.Room, Moderated: true, Private: true})
 }

@@ -22,58 +22,13 @@ import (
 //
 //	/private/<room>/topic/<epoch ID>   the epoch's e2ee.EpochTopic (JSON)
 //
-// The topic admits only the epoch's members who are still members: the
-// rule reads an immutable member set behind an atomic pointer, because
-// it runs on pubsub's event loop, where taking the room's moderation lock
-// could stall every topic. The set is replaced whenever the room's global
-// state is re-evaluated (genesis, membership, epochs). roomtopic.go moves
-// a room from one epoch's topic to the next.
+// Each epoch's topic admits that epoch's members (epochRule): an
+// immutable set, because the rule runs on pubsub's event loop, where
+// taking the room's moderation lock could stall every topic. roomtopic.go
+// moves a room from one epoch's topic to the next.
 
 // memberSet is an immutable set of peers admitted to a private topic.
 type memberSet map[peer.ID]struct{}
-
-// publishMembers replaces the admitted set with the room's current
-// members. r.mu is held. Before the genesis (global nil) the seeded set
-// stays: we joined by invite and know only who invited us.
-func (r *modRoom) publishMembers() {
-	if r.global == nil {
-		return
-	}
-	ms := membersOf(r.global)
-	set := make(memberSet, len(ms))
-	for _, p := range ms {
-		set[p] = struct{}{}
-	}
-	r.admitted.Store(&set)
-}
-
-// seedMembers admits ps until the genesis gives the real member list:
-// joining by invite, the inviter (a member and admin) is the one peer we
-// know to be in the room, and through it the genesis and the rest of the
-// history arrive (by sync: no epoch topic is known before the keys).
-func (r *modRoom) seedMembers(ps ...peer.ID) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.global != nil {
-		return
-	}
-	set := make(memberSet, len(ps))
-	for _, p := range ps {
-		set[p] = struct{}{}
-	}
-	r.admitted.Store(&set)
-}
-
-// admits reports whether p is a current member (or, before the genesis,
-// a seeded peer). It never blocks.
-func (r *modRoom) admits(p peer.ID) bool {
-	set := r.admitted.Load()
-	if set == nil {
-		return false
-	}
-	_, ok := (*set)[p]
-	return ok
-}
 
 // epochRule is the topic rule of one epoch's topic: p is one of the
 // epoch's members, fixed for the topic's life (as p2p wants). A member
