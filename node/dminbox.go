@@ -298,7 +298,15 @@ func (in *dmInbox) ask(ctx context.Context, holder peer.AddrInfo, bundle [e2ee.H
 		return nil, err
 	}
 	s.CloseWrite()
-	r := bufio.NewReader(io.LimitReader(s, maxInboxAnswerBytes))
+	return parseInboxAnswer(s)
+}
+
+// parseInboxAnswer reads a holder's answer: a count of at most
+// chat.MaxInboxAnswer, that many length-prefixed first messages of at
+// most e2ee.MaxDMInitSize bytes, then the status byte 0. It reads at most
+// maxInboxAnswerBytes, whatever the holder sends.
+func parseInboxAnswer(rd io.Reader) ([][]byte, error) {
+	r := bufio.NewReader(io.LimitReader(rd, maxInboxAnswerBytes))
 	n, err := binary.ReadUvarint(r)
 	if err != nil || n > chat.MaxInboxAnswer {
 		return nil, fmt.Errorf("answer of %d first messages: %v", n, err)
